@@ -1,0 +1,97 @@
+"""The agency adapter: Temporal activities on the agency's own task queue.
+
+Thin by design (after samples-python's ``hello_activity_method``): the rules live in the
+back-end passed in, the ledger access in the ``Sender`` passed in. The adapter signs with the
+agency's key, journals what it signed (so a retry returns the very same handoff), anchors from
+the agency's account, and decides what is permanent (non-retryable) and what is transient.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from pathlib import Path
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from agencies.backend import AgencyBackend, Refused, Unavailable
+from agencies.keys import AgencyKeys
+from chain.errors import AnchorRefused
+from chain.handoff import Handoff, SignedHandoff, now_rfc3339, sign
+from chain.ledger import Anchor, Sender
+from workflows.messages import ANCHOR_HANDOFF, EXECUTE_STEP, AnchorInput, StepInput
+
+log = logging.getLogger(__name__)
+
+
+class Journal:
+    """What this agency has signed, by idempotency key (SQLite in the agency's own directory)."""
+
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("CREATE TABLE IF NOT EXISTS signed (key TEXT PRIMARY KEY, handoff TEXT NOT NULL)")
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> SignedHandoff | None:
+        with self._lock:
+            row = self._db.execute("SELECT handoff FROM signed WHERE key=?", (key,)).fetchone()
+        return SignedHandoff.model_validate_json(row[0]) if row else None
+
+    def put_once(self, key: str, handoff: SignedHandoff) -> SignedHandoff:
+        """Store ``handoff`` under ``key`` unless one is there already; return the stored one."""
+        with self._lock:
+            self._db.execute("INSERT OR IGNORE INTO signed VALUES (?, ?)", (key, handoff.model_dump_json()))
+            row = self._db.execute("SELECT handoff FROM signed WHERE key=?", (key,)).fetchone()
+        return SignedHandoff.model_validate_json(row[0])
+
+
+class AgencyActivities:
+    def __init__(self, keys: AgencyKeys, backend: AgencyBackend, sender: Sender, journal: Journal):
+        self.agency = keys.agency
+        self.keys = keys
+        self.backend = backend
+        self.sender = sender
+        self.journal = journal
+
+    @activity.defn(name=EXECUTE_STEP)
+    def execute_step(self, request: StepInput) -> SignedHandoff:
+        if request.agency != self.agency:
+            raise ApplicationError(f"step {request.step!r} belongs to {request.agency}, not {self.agency}",
+                                   type="WrongAgency", non_retryable=True)
+        done = self.journal.get(request.key)
+        if done is not None:
+            return done
+        try:
+            outputs, outcome = self.backend.perform(request), "completed"
+        except Refused as refusal:
+            outputs, outcome = {"reason": refusal.reason, "code": refusal.code}, "rejected"
+        except Unavailable as exc:
+            raise ApplicationError(str(exc), type="AgencyUnavailable") from exc  # retried
+        record = Handoff(
+            flow=request.flow, flow_version=request.flow_version, step=request.step,
+            case=request.commitment, agency=self.agency, outcome=outcome, outputs=outputs,
+            parents=[p.hash for p in request.parents], attempt=request.attempt,
+            decided_by=request.decided_by, time=now_rfc3339(),
+        )
+        return self.journal.put_once(request.key, sign(record, self.keys.signing_key))
+
+    @activity.defn(name=ANCHOR_HANDOFF)
+    def anchor_handoff(self, request: AnchorInput) -> Anchor:
+        handoff = request.handoff
+        if handoff.record.agency != self.agency or handoff.signer != self.keys.signer:
+            raise ApplicationError("an agency anchors only handoffs it signed itself", type="WrongAgency",
+                                   non_retryable=True)
+        handoff.verify()
+        try:
+            return self.sender.anchor(handoff.hash, request.flow, request.step, handoff.record.case)
+        except AnchorRefused as exc:
+            raise ApplicationError(f"ledger refused the anchor: {exc}", type="AnchorRefused",
+                                   non_retryable=True) from exc
+
+    def activities(self) -> list:
+        return [self.execute_step, self.anchor_handoff]
+

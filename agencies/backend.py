@@ -1,0 +1,58 @@
+"""What an agency's back-end does for a step, behind one interface.
+
+``AgencyBackend.perform(request)`` returns the step's outputs, raises ``Refused`` when the agency
+turns the application down (a business decision that becomes a signed "rejected" handoff), or
+``Unavailable`` when it cannot answer now (retried with back-off). Two implementations: the
+simulated back-ends (embedded default, ``agencies.simulated``) and ``RemoteBackend``, a client
+for an agency service over HTTP (``agencies.service`` serves any back-end that way).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import httpx
+
+from workflows.messages import StepInput
+
+
+class Refused(Exception):
+    """The agency refuses the application for this step; ``reason`` is shown to the applicant."""
+
+    def __init__(self, reason: str, code: str = "Refused"):
+        super().__init__(reason)
+        self.reason = reason
+        self.code = code
+
+
+class Unavailable(Exception):
+    """The agency's system cannot answer now; the step is retried with back-off."""
+
+
+class AgencyBackend(Protocol):
+    agency: str
+
+    def perform(self, request: StepInput) -> dict[str, Any]: ...
+
+
+class RemoteBackend:
+    """Client for an agency service (``POST {base_url}/steps/{step}``, see ``agencies.service``)."""
+
+    def __init__(self, agency: str, base_url: str, *, timeout: float = 30.0, client: httpx.Client | None = None):
+        self.agency = agency
+        self._client = client or httpx.Client(base_url=base_url, timeout=timeout)
+
+    def perform(self, request: StepInput) -> dict[str, Any]:
+        try:
+            resp = self._client.post(f"/steps/{request.step}", content=request.model_dump_json(),
+                                     headers={"content-type": "application/json", "idempotency-key": request.key})
+        except httpx.TransportError as exc:
+            raise Unavailable(f"{self.agency} service unreachable: {exc}") from exc
+        if resp.status_code == 200:
+            return resp.json()["outputs"]
+        if resp.status_code == 409:
+            body = resp.json()
+            raise Refused(body["reason"], body.get("code", "Refused"))
+        if resp.status_code in (429, 502, 503, 504):
+            raise Unavailable(f"{self.agency} service answered {resp.status_code}")
+        raise RuntimeError(f"{self.agency} service answered {resp.status_code}: {resp.text[:500]}")

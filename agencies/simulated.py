@@ -1,0 +1,131 @@
+"""Simulated agency back-ends: real rules, real identifiers, state in the agency's own SQLite.
+
+Every action is idempotent per case: asking twice for the same case's licence returns the same
+code, so retries and duplicate deliveries never produce a second agency action.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from datetime import date
+from pathlib import Path
+from typing import Any, Callable
+
+from agencies.backend import Refused
+from agencies.identifiers import JINAN_DIVISIONS, uscc_from_sequence
+from workflows.messages import StepInput
+
+RESTRICTED_WORDS = ("中国", "中华", "全国", "国家", "国际")
+COMPANY_FORMS = ("有限责任公司", "股份有限公司", "有限公司")
+SEAL_KINDS = ("official", "finance", "invoice", "contract", "legal_representative")
+
+
+class ActionStore:
+    """The back-end's records: one row per (case, action), plus named counters."""
+
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("CREATE TABLE IF NOT EXISTS actions (case_id TEXT, action TEXT, outputs TEXT, PRIMARY KEY (case_id, action))")
+        self._db.execute("CREATE TABLE IF NOT EXISTS names (division TEXT, name TEXT, case_id TEXT, PRIMARY KEY (division, name))")
+        self._db.execute("CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER)")
+        self._lock = threading.Lock()
+
+    def once(self, case_id: str, action: str, make: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """Run ``make`` once per (case, action) and remember its outputs, atomically."""
+        with self._lock:
+            row = self._db.execute("SELECT outputs FROM actions WHERE case_id=? AND action=?", (case_id, action)).fetchone()
+            if row:
+                return json.loads(row[0])
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                outputs = make()
+                self._db.execute("INSERT INTO actions VALUES (?,?,?)", (case_id, action, json.dumps(outputs, ensure_ascii=False)))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            return outputs
+
+    def next(self, counter: str) -> int:
+        self._db.execute("INSERT INTO counters VALUES (?, 1) ON CONFLICT(name) DO UPDATE SET value = value + 1", (counter,))
+        return self._db.execute("SELECT value FROM counters WHERE name=?", (counter,)).fetchone()[0]
+
+    def reserve_name(self, division: str, name: str, case_id: str) -> str | None:
+        """Reserve ``name`` in ``division`` for ``case_id``; return the case holding it if taken."""
+        row = self._db.execute("SELECT case_id FROM names WHERE division=? AND name=?", (division, name)).fetchone()
+        if row and row[0] != case_id:
+            return row[0]
+        if not row:
+            self._db.execute("INSERT INTO names VALUES (?,?,?)", (division, name, case_id))
+        return None
+
+
+def _parent_output(request: StepInput, key: str) -> Any:
+    for parent in request.parents:
+        if key in parent.record.outputs:
+            return parent.record.outputs[key]
+    raise Refused(f"no upstream handoff carries {key!r}", "MissingInput")
+
+
+class SimulatedBackend:
+    """One class for every simulated agency; each step id maps to a handler method."""
+
+    def __init__(self, agency: str, state_dir: Path):
+        self.agency = agency
+        self.store = ActionStore(Path(state_dir) / f"{agency}-backend.db")
+        self._handlers: dict[str, Callable[[StepInput], dict[str, Any]]] = {
+            "name_check": self._name_check,
+            "business_licence": self._business_licence,
+            "seal_approval": self._seal_approval,
+            "tax_registration": self._tax_registration,
+            "social_security": self._social_security,
+        }
+
+    def perform(self, request: StepInput) -> dict[str, Any]:
+        handler = self._handlers.get(request.step)
+        if handler is None:
+            raise Refused(f"{self.agency} has no simulated handler for step {request.step!r}", "UnknownStep")
+        return self.store.once(request.case_id, request.step, lambda: handler(request))
+
+    # market regulation -----------------------------------------------------------------------
+    def _name_check(self, request: StepInput) -> dict[str, Any]:
+        company = request.application["company"]
+        name, division = company["name"], company["division"]
+        district = JINAN_DIVISIONS.get(division, "")
+        for word in RESTRICTED_WORDS:
+            if word in name:
+                raise Refused(f"company name contains the restricted word {word!r}, which needs approval "
+                              "by a higher registration authority", "NameRestricted")
+        if not name.endswith(COMPANY_FORMS):
+            raise Refused(f"company name must end with its legal form ({' / '.join(COMPANY_FORMS)})", "NameForm")
+        if not (name.startswith("济南") or (district and name.startswith(district))):
+            raise Refused("company name must start with its administrative division (济南 or the district)", "NameDivision")
+        holder = self.store.reserve_name(division, name, request.case_id)
+        if holder is not None:
+            raise Refused(f"company name {name!r} is already registered in division {division}", "NameTaken")
+        return {"company_name": name, "division": division, "name_reserved": True}
+
+    def _business_licence(self, request: StepInput) -> dict[str, Any]:
+        division = request.application["company"]["division"]
+        uscc = uscc_from_sequence(division, self.store.next(f"uscc:{division}"))
+        return {"uscc": uscc, "company_name": _parent_output(request, "company_name"),
+                "licence_date": date.today().isoformat()}
+
+    # public security, tax, human resources ---------------------------------------------------
+    def _seal_approval(self, request: StepInput) -> dict[str, Any]:
+        uscc = _parent_output(request, "uscc")
+        seals = [{"kind": kind, "number": f"{uscc[2:8]}{self.store.next('seal'):010d}"} for kind in SEAL_KINDS]
+        return {"seals": seals}
+
+    def _tax_registration(self, request: StepInput) -> dict[str, Any]:
+        division = request.application["company"]["division"]
+        return {"taxpayer_id": _parent_output(request, "uscc"),
+                "tax_office": f"国家税务总局济南市{JINAN_DIVISIONS.get(division, '')}税务局"}
+
+    def _social_security(self, request: StepInput) -> dict[str, Any]:
+        return {"social_security_employer_id": _parent_output(request, "uscc"),
+                "insured_staff": int(request.application.get("employees", 0))}

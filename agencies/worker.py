@@ -1,0 +1,40 @@
+"""Run one agency's worker: its activities on its own task queue, with its own keys and account."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from agencies.adapter import AgencyActivities, Journal
+from agencies.backend import AgencyBackend, RemoteBackend
+from agencies.keys import AgencyKeys
+from agencies.simulated import SimulatedBackend
+from chain.ledger import Deployment, Ledger, Sender
+from workflows.flows import agency_queue
+
+log = logging.getLogger("onevisit.agency")
+
+
+def build_activities(keys: AgencyKeys, ledger: Ledger, state_dir: Path, backend_url: str | None = None) -> AgencyActivities:
+    backend: AgencyBackend = (RemoteBackend(keys.agency, backend_url) if backend_url
+                              else SimulatedBackend(keys.agency, state_dir))
+    return AgencyActivities(keys, backend, Sender(ledger, keys.account_key),
+                            Journal(state_dir / f"{keys.agency}-journal.db"))
+
+
+async def run_agency_worker(client: Client, keys: AgencyKeys, ledger_url: str, deployment: Deployment,
+                            state_dir: Path, stop: asyncio.Event, backend_url: str | None = None) -> None:
+    ledger = await asyncio.to_thread(Ledger, ledger_url, deployment)
+    activities = build_activities(keys, ledger, state_dir, backend_url)
+    with ThreadPoolExecutor(max_workers=32, thread_name_prefix=f"agency-{keys.agency}") as pool:
+        worker = Worker(client, task_queue=agency_queue(keys.agency), activities=activities.activities(),
+                        activity_executor=pool, max_concurrent_activities=32)
+        async with worker:
+            log.info("agency %s polling %s (signer %s, account %s)", keys.agency, agency_queue(keys.agency),
+                     keys.signer, keys.account)
+            await stop.wait()

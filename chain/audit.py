@@ -1,0 +1,184 @@
+"""Audit verification of one case's trail: a verdict with findings, offline or against the chain.
+
+The checks, in order (each finding names its check):
+  (0) bundle      the bundle parses and names a flow definition
+  (1) commitment  keccak(salt || case id) equals the commitment every record carries
+  (2) hash        each record's canonical bytes hash to its stated hash
+  (3) signature   the signature recovers the stated signer
+  (4) signer      that signer is the agency's registered signing key when it was anchored
+  (5) flow        the record names this flow and definition version; its agency owns the step
+  (6) parents     the record's parents are exactly the handoffs of the steps it depends on
+  (7) anchor      the hash is anchored, from the agency's registered account, for this step and
+                  case (online: read from the ledger; offline: the bundle's claim is present)
+  (8) order       every parent was anchored before its child
+  (9) complete    every anchor of this case on the ledger has its record in the bundle
+A failing check never stops the others: the auditor gets every finding at once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from chain.errors import VerificationError
+from chain.evidence import EvidenceBundle, EvidenceItem
+from chain.handoff import agency_id, case_commitment, definition_hash, step_id
+from chain.ledger import Anchor, Ledger
+
+EMPTY = "0x" + "00" * 32
+
+
+class Finding(BaseModel):
+    check: str
+    message: str
+    handoff: str | None = None
+    step: str | None = None
+
+
+class Report(BaseModel):
+    case_id: str
+    ok: bool
+    online: bool
+    handoffs: int
+    anchored: int
+    findings: list[Finding]
+
+
+def parse_bundle(data: bytes | str | dict[str, Any]) -> EvidenceBundle:
+    """(0) Parse a bundle; any malformation is a VerificationError naming the bundle check."""
+    try:
+        if isinstance(data, dict):
+            return EvidenceBundle.model_validate(data)
+        return EvidenceBundle.model_validate_json(data)
+    except ValidationError as exc:
+        raise VerificationError("bundle", f"evidence bundle does not parse: {exc}") from exc
+
+
+class RegistryHistory:
+    """The registry's events replayed: which account, signer and step owner held when."""
+
+    def __init__(self, events: list[dict[str, Any]]):
+        self.events = events
+
+    def state_at(self, block: int, log_index: int) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+        agencies: dict[str, dict[str, Any]] = {}
+        steps: dict[str, str] = {}
+        for e in self.events:
+            if (e["block_number"], e["log_index"]) >= (block, log_index):
+                break
+            a = e.get("agency")
+            if e["event"] == "AgencyRegistered":
+                agencies[a] = {"account": e["account"], "signer": e["signer"], "active": True}
+            elif e["event"] == "AccountRotated":
+                agencies[a]["account"] = e["new_account"]
+            elif e["event"] == "SignerRotated":
+                agencies[a]["signer"] = e["new_signer"]
+            elif e["event"] in ("AgencySuspended", "AgencyReinstated"):
+                agencies[a]["active"] = e["event"] == "AgencyReinstated"
+            elif e["event"] == "StepAssigned":
+                steps[e["step"]] = a
+        return agencies, steps
+
+
+def verify_case(bundle: EvidenceBundle, ledger: Ledger | None = None) -> Report:
+    findings: list[Finding] = []
+
+    def find(check: str, message: str, item: EvidenceItem | None = None) -> None:
+        findings.append(Finding(check=check, message=message,
+                                handoff=item.handoff.hash if item else None,
+                                step=item.handoff.record.step if item else None))
+
+    # (1) commitment
+    if case_commitment(bundle.case_id, bundle.salt) != bundle.commitment.lower():
+        find("commitment", "the salt and case id do not open the case commitment")
+    flow_name = bundle.flow.get("name")
+    flow_version = definition_hash(bundle.flow)
+    policy = bundle.step_policy()
+    by_hash: dict[str, EvidenceItem] = {}
+    by_step: dict[str, list[EvidenceItem]] = {}
+    for item in bundle.handoffs:
+        h = item.handoff
+        if h.hash.lower() in by_hash:
+            find("complete", "the same handoff appears twice in the bundle", item)
+        by_hash[h.hash.lower()] = item
+        by_step.setdefault(h.record.step, []).append(item)
+
+    anchors = _anchors(bundle, ledger, find)
+    history = RegistryHistory(ledger.registry_events()) if ledger else None
+
+    for item in bundle.handoffs:
+        h, rec = item.handoff, item.handoff.record
+        # (2)(3) hash and signature
+        try:
+            h.verify()
+        except VerificationError as exc:
+            find(exc.check, exc.message, item)
+        if rec.case != bundle.commitment.lower():
+            find("commitment", "the record belongs to another case", item)
+        # (5) flow, version and step ownership
+        if rec.flow != flow_name or rec.flow_version != flow_version:
+            find("flow", f"record names flow {rec.flow} {rec.flow_version}, not this bundle's {flow_name} {flow_version}", item)
+        owner, deps = policy.get(rec.step, (None, []))
+        if owner is None:
+            find("flow", f"the flow has no step {rec.step!r}", item)
+        elif owner != rec.agency:
+            find("flow", f"step {rec.step} belongs to {owner}, but {rec.agency} emitted it", item)
+        # (6) parents: exactly the handoffs of the dependency steps (latest attempt)
+        expected = sorted(by_step[d][-1].handoff.hash.lower() for d in deps if d in by_step)
+        missing_deps = [d for d in deps if d not in by_step]
+        if missing_deps:
+            find("parents", f"depends on step(s) {', '.join(missing_deps)} that have no handoff in the trail", item)
+        if sorted(p.lower() for p in rec.parents) != expected:
+            find("parents", "parent links do not match the handoffs of the steps it depends on", item)
+        # (4)(7) signer and anchor
+        anchor = anchors.get(h.hash.lower())
+        if anchor is None:
+            find("anchor", "the handoff is not anchored on the ledger", item)
+            continue
+        if anchor.case_commitment.lower() != rec.case or anchor.step.lower() != "0x" + step_id(rec.flow, rec.step).hex():
+            find("anchor", "the anchor was made for another case or step", item)
+        if history is not None:
+            agencies, steps = history.state_at(anchor.block_number, anchor.log_index)
+            reg = agencies.get("0x" + agency_id(rec.agency).hex())
+            if reg is None:
+                find("signer", f"{rec.agency} was not a registered agency when anchored", item)
+            else:
+                if reg["signer"].lower() != h.signer.lower():
+                    find("signer", f"signed by {h.signer}, but {rec.agency}'s registered key at block "
+                                   f"{anchor.block_number} was {reg['signer']}", item)
+                if reg["account"].lower() != anchor.account.lower():
+                    find("anchor", f"anchored from {anchor.account}, not {rec.agency}'s account {reg['account']}", item)
+        else:
+            claim = bundle.agencies.get(rec.agency)
+            if claim is None or claim.signer.lower() != h.signer.lower():
+                find("signer", f"signed by {h.signer}, not the key the bundle gives for {rec.agency}", item)
+            elif claim.account.lower() != anchor.account.lower():
+                find("anchor", f"anchored from {anchor.account}, not {rec.agency}'s account", item)
+        # (8) order
+        for parent in rec.parents:
+            pa = anchors.get(parent.lower())
+            if pa is not None and (pa.block_number, pa.log_index) >= (anchor.block_number, anchor.log_index):
+                find("order", f"anchored before its parent {parent}", item)
+    return Report(case_id=bundle.case_id, ok=not findings, online=ledger is not None,
+                  handoffs=len(bundle.handoffs), anchored=len(anchors), findings=findings)
+
+
+def _anchors(bundle: EvidenceBundle, ledger: Ledger | None, find) -> dict[str, Anchor]:
+    """(7)(9) The anchors to judge by: the ledger's own when online, else the bundle's claims."""
+    if ledger is None:
+        return {i.handoff.hash.lower(): i.anchor for i in bundle.handoffs if i.anchor is not None}
+    d = ledger.deployment
+    if (d.chain_id, d.registry.lower(), d.ledger.lower()) != (bundle.chain.chain_id, bundle.chain.registry.lower(), bundle.chain.ledger.lower()):
+        find("anchor", "the bundle names another chain or contracts than the ledger checked against")
+    on_chain = {a.handoff.lower(): a for a in ledger.anchors_for_case(bundle.commitment)}
+    in_bundle = {i.handoff.hash.lower() for i in bundle.handoffs}
+    for h, a in on_chain.items():
+        if h not in in_bundle:
+            find("complete", f"the ledger holds an anchor of this case ({h}, block {a.block_number}) "
+                             "whose handoff is missing from the trail")
+    for item in bundle.handoffs:
+        claimed, real = item.anchor, on_chain.get(item.handoff.hash.lower())
+        if claimed is not None and real is not None and (claimed.block_hash, claimed.tx_hash) != (real.block_hash, real.tx_hash):
+            find("anchor", "the bundle's anchor reference differs from the ledger's", item)
+    return on_chain

@@ -1,0 +1,54 @@
+"""The evidence bundle: everything an auditor needs to re-verify a case, offline or on-chain.
+
+Records, signatures and anchor references (block, transaction, log index), the flow definition
+the records name, the salt that opens the case commitment, and the operator's claim of which
+signer and account each agency had (checked against the registry's events when online).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from chain.handoff import SignedHandoff
+from chain.ledger import Anchor
+
+FORMAT = "onevisit.evidence.v1"
+
+
+class AgencyClaim(BaseModel):
+    signer: str
+    account: str
+
+
+class ChainRef(BaseModel):
+    chain_id: int
+    registry: str
+    ledger: str
+    block: int = Field(description="block the contracts were deployed in")
+
+
+class EvidenceItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    handoff: SignedHandoff
+    anchor: Anchor | None = None
+
+
+class EvidenceBundle(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    format: Literal["onevisit.evidence.v1"] = FORMAT
+    case_id: str
+    salt: str
+    commitment: str
+    flow: dict[str, Any] = Field(description="the flow definition, as the engine ran it")
+    chain: ChainRef
+    agencies: dict[str, AgencyClaim]
+    handoffs: list[EvidenceItem]
+    exported_at: str
+
+    def step_policy(self) -> dict[str, tuple[str, list[str]]]:
+        """step -> (owning agency, dependencies), from the flow definition."""
+        return {s["id"]: (s["agency"], list(s.get("depends_on", []))) for s in self.flow.get("steps", [])}

@@ -1,0 +1,147 @@
+"""Handoff records: canonical bytes (RFC 8785), keccak-256 hash, secp256k1 signature.
+
+A handoff is what an agency emits when it completes (or rejects) a step of a case. Its canonical
+bytes are the RFC 8785 JSON of the record; its hash is keccak-256 over a domain tag and those
+bytes; the agency's signing key signs that hash. Records live off-chain; only the hash (and a
+salted commitment standing for the case) goes on the ledger.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import rfc8785
+from eth_keys import keys
+from eth_keys.exceptions import BadSignature, ValidationError as KeyValidationError
+from eth_utils import keccak
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from chain.errors import ChainValueError, VerificationError
+
+DOMAIN = b"onevisit.handoff.v1\x00"
+Outcome = Literal["completed", "rejected", "escalated", "compensated"]
+
+
+def _hex32(value: str) -> str:
+    if not (isinstance(value, str) and value.startswith("0x") and len(value) == 66):
+        raise ValueError("must be 0x followed by 64 hex digits")
+    int(value, 16)
+    return value.lower()
+
+
+class Handoff(BaseModel):
+    """The signed content of one handoff. Field order does not matter: canonical JSON sorts."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    version: Literal[1] = 1
+    flow: str
+    flow_version: str = Field(description="hash of the flow definition that produced it")
+    step: str
+    case: str = Field(description="salted commitment standing for the case reference")
+    agency: str
+    outcome: Outcome
+    outputs: dict[str, Any] = Field(default_factory=dict)
+    parents: list[str] = Field(default_factory=list, description="hashes of the handoffs it depends on")
+    attempt: int = 1
+    decided_by: str = Field(description="'rule:<rules version>' or 'clerk:<user>'")
+    time: str = Field(description="RFC 3339 UTC time the agency completed the step")
+
+    @field_validator("case")
+    @classmethod
+    def _case_is_hex32(cls, v: str) -> str:
+        return _hex32(v)
+
+    @field_validator("parents")
+    @classmethod
+    def _parents_sorted(cls, v: list[str]) -> list[str]:
+        return sorted(_hex32(p) for p in v)
+
+    def canonical_bytes(self) -> bytes:
+        return rfc8785.dumps(self.model_dump(mode="json"))
+
+    def digest(self) -> bytes:
+        return keccak(DOMAIN + self.canonical_bytes())
+
+    def hash_hex(self) -> str:
+        return "0x" + self.digest().hex()
+
+
+class SignedHandoff(BaseModel):
+    """A handoff with its hash and the agency's signature (65 bytes r||s||v, hex)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    record: Handoff
+    hash: str
+    signer: str
+    signature: str
+
+    def verify(self) -> str:
+        """(1) the hash matches the record, (2) the signature recovers ``signer``. Returns signer."""
+        if self.record.hash_hex() != self.hash.lower():
+            raise VerificationError("hash", "record bytes do not match the hash", handoff=self.hash)
+        signer = recover_signer(self.hash, self.signature)
+        if signer.lower() != self.signer.lower():
+            raise VerificationError(
+                "signature", f"signed by {signer}, not by the named signer {self.signer}", handoff=self.hash
+            )
+        return signer
+
+
+def now_rfc3339() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def sign(record: Handoff, private_key: bytes) -> SignedHandoff:
+    key = keys.PrivateKey(private_key)
+    digest = record.digest()
+    signature = key.sign_msg_hash(digest)
+    return SignedHandoff(
+        record=record,
+        hash="0x" + digest.hex(),
+        signer=key.public_key.to_checksum_address(),
+        signature="0x" + signature.to_bytes().hex(),
+    )
+
+
+def recover_signer(hash_hex: str, signature_hex: str) -> str:
+    try:
+        digest = bytes.fromhex(hash_hex.removeprefix("0x"))
+        sig = keys.Signature(bytes.fromhex(signature_hex.removeprefix("0x")))
+        return sig.recover_public_key_from_msg_hash(digest).to_checksum_address()
+    except (ValueError, BadSignature, KeyValidationError) as exc:
+        raise VerificationError("signature", f"signature does not parse or recover: {exc}", handoff=hash_hex) from exc
+
+
+def new_salt() -> str:
+    return "0x" + secrets.token_bytes(32).hex()
+
+
+def case_commitment(case_id: str, salt: str) -> str:
+    """keccak256(salt || case id): stands for the case on-chain without revealing it."""
+    try:
+        salt_bytes = bytes.fromhex(salt.removeprefix("0x"))
+    except ValueError as exc:
+        raise ChainValueError("salt must be hex") from exc
+    if len(salt_bytes) != 32:
+        raise ChainValueError("salt must be 32 bytes")
+    return "0x" + keccak(salt_bytes + case_id.encode()).hex()
+
+
+def step_id(flow: str, step: str) -> bytes:
+    """On-chain id of a flow step: keccak256("<flow>/<step>")."""
+    return keccak(text=f"{flow}/{step}")
+
+
+def agency_id(name: str) -> bytes:
+    """On-chain id of an agency: keccak256(name)."""
+    return keccak(text=name)
+
+
+def definition_hash(definition: dict[str, Any]) -> str:
+    """Version of a flow definition or rule set: sha256 over its RFC 8785 bytes."""
+    return "sha256:" + hashlib.sha256(rfc8785.dumps(definition)).hexdigest()

@@ -1,0 +1,270 @@
+"""The ledger client: deploy, register agencies, anchor handoffs and read anchors back.
+
+Plain Ethereum JSON-RPC through web3, so the same code talks to the embedded py-evm node, to
+anvil in integration tests and to Hyperledger Besu in production. Contract ABIs come from the
+compiled artifacts in ``chain/artifacts`` (built from ``contracts/*.vy``).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import requests
+from eth_account import Account
+from pydantic import BaseModel
+from web3 import Web3
+from web3.exceptions import ContractLogicError, TimeExhausted, Web3RPCError
+
+from chain import artifacts
+from chain.errors import AnchorRefused, AnchorTimeout, ChainError, LedgerUnavailable
+from chain.handoff import agency_id, step_id
+
+ANCHOR_GAS = 250_000
+ADMIN_GAS = 400_000
+DEPLOY_GAS = 5_000_000
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """Where the contracts live; written once at deployment, read by every client."""
+
+    chain_id: int
+    registry: str
+    ledger: str
+    block: int
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Anchor(BaseModel):
+    """One HandoffAnchored event, as the chain tells it."""
+
+    handoff: str
+    agency: str
+    case_commitment: str
+    step: str
+    account: str
+    tx_hash: str
+    block_number: int
+    block_hash: str
+    log_index: int
+    timestamp: int
+
+
+def _hex(b: bytes) -> str:
+    return "0x" + bytes(b).hex()
+
+
+def connect(url: str, timeout: float = 30.0) -> Web3:
+    w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": timeout}))
+    try:
+        w3.eth.chain_id
+    except (requests.ConnectionError, requests.Timeout, OSError) as exc:
+        raise LedgerUnavailable(f"ledger at {url} is unreachable: {exc}") from exc
+    return w3
+
+
+class Ledger:
+    """Read access to a deployment, plus what every sender shares (encoding, fees)."""
+
+    def __init__(self, url: str, deployment: Deployment, *, timeout: float = 30.0):
+        self.url = url
+        self.deployment = deployment
+        self.w3 = connect(url, timeout)
+        if self.w3.eth.chain_id != deployment.chain_id:
+            raise ChainError(f"ledger at {url} is chain {self.w3.eth.chain_id}, expected {deployment.chain_id}")
+        self.registry = self.w3.eth.contract(address=deployment.registry, abi=artifacts.load("AgencyRegistry")["abi"])
+        self.ledger = self.w3.eth.contract(address=deployment.ledger, abi=artifacts.load("HandoffLedger")["abi"])
+        self._timestamps: dict[int, int] = {}
+
+    # reading ---------------------------------------------------------------------------------
+    def anchored_at(self, handoff_hash: str) -> int:
+        return self.ledger.functions.anchored_at(bytes.fromhex(handoff_hash[2:])).call()
+
+    def anchor_of(self, handoff_hash: str) -> Anchor | None:
+        found = self._anchors({"handoff": bytes.fromhex(handoff_hash[2:])})
+        return found[0] if found else None
+
+    def anchors_for_case(self, commitment: str) -> list[Anchor]:
+        return self._anchors({"case_commitment": bytes.fromhex(commitment[2:])})
+
+    def all_anchors(self) -> list[Anchor]:
+        return self._anchors(None)
+
+    def _anchors(self, filters: dict[str, Any] | None) -> list[Anchor]:
+        logs = self.ledger.events.HandoffAnchored().get_logs(
+            argument_filters=filters, from_block=self.deployment.block, to_block="latest"
+        )
+        return [
+            Anchor(
+                handoff=_hex(log.args.handoff),
+                agency=_hex(log.args.agency),
+                case_commitment=_hex(log.args.case_commitment),
+                step=_hex(log.args.step),
+                account=log.args.account,
+                tx_hash=_hex(log.transactionHash),
+                block_number=log.blockNumber,
+                block_hash=_hex(log.blockHash),
+                log_index=log.logIndex,
+                timestamp=self.block_timestamp(log.blockNumber),
+            )
+            for log in logs
+        ]
+
+    def block_timestamp(self, number: int) -> int:
+        if number not in self._timestamps:
+            self._timestamps[number] = self.w3.eth.get_block(number)["timestamp"]
+        return self._timestamps[number]
+
+    def registry_events(self) -> list[dict[str, Any]]:
+        """Every registry change in chain order: the auditor replays these to know which
+        account and signer were valid for which agency at which block."""
+        events: list[dict[str, Any]] = []
+        for name in ("AgencyRegistered", "AccountRotated", "SignerRotated", "AgencySuspended",
+                     "AgencyReinstated", "StepAssigned"):
+            for log in getattr(self.registry.events, name)().get_logs(from_block=0, to_block="latest"):
+                args = {k: (_hex(v) if isinstance(v, bytes) else v) for k, v in log.args.items()}
+                events.append({"event": name, "block_number": log.blockNumber, "log_index": log.logIndex, **args})
+        events.sort(key=lambda e: (e["block_number"], e["log_index"]))
+        return events
+
+
+class Sender:
+    """One account that sends transactions: keeps its nonce, signs locally, waits for receipts.
+
+    Thread-safe: an agency worker runs several activities at once on one account.
+    """
+
+    def __init__(self, ledger: Ledger, private_key: bytes, *, receipt_timeout: float = 60.0):
+        self.ledger = ledger
+        self.w3 = ledger.w3
+        self.account = Account.from_key(private_key)
+        self.address = self.account.address
+        self.receipt_timeout = receipt_timeout
+        self._lock = threading.Lock()
+        self._nonce: int | None = None
+
+    def _fees(self) -> dict[str, int]:
+        base = self.w3.eth.get_block("latest").get("baseFeePerGas", 0) or 0
+        tip = 0 if base == 0 else 1_000_000_000
+        return {"maxFeePerGas": 2 * base + tip, "maxPriorityFeePerGas": tip}
+
+    def send(self, call, gas: int) -> dict[str, Any]:
+        """Sign and send a contract call; return its receipt once mined (status 1), or raise
+        AnchorRefused with the contract's reason (status 0), or AnchorTimeout."""
+        with self._lock:
+            if self._nonce is None:
+                self._nonce = self.w3.eth.get_transaction_count(self.address, "pending")
+            tx = call.build_transaction(
+                {"from": self.address, "nonce": self._nonce, "gas": gas,
+                 "chainId": self.ledger.deployment.chain_id, **self._fees()}
+            )
+            signed = self.account.sign_transaction(tx)
+            try:
+                tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
+            except Web3RPCError as exc:
+                self._nonce = None  # resynchronise from the node on the next send
+                raise ChainError(f"ledger refused the transaction: {exc}") from exc
+            self._nonce += 1
+        receipt = self.wait(tx_hash)
+        if receipt["status"] != 1:
+            raise AnchorRefused(self._revert_reason(tx, receipt["blockNumber"]))
+        return receipt
+
+    def wait(self, tx_hash) -> dict[str, Any]:
+        try:
+            return self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=self.receipt_timeout, poll_latency=0.02)
+        except TimeExhausted as exc:
+            raise AnchorTimeout(f"no receipt for {_hex(tx_hash)} after {self.receipt_timeout}s") from exc
+
+    def _revert_reason(self, tx: dict[str, Any], block: int) -> str:
+        call = {k: tx[k] for k in ("from", "to", "data", "gas")}
+        try:
+            self.w3.eth.call(call, block - 1)
+        except ContractLogicError as exc:
+            return str(exc.message or exc).removeprefix("execution reverted: ")
+        except Web3RPCError as exc:
+            return str(exc)
+        return "transaction reverted"
+
+    # anchoring -------------------------------------------------------------------------------
+    def anchor(self, handoff_hash: str, flow: str, step: str, case_commitment: str) -> Anchor:
+        """Anchor one handoff, exactly once: if it is on the ledger already (a retry after a
+        crash between send and receipt), return the existing anchor instead of sending again."""
+        existing = self.ledger.anchor_of(handoff_hash)
+        if existing is not None:
+            return existing
+        fn = self.ledger.ledger.functions.anchor(
+            bytes.fromhex(handoff_hash[2:]), step_id(flow, step), bytes.fromhex(case_commitment[2:])
+        )
+        try:
+            self.send(fn, ANCHOR_GAS)
+        except AnchorRefused as exc:
+            if "already anchored" not in str(exc):
+                raise
+        for _ in range(50):  # the receipt is final; the log index may lag on a foreign node
+            anchor = self.ledger.anchor_of(handoff_hash)
+            if anchor is not None:
+                return anchor
+            time.sleep(0.05)
+        raise ChainError(f"handoff {handoff_hash} was mined but its anchor event is not readable")
+
+
+# deployment and administration ---------------------------------------------------------------
+def _deploy(w3: Web3, account, name: str, *args: Any, chain_id: int) -> tuple[str, int]:
+    art = artifacts.load(name)
+    factory = w3.eth.contract(abi=art["abi"], bytecode=art["bytecode"])
+    base = w3.eth.get_block("latest").get("baseFeePerGas", 0) or 0
+    tx = factory.constructor(*args).build_transaction(
+        {"from": account.address, "nonce": w3.eth.get_transaction_count(account.address, "pending"),
+         "gas": DEPLOY_GAS, "chainId": chain_id, "maxFeePerGas": 2 * base + 10**9,
+         "maxPriorityFeePerGas": 10**9 if base else 0}
+    )
+    tx_hash = w3.eth.send_raw_transaction(account.sign_transaction(tx).raw_transaction)
+    receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=60, poll_latency=0.02)
+    if receipt["status"] != 1:
+        raise ChainError(f"deployment of {name} failed in block {receipt['blockNumber']}")
+    return receipt["contractAddress"], receipt["blockNumber"]
+
+
+def deploy(url: str, admin_key: bytes) -> Deployment:
+    """Deploy the registry and the ledger from the admin account."""
+    w3 = connect(url)
+    chain_id = w3.eth.chain_id
+    admin = Account.from_key(admin_key)
+    registry, block = _deploy(w3, admin, "AgencyRegistry", chain_id=chain_id)
+    ledger, _ = _deploy(w3, admin, "HandoffLedger", registry, chain_id=chain_id)
+    return Deployment(chain_id=chain_id, registry=registry, ledger=ledger, block=block)
+
+
+class Admin(Sender):
+    """The registry's admin account: agency membership and step ownership are on-chain events."""
+
+    def register_agency(self, name: str, account: str, signer: str) -> None:
+        fn = self.ledger.registry.functions.register_agency(agency_id(name), name, account, signer)
+        self.send(fn, ADMIN_GAS)
+
+    def assign_step(self, flow: str, step: str, agency: str) -> None:
+        fn = self.ledger.registry.functions.assign_step(step_id(flow, step), agency_id(agency))
+        self.send(fn, ADMIN_GAS)
+
+    def rotate_signer(self, agency: str, new_signer: str) -> None:
+        self.send(self.ledger.registry.functions.rotate_signer(agency_id(agency), new_signer), ADMIN_GAS)
+
+    def rotate_account(self, agency: str, new_account: str) -> None:
+        self.send(self.ledger.registry.functions.rotate_account(agency_id(agency), new_account), ADMIN_GAS)
+
+    def suspend_agency(self, agency: str) -> None:
+        self.send(self.ledger.registry.functions.suspend_agency(agency_id(agency)), ADMIN_GAS)
+
+    def agency_record(self, agency: str) -> tuple[str, str, bool]:
+        r = self.ledger.registry.functions
+        aid = agency_id(agency)
+        return r.account_of(aid).call(), r.signer_of(aid).call(), r.is_active(aid).call()
+
+
+__all__ = ["Admin", "Anchor", "Deployment", "Ledger", "Sender", "deploy"]

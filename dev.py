@@ -1,0 +1,57 @@
+#!/usr/bin/env python3
+"""Set-up and entry points that need nothing but Python 3.11+ and pip.
+
+    python3 dev.py run  [onevisit up options]   set up, then start the whole stack
+    python3 dev.py test [pytest options]        set up, then run every test
+
+Set-up is idempotent: a tools venv with a pinned uv (.tools/), then `uv sync --frozen` into
+.venv/ from the committed lock file, plus what the tests need from npm (anvil) when present.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+TOOLS = ROOT / ".tools"
+UV_VERSION = "0.13.8"
+
+
+def sh(*argv: str, **kw) -> None:
+    print("+", " ".join(argv), flush=True)
+    subprocess.run(argv, check=True, cwd=ROOT, **kw)
+
+
+def setup() -> Path:
+    if sys.version_info < (3, 11):
+        sys.exit(f"OneVisit needs Python 3.11 or newer; this is {sys.version.split()[0]}")
+    uv = TOOLS / "bin" / "uv"
+    if not uv.exists():
+        venv.create(TOOLS, with_pip=True)
+        sh(str(TOOLS / "bin" / "python"), "-m", "pip", "install", "--quiet", f"uv=={UV_VERSION}")
+    env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never", "UV_PYTHON": sys.executable}
+    sh(str(uv), "sync", "--frozen", "--quiet", env=env)
+    return ROOT / ".venv" / "bin"
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in ("run", "test", "setup"):
+        print(__doc__)
+        return 2
+    command, rest = argv[0], argv[1:]
+    bin_dir = setup()
+    if command == "setup":
+        return 0
+    if command == "run":
+        args = rest or ["--data-dir", ".onevisit", "--port", "8000"]
+        return subprocess.call([str(bin_dir / "onevisit"), "up", *args], cwd=ROOT)
+    workers = os.environ.get("ONEVISIT_TEST_WORKERS", "auto")
+    return subprocess.call([str(bin_dir / "pytest"), "-n", workers, *rest], cwd=ROOT)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

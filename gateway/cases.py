@@ -1,0 +1,121 @@
+"""Case services: open a case and start its workflow, read it back, build its evidence."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlmodel import Session, select
+from temporalio.client import Client
+
+from chain.evidence import AgencyClaim, ChainRef, EvidenceBundle, EvidenceItem
+from chain.handoff import SignedHandoff, case_commitment, new_salt
+from chain.ledger import Anchor, Deployment
+from gateway.schemas import CasePublic, StepPublic
+from gateway.store import Case, CaseKey, HandoffRow, User, seal_application, utcnow
+from workflows.flows import FlowDef
+from workflows.messages import ENGINE_QUEUE, CaseInput, CaseStatus
+
+PREFIX = {"business_registration": "BR"}
+TERMINAL = {"completed", "rejected", "failed"}
+
+
+class CaseNotStarted(Exception):
+    """The workflow engine did not accept the case; nothing was kept."""
+
+
+def new_case_id(flow: str) -> str:
+    return f"{PREFIX.get(flow, 'CS')}-{datetime.now(UTC):%Y%m%d}-{secrets.token_hex(4).upper()}"
+
+
+async def open_case(session: Session, temporal: Client, user: User, flow: FlowDef,
+                    application: dict[str, Any]) -> Case:
+    case_id = new_case_id(flow.name)
+    salt = new_salt()
+    case = Case(id=case_id, applicant_id=user.id, flow=flow.name, flow_version=flow.version_hash(),
+                flow_definition=flow.model_dump(mode="json"), salt=salt,
+                commitment=case_commitment(case_id, salt), application_enc=b"")
+    seal_application(session, case, application)
+    session.add(case)
+    session.commit()
+    try:
+        await temporal.start_workflow(
+            "CaseWorkflow", CaseInput(case_id=case_id, flow=flow, application=application, commitment=case.commitment),
+            id=case_id, task_queue=ENGINE_QUEUE,
+        )
+    except Exception as exc:
+        session.delete(session.get(CaseKey, case_id))
+        session.delete(case)
+        session.commit()
+        raise CaseNotStarted(str(exc)) from exc
+    session.refresh(case)
+    return case
+
+
+def handoffs_of(session: Session, case_id: str) -> list[HandoffRow]:
+    rows = session.exec(select(HandoffRow).where(HandoffRow.case_id == case_id)).all()
+    return sorted(rows, key=lambda r: (r.block_number, r.log_index))
+
+
+async def case_view(session: Session, temporal: Client, case: Case) -> CasePublic:
+    status: CaseStatus | None = None
+    if case.status not in TERMINAL:
+        try:
+            status = await temporal.get_workflow_handle(case.id).query("status", result_type=CaseStatus)
+        except Exception:  # the engine is busy or restarting: show what the store knows
+            status = None
+    if status is None and case.snapshot:
+        status = CaseStatus.model_validate(case.snapshot)
+    anchors = {r.step: r for r in handoffs_of(session, case.id)}
+    steps = []
+    flow = FlowDef.model_validate(case.flow_definition)
+    live = {s.step: s for s in status.steps} if status else {}
+    for s in flow.steps:
+        st = live.get(s.id)
+        row = anchors.get(s.id)
+        steps.append(StepPublic(
+            step=s.id, title=s.title, agency=s.agency, sla_minutes=s.sla_minutes,
+            state=st.state if st else ("completed" if row else "waiting"),
+            since=st.since if st else None, reason=st.reason if st else None,
+            handoff=row.hash if row else None, anchor=row.anchor if row else None,
+        ))
+    return CasePublic(
+        case_id=case.id, flow=case.flow, flow_version=case.flow_version, status=case.status,
+        reason=case.reason, company_name=case.result.get("company_name"), uscc=case.result.get("uscc"),
+        result=case.result, steps=steps, created_at=case.created_at, updated_at=case.updated_at,
+    )
+
+
+def evidence_bundle(session: Session, case: Case, deployment: Deployment,
+                    agencies: dict[str, dict[str, str]]) -> EvidenceBundle:
+    return EvidenceBundle(
+        case_id=case.id, salt=case.salt, commitment=case.commitment, flow=case.flow_definition,
+        chain=ChainRef(chain_id=deployment.chain_id, registry=deployment.registry, ledger=deployment.ledger,
+                       block=deployment.block),
+        agencies={name: AgencyClaim(**claim) for name, claim in agencies.items()},
+        handoffs=[EvidenceItem(handoff=SignedHandoff.model_validate(r.signed), anchor=Anchor.model_validate(r.anchor))
+                  for r in handoffs_of(session, case.id)],
+        exported_at=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+
+
+def record_handoff(session: Session, case_id: str, handoff: SignedHandoff, anchor: Anchor) -> None:
+    """Keep a handoff and its anchor off-chain; a repeated delivery changes nothing."""
+    if session.get(HandoffRow, handoff.hash) is None:
+        session.add(HandoffRow(
+            hash=handoff.hash, case_id=case_id, step=handoff.record.step, agency=handoff.record.agency,
+            outcome=handoff.record.outcome, signed=handoff.model_dump(mode="json"),
+            anchor=anchor.model_dump(mode="json"), block_number=anchor.block_number, log_index=anchor.log_index,
+        ))
+        session.commit()
+
+
+def record_case(session: Session, status: CaseStatus) -> None:
+    case = session.get(Case, status.case_id)
+    if case is None:
+        raise LookupError(f"no case {status.case_id}")
+    case.status, case.reason, case.result = status.state, status.reason, status.result
+    case.snapshot, case.updated_at = status.model_dump(mode="json"), utcnow()
+    session.add(case)
+    session.commit()

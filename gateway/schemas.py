@@ -1,0 +1,109 @@
+"""The API's shapes: what an applicant submits (validated at the edge) and what we return.
+
+Public shapes leave personal data out; table rows are never returned as they are.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
+
+from agencies.identifiers import JINAN_DIVISIONS, ResidentId
+
+Phone = Field(pattern=r"^1[3-9]\d{9}$", description="mainland mobile number, 11 digits")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Person(Strict):
+    name: str = Field(min_length=2, max_length=30)
+    id_number: ResidentId
+    phone: str = Phone
+
+
+class Shareholder(Strict):
+    name: str = Field(min_length=2, max_length=60)
+    id_number: ResidentId
+    share_percent: Decimal = Field(gt=0, le=100, decimal_places=2)
+
+
+class Company(Strict):
+    name: str = Field(min_length=4, max_length=60, description="division + trade name + industry + form")
+    division: str = Field(description="6-digit administrative division in Jinan, e.g. 370102")
+    registered_capital_cny: int = Field(gt=0, le=10**12)
+    business_scope: str = Field(min_length=2, max_length=2000)
+    address: str = Field(min_length=4, max_length=200)
+
+    @field_validator("division")
+    @classmethod
+    def _in_jinan(cls, v: str) -> str:
+        if v not in JINAN_DIVISIONS:
+            raise ValueError(f"division must be one of Jinan's districts: {', '.join(sorted(JINAN_DIVISIONS))}")
+        return v
+
+
+class Contact(Strict):
+    name: str = Field(min_length=2, max_length=30)
+    phone: str = Phone
+    email: EmailStr | None = None
+
+
+class RegistrationApplication(Strict):
+    flow: Literal["business_registration"] = "business_registration"
+    company: Company
+    legal_representative: Person
+    shareholders: list[Shareholder] = Field(min_length=1, max_length=50)
+    contact: Contact
+    employees: int = Field(0, ge=0, le=100_000)
+
+    @model_validator(mode="after")
+    def _shares_add_up(self) -> RegistrationApplication:
+        total = sum(s.share_percent for s in self.shareholders)
+        if total != 100:
+            raise ValueError(f"shareholders' share_percent must add up to 100, not {total}")
+        return self
+
+
+class StepPublic(BaseModel):
+    step: str
+    title: str
+    agency: str
+    state: str
+    since: str | None = None
+    sla_minutes: int
+    reason: str | None = None
+    handoff: str | None = None
+    anchor: dict[str, Any] | None = None
+
+
+class CasePublic(BaseModel):
+    case_id: str
+    flow: str
+    flow_version: str
+    status: str
+    reason: str | None = None
+    company_name: str | None = None
+    uscc: str | None = None
+    result: dict[str, Any]
+    steps: list[StepPublic]
+    created_at: datetime
+    updated_at: datetime
+
+
+class CaseSummary(BaseModel):
+    case_id: str
+    flow: str
+    status: str
+    created_at: datetime
+
+
+class Token(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    role: str
+    agency: str | None = None

@@ -1,0 +1,102 @@
+"""The gateway's SQLModel store: users, sessions, cases and the off-chain handoff records.
+
+Table rows are never returned by the API as they are: ``gateway.schemas`` has the public shapes.
+Applications (personal data) are encrypted at rest with a key per case, so deleting that key
+erases the person while the handoff trail, which holds no personal data, still verifies.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from cryptography.fernet import Fernet
+from sqlalchemy import JSON, Column, event
+from sqlalchemy.engine import Engine
+from sqlmodel import Field, Session, SQLModel, create_engine
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class User(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(index=True, unique=True)
+    password_hash: str
+    role: str  # applicant | clerk | auditor | admin
+    agency: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ApiToken(SQLModel, table=True):
+    token_hash: str = Field(primary_key=True)
+    user_id: int = Field(foreign_key="user.id", index=True)
+    expires_at: datetime
+
+
+class Case(SQLModel, table=True):
+    id: str = Field(primary_key=True)
+    applicant_id: int = Field(foreign_key="user.id", index=True)
+    flow: str
+    flow_version: str
+    flow_definition: dict[str, Any] = Field(sa_column=Column(JSON))
+    status: str = Field(default="running", index=True)
+    reason: str | None = None
+    salt: str
+    commitment: str = Field(index=True)
+    application_enc: bytes
+    result: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    snapshot: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class CaseKey(SQLModel, table=True):
+    """The per-case data key: delete it to erase the application's personal data."""
+
+    case_id: str = Field(primary_key=True, foreign_key="case.id")
+    key: str
+
+
+class HandoffRow(SQLModel, table=True):
+    hash: str = Field(primary_key=True)
+    case_id: str = Field(foreign_key="case.id", index=True)
+    step: str
+    agency: str
+    outcome: str
+    signed: dict[str, Any] = Field(sa_column=Column(JSON))
+    anchor: dict[str, Any] = Field(sa_column=Column(JSON))
+    block_number: int
+    log_index: int
+    recorded_at: datetime = Field(default_factory=utcnow)
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(conn, _record) -> None:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+    else:
+        engine = create_engine(url, pool_pre_ping=True)
+    SQLModel.metadata.create_all(engine)
+    return engine
+
+
+def seal_application(session: Session, case: Case, application: dict[str, Any]) -> None:
+    key = Fernet.generate_key()
+    case.application_enc = Fernet(key).encrypt(json.dumps(application, ensure_ascii=False).encode())
+    session.add(CaseKey(case_id=case.id, key=key.decode()))
+
+
+def open_application(session: Session, case: Case) -> dict[str, Any] | None:
+    """The decrypted application, or None once its key has been erased."""
+    key = session.get(CaseKey, case.id)
+    if key is None:
+        return None
+    return json.loads(Fernet(key.key.encode()).decrypt(case.application_enc))

@@ -1,0 +1,45 @@
+"""The flow engine's worker: the one interpreting workflow plus the activities that record
+handoffs and case outcomes in the gateway's store."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+from temporalio import activity
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from gateway.cases import record_case, record_handoff
+from workflows.engine import CaseWorkflow
+from workflows.messages import ENGINE_QUEUE, RECORD_CASE, RECORD_HANDOFF, CaseStatus, HandoffRecord
+
+log = logging.getLogger("onevisit.engine")
+
+
+class StoreActivities:
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    @activity.defn(name=RECORD_HANDOFF)
+    def record_handoff(self, record: HandoffRecord) -> None:
+        with Session(self.engine) as session:
+            record_handoff(session, record.case_id, record.handoff, record.anchor)
+
+    @activity.defn(name=RECORD_CASE)
+    def record_case(self, status: CaseStatus) -> None:
+        with Session(self.engine) as session:
+            record_case(session, status)
+
+
+async def run_engine_worker(client: Client, engine: Engine, stop: asyncio.Event, task_queue: str = ENGINE_QUEUE) -> None:
+    store = StoreActivities(engine)
+    with ThreadPoolExecutor(max_workers=16, thread_name_prefix="engine") as pool:
+        worker = Worker(client, task_queue=task_queue, workflows=[CaseWorkflow],
+                        activities=[store.record_handoff, store.record_case], activity_executor=pool)
+        async with worker:
+            log.info("engine polling %s", task_queue)
+            await stop.wait()

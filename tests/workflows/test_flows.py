@@ -1,0 +1,59 @@
+import pytest
+from pydantic import ValidationError
+
+from workflows.catalog import builtin_flows, get_flow
+from workflows.flows import FlowDef
+
+STEP = {"title": "t", "agency": "tax"}
+
+
+def flow(*steps):
+    return {"name": "demo", "title": "Demo", "version": 1, "steps": list(steps)}
+
+
+def test_business_registration_runs_licence_after_name_check_then_three_in_parallel():
+    f = get_flow("business_registration")
+    assert f.step("business_licence").depends_on == ["name_check"]
+    parallel = [s.id for s in f.steps if s.depends_on == ["business_licence"]]
+    assert sorted(parallel) == ["seal_approval", "social_security", "tax_registration"]
+    assert f.topological_order()[:2] == ["name_check", "business_licence"]
+
+
+def test_version_hash_is_stable_and_changes_with_the_definition():
+    f = get_flow("business_registration")
+    assert f.version_hash() == FlowDef.model_validate(f.model_dump()).version_hash()
+    changed = f.model_copy(update={"sla_minutes": f.sla_minutes + 1})
+    assert changed.version_hash() != f.version_hash()
+
+
+def test_cycle_is_refused_naming_the_steps():
+    with pytest.raises(ValidationError, match="dependency cycle among: a, b"):
+        FlowDef.model_validate(flow({"id": "a", "depends_on": ["b"], **STEP}, {"id": "b", "depends_on": ["a"], **STEP}))
+
+
+def test_dependency_on_missing_step_is_refused():
+    with pytest.raises(ValidationError, match="step 'a' depends on missing step"):
+        FlowDef.model_validate(flow({"id": "a", "depends_on": ["ghost"], **STEP}))
+
+
+def test_duplicate_step_ids_are_refused():
+    with pytest.raises(ValidationError, match="unique: a appear"):
+        FlowDef.model_validate(flow({"id": "a", **STEP}, {"id": "a", **STEP}))
+
+
+def test_unknown_agency_is_refused():
+    f = FlowDef.model_validate(flow({"id": "a", "title": "t", "agency": "customs"}))
+    with pytest.raises(ValueError, match="unknown agency.*customs"):
+        f.check_agencies({"tax", "market_regulation"})
+
+
+def test_every_builtin_flow_names_only_known_agencies():
+    from gateway.auth import AGENCIES
+
+    for f in builtin_flows().values():
+        f.check_agencies(set(AGENCIES))
+
+
+def test_unknown_flow_name_says_which_exist():
+    with pytest.raises(KeyError, match="known: business_registration"):
+        get_flow("nope")

@@ -1,0 +1,100 @@
+"""Flow definitions as data: steps, the agency owning each, dependencies, approval, SLA, retry.
+
+A definition is validated when it is built (or loaded): unknown dependencies, cycles and
+duplicate steps are refused with a message naming the step. ``version_hash`` identifies the
+exact definition that produced a handoff, so an auditor can re-run the decision.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from chain.handoff import definition_hash
+
+SLUG = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+
+
+class RetrySpec(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    initial_interval_s: float = Field(1.0, gt=0)
+    backoff: float = Field(2.0, ge=1)
+    max_interval_s: float = Field(60.0, gt=0)
+    max_attempts: int = Field(0, ge=0, description="0 = retry until the SLA escalates")
+
+
+class StepDef(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(pattern=SLUG.pattern)
+    title: str
+    agency: str = Field(pattern=SLUG.pattern)
+    depends_on: list[str] = Field(default_factory=list)
+    approval: Literal["instant", "clerk"] = "instant"
+    sla_minutes: int = Field(60, gt=0)
+    timeout_s: float = Field(60.0, gt=0, description="one attempt of the agency's action")
+    retry: RetrySpec = RetrySpec()
+
+
+class FlowDef(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(pattern=SLUG.pattern)
+    title: str
+    version: int = Field(ge=1)
+    sla_minutes: int = Field(180, gt=0)
+    steps: list[StepDef] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _check_graph(self) -> FlowDef:
+        ids = [s.id for s in self.steps]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"step ids must be unique: {', '.join(dupes)} appear more than once")
+        known = set(ids)
+        for s in self.steps:
+            missing = [d for d in s.depends_on if d not in known]
+            if missing:
+                raise ValueError(f"step {s.id!r} depends on missing step(s): {', '.join(missing)}")
+        self.topological_order()  # raises on a cycle
+        return self
+
+    def step(self, step_id: str) -> StepDef:
+        for s in self.steps:
+            if s.id == step_id:
+                return s
+        raise KeyError(f"flow {self.name!r} has no step {step_id!r}")
+
+    def topological_order(self) -> list[str]:
+        deps = {s.id: set(s.depends_on) for s in self.steps}
+        order: list[str] = []
+        while deps:
+            ready = sorted(k for k, v in deps.items() if not v)
+            if not ready:
+                raise ValueError(f"flow {self.name!r} has a dependency cycle among: {', '.join(sorted(deps))}")
+            order.extend(ready)
+            for k in ready:
+                del deps[k]
+            for v in deps.values():
+                v.difference_update(ready)
+        return order
+
+    def check_agencies(self, known: set[str]) -> None:
+        unknown = sorted({s.agency for s in self.steps} - known)
+        if unknown:
+            raise ValueError(f"flow {self.name!r} names unknown agency(ies): {', '.join(unknown)}")
+
+    def version_hash(self) -> str:
+        """Which definition produced a handoff (sha256 over its canonical JSON)."""
+        return definition_hash(self.model_dump(mode="json"))
+
+    def step_owners(self) -> dict[str, str]:
+        return {s.id: s.agency for s in self.steps}
+
+
+def agency_queue(agency: str) -> str:
+    """The Temporal task queue an agency's worker polls: agencies are named by queue, never import."""
+    return f"agency-{agency}"
