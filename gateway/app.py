@@ -6,7 +6,9 @@ import asyncio
 import logging
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlmodel import Session
 from temporalio.api.enums.v1 import TaskQueueType
@@ -59,6 +61,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.temporal = None
     app.include_router(auth_api.router)
     app.include_router(cases_api.router)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        """422 naming each field and rule; a body that is not JSON at all says so plainly."""
+        errors = []
+        for err in exc.errors():
+            if err.get("type") == "json_invalid":
+                where = err["loc"][-1] if err.get("loc") else "?"
+                err = {**err, "loc": ["body"], "msg": f"request body is not valid JSON: "
+                       f"{err.get('ctx', {}).get('error', 'decode error')} (at character {where})"}
+            errors.append(err)
+        return JSONResponse({"detail": jsonable_encoder(errors)}, status_code=422)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> JSONResponse:

@@ -176,15 +176,20 @@ class Stack:
         return {"gateway": url, "temporal": temporal, "temporal_ui": ui_url, "ledger_rpc": ledger_url}
 
     def stop(self) -> None:
-        """Stop in reverse order of start; give each part time to finish what it holds."""
-        for name, proc in reversed(self.procs):
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
+        """Stop the gateway and workers together, then the ledger, then Temporal last."""
+        infra = ("ledger", "temporal")
+        layers = [[p for n, p in self.procs if n not in infra]] + [[p for n, p in self.procs if n == i] for i in infra]
+        for layer in layers:
+            live = [p for p in layer if p.poll() is None]
+            for p in live:
+                p.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + 20
+            for p in live:
                 try:
-                    proc.wait(timeout=15)
+                    p.wait(timeout=max(0.1, deadline - time.monotonic()))
                 except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+                    p.kill()
+                    p.wait()
         self.procs.clear()
 
 

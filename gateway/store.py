@@ -18,7 +18,7 @@ from sqlmodel import Field, Session, SQLModel, create_engine
 
 
 def utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
+    return datetime.now(UTC)
 
 
 class User(SQLModel, table=True):

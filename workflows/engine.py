@@ -19,7 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from chain.ledger import Anchor
     from workflows.flows import StepDef, agency_queue
     from workflows.messages import (
-        ANCHOR_HANDOFF, ENGINE_QUEUE, EXECUTE_STEP, RECORD_CASE, RECORD_HANDOFF, AnchorInput,
+        ANCHOR_HANDOFF, EXECUTE_STEP, RECORD_CASE, RECORD_HANDOFF, AnchorInput,
         CaseInput, CaseStatus, HandoffRecord, StepInput, StepStatus,
     )
 
@@ -75,7 +75,7 @@ class CaseWorkflow:
             for h in done.values():
                 self._status.result.update(h.record.outputs)
         await workflow.execute_activity(
-            RECORD_CASE, self._status, task_queue=ENGINE_QUEUE,
+            RECORD_CASE, self._status, task_queue=case.queues.engine,
             start_to_close_timeout=timedelta(seconds=30),
         )
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -88,7 +88,7 @@ class CaseWorkflow:
         st = self._step_status(step.id)
         st.state, st.since = "running", workflow.now().isoformat()
         opts = dict(
-            task_queue=agency_queue(step.agency),
+            task_queue=agency_queue(step.agency, case.queues.agency_prefix),
             start_to_close_timeout=timedelta(seconds=step.timeout_s),
             retry_policy=_retry(step),
         )
@@ -112,7 +112,7 @@ class CaseWorkflow:
             return None
         await workflow.execute_activity(
             RECORD_HANDOFF, HandoffRecord(case_id=case.case_id, handoff=handoff, anchor=anchor),
-            task_queue=ENGINE_QUEUE, start_to_close_timeout=timedelta(seconds=30),
+            task_queue=case.queues.engine, start_to_close_timeout=timedelta(seconds=30),
         )
         st.handoff, st.anchor_block, st.since = handoff.hash, anchor.block_number, workflow.now().isoformat()
         if handoff.record.outcome == "rejected":

@@ -95,6 +95,6 @@ class FlowDef(BaseModel):
         return {s.id: s.agency for s in self.steps}
 
 
-def agency_queue(agency: str) -> str:
+def agency_queue(agency: str, prefix: str = "agency-") -> str:
     """The Temporal task queue an agency's worker polls: agencies are named by queue, never import."""
-    return f"agency-{agency}"
+    return f"{prefix}{agency}"

@@ -24,6 +24,15 @@ StepState = Literal["waiting", "running", "completed", "rejected", "failed"]
 CaseState = Literal["running", "completed", "rejected", "failed"]
 
 
+class Queues(BaseModel):
+    """Where the engine sends work: its own queue and the agencies' queue prefix."""
+
+    model_config = ConfigDict(frozen=True)
+
+    engine: str = ENGINE_QUEUE
+    agency_prefix: str = "agency-"
+
+
 class CaseInput(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -31,6 +40,7 @@ class CaseInput(BaseModel):
     flow: FlowDef
     application: dict[str, Any]
     commitment: str
+    queues: Queues = Queues()
 
 
 class StepInput(BaseModel):

@@ -1,0 +1,91 @@
+"""Bad input at the edge: a clear error naming the field, nothing stored."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.fixtures.stack import application, write_application
+
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("stack")]
+
+
+def wrong_check_digit(app: dict) -> dict:
+    rid = app["legal_representative"]["id_number"]
+    app["legal_representative"]["id_number"] = rid[:-1] + ("0" if rid[-1] != "0" else "1")
+    return app
+
+
+def missing_address(app: dict) -> dict:
+    del app["company"]["address"]
+    return app
+
+
+def shares_not_100(app: dict) -> dict:
+    app["shareholders"][1]["share_percent"] = 20
+    return app
+
+
+def outside_jinan(app: dict) -> dict:
+    app["company"]["division"] = "110105"
+    return app
+
+
+def unknown_field(app: dict) -> dict:
+    app["company"]["colour"] = "red"
+    return app
+
+
+CASES = [
+    (wrong_check_digit, "legal_representative.id_number", "check character is wrong"),
+    (missing_address, "company.address", "Field required"),
+    (shares_not_100, "share_percent must add up to 100", ""),
+    (outside_jinan, "company.division", "Jinan"),
+    (unknown_field, "company.colour", "Extra inputs are not permitted"),
+]
+
+
+def case_count(stack) -> int:
+    return len(httpx.get(f"{stack.url}/api/cases", headers=stack.token("auditor")).json())
+
+
+@pytest.mark.parametrize("spoil,field,rule", CASES, ids=[c[0].__name__ for c in CASES])
+def test_api_answers_422_naming_the_field_and_stores_nothing(stack, spoil, field, rule):
+    before = case_count(stack)
+    resp = httpx.post(f"{stack.url}/api/cases", json=spoil(application()), headers=stack.token("applicant"))
+    assert resp.status_code == 422
+    detail = resp.json()["detail"]
+    text = " ".join(".".join(map(str, d["loc"])) + " " + d["msg"] for d in detail)
+    assert field in text and rule in text
+    assert case_count(stack) == before
+
+
+@pytest.mark.parametrize("spoil,field,rule", CASES[:2], ids=[c[0].__name__ for c in CASES[:2]])
+def test_cli_prints_the_field_and_exits_non_zero(stack, tmp_path, spoil, field, rule):
+    result = stack.cli("apply", str(write_application(tmp_path, spoil(application()))), "--url", stack.url)
+    assert result.returncode == 1 and f"{field}: " in result.stderr and rule in result.stderr
+
+
+def test_malformed_json_is_refused_by_api_and_cli(stack, tmp_path):
+    before = case_count(stack)
+    resp = httpx.post(f"{stack.url}/api/cases", content=b'{"company": ', headers={**stack.token("applicant"), "content-type": "application/json"})
+    assert resp.status_code == 422 and "not valid JSON" in resp.json()["detail"][0]["msg"]
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"company": ')
+    result = stack.cli("apply", str(bad), "--url", stack.url)
+    assert result.returncode == 2 and "not valid JSON" in result.stderr and "line 1 column 13" in result.stderr
+    assert case_count(stack) == before
+
+
+def test_no_token_is_401_and_wrong_role_is_403(stack, tmp_path):
+    assert httpx.get(f"{stack.url}/api/cases").status_code == 401
+    assert httpx.post(f"{stack.url}/api/cases", json=application(), headers=stack.token("auditor")).status_code == 403
+    result = stack.cli("apply", str(write_application(tmp_path, application())), "--url", stack.url,
+                       "--user", "applicant", "--password", "wrong")
+    assert result.returncode == 1 and "wrong username or password" in result.stderr
+
+
+def test_applicants_get_no_evidence_and_unknown_cases_are_404(stack):
+    case = httpx.post(f"{stack.url}/api/cases", json=application(), headers=stack.token("applicant")).json()
+    assert httpx.get(f"{stack.url}/api/cases/{case['case_id']}/evidence", headers=stack.token("applicant")).status_code == 403
+    assert httpx.get(f"{stack.url}/api/cases/BR-NOPE", headers=stack.token("applicant")).status_code == 404
