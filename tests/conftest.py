@@ -1,1 +1,1 @@
-pytest_plugins = ["tests.fixtures.trail", "tests.fixtures.temporal", "tests.fixtures.stack"]
+pytest_plugins = ["tests.fixtures.trail", "tests.fixtures.temporal", "tests.fixtures.stack", "tests.fixtures.ledger"]
