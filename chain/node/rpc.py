@@ -1,0 +1,302 @@
+"""Ethereum JSON-RPC 2.0 methods over a LedgerNode (what web3.py 8 needs, plus Besu's perm_*)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, Callable
+
+from eth.exceptions import HeaderNotFound, Revert, VMError
+from eth_utils import ValidationError
+
+from chain.node import index
+from chain.node.evm import call_tx
+from chain.node.node import INVALID_PARAMS, LedgerNode, address_bytes
+from chain.node.rpcutil import data, error, hash32, qty, revert_message
+from chain.node.sealer import RpcError
+
+log = logging.getLogger("chain.node.rpc")
+
+CLIENT_VERSION = "onevisit-ledger/0.1.0/py-evm"
+PRIORITY_FEE = 1_000_000_000  # what eth_maxPriorityFeePerGas suggests (anvil does the same)
+MAX_LOG_RANGE_RESULTS = 100_000
+
+
+class Rpc:
+    def __init__(self, node: LedgerNode):
+        self.node = node
+        self.methods: dict[str, Callable[..., Any]] = {
+            name.replace("__", "_"): getattr(self, name)
+            for name in dir(self)
+            if name.split("__")[0] in ("web3", "net", "eth", "perm") and "__" in name
+        }
+
+    # ---- dispatch ----------------------------------------------------------------------------
+
+    def handle_bytes(self, body: bytes) -> bytes | None:
+        try:
+            request = json.loads(body)
+        except ValueError:
+            return json.dumps(error(None, -32700, "Parse error")).encode()
+        if isinstance(request, list):
+            if not request:
+                return json.dumps(error(None, -32600, "Invalid Request")).encode()
+            out = [r for r in (self.handle(item) for item in request) if r is not None]
+            return json.dumps(out).encode() if out else None
+        response = self.handle(request)
+        return None if response is None else json.dumps(response).encode()
+
+    def handle(self, request: Any) -> dict[str, Any] | None:
+        if not isinstance(request, dict) or not isinstance(request.get("method"), str):
+            return error(None, -32600, "Invalid Request")
+        rid = request.get("id")
+        method = self.methods.get(request["method"])
+        if method is None:
+            return error(rid, -32601, f"the method {request['method']} does not exist/is not available")
+        params = request.get("params") or []
+        if not isinstance(params, list):
+            return error(rid, INVALID_PARAMS, "params must be an array")
+        try:
+            result = method(*params)
+        except RpcError as exc:
+            return error(rid, exc.code, exc.message, exc.data)
+        except TypeError as exc:
+            return error(rid, INVALID_PARAMS, f"invalid params: {exc}")
+        except Exception as exc:  # pragma: no cover - defensive
+            log.exception("%s failed", request["method"])
+            return error(rid, -32603, f"internal error: {exc!r}")
+        if "id" not in request:
+            return None
+        return {"jsonrpc": "2.0", "id": rid, "result": result}
+
+    # ---- helpers -----------------------------------------------------------------------------
+
+    def _number(self, conn, tag: Any = "latest") -> int:
+        head = index.head_number(conn)
+        if isinstance(tag, dict):
+            if "blockHash" in tag:
+                row = conn.execute("SELECT number FROM blocks WHERE hash=?",
+                                   (hash32(tag["blockHash"]),)).fetchone()
+                if row is None:
+                    raise RpcError(-32001, "block not found")
+                return row[0]
+            tag = tag.get("blockNumber", "latest")
+        if tag in (None, "latest", "pending", "safe", "finalized"):
+            return head
+        if tag == "earliest":
+            return 0
+        number = qty(tag, "block number")
+        if number > head:
+            raise RpcError(-32001, f"block {number} not found (head is {head})")
+        return number
+
+    def _header(self, conn, chain, tag: Any):
+        number = self._number(conn, tag)
+        try:
+            return chain.get_canonical_block_header_by_number(number)
+        except HeaderNotFound as exc:
+            raise RpcError(-32001, f"block {number} not found") from exc
+
+    def _state(self, conn, chain, tag: Any):
+        return chain.get_vm(self._header(conn, chain, tag)).state
+
+    # ---- web3 / net --------------------------------------------------------------------------
+
+    def web3__clientVersion(self) -> str:
+        return CLIENT_VERSION
+
+    def net__version(self) -> str:
+        return str(self.node.chain_id)
+
+    def net__listening(self) -> bool:
+        return True
+
+    def net__peerCount(self) -> str:
+        return "0x0"
+
+    # ---- eth: chain --------------------------------------------------------------------------
+
+    def eth__chainId(self) -> str:
+        return hex(self.node.chain_id)
+
+    def eth__blockNumber(self) -> str:
+        with self.node.store.read() as conn:
+            return hex(index.head_number(conn))
+
+    def eth__syncing(self) -> bool:
+        return False
+
+    def eth__mining(self) -> bool:
+        return True
+
+    def eth__accounts(self) -> list:
+        return []
+
+    def eth__getBlockByNumber(self, tag: Any = "latest", full: bool = False):
+        with self.node.store.read() as conn:
+            try:
+                number = self._number(conn, tag)
+            except RpcError:
+                return None
+            return index.get_block(conn, number=number, full=bool(full))
+
+    def eth__getBlockByHash(self, block_hash: str, full: bool = False):
+        with self.node.store.read() as conn:
+            return index.get_block(conn, block_hash=hash32(block_hash), full=bool(full))
+
+    def eth__getBlockTransactionCountByNumber(self, tag: Any = "latest"):
+        block = self.eth__getBlockByNumber(tag)
+        return None if block is None else hex(len(block["transactions"]))
+
+    # ---- eth: state --------------------------------------------------------------------------
+
+    def eth__getBalance(self, address: str, tag: Any = "latest") -> str:
+        with self.node.reader() as (conn, chain):
+            return hex(self._state(conn, chain, tag).get_balance(address_bytes(address)))
+
+    def eth__getTransactionCount(self, address: str, tag: Any = "latest") -> str:
+        addr = address_bytes(address)
+        if tag == "pending":
+            return hex(self.node.pending_nonce(addr))
+        with self.node.reader() as (conn, chain):
+            return hex(self._state(conn, chain, tag).get_nonce(addr))
+
+    def eth__getCode(self, address: str, tag: Any = "latest") -> str:
+        with self.node.reader() as (conn, chain):
+            return "0x" + self._state(conn, chain, tag).get_code(address_bytes(address)).hex()
+
+    def eth__getStorageAt(self, address: str, slot: str, tag: Any = "latest") -> str:
+        with self.node.reader() as (conn, chain):
+            value = self._state(conn, chain, tag).get_storage(address_bytes(address), qty(slot, "slot"))
+        return "0x" + value.to_bytes(32, "big").hex()
+
+    # ---- eth: execution ----------------------------------------------------------------------
+
+    def _execute(self, params: dict, tag: Any, estimate: bool):
+        if not isinstance(params, dict):
+            raise RpcError(INVALID_PARAMS, "transaction object expected")
+        with self.node.reader() as (conn, chain):
+            header = self._header(conn, chain, tag)
+            try:
+                tx = call_tx(chain, params, header)
+                if estimate:
+                    return chain.estimate_gas(tx, header)
+                return chain.get_transaction_result(tx, header)
+            except Revert as exc:
+                raw = exc.args[0] if exc.args and isinstance(exc.args[0], bytes) else b""
+                raise RpcError(3, revert_message(raw), "0x" + raw.hex()) from exc
+            except VMError as exc:
+                raise RpcError(-32000, f"execution failed: {exc!r}") from exc
+            except ValidationError as exc:  # e.g. insufficient funds for the value
+                raise RpcError(-32000, str(exc)) from exc
+            except (ValueError, TypeError) as exc:
+                raise RpcError(INVALID_PARAMS, f"invalid call: {exc}") from exc
+
+    def eth__call(self, params: dict, tag: Any = "latest", *_overrides: Any) -> str:
+        return "0x" + self._execute(params, tag, estimate=False).hex()
+
+    def eth__estimateGas(self, params: dict, tag: Any = "latest", *_overrides: Any) -> str:
+        return hex(self._execute(params, tag, estimate=True))
+
+    # ---- eth: fees ---------------------------------------------------------------------------
+
+    def _next_base_fee(self) -> int:
+        with self.node.reader() as (_conn, chain):
+            head = chain.get_canonical_head()
+            return chain.create_header_from_parent(head).base_fee_per_gas
+
+    def eth__gasPrice(self) -> str:
+        return hex(self._next_base_fee() + PRIORITY_FEE)
+
+    def eth__maxPriorityFeePerGas(self) -> str:
+        return hex(PRIORITY_FEE)
+
+    def eth__feeHistory(self, count: Any, newest: Any = "latest", percentiles: list | None = None):
+        count = max(1, min(qty(count, "block count"), 1024))
+        with self.node.store.read() as conn:
+            last = self._number(conn, newest)
+            first = max(0, last - count + 1)
+            rows = conn.execute("SELECT header FROM blocks WHERE number BETWEEN ? AND ? "
+                                "ORDER BY number", (first, last)).fetchall()
+        headers = [json.loads(r[0]) for r in rows]
+        base_fees = [h.get("baseFeePerGas", "0x0") for h in headers]
+        base_fees.append(hex(self._next_base_fee()) if last == self.node.head else base_fees[-1])
+        out: dict[str, Any] = {
+            "oldestBlock": hex(first),
+            "baseFeePerGas": base_fees,
+            "gasUsedRatio": [int(h["gasUsed"], 16) / int(h["gasLimit"], 16) for h in headers],
+        }
+        if percentiles:
+            out["reward"] = [[hex(PRIORITY_FEE)] * len(percentiles) for _ in headers]
+        return out
+
+    # ---- eth: transactions -------------------------------------------------------------------
+
+    def eth__sendRawTransaction(self, raw: str) -> str:
+        return "0x" + self.node.send_raw_transaction(data(raw, "raw transaction")).hex()
+
+    def eth__getTransactionByHash(self, tx_hash: str):
+        h = hash32(tx_hash)
+        with self.node.store.read() as conn:
+            found = index.get_tx(conn, h)
+        if found is not None:
+            return found
+        with self.node.sealer.lock:
+            tx = self.node.sealer.pending_by_hash.get(h)
+        return None if tx is None else index.render_tx(tx, None, None)
+
+    def eth__getTransactionReceipt(self, tx_hash: str):
+        with self.node.store.read() as conn:
+            return index.get_receipt(conn, hash32(tx_hash))
+
+    def eth__getBlockReceipts(self, tag: Any = "latest"):
+        with self.node.store.read() as conn:
+            try:
+                number = self._number(conn, tag)
+            except RpcError:
+                return None
+            return index.get_block_receipts(conn, number)
+
+    def eth__getLogs(self, flt: dict):
+        if not isinstance(flt, dict):
+            raise RpcError(INVALID_PARAMS, "filter object expected")
+        address = flt.get("address")
+        addresses = [address] if isinstance(address, str) else list(address or [])
+        topics: list[list[bytes] | None] = []
+        for t in flt.get("topics") or []:
+            if t is None:
+                topics.append(None)
+            elif isinstance(t, str):
+                topics.append([hash32(t)])
+            else:
+                topics.append([hash32(x) for x in t] or None)
+        block_hash = hash32(flt["blockHash"]) if flt.get("blockHash") else None
+        with self.node.store.read() as conn:
+            head = index.head_number(conn)
+            lo, hi = (self._log_bound(flt.get("fromBlock"), head),
+                      self._log_bound(flt.get("toBlock"), head))
+            try:
+                return index.get_logs(conn, lo, min(hi, head),
+                                      [address_bytes(a) for a in addresses], topics,
+                                      block_hash=block_hash, limit=MAX_LOG_RANGE_RESULTS)
+            except OverflowError as exc:
+                raise RpcError(-32005, str(exc)) from exc
+
+    @staticmethod
+    def _log_bound(tag: Any, head: int) -> int:
+        if tag in (None, "latest", "pending", "safe", "finalized"):
+            return head
+        return 0 if tag == "earliest" else qty(tag, "block number")
+
+    # ---- perm (Besu) -------------------------------------------------------------------------
+
+    def perm__getAccountsAllowlist(self) -> list[str]:
+        return sorted(self.node.allowlist)
+
+    def perm__addAccountsToAllowlist(self, addresses: list[str]) -> str:
+        self.node.change_allowlist(list(addresses), add=True)
+        return "Success"
+
+    def perm__removeAccountsFromAllowlist(self, addresses: list[str]) -> str:
+        self.node.change_allowlist(list(addresses), add=False)
+        return "Success"
