@@ -10,7 +10,9 @@ Set-up is idempotent: a tools venv with a pinned uv (.tools/), then `uv sync --f
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -19,6 +21,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 TOOLS = ROOT / ".tools"
 UV_VERSION = "0.13.8"
+ANVIL_VERSION = "1.7.1"  # @foundry-rs/anvil on npm: a node we did not write, for the ledger suite
+NPM_PREFIX = TOOLS / "npm"
 
 
 def sh(*argv: str, **kw) -> None:
@@ -38,19 +42,36 @@ def setup() -> Path:
     return ROOT / ".venv" / "bin"
 
 
+def setup_anvil() -> None:
+    """Install the pinned anvil into .tools/npm unless it is there already. Without npm the
+    tests that need anvil fail (naming this step); everything else still runs."""
+    installed = NPM_PREFIX / "node_modules" / "@foundry-rs" / "anvil" / "package.json"
+    if installed.exists() and json.loads(installed.read_text()).get("version") == ANVIL_VERSION:
+        return
+    npm = shutil.which("npm")
+    if npm is None:
+        print(f"warning: npm not found, so anvil {ANVIL_VERSION} is not installed: the ledger tests "
+              "against anvil will fail until node and npm are installed", file=sys.stderr)
+        return
+    sh(npm, "install", "--prefix", str(NPM_PREFIX), "--no-audit", "--no-fund", "--loglevel=error",
+       f"@foundry-rs/anvil@{ANVIL_VERSION}")
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] not in ("run", "test", "setup"):
         print(__doc__)
         return 2
     command, rest = argv[0], argv[1:]
     bin_dir = setup()
+    if command in ("test", "setup"):
+        setup_anvil()
     if command == "setup":
         return 0
     if command == "run":
         args = rest or ["--data-dir", ".onevisit", "--port", "8000"]
         return subprocess.call([str(bin_dir / "onevisit"), "up", *args], cwd=ROOT)
     workers = os.environ.get("ONEVISIT_TEST_WORKERS", "auto")
-    return subprocess.call([str(bin_dir / "pytest"), "-n", workers, *rest], cwd=ROOT)
+    return subprocess.call([str(bin_dir / "pytest"), "-n", workers, "--dist", "loadgroup", *rest], cwd=ROOT)
 
 
 if __name__ == "__main__":

@@ -16,12 +16,13 @@ from pathlib import Path
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from agencies.backend import AgencyBackend, Refused, Unavailable
+from agencies.backend import AgencyBackend, Broken, Refused, Unavailable
 from agencies.keys import AgencyKeys
 from chain.errors import AnchorRefused
 from chain.handoff import Handoff, SignedHandoff, now_rfc3339, sign
 from chain.ledger import Anchor, Sender
-from workflows.messages import ANCHOR_HANDOFF, EXECUTE_STEP, AnchorInput, StepInput
+from workflows.messages import (ANCHOR_HANDOFF, COMPENSATE_STEP, ESCALATE_STEP, EXECUTE_STEP, AnchorInput,
+                                CompensateInput, EscalateInput, StepInput)
 
 log = logging.getLogger(__name__)
 
@@ -57,27 +58,69 @@ class AgencyActivities:
         self.sender = sender
         self.journal = journal
 
+    def _check_agency(self, agency: str, step: str) -> None:
+        if agency != self.agency:
+            raise ApplicationError(f"step {step!r} belongs to {agency}, not {self.agency}",
+                                   type="WrongAgency", non_retryable=True)
+
+    def _sign_once(self, key: str, request: StepInput, outcome: str, outputs: dict, parents: list[str]) -> SignedHandoff:
+        record = Handoff(
+            flow=request.flow, flow_version=request.flow_version, rules_version=request.rules_version,
+            step=request.step, case=request.commitment, agency=self.agency, outcome=outcome, outputs=outputs,
+            parents=parents, attempt=request.attempt, decided_by=request.decided_by, time=now_rfc3339(),
+        )
+        return self.journal.put_once(key, sign(record, self.keys.signing_key))
+
     @activity.defn(name=EXECUTE_STEP)
     def execute_step(self, request: StepInput) -> SignedHandoff:
-        if request.agency != self.agency:
-            raise ApplicationError(f"step {request.step!r} belongs to {request.agency}, not {self.agency}",
-                                   type="WrongAgency", non_retryable=True)
+        """Act on a step (or sign a clerk's rejection) exactly once per idempotency key."""
+        self._check_agency(request.agency, request.step)
         done = self.journal.get(request.key)
         if done is not None:
             return done
+        if request.decision == "reject":
+            outputs, outcome = {"reason": request.reason or "rejected by a clerk", "code": "ClerkRejected"}, "rejected"
+        else:
+            try:
+                outputs, outcome = self.backend.perform(request), "completed"
+            except Refused as refusal:
+                outputs, outcome = {"reason": refusal.reason, "code": refusal.code}, "rejected"
+            except Unavailable as exc:
+                raise ApplicationError(str(exc), type="AgencyUnavailable") from exc  # retried
+            except Broken as exc:
+                raise ApplicationError(str(exc), type="AgencyBroken", non_retryable=True) from exc
+        return self._sign_once(request.key, request, outcome, outputs, [p.hash for p in request.parents])
+
+    @activity.defn(name=COMPENSATE_STEP)
+    def compensate_step(self, request: CompensateInput) -> SignedHandoff:
+        """Undo a completed step on withdrawal: a handoff whose only parent is the one undone."""
+        done = request.handoff.record
+        self._check_agency(done.agency, done.step)
+        if request.handoff.signer != self.keys.signer:
+            raise ApplicationError("an agency undoes only what it signed itself", type="WrongAgency", non_retryable=True)
+        signed = self.journal.get(request.key)
+        if signed is not None:
+            return signed
         try:
-            outputs, outcome = self.backend.perform(request), "completed"
-        except Refused as refusal:
-            outputs, outcome = {"reason": refusal.reason, "code": refusal.code}, "rejected"
+            outputs = self.backend.compensate(request)
         except Unavailable as exc:
-            raise ApplicationError(str(exc), type="AgencyUnavailable") from exc  # retried
-        record = Handoff(
-            flow=request.flow, flow_version=request.flow_version, step=request.step,
-            case=request.commitment, agency=self.agency, outcome=outcome, outputs=outputs,
-            parents=[p.hash for p in request.parents], attempt=request.attempt,
-            decided_by=request.decided_by, time=now_rfc3339(),
-        )
-        return self.journal.put_once(request.key, sign(record, self.keys.signing_key))
+            raise ApplicationError(str(exc), type="AgencyUnavailable") from exc
+        step = StepInput(key=request.key, case_id=request.case_id, flow=done.flow, flow_version=done.flow_version,
+                         rules_version=done.rules_version, step=done.step, agency=done.agency, commitment=done.case,
+                         application={}, parents=[], attempt=done.attempt, decided_by="applicant:withdrawal")
+        return self._sign_once(request.key, step, "compensated",
+                               {"action": request.action, "reason": request.reason, **outputs}, [request.handoff.hash])
+
+    @activity.defn(name=ESCALATE_STEP)
+    def escalate_step(self, request: EscalateInput) -> SignedHandoff:
+        """Sign that a step this agency holds went past its SLA (the trail shows who was late)."""
+        self._check_agency(request.step.agency, request.step.step)
+        signed = self.journal.get(request.key)
+        if signed is not None:
+            return signed
+        outputs = {"sla_minutes": request.sla_minutes, "since": request.since}
+        step = request.step.model_copy(update={"decided_by": "rule:sla"})
+        return self._sign_once(request.key, step, "escalated", outputs, [p.hash for p in request.step.parents])
 
     @activity.defn(name=ANCHOR_HANDOFF)
     def anchor_handoff(self, request: AnchorInput) -> Anchor:
@@ -93,5 +136,5 @@ class AgencyActivities:
                                    non_retryable=True) from exc
 
     def activities(self) -> list:
-        return [self.execute_step, self.anchor_handoff]
+        return [self.execute_step, self.anchor_handoff, self.compensate_step, self.escalate_step]
 

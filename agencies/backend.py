@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from workflows.messages import StepInput
+from workflows.messages import CompensateInput, StepInput
 
 
 class Refused(Exception):
@@ -29,10 +29,16 @@ class Unavailable(Exception):
     """The agency's system cannot answer now; the step is retried with back-off."""
 
 
+class Broken(Exception):
+    """The agency's system can never do this step for this case (not a refusal: a fault)."""
+
+
 class AgencyBackend(Protocol):
     agency: str
 
     def perform(self, request: StepInput) -> dict[str, Any]: ...
+
+    def compensate(self, request: CompensateInput) -> dict[str, Any]: ...
 
 
 class RemoteBackend:
@@ -43,9 +49,14 @@ class RemoteBackend:
         self._client = client or httpx.Client(base_url=base_url, timeout=timeout)
 
     def perform(self, request: StepInput) -> dict[str, Any]:
+        return self._call(f"/steps/{request.step}", request.model_dump_json(), request.key)
+
+    def compensate(self, request: CompensateInput) -> dict[str, Any]:
+        return self._call(f"/compensations/{request.action}", request.model_dump_json(), request.key)
+
+    def _call(self, path: str, body: str, key: str) -> dict[str, Any]:
         try:
-            resp = self._client.post(f"/steps/{request.step}", content=request.model_dump_json(),
-                                     headers={"content-type": "application/json", "idempotency-key": request.key})
+            resp = self._client.post(path, content=body, headers={"content-type": "application/json", "idempotency-key": key})
         except httpx.TransportError as exc:
             raise Unavailable(f"{self.agency} service unreachable: {exc}") from exc
         if resp.status_code == 200:
@@ -53,6 +64,6 @@ class RemoteBackend:
         if resp.status_code == 409:
             body = resp.json()
             raise Refused(body["reason"], body.get("code", "Refused"))
-        if resp.status_code in (429, 502, 503, 504):
+        if resp.status_code in (429, 502, 503, 504) or resp.status_code >= 500:
             raise Unavailable(f"{self.agency} service answered {resp.status_code}")
-        raise RuntimeError(f"{self.agency} service answered {resp.status_code}: {resp.text[:500]}")
+        raise Broken(f"{self.agency} service answered {resp.status_code}: {resp.text[:500]}")

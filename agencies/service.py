@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 
 from agencies.backend import AgencyBackend, Refused, Unavailable
 from agencies.simulated import SimulatedBackend
-from workflows.messages import StepInput
+from workflows.messages import CompensateInput, StepInput
 
 
 def create_service(backend: AgencyBackend) -> FastAPI:
@@ -30,6 +30,15 @@ def create_service(backend: AgencyBackend) -> FastAPI:
             return JSONResponse({"outputs": backend.perform(request)})
         except Refused as refusal:
             return JSONResponse({"reason": refusal.reason, "code": refusal.code}, status_code=409)
+        except Unavailable as exc:
+            return JSONResponse({"detail": str(exc)}, status_code=503)
+
+    @app.post("/compensations/{action}")
+    def compensate(action: str, request: CompensateInput) -> JSONResponse:
+        if action != request.action:
+            return JSONResponse({"detail": f"path names action {action!r}, body names {request.action!r}"}, status_code=422)
+        try:
+            return JSONResponse({"outputs": backend.compensate(request)})
         except Unavailable as exc:
             return JSONResponse({"detail": str(exc)}, status_code=503)
 

@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from agencies.backend import Refused
 from agencies.identifiers import JINAN_DIVISIONS, uscc_from_sequence
-from workflows.messages import StepInput
+from workflows.messages import CompensateInput, StepInput
 
 RESTRICTED_WORDS = ("中国", "中华", "全国", "国家", "国际")
 COMPANY_FORMS = ("有限责任公司", "股份有限公司", "有限公司")
@@ -54,6 +54,9 @@ class ActionStore:
         self._db.execute("INSERT INTO counters VALUES (?, 1) ON CONFLICT(name) DO UPDATE SET value = value + 1", (counter,))
         return self._db.execute("SELECT value FROM counters WHERE name=?", (counter,)).fetchone()[0]
 
+    def release_names(self, case_id: str) -> None:
+        self._db.execute("DELETE FROM names WHERE case_id=?", (case_id,))
+
     def reserve_name(self, division: str, name: str, case_id: str) -> str | None:
         """Reserve ``name`` in ``division`` for ``case_id``; return the case holding it if taken."""
         row = self._db.execute("SELECT case_id FROM names WHERE division=? AND name=?", (division, name)).fetchone()
@@ -83,6 +86,8 @@ class SimulatedBackend:
             "seal_approval": self._seal_approval,
             "tax_registration": self._tax_registration,
             "social_security": self._social_security,
+            "bank_account": self._bank_account,
+            "housing_fund": self._housing_fund,
         }
 
     def perform(self, request: StepInput) -> dict[str, Any]:
@@ -90,6 +95,15 @@ class SimulatedBackend:
         if handler is None:
             raise Refused(f"{self.agency} has no simulated handler for step {request.step!r}", "UnknownStep")
         return self.store.once(request.case_id, request.step, lambda: handler(request))
+
+    def compensate(self, request: CompensateInput) -> dict[str, Any]:
+        """Undo what this case's step did (release the name, void the order…), once."""
+        def undo() -> dict[str, Any]:
+            if request.action == "release_name":
+                self.store.release_names(request.case_id)
+            return {"undone": request.handoff.record.step, "undone_on": date.today().isoformat()}
+
+        return self.store.once(request.case_id, f"compensate:{request.action}", undo)
 
     # market regulation -----------------------------------------------------------------------
     def _name_check(self, request: StepInput) -> dict[str, Any]:
@@ -125,6 +139,13 @@ class SimulatedBackend:
         division = request.application["company"]["division"]
         return {"taxpayer_id": _parent_output(request, "uscc"),
                 "tax_office": f"国家税务总局济南市{JINAN_DIVISIONS.get(division, '')}税务局"}
+
+    def _bank_account(self, request: StepInput) -> dict[str, Any]:
+        uscc = _parent_output(request, "uscc")
+        return {"basic_account": f"3701{self.store.next('account'):014d}", "account_holder_uscc": uscc}
+
+    def _housing_fund(self, request: StepInput) -> dict[str, Any]:
+        return {"housing_fund_unit_id": f"HF{_parent_output(request, 'uscc')[-10:]}"}
 
     def _social_security(self, request: StepInput) -> dict[str, Any]:
         return {"social_security_employer_id": _parent_output(request, "uscc"),

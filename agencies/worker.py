@@ -14,27 +14,38 @@ from agencies.adapter import AgencyActivities, Journal
 from agencies.backend import AgencyBackend, RemoteBackend
 from agencies.keys import AgencyKeys
 from agencies.simulated import SimulatedBackend
+from chain.batcher import AnchorBatcher
 from chain.ledger import Deployment, Ledger, Sender
 from workflows.flows import agency_queue
 
 log = logging.getLogger("onevisit.agency")
 
 
-def build_activities(keys: AgencyKeys, ledger: Ledger, state_dir: Path, backend_url: str | None = None) -> AgencyActivities:
+ANCHOR_MODES = ("single", "batch")
+
+
+def build_activities(keys: AgencyKeys, ledger: Ledger, state_dir: Path, backend_url: str | None = None,
+                     batch: bool = False) -> AgencyActivities:
+    """``batch``: anchor through an AnchorBatcher (one transaction per Merkle batch, its journal
+    beside the agency's) instead of one transaction per handoff."""
     backend: AgencyBackend = (RemoteBackend(keys.agency, backend_url) if backend_url
                               else SimulatedBackend(keys.agency, state_dir))
-    return AgencyActivities(keys, backend, Sender(ledger, keys.account_key),
-                            Journal(state_dir / f"{keys.agency}-journal.db"))
+    sender = Sender(ledger, keys.account_key)
+    anchoring = AnchorBatcher(sender, state_dir / f"{keys.agency}-batches.db") if batch else sender
+    return AgencyActivities(keys, backend, anchoring, Journal(state_dir / f"{keys.agency}-journal.db"))
 
 
 async def run_agency_worker(client: Client, keys: AgencyKeys, ledger_url: str, deployment: Deployment,
-                            state_dir: Path, stop: asyncio.Event, backend_url: str | None = None) -> None:
+                            state_dir: Path, stop: asyncio.Event, backend_url: str | None = None,
+                            batch: bool = False) -> None:
     ledger = await asyncio.to_thread(Ledger, ledger_url, deployment)
-    activities = build_activities(keys, ledger, state_dir, backend_url)
+    activities = build_activities(keys, ledger, state_dir, backend_url, batch)
     with ThreadPoolExecutor(max_workers=32, thread_name_prefix=f"agency-{keys.agency}") as pool:
         worker = Worker(client, task_queue=agency_queue(keys.agency), activities=activities.activities(),
                         activity_executor=pool, max_concurrent_activities=32)
         async with worker:
-            log.info("agency %s polling %s (signer %s, account %s)", keys.agency, agency_queue(keys.agency),
-                     keys.signer, keys.account)
+            log.info("agency %s polling %s (signer %s, account %s, anchoring %s)", keys.agency,
+                     agency_queue(keys.agency), keys.signer, keys.account, "in batches" if batch else "singly")
             await stop.wait()
+    if isinstance(activities.sender, AnchorBatcher):
+        await asyncio.to_thread(activities.sender.close)

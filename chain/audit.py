@@ -9,7 +9,9 @@ The checks, in order (each finding names its check):
   (5) flow        the record names this flow and definition version; its agency owns the step
   (6) parents     the record's parents are exactly the handoffs of the steps it depends on
   (7) anchor      the hash is anchored, from the agency's registered account, for this step and
-                  case (online: read from the ledger; offline: the bundle's claim is present)
+                  case (online: read from the ledger; offline: the bundle's claim is present);
+                  in a Merkle batch: the inclusion proof leads to the batch's anchored root
+                  (check "proof"; see chain.audit_batch)
   (8) order       every parent was anchored before its child
   (9) complete    every anchor of this case on the ledger has its record in the bundle
 A failing check never stops the others: the auditor gets every finding at once.
@@ -21,6 +23,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from chain.audit_batch import batched_anchors
 from chain.errors import VerificationError
 from chain.evidence import EvidenceBundle, EvidenceItem
 from chain.handoff import agency_id, case_commitment, definition_hash, step_id
@@ -84,10 +87,11 @@ class RegistryHistory:
 def verify_case(bundle: EvidenceBundle, ledger: Ledger | None = None) -> Report:
     findings: list[Finding] = []
 
-    def find(check: str, message: str, item: EvidenceItem | None = None) -> None:
+    def find(check: str, message: str, item: EvidenceItem | None = None, *,
+             handoff: str | None = None, step: str | None = None) -> None:
         findings.append(Finding(check=check, message=message,
-                                handoff=item.handoff.hash if item else None,
-                                step=item.handoff.record.step if item else None))
+                                handoff=item.handoff.hash if item else handoff,
+                                step=item.handoff.record.step if item else step))
 
     # (1) commitment
     if case_commitment(bundle.case_id, bundle.salt) != bundle.commitment.lower():
@@ -103,6 +107,8 @@ def verify_case(bundle: EvidenceBundle, ledger: Ledger | None = None) -> Report:
             find("complete", "the same handoff appears twice in the bundle", item)
         by_hash[h.hash.lower()] = item
         by_step.setdefault(h.record.step, []).append(item)
+    completed = _completed_by_step(by_step, find)
+    optional = {s["id"] for s in bundle.flow.get("steps", []) if s.get("when")}
 
     anchors = _anchors(bundle, ledger, find)
     history = RegistryHistory(ledger.registry_events()) if ledger else None
@@ -125,10 +131,13 @@ def verify_case(bundle: EvidenceBundle, ledger: Ledger | None = None) -> Report:
         elif owner != rec.agency:
             find("flow", f"step {rec.step} belongs to {owner}, but {rec.agency} emitted it", item)
         # (6) parents: exactly the handoffs of the dependency steps (latest attempt)
-        expected = sorted(by_step[d][-1].handoff.hash.lower() for d in deps if d in by_step)
-        missing_deps = [d for d in deps if d not in by_step]
-        if missing_deps:
-            find("parents", f"depends on step(s) {', '.join(missing_deps)} that have no handoff in the trail", item)
+        if rec.outcome == "compensated":  # an undo hangs off the handoff it undoes
+            expected = [completed[rec.step]] if rec.step in completed else []
+        else:
+            expected = sorted(completed[d] for d in deps if d in completed)
+            missing_deps = [d for d in deps if d not in completed and d not in optional]
+            if missing_deps:
+                find("parents", f"depends on step(s) {', '.join(missing_deps)} that have no completed handoff in the trail", item)
         if sorted(p.lower() for p in rec.parents) != expected:
             find("parents", "parent links do not match the handoffs of the steps it depends on", item)
         # (4)(7) signer and anchor
@@ -149,6 +158,9 @@ def verify_case(bundle: EvidenceBundle, ledger: Ledger | None = None) -> Report:
                                    f"{anchor.block_number} was {reg['signer']}", item)
                 if reg["account"].lower() != anchor.account.lower():
                     find("anchor", f"anchored from {anchor.account}, not {rec.agency}'s account {reg['account']}", item)
+            # a batch names no step on-chain (the contract checks a single anchor's step itself)
+            if anchor.batched and steps.get(anchor.step.lower()) != "0x" + agency_id(rec.agency).hex():
+                find("anchor", f"step {rec.step} was not {rec.agency}'s at block {anchor.block_number}", item)
         else:
             claim = bundle.agencies.get(rec.agency)
             if claim is None or claim.signer.lower() != h.signer.lower():
@@ -164,21 +176,36 @@ def verify_case(bundle: EvidenceBundle, ledger: Ledger | None = None) -> Report:
                   handoffs=len(bundle.handoffs), anchored=len(anchors), findings=findings)
 
 
+def _completed_by_step(by_step: dict[str, list[EvidenceItem]], find) -> dict[str, str]:
+    """step -> hash of its one completed handoff (rejected attempts, escalations and undos stay
+    in the trail beside it; two completed handoffs for one step is a finding)."""
+    completed: dict[str, str] = {}
+    for step, items in by_step.items():
+        done = [i for i in items if i.handoff.record.outcome == "completed"]
+        for extra in done[1:]:
+            find("complete", f"a second completed handoff for step {step}", extra)
+        if done:
+            completed[step] = done[0].handoff.hash.lower()
+    return completed
+
+
 def _anchors(bundle: EvidenceBundle, ledger: Ledger | None, find) -> dict[str, Anchor]:
     """(7)(9) The anchors to judge by: the ledger's own when online, else the bundle's claims."""
     if ledger is None:
-        return {i.handoff.hash.lower(): i.anchor for i in bundle.handoffs if i.anchor is not None}
+        claims = {i.handoff.hash.lower(): i.anchor for i in bundle.handoffs if i.anchor is not None and not i.anchor.batched}
+        return {**claims, **batched_anchors(bundle, None, claims, find)}
     d = ledger.deployment
     if (d.chain_id, d.registry.lower(), d.ledger.lower()) != (bundle.chain.chain_id, bundle.chain.registry.lower(), bundle.chain.ledger.lower()):
         find("anchor", "the bundle names another chain or contracts than the ledger checked against")
     on_chain = {a.handoff.lower(): a for a in ledger.anchors_for_case(bundle.commitment)}
     in_bundle = {i.handoff.hash.lower() for i in bundle.handoffs}
+    step_names = {"0x" + step_id(str(bundle.flow.get("name")), s).hex(): s for s in bundle.step_policy()}
     for h, a in on_chain.items():
         if h not in in_bundle:
             find("complete", f"the ledger holds an anchor of this case ({h}, block {a.block_number}) "
-                             "whose handoff is missing from the trail")
+                             "whose handoff is missing from the trail", handoff=h, step=step_names.get(a.step.lower()))
     for item in bundle.handoffs:
         claimed, real = item.anchor, on_chain.get(item.handoff.hash.lower())
         if claimed is not None and real is not None and (claimed.block_hash, claimed.tx_hash) != (real.block_hash, real.tx_hash):
             find("anchor", "the bundle's anchor reference differs from the ledger's", item)
-    return on_chain
+    return {**on_chain, **batched_anchors(bundle, ledger, on_chain, find)}

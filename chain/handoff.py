@@ -8,18 +8,23 @@ salted commitment standing for the case) goes on the ledger.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import json
 import secrets
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+import coincurve
 import rfc8785
 from eth_keys import keys
+from eth_keys.constants import SECPK1_N
 from eth_keys.exceptions import BadSignature, ValidationError as KeyValidationError
 from eth_utils import keccak
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from chain.errors import ChainValueError, VerificationError
+from chain.merkle import keccak as fast_keccak
 
 DOMAIN = b"onevisit.handoff.v1\x00"
 Outcome = Literal["completed", "rejected", "escalated", "compensated"]
@@ -40,6 +45,7 @@ class Handoff(BaseModel):
     version: Literal[1] = 1
     flow: str
     flow_version: str = Field(description="hash of the flow definition that produced it")
+    rules_version: str = Field(description="hash of the approval rules that decided the step")
     step: str
     case: str = Field(description="salted commitment standing for the case reference")
     agency: str
@@ -61,10 +67,10 @@ class Handoff(BaseModel):
         return sorted(_hex32(p) for p in v)
 
     def canonical_bytes(self) -> bytes:
-        return rfc8785.dumps(self.model_dump(mode="json"))
+        return canonical_json(self.model_dump(mode="json"))
 
     def digest(self) -> bytes:
-        return keccak(DOMAIN + self.canonical_bytes())
+        return fast_keccak(DOMAIN + self.canonical_bytes())
 
     def hash_hex(self) -> str:
         return "0x" + self.digest().hex()
@@ -109,12 +115,60 @@ def sign(record: Handoff, private_key: bytes) -> SignedHandoff:
 
 
 def recover_signer(hash_hex: str, signature_hex: str) -> str:
+    """The checksum address whose key made ``signature_hex`` (r||s||v, v in {0, 1}) over the hash.
+
+    libsecp256k1 through coincurve directly, with eth_keys' checks (65 bytes, v in {0, 1},
+    r and s below the curve order) made first: the same signatures pass, ~2x faster."""
     try:
         digest = bytes.fromhex(hash_hex.removeprefix("0x"))
-        sig = keys.Signature(bytes.fromhex(signature_hex.removeprefix("0x")))
-        return sig.recover_public_key_from_msg_hash(digest).to_checksum_address()
+        sig = bytes.fromhex(signature_hex.removeprefix("0x"))
+        if len(digest) != 32:
+            raise ValueError(f"the hash is {len(digest)} bytes, not 32")
+        if len(sig) != 65 or sig[64] > 1:
+            raise ValueError("a signature is 65 bytes r||s||v with v 0 or 1")
+        if int.from_bytes(sig[:32], "big") >= SECPK1_N or int.from_bytes(sig[32:64], "big") >= SECPK1_N:
+            raise ValueError("r or s is not below the curve order")
+        public = coincurve.PublicKey.from_signature_and_message(sig, digest, hasher=None).format(compressed=False)
+        return _checksum(fast_keccak(public[1:])[-20:])
     except (ValueError, BadSignature, KeyValidationError) as exc:
         raise VerificationError("signature", f"signature does not parse or recover: {exc}", handoff=hash_hex) from exc
+
+
+def _checksum(address: bytes) -> str:
+    """EIP-55 checksum address (eth_utils.to_checksum_address, without its conversions)."""
+    plain = address.hex()
+    mask = fast_keccak(plain.encode()).hex()
+    return "0x" + "".join(c.upper() if m in "89abcdef" else c for c, m in zip(plain, mask))
+
+
+_SAFE_INT = 2**53 - 1
+
+
+def _plain(value: Any) -> bool:
+    """True when Python's JSON encoder writes ``value`` exactly as RFC 8785 does: strings, bools,
+    None, integers within +/-(2^53-1), lists, and objects whose keys sort the same by code point
+    as by UTF-16 (no key character beyond the BMP). Floats are not: their forms differ."""
+    t = type(value)
+    if t is str or t is bool or value is None:
+        return True
+    if t is int:
+        return -_SAFE_INT <= value <= _SAFE_INT
+    if t is list:
+        return all(_plain(v) for v in value)
+    if t is dict:
+        return all(type(k) is str and (k.isascii() or max(k) <= "\uffff") and _plain(v) for k, v in value.items())
+    return False
+
+
+def canonical_json(value: Any) -> bytes:
+    """RFC 8785 bytes of a JSON value: the C JSON encoder where its output is provably the same
+    (see ``_plain``), the rfc8785 package otherwise (and for anything it refuses)."""
+    if _plain(value):
+        try:
+            return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
+        except UnicodeEncodeError:
+            pass  # a lone surrogate: rfc8785 refuses it with its own error
+    return rfc8785.dumps(value)
 
 
 def new_salt() -> str:
@@ -143,5 +197,27 @@ def agency_id(name: str) -> bytes:
 
 
 def definition_hash(definition: dict[str, Any]) -> str:
-    """Version of a flow definition or rule set: sha256 over its RFC 8785 bytes."""
-    return "sha256:" + hashlib.sha256(rfc8785.dumps(definition)).hexdigest()
+    """Version of a flow definition or rule set: sha256 over its RFC 8785 bytes.
+
+    Memoised by the definition's exact JSON text (an auditor checks many cases of one flow, and
+    rfc8785 takes ~1 ms over a flow): equal texts with string keys are equal JSON values."""
+    try:
+        text = json.dumps(definition, sort_keys=True, ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError):
+        text = None
+    if text is None or not _str_keys(definition):
+        return "sha256:" + hashlib.sha256(rfc8785.dumps(definition)).hexdigest()
+    return _definition_hash(text)
+
+
+@functools.lru_cache(maxsize=256)
+def _definition_hash(text: str) -> str:
+    return "sha256:" + hashlib.sha256(rfc8785.dumps(json.loads(text))).hexdigest()
+
+
+def _str_keys(value: Any) -> bool:
+    if isinstance(value, dict):
+        return all(type(k) is str and _str_keys(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return all(_str_keys(v) for v in value)
+    return True

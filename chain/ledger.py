@@ -14,7 +14,7 @@ from typing import Any
 
 import requests
 from eth_account import Account
-from pydantic import BaseModel
+from pydantic import BaseModel, model_serializer
 from web3 import Web3
 from web3.exceptions import ContractLogicError, TimeExhausted, Web3RPCError
 
@@ -41,12 +41,49 @@ class Deployment:
 
 
 class Anchor(BaseModel):
-    """One HandoffAnchored event, as the chain tells it."""
+    """One HandoffAnchored event, as the chain tells it; or, for a handoff anchored inside a
+    Merkle batch, the batch's BatchAnchored event (account, agency, tx, block, log) with the
+    handoff's own hash, step and case, its leaf index, the batch size and its inclusion proof
+    (hex, leaf to root; see chain.merkle). A single anchor serialises without the batch fields."""
 
     handoff: str
     agency: str
     case_commitment: str
     step: str
+    account: str
+    tx_hash: str
+    block_number: int
+    block_hash: str
+    log_index: int
+    timestamp: int
+    batch_root: str | None = None
+    leaf_index: int | None = None
+    batch_size: int | None = None
+    proof: list[str] | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_empty_batch_fields(self, handler):
+        data = handler(self)
+        if self.batch_root is None:
+            for k in BATCH_FIELDS:
+                if data.get(k) is None:
+                    data.pop(k, None)
+        return data
+
+    @property
+    def batched(self) -> bool:
+        return self.batch_root is not None
+
+
+BATCH_FIELDS = ("batch_root", "leaf_index", "batch_size", "proof")
+
+
+class BatchAnchor(BaseModel):
+    """One BatchAnchored event: a Merkle root over ``count`` handoffs of one agency."""
+
+    root: str
+    agency: str
+    count: int
     account: str
     tx_hash: str
     block_number: int
@@ -94,6 +131,37 @@ class Ledger:
 
     def all_anchors(self) -> list[Anchor]:
         return self._anchors(None)
+
+    def anchors_of(self, handoff_hashes: list[str]) -> dict[str, Anchor]:
+        """The single anchors of any of these handoffs, read in one eth_getLogs (topics OR-ed)."""
+        if not handoff_hashes:
+            return {}
+        found = self._anchors({"handoff": [bytes.fromhex(h[2:]) for h in handoff_hashes]})
+        return {a.handoff: a for a in found}
+
+    # batches ---------------------------------------------------------------------------------
+    def batch_anchored_at(self, root: str) -> int:
+        return self.ledger.functions.batch_anchored_at(bytes.fromhex(root[2:])).call()
+
+    def batch_of(self, root: str) -> BatchAnchor | None:
+        """The BatchAnchored event of a Merkle root, or None if the root was never anchored."""
+        found = self._batches({"root": bytes.fromhex(root[2:])})
+        return found[0] if found else None
+
+    def all_batches(self) -> list[BatchAnchor]:
+        return self._batches(None)
+
+    def _batches(self, filters: dict[str, Any] | None) -> list[BatchAnchor]:
+        logs = self.ledger.events.BatchAnchored().get_logs(
+            argument_filters=filters, from_block=self.deployment.block, to_block="latest")
+        return [self.batch_anchor(log) for log in logs]
+
+    def batch_anchor(self, log) -> BatchAnchor:
+        """A decoded BatchAnchored log (from get_logs or a receipt) as a BatchAnchor."""
+        return BatchAnchor(root=_hex(log.args.root), agency=_hex(log.args.agency), count=log.args.count,
+                           account=log.args.account, tx_hash=_hex(log.transactionHash),
+                           block_number=log.blockNumber, block_hash=_hex(log.blockHash),
+                           log_index=log.logIndex, timestamp=self.block_timestamp(log.blockNumber))
 
     def _anchors(self, filters: dict[str, Any] | None) -> list[Anchor]:
         logs = self.ledger.events.HandoffAnchored().get_logs(
@@ -266,5 +334,21 @@ class Admin(Sender):
         aid = agency_id(agency)
         return r.account_of(aid).call(), r.signer_of(aid).call(), r.is_active(aid).call()
 
+    def fund(self, address: str, wei: int) -> None:
+        """Give a newly admitted account gas money (the chain charges fees)."""
+        with self._lock:
+            nonce = self.w3.eth.get_transaction_count(self.address, "pending")
+            tx = {"to": address, "value": wei, "gas": 21_000, "nonce": nonce,
+                  "chainId": self.ledger.deployment.chain_id, **self._fees()}
+            tx_hash = self.w3.eth.send_raw_transaction(self.account.sign_transaction(tx).raw_transaction)
+            self._nonce = None
+        self.wait(tx_hash)
 
-__all__ = ["Admin", "Anchor", "Deployment", "Ledger", "Sender", "deploy"]
+    def allow_accounts(self, addresses: list[str]) -> None:
+        """Admit accounts to send transactions (Besu's and our node's ``perm_addAccountsToAllowlist``)."""
+        resp = self.w3.provider.make_request("perm_addAccountsToAllowlist", [addresses])
+        if "error" in resp:
+            raise ChainError(f"the node refused to allow {addresses}: {resp['error']}")
+
+
+__all__ = ["Admin", "Anchor", "BatchAnchor", "Deployment", "Ledger", "Sender", "deploy"]

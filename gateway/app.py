@@ -18,9 +18,12 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from chain.ledger import connect
+from gateway.api import audit as audit_api
 from gateway.api import auth as auth_api
 from gateway.api import cases as cases_api
-from gateway.auth import AGENCIES, seed_demo_users
+from gateway.api import clerks as clerks_api
+from agencies.directory import AGENCIES
+from gateway.auth import seed_demo_users
 from gateway.deployment import read_deployment
 from gateway.settings import Settings, get_settings
 from gateway.store import make_engine
@@ -61,6 +64,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.temporal = None
     app.include_router(auth_api.router)
     app.include_router(cases_api.router)
+    app.include_router(clerks_api.router)
+    app.include_router(audit_api.router)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -12,10 +12,10 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import OAuth2PasswordBearer
 from sqlmodel import Session, select
 
+from agencies.directory import AGENCIES
 from gateway.store import ApiToken, User, utcnow
 
 SCRYPT = {"n": 2**14, "r": 8, "p": 1}
-AGENCIES = ("market_regulation", "public_security", "tax", "human_resources")
 
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)
 

@@ -13,12 +13,12 @@ from chain.evidence import AgencyClaim, ChainRef, EvidenceBundle, EvidenceItem
 from chain.handoff import SignedHandoff, case_commitment, new_salt
 from chain.ledger import Anchor, Deployment
 from gateway.schemas import CasePublic, StepPublic
-from gateway.store import Case, CaseKey, HandoffRow, User, seal_application, utcnow
+from gateway.store import Case, CaseKey, HandoffRow, QueueItem, User, seal_application, utcnow
 from workflows.flows import FlowDef
 from workflows.messages import ENGINE_QUEUE, CaseInput, CaseStatus
 
 PREFIX = {"business_registration": "BR"}
-TERMINAL = {"completed", "rejected", "failed"}
+TERMINAL = {"completed", "rejected", "failed", "withdrawn"}
 
 
 class CaseNotStarted(Exception):
@@ -30,10 +30,10 @@ def new_case_id(flow: str) -> str:
 
 
 async def open_case(session: Session, temporal: Client, user: User, flow: FlowDef,
-                    application: dict[str, Any]) -> Case:
+                    application: dict[str, Any], title: str) -> Case:
     case_id = new_case_id(flow.name)
     salt = new_salt()
-    case = Case(id=case_id, applicant_id=user.id, flow=flow.name, flow_version=flow.version_hash(),
+    case = Case(id=case_id, applicant_id=user.id, flow=flow.name, title=title, flow_version=flow.version_hash(),
                 flow_definition=flow.model_dump(mode="json"), salt=salt,
                 commitment=case_commitment(case_id, salt), application_enc=b"")
     seal_application(session, case, application)
@@ -41,7 +41,8 @@ async def open_case(session: Session, temporal: Client, user: User, flow: FlowDe
     session.commit()
     try:
         await temporal.start_workflow(
-            "CaseWorkflow", CaseInput(case_id=case_id, flow=flow, application=application, commitment=case.commitment),
+            "CaseWorkflow", CaseInput(case_id=case_id, applicant=user.username, flow=flow, application=application,
+                                      commitment=case.commitment),
             id=case_id, task_queue=ENGINE_QUEUE,
         )
     except Exception as exc:
@@ -67,23 +68,26 @@ async def case_view(session: Session, temporal: Client, case: Case) -> CasePubli
             status = None
     if status is None and case.snapshot:
         status = CaseStatus.model_validate(case.snapshot)
-    anchors = {r.step: r for r in handoffs_of(session, case.id)}
+    anchors: dict[str, HandoffRow] = {}
+    for r in handoffs_of(session, case.id):  # the latest handoff of each step, by ledger order
+        anchors[r.step] = r
     steps = []
     flow = FlowDef.model_validate(case.flow_definition)
     live = {s.step: s for s in status.steps} if status else {}
     for s in flow.steps:
         st = live.get(s.id)
         row = anchors.get(s.id)
+        live_fields = st.model_dump(exclude={"step", "title", "agency", "sla_minutes", "handoff", "anchor_block"}) if st else {}
         steps.append(StepPublic(
             step=s.id, title=s.title, agency=s.agency, sla_minutes=s.sla_minutes,
-            state=st.state if st else ("completed" if row else "waiting"),
-            since=st.since if st else None, reason=st.reason if st else None,
+            **{"state": "completed" if row else "waiting", **live_fields},
             handoff=row.hash if row else None, anchor=row.anchor if row else None,
         ))
     return CasePublic(
         case_id=case.id, flow=case.flow, flow_version=case.flow_version, status=case.status,
-        reason=case.reason, company_name=case.result.get("company_name"), uscc=case.result.get("uscc"),
-        result=case.result, steps=steps, created_at=case.created_at, updated_at=case.updated_at,
+        reason=case.reason, company_name=case.result.get("company_name") or case.title, uscc=case.result.get("uscc"),
+        result=case.result, steps=steps, events=[e.model_dump() for e in status.events] if status else [],
+        created_at=case.created_at, updated_at=case.updated_at,
     )
 
 
@@ -112,10 +116,20 @@ def record_handoff(session: Session, case_id: str, handoff: SignedHandoff, ancho
 
 
 def record_case(session: Session, status: CaseStatus) -> None:
-    case = session.get(Case, status.case_id)
+    """Keep the newest status of a case and rebuild its entries in the clerks' queues."""
+    case = session.get(Case, status.case_id, with_for_update=True)
     if case is None:
         raise LookupError(f"no case {status.case_id}")
-    case.status, case.reason, case.result = status.state, status.reason, status.result
+    if status.revision <= case.revision:
+        return  # an older record delivered late: the newer one stands
+    case.status, case.reason, case.result, case.revision = status.state, status.reason, status.result, status.revision
     case.snapshot, case.updated_at = status.model_dump(mode="json"), utcnow()
     session.add(case)
+    for item in session.exec(select(QueueItem).where(QueueItem.case_id == case.id)).all():
+        session.delete(item)
+    for st in status.steps:
+        if st.state == "awaiting_decision" and st.since and st.deadline:
+            session.add(QueueItem(case_id=case.id, step=st.step, agency=st.agency, title=st.title,
+                                  since=datetime.fromisoformat(st.since), deadline=datetime.fromisoformat(st.deadline),
+                                  escalated=st.escalated, reasons=st.review_reasons))
     session.commit()

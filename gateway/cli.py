@@ -24,7 +24,7 @@ Url = Annotated[str, typer.Option("--url", envvar="ONEVISIT_URL", help="the gate
 User = Annotated[Optional[str], typer.Option("--user", envvar="ONEVISIT_USER", help="sign in as (default: the demo account for the command)")]
 Password = Annotated[Optional[str], typer.Option("--password", envvar="ONEVISIT_PASSWORD", help="password (demo accounts: the user name)")]
 AsJson = Annotated[bool, typer.Option("--json", help="print JSON")]
-TERMINAL = {"completed", "rejected", "failed"}
+TERMINAL = {"completed", "rejected", "failed", "withdrawn", "returned"}  # returned: the applicant must act
 
 
 def fail(message: str, code: int = 1) -> None:
@@ -130,8 +130,11 @@ def worker_engine() -> None:
 
 @worker_app.command("agency")
 def worker_agency(name: str,
-                  backend_url: Annotated[Optional[str], typer.Option(help="a remote agency service; default: the simulated back-end")] = None) -> None:
+                  backend_url: Annotated[Optional[str], typer.Option(help="a remote agency service; default: the simulated back-end")] = None,
+                  anchor_mode: Annotated[str, typer.Option("--anchor-mode", envvar="ONEVISIT_ANCHOR_MODE", help="single: one transaction per handoff; batch: Merkle batches")] = "single") -> None:
     """One agency's worker, holding that agency's keys (DIR/keys/NAME.json)."""
+    if anchor_mode not in ("single", "batch"):
+        fail(f"ONEVISIT_ANCHOR_MODE/--anchor-mode must be single or batch, not {anchor_mode!r}", 2)
     from agencies.keys import AgencyKeys
     from agencies.worker import run_agency_worker
     from gateway.app import connect_temporal
@@ -145,7 +148,7 @@ def worker_agency(name: str,
     async def make(stop):
         client = await connect_temporal(settings)
         await run_agency_worker(client, keys, settings.ledger_rpc, deployment,
-                                settings.data_dir / "agencies" / name, stop, backend_url)
+                                settings.data_dir / "agencies" / name, stop, backend_url, batch=anchor_mode == "batch")
 
     _run_until_signal(make)
 
@@ -161,13 +164,25 @@ def _print_case(case: dict[str, Any], as_json: bool) -> None:
     for s in case["steps"]:
         anchor = s.get("anchor") or {}
         where = f"block {anchor['block_number']} tx {anchor['tx_hash'][:12]}…" if anchor else ""
-        typer.echo(f"  {s['state']:<10} {s['step']:<18} {s['agency']:<18} {where}")
+        flags = " ESCALATED" if s.get("escalated") else ""
+        typer.echo(f"  {s['state']:<17} {s['step']:<18} {s['agency']:<18} {where}{flags}")
+        if s["state"] == "awaiting_decision":
+            typer.echo(f"  {'':<17} waits for a clerk: {'; '.join(s.get('review_reasons') or [])}")
 
 
 def _case_json(case: dict[str, Any]) -> dict[str, Any]:
     return {"case_id": case["case_id"], "status": case["status"], "reason": case.get("reason"),
             "uscc": case.get("uscc"), "company_name": case.get("company_name"), "result": case["result"],
-            "steps": case["steps"]}
+            "steps": case["steps"], "events": case.get("events", [])}
+
+
+def _read_json(file: Path) -> Any:
+    try:
+        return json.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        fail(f"{file}: no such file", 2)
+    except json.JSONDecodeError as exc:
+        fail(f"{file} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", 2)
 
 
 @app.command()
@@ -175,13 +190,8 @@ def apply(file: Annotated[Path, typer.Argument(help="the application, JSON")], u
           wait: Annotated[bool, typer.Option("--wait", help="follow the case until it ends")] = False,
           as_json: AsJson = False, user: User = None, password: Password = None,
           timeout: Annotated[float, typer.Option(help="seconds --wait waits at most")] = 600) -> None:
-    """Submit an application as the applicant; with --wait, follow it to the end."""
-    try:
-        body = json.loads(file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        fail(f"{file}: no such file", 2)
-    except json.JSONDecodeError as exc:
-        fail(f"{file} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", 2)
+    """Submit an application as the applicant; with --wait, follow it until it ends or needs you."""
+    body = _read_json(file)
     client = api(url, user, password, "applicant")
     case = call(client.post, "/api/cases", body)
     if wait:
@@ -197,7 +207,7 @@ def apply(file: Annotated[Path, typer.Argument(help="the application, JSON")], u
             time.sleep(0.3)
             case = call(client.get, f"/api/cases/{case['case_id']}")
     _print_case(case, as_json)
-    if case["status"] in ("rejected", "failed"):
+    if case["status"] in ("rejected", "failed", "returned", "withdrawn"):
         raise typer.Exit(1)
 
 
@@ -206,6 +216,56 @@ def status(case_id: str, url: Url = "http://127.0.0.1:8000", as_json: AsJson = F
            user: User = None, password: Password = None) -> None:
     """Show a case: every step, who holds it, its handoff and anchor."""
     _print_case(call(api(url, user, password, "applicant").get, f"/api/cases/{case_id}"), as_json)
+
+
+@app.command()
+def correct(case_id: str, file: Annotated[Path, typer.Argument(help="the corrected application, JSON")],
+            url: Url = "http://127.0.0.1:8000", user: User = None, password: Password = None) -> None:
+    """Resubmit a case that a clerk or an agency returned: the returned step runs again."""
+    body = _read_json(file)
+    typer.echo(call(api(url, user, password, "applicant").post, f"/api/cases/{case_id}/correction", body)["detail"])
+
+
+@app.command()
+def withdraw(case_id: str, reason: Annotated[str, typer.Option("--reason", help="why (kept in the trail)")],
+             url: Url = "http://127.0.0.1:8000", user: User = None, password: Password = None) -> None:
+    """Withdraw a case: every completed step is undone in reverse order, each a signed handoff."""
+    typer.echo(call(api(url, user, password, "applicant").post, f"/api/cases/{case_id}/withdrawal", {"reason": reason})["detail"])
+
+
+# ------------------------------------------------------------------------------------ clerks
+@app.command()
+def queue(agency: Annotated[str, typer.Option("--agency", help="the agency whose queue to list")],
+          url: Url = "http://127.0.0.1:8000", as_json: AsJson = False, user: User = None, password: Password = None) -> None:
+    """The steps waiting for a decision by AGENCY, nearest SLA first (default user: clerk-AGENCY)."""
+    items = call(api(url, user, password, f"clerk-{agency}").get, f"/api/queue?agency={agency}")
+    if as_json:
+        typer.echo(json.dumps(items, ensure_ascii=False, indent=2))
+        return
+    if not items:
+        typer.echo(f"nothing waits for {agency}")
+    for i in items:
+        flag = " ESCALATED" if i["escalated"] else ""
+        typer.echo(f"{i['case_id']}  {i['step']:<18} due {i['deadline'][:16]}{flag}  {i.get('company_name') or ''}")
+        for r in i["reasons"]:
+            typer.echo(f"    - {r}")
+
+
+@app.command()
+def decide(case_id: str, decision: Annotated[str, typer.Argument(help="approve or reject")],
+           reason: Annotated[Optional[str], typer.Option("--reason", help="required to reject")] = None,
+           step: Annotated[Optional[str], typer.Option(help="default: the step your agency holds")] = None,
+           agency: Annotated[Optional[str], typer.Option("--agency", help="decide as the demo clerk of AGENCY")] = None,
+           url: Url = "http://127.0.0.1:8000", user: User = None, password: Password = None) -> None:
+    """Approve or reject the step the signed-in clerk's agency holds on a case."""
+    if decision not in ("approve", "reject"):
+        fail("the decision is approve or reject", 2)
+    if decision == "reject" and not reason:
+        fail("a rejection needs --reason", 2)
+    if user is None and agency is None:
+        fail("say who decides: --user CLERK (or --agency NAME for the demo clerk-NAME)", 2)
+    body = {"decision": decision, "reason": reason, "step": step}
+    typer.echo(call(api(url, user, password, f"clerk-{agency}").post, f"/api/cases/{case_id}/decision", body)["detail"])
 
 
 # ---------------------------------------------------------------------------------- auditors
@@ -275,6 +335,48 @@ def audit_verify_bundle(file: Path, url: Annotated[Optional[str], typer.Option("
     except VerificationError as exc:
         fail(str(exc))
     _print_report(verify_case(bundle, _ledger_for(bundle, url, ledger_rpc)), as_json)
+
+
+@audit_app.command("ledger")
+def audit_ledger(url: Url = "http://127.0.0.1:8000", as_json: AsJson = False, ledger_rpc: LedgerRpc = None,
+                 user: User = None, password: Password = None,
+                 settle: Annotated[float, typer.Option(help="seconds to wait before checking a disagreement once more "
+                                                            "(a handoff being anchored right now is not recorded yet)")] = 3.0) -> None:
+    """Reconcile the whole ledger with the store: every anchor on the chain has its record, every
+    record its anchor; exit 0 only when they agree."""
+    from chain.errors import ChainError
+    from chain.ledger import Deployment, Ledger
+    from chain.reconcile import StoredRecord, reconcile_ledger
+
+    client = api(url, user, password, "auditor")
+
+    def stored() -> list[StoredRecord]:
+        found, after = [], ""
+        while True:
+            page = call(client.get, f"/api/audit/handoffs?limit=1000{after and '&after=' + after}")
+            found += [StoredRecord.model_validate(r) for r in page["items"]]
+            if not (after := page["next"]):
+                return found
+
+    try:
+        ledger = Ledger(ledger_rpc or call(client.health).get("ledger_rpc"),
+                        Deployment(**call(client.get, "/api/audit/deployment")))
+        report = reconcile_ledger(stored(), ledger)
+        if not report.ok and settle > 0:
+            time.sleep(settle)
+            report = reconcile_ledger(stored(), ledger)
+    except ChainError as exc:
+        fail(str(exc))
+    if as_json:
+        typer.echo(report.model_dump_json(indent=2))
+    else:
+        typer.echo(f"{'AGREE' if report.ok else 'DISAGREE'}: {report.anchors_on_chain} anchors and "
+                   f"{report.batches_on_chain} batches on the ledger, {report.records_in_store} records in the store, "
+                   f"{report.matched} matched")
+        for f in report.findings:
+            typer.echo(f"  [{f.check}] {f.step or '-'} {f.handoff or ''}: {f.message}")
+    if not report.ok:
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -53,6 +53,11 @@ class Contact(Strict):
     email: EmailStr | None = None
 
 
+class Options(Strict):
+    bank_account: bool = Field(False, description="open the basic bank account in the same visit")
+    housing_fund: bool = Field(False, description="register for the housing provident fund in the same visit")
+
+
 class RegistrationApplication(Strict):
     flow: Literal["business_registration"] = "business_registration"
     company: Company
@@ -60,6 +65,7 @@ class RegistrationApplication(Strict):
     shareholders: list[Shareholder] = Field(min_length=1, max_length=50)
     contact: Contact
     employees: int = Field(0, ge=0, le=100_000)
+    options: Options = Options()
 
     @model_validator(mode="after")
     def _shares_add_up(self) -> RegistrationApplication:
@@ -74,8 +80,13 @@ class StepPublic(BaseModel):
     title: str
     agency: str
     state: str
+    attempt: int = 1
     since: str | None = None
+    deadline: str | None = None
     sla_minutes: int
+    escalated: bool = False
+    review_reasons: list[str] = []
+    decided_by: str | None = None
     reason: str | None = None
     handoff: str | None = None
     anchor: dict[str, Any] | None = None
@@ -91,6 +102,7 @@ class CasePublic(BaseModel):
     uscc: str | None = None
     result: dict[str, Any]
     steps: list[StepPublic]
+    events: list[dict[str, Any]] = []
     created_at: datetime
     updated_at: datetime
 
@@ -107,3 +119,36 @@ class Token(BaseModel):
     token_type: Literal["bearer"] = "bearer"
     role: str
     agency: str | None = None
+
+
+class DecisionIn(Strict):
+    decision: Literal["approve", "reject"]
+    reason: str | None = Field(None, max_length=1000)
+    step: str | None = Field(None, description="default: the step your agency holds on this case")
+
+    @model_validator(mode="after")
+    def _reject_needs_reason(self) -> DecisionIn:
+        if self.decision == "reject" and not (self.reason or "").strip():
+            raise ValueError("a rejection needs a reason")
+        return self
+
+
+class WithdrawalIn(Strict):
+    reason: str = Field(min_length=2, max_length=1000)
+
+
+class QueueEntry(BaseModel):
+    case_id: str
+    step: str
+    title: str
+    agency: str
+    since: datetime
+    deadline: datetime
+    escalated: bool
+    reasons: list[str]
+    company_name: str | None = None
+
+
+class UpdateOut(BaseModel):
+    case_id: str
+    detail: str

@@ -40,6 +40,7 @@ class Case(SQLModel, table=True):
     id: str = Field(primary_key=True)
     applicant_id: int = Field(foreign_key="user.id", index=True)
     flow: str
+    title: str = Field(description="what the case is about, without personal data (e.g. the company name)")
     flow_version: str
     flow_definition: dict[str, Any] = Field(sa_column=Column(JSON))
     status: str = Field(default="running", index=True)
@@ -49,8 +50,22 @@ class Case(SQLModel, table=True):
     application_enc: bytes
     result: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
     snapshot: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    revision: int = 0
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+class QueueItem(SQLModel, table=True):
+    """A step waiting for a clerk's decision, rebuilt from each recorded case status."""
+
+    case_id: str = Field(primary_key=True, foreign_key="case.id")
+    step: str = Field(primary_key=True)
+    agency: str = Field(index=True)
+    title: str
+    since: datetime
+    deadline: datetime = Field(index=True)
+    escalated: bool = False
+    reasons: list[str] = Field(default_factory=list, sa_column=Column(JSON))
 
 
 class CaseKey(SQLModel, table=True):
@@ -89,9 +104,12 @@ def make_engine(url: str) -> Engine:
 
 
 def seal_application(session: Session, case: Case, application: dict[str, Any]) -> None:
-    key = Fernet.generate_key()
-    case.application_enc = Fernet(key).encrypt(json.dumps(application, ensure_ascii=False).encode())
-    session.add(CaseKey(case_id=case.id, key=key.decode()))
+    """Encrypt the application under the case's own key (made on first use)."""
+    row = session.get(CaseKey, case.id)
+    if row is None:
+        row = CaseKey(case_id=case.id, key=Fernet.generate_key().decode())
+        session.add(row)
+    case.application_enc = Fernet(row.key.encode()).encrypt(json.dumps(application, ensure_ascii=False).encode())
 
 
 def open_application(session: Session, case: Case) -> dict[str, Any] | None:

@@ -1,1 +1,2 @@
-pytest_plugins = ["tests.fixtures.trail", "tests.fixtures.temporal", "tests.fixtures.stack", "tests.fixtures.ledger"]
+pytest_plugins = ["tests.fixtures.trail", "tests.fixtures.temporal", "tests.fixtures.stack", "tests.fixtures.ledger",
+                  "tests.fixtures.anvil", "tests.fixtures.engine"]

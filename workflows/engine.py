@@ -1,8 +1,12 @@
 """The one workflow that runs every flow: it interprets a ``FlowDef`` as a DAG.
 
-Steps whose dependencies are complete run in parallel; each runs as two activities on the
-owning agency's task queue (act and sign, then anchor), then the handoff is recorded by the
-engine's own queue. Deterministic: all I/O is in activities, time is ``workflow.now()``.
+Steps whose dependencies are met run in parallel. A step's approval policy either approves it by
+rule or waits for a clerk of the owning agency (an Update). The agency then acts and signs
+(``agency.execute_step``) and anchors (``agency.anchor_handoff``) on its own task queue; the
+engine's queue records the handoff. A step past its SLA escalates and keeps going. A rejection
+returns the case to the applicant, whose correction re-runs that step and its dependants; a
+withdrawal undoes the completed steps in reverse order, each undo a signed handoff of its own.
+Deterministic: all I/O is in activities, time is ``workflow.now()``.
 """
 
 from __future__ import annotations
@@ -19,105 +23,297 @@ with workflow.unsafe.imports_passed_through():
     from chain.ledger import Anchor
     from workflows.flows import StepDef, agency_queue
     from workflows.messages import (
-        ANCHOR_HANDOFF, EXECUTE_STEP, RECORD_CASE, RECORD_HANDOFF, AnchorInput,
-        CaseInput, CaseStatus, HandoffRecord, StepInput, StepStatus,
+        ANCHOR_HANDOFF, COMPENSATE_STEP, ESCALATE_STEP, EXECUTE_STEP, RECORD_CASE, RECORD_HANDOFF,
+        AnchorInput, CaseEvent, CaseInput, CaseStatus, CompensateInput, Correction, Decision,
+        EscalateInput, HandoffRecord, StepInput, StepStatus, UpdateResult, Withdrawal,
     )
 
-RULES_VERSION = "instant-approval-v1"
+RECORD_TIMEOUT = timedelta(seconds=30)
+RETURNED_FOR = timedelta(days=30)  # a returned case nobody corrects closes as rejected
 
 
 def _retry(step: StepDef) -> RetryPolicy:
     r = step.retry
-    return RetryPolicy(
-        initial_interval=timedelta(seconds=r.initial_interval_s),
-        backoff_coefficient=r.backoff,
-        maximum_interval=timedelta(seconds=r.max_interval_s),
-        maximum_attempts=r.max_attempts,
-    )
+    return RetryPolicy(initial_interval=timedelta(seconds=r.initial_interval_s), backoff_coefficient=r.backoff,
+                       maximum_interval=timedelta(seconds=r.max_interval_s), maximum_attempts=r.max_attempts)
+
+
+class StepStopped(Exception):
+    """A step ended without a completed handoff (rejected, failed or cancelled)."""
 
 
 @workflow.defn(name="CaseWorkflow")
 class CaseWorkflow:
     def __init__(self) -> None:
         self._status: CaseStatus | None = None
+        self._decisions: dict[str, Decision] = {}
+        self._correction: Correction | None = None
+        self._withdrawal: Withdrawal | None = None
+        self._completed: dict[str, SignedHandoff] = {}  # step -> its completed handoff
+        self._order: list[str] = []  # steps in the order they completed
+        self._background: list[asyncio.Task] = []
+        self._requests: dict[str, StepInput] = {}  # step -> the request its agency last got
 
+    # ------------------------------------------------------------------ queries and updates
     @workflow.query(name="status")
     def status(self) -> CaseStatus:
         if self._status is None:
             raise ApplicationError("case has not started")
         return self._status
 
+    @workflow.update(name="decide")
+    async def decide(self, decision: Decision) -> UpdateResult:
+        self._decisions[decision.step] = decision
+        verdict = "approved" if decision.approve else f"rejected: {decision.reason}"
+        return UpdateResult(case_id=self._case.case_id, detail=f"{decision.step} {verdict} by {decision.clerk}")
+
+    @decide.validator
+    def _validate_decide(self, decision: Decision) -> None:
+        st = self._step_status(decision.step, missing_ok=True)
+        if st is None:
+            raise ApplicationError(f"this case has no step {decision.step!r}", type="NoSuchStep")
+        if st.agency != decision.clerk_agency:
+            raise ApplicationError(f"only a clerk of {st.agency} may decide {decision.step}", type="NotYourStep")
+        if st.state != "awaiting_decision" or decision.step in self._decisions:
+            raise ApplicationError(f"{decision.step} is not awaiting a decision (it is {st.state})", type="NotAwaiting")
+        if not decision.approve and not (decision.reason or "").strip():
+            raise ApplicationError("a rejection needs a reason", type="ReasonRequired")
+
+    @workflow.update(name="correct")
+    async def correct(self, correction: Correction) -> UpdateResult:
+        self._correction = correction
+        return UpdateResult(case_id=self._case.case_id, detail="correction accepted; the returned step runs again")
+
+    @correct.validator
+    def _validate_correct(self, correction: Correction) -> None:
+        self._check_applicant(correction.applicant)
+        if self._status.state != "returned" or self._correction is not None:
+            raise ApplicationError(f"the case is {self._status.state}, not returned for correction", type="NotReturned")
+
+    @workflow.update(name="withdraw")
+    async def withdraw(self, withdrawal: Withdrawal) -> UpdateResult:
+        self._withdrawal = withdrawal
+        return UpdateResult(case_id=self._case.case_id, detail="withdrawal accepted; completed steps are being undone")
+
+    @withdraw.validator
+    def _validate_withdraw(self, withdrawal: Withdrawal) -> None:
+        self._check_applicant(withdrawal.applicant)
+        if self._status.state not in ("running", "returned") or self._withdrawal is not None:
+            raise ApplicationError(f"the case is {self._status.state} and can no longer be withdrawn", type="NotWithdrawable")
+
+    def _check_applicant(self, applicant: str) -> None:
+        if applicant != self._case.applicant:
+            raise ApplicationError("only the applicant may do this", type="NotApplicant")
+
+    # ------------------------------------------------------------------------------- run
     @workflow.run
     async def run(self, case: CaseInput) -> CaseStatus:
+        self._case, self._application = case, case.application
         flow = case.flow
         self._status = CaseStatus(
             case_id=case.case_id, flow=flow.name, flow_version=flow.version_hash(),
-            steps=[StepStatus(step=s.id, title=s.title, agency=s.agency, sla_minutes=s.sla_minutes) for s in flow.steps],
-        )
-        done: dict[str, SignedHandoff] = {}
-        running: dict[str, asyncio.Task[SignedHandoff | None]] = {}
-        waiting = [s.id for s in flow.steps]
-        while (waiting or running) and self._status.state == "running":
-            for sid in [s for s in waiting if all(d in done for d in flow.step(s).depends_on)]:
-                waiting.remove(sid)
-                running[sid] = asyncio.create_task(self._run_step(case, flow.step(sid), done))
-            finished, _ = await workflow.wait(running.values(), return_when=asyncio.FIRST_COMPLETED)
-            for sid, task in list(running.items()):
-                if task in finished:
-                    del running[sid]
-                    handoff = task.result()
-                    if handoff is not None:
-                        done[sid] = handoff
-        if running:  # a step was rejected or failed: let the ones in flight finish and record
-            await workflow.wait(running.values())
+            steps=[StepStatus(step=s.id, title=s.title, agency=s.agency, sla_minutes=s.sla_minutes) for s in flow.steps])
+        while True:
+            await self._run_dag()
+            if self._withdrawal is not None:
+                await self._compensate()
+                break
+            rejected = [s for s in self._status.steps if s.state == "rejected"]
+            if not rejected:
+                break
+            await self._return_to_applicant(rejected[0])
+            if self._correction is None and self._withdrawal is None:
+                self._set_case("rejected", f"not corrected within {RETURNED_FOR.days} days: {self._status.reason}")
+                break
+            if self._withdrawal is not None:
+                await self._compensate()
+                break
+            self._apply_correction(rejected)
         if self._status.state == "running":
-            self._status.state = "completed"
-            for h in done.values():
-                self._status.result.update(h.record.outputs)
-        await workflow.execute_activity(
-            RECORD_CASE, self._status, task_queue=case.queues.engine,
-            start_to_close_timeout=timedelta(seconds=30),
-        )
+            failed = [s for s in self._status.steps if s.state == "failed"]
+            self._set_case("failed" if failed else "completed", "; ".join(f"{s.step}: {s.reason}" for s in failed) or None)
+            for sid in self._order:
+                self._status.result.update(self._completed[sid].record.outputs)
+        if self._background:
+            await workflow.wait(self._background)
+        await self._record_case()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._status
 
-    def _step_status(self, sid: str) -> StepStatus:
-        return next(s for s in self._status.steps if s.step == sid)
+    async def _run_dag(self) -> None:
+        """Start every step whose dependencies are met; return when nothing more can run."""
+        flow, running = self._case.flow, {}
+        while True:
+            if self._withdrawal is None:
+                for s in flow.steps:
+                    st = self._step_status(s.id)
+                    if st.state == "waiting" and all(self._dep_done(d) for d in s.depends_on):
+                        if not s.applies(self._application):
+                            st.state = "skipped"
+                            continue
+                        running[s.id] = asyncio.create_task(self._run_step(s))
+            if not running:
+                return
+            await workflow.wait_condition(lambda: any(t.done() for t in running.values()) or self._withdrawal is not None)
+            for sid, task in list(running.items()):
+                if task.done():
+                    del running[sid]
+                    task.result()  # steps record their own outcome; a bug fails the workflow task
+            if self._withdrawal is not None and running:
+                await workflow.wait_condition(lambda: all(t.done() for t in running.values()))
+                return
 
-    async def _run_step(self, case: CaseInput, step: StepDef, done: dict[str, SignedHandoff]) -> SignedHandoff | None:
+    def _dep_done(self, dep: str) -> bool:
+        return self._step_status(dep).state in ("completed", "skipped")
+
+    async def _run_step(self, step: StepDef) -> None:
         st = self._step_status(step.id)
-        st.state, st.since = "running", workflow.now().isoformat()
-        opts = dict(
-            task_queue=agency_queue(step.agency, case.queues.agency_prefix),
-            start_to_close_timeout=timedelta(seconds=step.timeout_s),
-            retry_policy=_retry(step),
-        )
+        started = workflow.now()
+        st.state, st.since = "running", started.isoformat()
+        st.deadline = (started + timedelta(minutes=step.sla_minutes)).isoformat()
+        work = asyncio.create_task(self._step_work(step, st))
+        try:
+            await workflow.wait_condition(work.done, timeout=timedelta(minutes=step.sla_minutes))
+        except asyncio.TimeoutError:
+            self._escalate(step, st)
+            await workflow.wait_condition(work.done)
+        work.result()
+
+    async def _step_work(self, step: StepDef, st: StepStatus) -> None:
+        reasons = step.approval.review_reasons(self._application)
+        decision, reason, decided_by = "perform", None, f"rule:{step.approval.version()}"
+        if reasons:
+            st.state, st.review_reasons = "awaiting_decision", reasons
+            await self._record_case()  # the clerks' queue is built from the recorded status
+            await workflow.wait_condition(lambda: step.id in self._decisions or self._withdrawal is not None)
+            if step.id not in self._decisions:
+                st.state = "cancelled"
+                return
+            d = self._decisions.pop(step.id)
+            decision, reason, decided_by = ("perform" if d.approve else "reject"), d.reason, f"clerk:{d.clerk}"
+            self._event("decided", step.id, f"{'approved' if d.approve else 'rejected'} by {d.clerk}" + (f": {d.reason}" if d.reason else ""))
+            st.state = "running"
+            await self._record_case()  # off the clerks' queue
+        st.decided_by = decided_by
+        opts = self._agency_options(step)
         request = StepInput(
-            key=f"{case.case_id}/{step.id}/1", case_id=case.case_id, flow=case.flow.name,
-            flow_version=self._status.flow_version, step=step.id, agency=step.agency,
-            commitment=case.commitment, application=case.application,
-            parents=[done[d] for d in step.depends_on], decided_by=f"rule:{RULES_VERSION}",
-        )
+            key=f"{self._case.case_id}/{step.id}/{st.attempt}", case_id=self._case.case_id, flow=self._case.flow.name,
+            flow_version=self._status.flow_version, rules_version=step.approval.version(), step=step.id,
+            agency=step.agency, commitment=self._case.commitment, application=self._application,
+            parents=[self._completed[d] for d in step.depends_on if d in self._completed], attempt=st.attempt,
+            decided_by=decided_by, decision=decision, reason=reason)
+        self._requests[step.id] = request
         try:
             handoff = await workflow.execute_activity(EXECUTE_STEP, request, result_type=SignedHandoff, **opts)
-            anchor = await workflow.execute_activity(
-                ANCHOR_HANDOFF, AnchorInput(flow=case.flow.name, step=step.id, handoff=handoff),
-                result_type=Anchor, **opts,
-            )
+            anchor = await self._anchor_and_record(step, handoff, opts)
         except ActivityError as err:
             cause = err.cause
-            reason = cause.message if isinstance(cause, ApplicationError) else str(cause or err)
-            st.state, st.reason, st.since = "failed", reason, workflow.now().isoformat()
-            self._status.state, self._status.reason = "failed", f"{step.id}: {reason}"
-            return None
-        await workflow.execute_activity(
-            RECORD_HANDOFF, HandoffRecord(case_id=case.case_id, handoff=handoff, anchor=anchor),
-            task_queue=case.queues.engine, start_to_close_timeout=timedelta(seconds=30),
-        )
+            st.reason = cause.message if isinstance(cause, ApplicationError) else str(cause or err)
+            st.state, st.since = "failed", workflow.now().isoformat()
+            self._event("failed", step.id, st.reason)
+            return
         st.handoff, st.anchor_block, st.since = handoff.hash, anchor.block_number, workflow.now().isoformat()
         if handoff.record.outcome == "rejected":
             st.state, st.reason = "rejected", str(handoff.record.outputs.get("reason", "rejected"))
-            self._status.state, self._status.reason = "rejected", f"{step.id}: {st.reason}"
+            return
+        st.state, st.reason = "completed", None
+        self._completed[step.id] = handoff
+        self._order.append(step.id)
+
+    def _agency_options(self, step: StepDef) -> dict:
+        return dict(task_queue=agency_queue(step.agency, self._case.queues.agency_prefix),
+                    start_to_close_timeout=timedelta(seconds=step.timeout_s), retry_policy=_retry(step))
+
+    async def _anchor_and_record(self, step: StepDef, handoff: SignedHandoff, opts: dict) -> Anchor:
+        anchor = await workflow.execute_activity(
+            ANCHOR_HANDOFF, AnchorInput(flow=self._case.flow.name, step=step.id, handoff=handoff), result_type=Anchor, **opts)
+        await workflow.execute_activity(
+            RECORD_HANDOFF, HandoffRecord(case_id=self._case.case_id, handoff=handoff, anchor=anchor),
+            task_queue=self._case.queues.engine, start_to_close_timeout=RECORD_TIMEOUT)
+        return anchor
+
+    # ------------------------------------------------------------- SLA, return, withdrawal
+    def _escalate(self, step: StepDef, st: StepStatus) -> None:
+        """Past its SLA: mark it on the case at once, and have the agency sign the fact."""
+        st.escalated = True
+        self._event("escalated", step.id, f"past its {step.sla_minutes}-minute SLA while {st.state}")
+        self._background.append(asyncio.create_task(self._record_case()))
+        self._background.append(asyncio.create_task(self._signed_escalation(step, st)))
+
+    async def _signed_escalation(self, step: StepDef, st: StepStatus) -> None:
+        base = self._requests.get(step.id) or StepInput(
+            key="", case_id=self._case.case_id, flow=self._case.flow.name, flow_version=self._status.flow_version,
+            rules_version=step.approval.version(), step=step.id, agency=step.agency, commitment=self._case.commitment,
+            application={}, parents=[self._completed[d] for d in step.depends_on if d in self._completed],
+            attempt=st.attempt, decided_by="rule:sla")
+        request = EscalateInput(key=f"{self._case.case_id}/{step.id}/{st.attempt}/escalated", step=base,
+                                sla_minutes=step.sla_minutes, since=st.since or "")
+        opts = self._agency_options(step)
+        handoff = await workflow.execute_activity(ESCALATE_STEP, request, result_type=SignedHandoff, **opts)
+        await self._anchor_and_record(step, handoff, opts)
+
+    async def _return_to_applicant(self, st: StepStatus) -> None:
+        self._set_case("returned", f"{st.step}: {st.reason}")
+        self._event("returned", st.step, st.reason or "")
+        await self._record_case()
+        try:
+            await workflow.wait_condition(lambda: self._correction is not None or self._withdrawal is not None,
+                                          timeout=RETURNED_FOR)
+        except asyncio.TimeoutError:
+            return
+
+    def _apply_correction(self, rejected: list[StepStatus]) -> None:
+        """Re-run the rejected steps and everything that depends on them; keep the rest."""
+        self._application = self._correction.application
+        self._correction = None
+        again = {s.step for s in rejected}
+        for s in self._case.flow.steps:  # definitions are topologically checked; close over dependants
+            if any(d in again for d in s.depends_on):
+                again.add(s.id)
+        for st in self._status.steps:
+            if st.step in again and st.state not in ("completed",):
+                st.state, st.reason, st.review_reasons, st.escalated = "waiting", None, [], False
+                st.attempt += 1
+        self._set_case("running", None)
+        self._event("corrected", None, f"re-running {', '.join(sorted(again))}")
+
+    async def _compensate(self) -> None:
+        """Undo completed steps in reverse order of completion, each a signed handoff."""
+        self._event("withdrawn", None, self._withdrawal.reason)
+        for sid in reversed(self._order):
+            step = self._case.flow.step(sid)
+            if step.compensation is None:
+                continue
+            done = self._completed[sid]
+            opts = self._agency_options(step)
+            request = CompensateInput(key=f"{self._case.case_id}/{sid}/compensate", case_id=self._case.case_id,
+                                      action=step.compensation, handoff=done, application=self._application,
+                                      reason=self._withdrawal.reason)
+            handoff = await workflow.execute_activity(COMPENSATE_STEP, request, result_type=SignedHandoff, **opts)
+            anchor = await self._anchor_and_record(step, handoff, opts)
+            st = self._step_status(sid)
+            st.state, st.handoff, st.anchor_block = "compensated", handoff.hash, anchor.block_number
+        for st in self._status.steps:
+            if st.state in ("waiting", "awaiting_decision"):
+                st.state = "cancelled"
+        self._set_case("withdrawn", f"withdrawn by the applicant: {self._withdrawal.reason}")
+
+    # ---------------------------------------------------------------------------- helpers
+    def _step_status(self, sid: str, missing_ok: bool = False) -> StepStatus | None:
+        for s in self._status.steps:
+            if s.step == sid:
+                return s
+        if missing_ok:
             return None
-        st.state = "completed"
-        return handoff
+        raise KeyError(sid)
+
+    def _set_case(self, state: str, reason: str | None) -> None:
+        self._status.state, self._status.reason = state, reason
+
+    def _event(self, kind: str, step: str | None, detail: str) -> None:
+        self._status.events.append(CaseEvent(time=workflow.now().isoformat(), kind=kind, step=step, detail=detail))
+
+    async def _record_case(self) -> None:
+        self._status.revision += 1  # the store keeps only the newest of concurrent records
+        await workflow.execute_activity(RECORD_CASE, self._status, task_queue=self._case.queues.engine,
+                                        start_to_close_timeout=RECORD_TIMEOUT)

@@ -8,11 +8,10 @@ exact definition that produced a handoff, so an auditor can re-run the decision.
 from __future__ import annotations
 
 import re
-from typing import Literal
-
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from chain.handoff import definition_hash
+from workflows.rules import MISSING, Approval, lookup
 
 SLUG = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
@@ -33,10 +32,18 @@ class StepDef(BaseModel):
     title: str
     agency: str = Field(pattern=SLUG.pattern)
     depends_on: list[str] = Field(default_factory=list)
-    approval: Literal["instant", "clerk"] = "instant"
+    when: str | None = Field(None, description="dotted path to an application option; the step runs only when it is true")
+    approval: Approval = Approval()
     sla_minutes: int = Field(60, gt=0)
     timeout_s: float = Field(60.0, gt=0, description="one attempt of the agency's action")
     retry: RetrySpec = RetrySpec()
+    compensation: str | None = Field(None, description="the agency's action that undoes this step on withdrawal")
+
+    def applies(self, application: dict) -> bool:
+        if self.when is None:
+            return True
+        value = lookup(application, self.when)
+        return value is not MISSING and bool(value)
 
 
 class FlowDef(BaseModel):

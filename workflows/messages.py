@@ -1,6 +1,6 @@
-"""The typed inputs and outputs that cross Temporal between the engine and the agencies.
+"""The typed inputs and outputs that cross Temporal between the engine, the agencies and the
+gateway: one pydantic model per workflow, activity, update and query.
 
-One pydantic model per workflow and activity (serialised by ``pydantic_data_converter``).
 Activities are called by name on the owning agency's task queue; these names are the contract.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from chain.handoff import SignedHandoff
 from chain.ledger import Anchor
@@ -16,12 +16,15 @@ from workflows.flows import FlowDef
 
 EXECUTE_STEP = "agency.execute_step"
 ANCHOR_HANDOFF = "agency.anchor_handoff"
+COMPENSATE_STEP = "agency.compensate_step"
+ESCALATE_STEP = "agency.escalate_step"
 RECORD_HANDOFF = "engine.record_handoff"
 RECORD_CASE = "engine.record_case"
 ENGINE_QUEUE = "onevisit-engine"
 
-StepState = Literal["waiting", "running", "completed", "rejected", "failed"]
-CaseState = Literal["running", "completed", "rejected", "failed"]
+StepState = Literal["waiting", "awaiting_decision", "running", "completed", "rejected", "failed",
+                    "skipped", "cancelled", "compensated"]
+CaseState = Literal["running", "returned", "completed", "rejected", "failed", "withdrawn"]
 
 
 class Queues(BaseModel):
@@ -37,6 +40,7 @@ class CaseInput(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     case_id: str
+    applicant: str
     flow: FlowDef
     application: dict[str, Any]
     commitment: str
@@ -44,7 +48,10 @@ class CaseInput(BaseModel):
 
 
 class StepInput(BaseModel):
-    """What an agency needs to act on one step; ``key`` makes the action idempotent."""
+    """What an agency needs to act on one step; ``key`` makes the action idempotent.
+
+    ``decision`` is "perform" (act, by rule or on a clerk's approval) or "reject" (a clerk
+    refused: the agency signs a rejection with ``reason`` and does not act)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -52,6 +59,7 @@ class StepInput(BaseModel):
     case_id: str
     flow: str
     flow_version: str
+    rules_version: str
     step: str
     agency: str
     commitment: str
@@ -59,6 +67,28 @@ class StepInput(BaseModel):
     parents: list[SignedHandoff]
     attempt: int = 1
     decided_by: str
+    decision: Literal["perform", "reject"] = "perform"
+    reason: str | None = None
+
+
+class CompensateInput(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    key: str
+    case_id: str
+    action: str
+    handoff: SignedHandoff = Field(description="the completed handoff being undone")
+    application: dict[str, Any]
+    reason: str
+
+
+class EscalateInput(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    key: str
+    step: StepInput
+    sla_minutes: int
+    since: str
 
 
 class AnchorInput(BaseModel):
@@ -77,13 +107,53 @@ class HandoffRecord(BaseModel):
     anchor: Anchor
 
 
+# ------------------------------------------------------------------------------ updates
+class Decision(BaseModel):
+    """A clerk's decision on the step their agency holds. Identity is set by the gateway."""
+
+    step: str
+    approve: bool
+    reason: str | None = None
+    clerk: str
+    clerk_agency: str
+
+
+class Correction(BaseModel):
+    applicant: str
+    application: dict[str, Any]
+
+
+class Withdrawal(BaseModel):
+    applicant: str
+    reason: str
+
+
+class UpdateResult(BaseModel):
+    case_id: str
+    accepted: bool = True
+    detail: str
+
+
+# ------------------------------------------------------------------------------- status
+class CaseEvent(BaseModel):
+    time: str
+    kind: Literal["escalated", "decided", "returned", "corrected", "withdrawn", "failed"]
+    step: str | None = None
+    detail: str
+
+
 class StepStatus(BaseModel):
     step: str
     title: str
     agency: str
     state: StepState = "waiting"
+    attempt: int = 1
     since: str | None = None
+    deadline: str | None = None
     sla_minutes: int
+    escalated: bool = False
+    review_reasons: list[str] = []
+    decided_by: str | None = None
     handoff: str | None = None
     anchor_block: int | None = None
     reason: str | None = None
@@ -97,3 +167,5 @@ class CaseStatus(BaseModel):
     steps: list[StepStatus]
     result: dict[str, Any] = {}
     reason: str | None = None
+    events: list[CaseEvent] = []
+    revision: int = 0

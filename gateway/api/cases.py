@@ -6,9 +6,11 @@ from sqlmodel import select
 from gateway.api.deps import CaseDep, TemporalDep
 from gateway.auth import CurrentUser, SessionDep, require
 from gateway.cases import CaseNotStarted, case_view, evidence_bundle, open_case
-from gateway.schemas import CasePublic, CaseSummary, RegistrationApplication
-from gateway.store import Case
+from gateway.api.updates import send_update
+from gateway.schemas import CasePublic, CaseSummary, RegistrationApplication, UpdateOut, WithdrawalIn
+from gateway.store import Case, open_application, seal_application
 from workflows.catalog import get_flow
+from workflows.messages import Correction, Withdrawal
 
 router = APIRouter(prefix="/api/cases", tags=["cases"])
 
@@ -19,7 +21,8 @@ async def apply(application: RegistrationApplication, session: SessionDep, tempo
                 user: CurrentUser) -> CasePublic:
     flow = get_flow(application.flow)
     try:
-        case = await open_case(session, temporal, user, flow, application.model_dump(mode="json"))
+        case = await open_case(session, temporal, user, flow, application.model_dump(mode="json"),
+                               title=application.company.name)
     except CaseNotStarted as exc:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"the case could not be started, nothing was kept: {exc}") from exc
     return await case_view(session, temporal, case)
@@ -44,3 +47,41 @@ def evidence(case: CaseDep, session: SessionDep, request: Request) -> dict:
     """The evidence bundle an auditor re-verifies offline or against the ledger."""
     deployment, agencies = request.app.state.deployment
     return evidence_bundle(session, case, deployment, agencies).model_dump(mode="json")
+
+
+@router.get("/{case_id}/application")
+def application(case: CaseDep, session: SessionDep, user: CurrentUser) -> dict:
+    """The application itself (personal data): for its applicant, clerks and admins, not auditors."""
+    if user.role == "auditor":
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "auditors verify trails; they do not read personal data")
+    data = open_application(session, case)
+    if data is None:
+        raise HTTPException(status.HTTP_410_GONE, "this application's personal data has been erased")
+    return data
+
+
+def _own(case: Case, user) -> None:
+    if case.applicant_id != user.id:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "only the applicant may do this")
+
+
+@router.post("/{case_id}/correction", response_model=UpdateOut, dependencies=[require("applicant")])
+async def correct(body: RegistrationApplication, case: CaseDep, session: SessionDep, temporal: TemporalDep,
+                  user: CurrentUser) -> UpdateOut:
+    """Resubmit a returned application; the returned step and its dependants run again."""
+    _own(case, user)
+    data = body.model_dump(mode="json")
+    case.title = body.company.name
+    result = await send_update(temporal, case.id, "correct", Correction(applicant=user.username, application=data), user)
+    seal_application(session, case, data)
+    session.add(case)
+    session.commit()
+    return UpdateOut(case_id=case.id, detail=result.detail)
+
+
+@router.post("/{case_id}/withdrawal", response_model=UpdateOut, dependencies=[require("applicant")])
+async def withdraw(body: WithdrawalIn, case: CaseDep, temporal: TemporalDep, user: CurrentUser) -> UpdateOut:
+    """Withdraw the case: completed steps are undone in reverse order, each a signed handoff."""
+    _own(case, user)
+    result = await send_update(temporal, case.id, "withdraw", Withdrawal(applicant=user.username, reason=body.reason), user)
+    return UpdateOut(case_id=case.id, detail=result.detail)

@@ -10,7 +10,7 @@ CASE = case_commitment("C-1", new_salt())
 
 
 def record(**over):
-    base = dict(flow="f", flow_version="sha256:x", step="s", case=CASE,
+    base = dict(flow="f", flow_version="sha256:x", rules_version="sha256:r", step="s", case=CASE,
                 agency="tax", outcome="completed", outputs={"名称": "济南", "n": 1}, decided_by="rule:r",
                 time="2026-11-21T10:00:00.000Z")
     return Handoff(**{**base, **over})

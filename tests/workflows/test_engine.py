@@ -1,115 +1,157 @@
-"""The interpreting workflow on Temporal's time-skipping test server, with the agencies faked
-by activity name on their queues (fakes of outside parties: they sign for real, anchor nowhere)."""
+"""The interpreting workflow on Temporal's time-skipping server, with the real agency adapters
+(simulated back-ends, real signatures, anchors on the real embedded ledger)."""
 
 from __future__ import annotations
 
-import asyncio
-import secrets
-from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
-from temporalio import activity
-from temporalio.exceptions import ApplicationError
-from temporalio.worker import Worker
+import pytest
+from temporalio.client import WorkflowUpdateFailedError
 
-from chain.handoff import Handoff, SignedHandoff, case_commitment, new_salt, sign
-from chain.ledger import Anchor
-from workflows.catalog import get_flow
+from agencies.backend import Broken
+from agencies.simulated import SimulatedBackend
+from tests.fixtures.stack import application
 from workflows.engine import CaseWorkflow
-from workflows.flows import agency_queue
-from workflows.messages import (ANCHOR_HANDOFF, EXECUTE_STEP, RECORD_CASE, RECORD_HANDOFF, AnchorInput,
-                                CaseInput, CaseStatus, HandoffRecord, Queues, StepInput)
+from workflows.messages import CaseStatus, Correction, Decision, Withdrawal
 
-FLOW = get_flow("business_registration")
+MARKET = "market_regulation"
 
 
-class FakeAgency:
-    """Stands in for an agency's adapter: signs real handoffs, pretends to anchor."""
-
-    def __init__(self, name: str, log: list, refuse: set[str] = frozenset(), broken: set[str] = frozenset()):
-        self.name, self.key, self.log, self.refuse, self.broken = name, secrets.token_bytes(32), log, refuse, broken
-        self.blocks = 0
-
-    @activity.defn(name=EXECUTE_STEP)
-    def execute(self, req: StepInput) -> SignedHandoff:
-        self.log.append(("execute", req.step, tuple(p.record.step for p in req.parents)))
-        if req.step in self.broken:
-            raise ApplicationError("registry database is corrupt", type="Broken", non_retryable=True)
-        outcome, outputs = ("rejected", {"reason": "name taken"}) if req.step in self.refuse else ("completed", {req.step: True})
-        rec = Handoff(flow=req.flow, flow_version=req.flow_version, step=req.step, case=req.commitment,
-                      agency=self.name, outcome=outcome, outputs=outputs, parents=[p.hash for p in req.parents],
-                      decided_by=req.decided_by, time="2026-11-21T10:00:00.000Z")
-        return sign(rec, self.key)
-
-    @activity.defn(name=ANCHOR_HANDOFF)
-    def anchor(self, req: AnchorInput) -> Anchor:
-        self.blocks += 1
-        h = req.handoff
-        return Anchor(handoff=h.hash, agency="0x" + "00" * 32, case_commitment=h.record.case, step="0x" + "00" * 32,
-                      account="0x" + "00" * 20, tx_hash="0x" + "00" * 32, block_number=self.blocks,
-                      block_hash="0x" + "00" * 32, log_index=0, timestamp=0)
+def review_application(**company) -> dict:
+    """Food retail is a licensed activity: the licence goes to a market-regulation clerk."""
+    return application(business_scope="食品经营；日用百货销售", **company)
 
 
-async def run_case(env, prefix: str, refuse=frozenset(), broken=frozenset()):
-    log: list = []
-    recorded: dict[str, list] = defaultdict(list)
-
-    @activity.defn(name=RECORD_HANDOFF)
-    def record_handoff(r: HandoffRecord) -> None:
-        recorded["handoffs"].append(r.handoff.record.step)
-
-    @activity.defn(name=RECORD_CASE)
-    def record_case(s: CaseStatus) -> None:
-        recorded["case"].append(s.state)
-
-    queues = Queues(engine=f"{prefix}engine", agency_prefix=prefix)
-    agencies = {s.agency for s in FLOW.steps}
-    pool = ThreadPoolExecutor(8)
-    workers = [Worker(env.client, task_queue=queues.engine, workflows=[CaseWorkflow],
-                      activities=[record_handoff, record_case], activity_executor=pool)]
-    for name in agencies:
-        fake = FakeAgency(name, log, refuse, broken)
-        workers.append(Worker(env.client, task_queue=agency_queue(name, prefix), activities=[fake.execute, fake.anchor],
-                              activity_executor=pool))
-    case_id = f"{prefix}case"
-    inp = CaseInput(case_id=case_id, flow=FLOW, application={}, commitment=case_commitment(case_id, new_salt()), queues=queues)
-    async with asyncio.timeout(60):
-        for w in workers:
-            await w.__aenter__()
-        try:
-            status = await env.client.execute_workflow(CaseWorkflow.run, inp, id=case_id, task_queue=queues.engine)
-        finally:
-            for w in workers:
-                await w.__aexit__(None, None, None)
-    return status, log, recorded
+def states(status: CaseStatus) -> dict[str, str]:
+    return {s.step: s.state for s in status.steps}
 
 
-async def test_registration_runs_the_dag_and_records_every_handoff(time_skipping_env, queue_prefix):
-    status, log, recorded = await run_case(time_skipping_env, queue_prefix)
+def clerk(step="business_licence", approve=True, reason=None, agency=MARKET, name="clerk-market_regulation"):
+    return Decision(step=step, approve=approve, reason=reason, clerk=name, clerk_agency=agency)
+
+
+async def refused(handle, update, arg) -> str:
+    with pytest.raises(WorkflowUpdateFailedError) as err:
+        await handle.execute_update(update, arg)
+    return err.value.cause.type
+
+
+async def test_standard_case_runs_the_dag_instantly_and_skips_unrequested_options(rig):
+    handle = await rig.start(application())
+    status = await handle.result()
     assert status.state == "completed"
-    executed = [step for kind, step, _ in log if kind == "execute"]
-    assert executed[:2] == ["name_check", "business_licence"]
-    assert sorted(executed[2:]) == ["seal_approval", "social_security", "tax_registration"]
-    parents = {step: ps for _, step, ps in log}
-    assert parents["tax_registration"] == ("business_licence",) and parents["name_check"] == ()
-    assert sorted(recorded["handoffs"]) == sorted(s.id for s in FLOW.steps)
-    assert recorded["case"] == ["completed"]
-    assert all(s.state == "completed" and s.handoff for s in status.steps)
-    assert status.flow_version == FLOW.version_hash()
+    assert states(status) == {"name_check": "completed", "business_licence": "completed", "seal_approval": "completed",
+                              "tax_registration": "completed", "social_security": "completed",
+                              "bank_account": "skipped", "housing_fund": "skipped"}
+    trail = {h.handoff.record.step: h.handoff for h in rig.trail(status.case_id)}
+    assert trail["tax_registration"].record.parents == [trail["business_licence"].hash]
+    assert all(h.record.decided_by.startswith("rule:sha256:") for h in trail.values())
+    licence = rig.trail(status.case_id)[1]
+    assert licence.anchor.block_number <= min(h.anchor.block_number for h in rig.trail(status.case_id)[2:])
+    assert status.result["taxpayer_id"] == status.result["uscc"]
 
 
-async def test_a_refused_name_is_a_rejected_handoff_and_stops_the_dependants(time_skipping_env, queue_prefix):
-    status, log, recorded = await run_case(time_skipping_env, queue_prefix, refuse={"name_check"})
-    assert status.state == "rejected" and "name taken" in status.reason
-    assert [s for _, s, _ in log] == ["name_check"]
-    assert recorded["handoffs"] == ["name_check"]  # the rejection is anchored and recorded too
-    assert {s.step: s.state for s in status.steps}["business_licence"] == "waiting"
+async def test_optional_steps_run_when_the_applicant_asks(rig):
+    status = await (await rig.start(application() | {"options": {"bank_account": True, "housing_fund": True}})).result()
+    assert states(status)["bank_account"] == states(status)["housing_fund"] == "completed"
+    assert status.result["basic_account"].startswith("3701")
 
 
-async def test_a_permanent_agency_failure_fails_only_its_step_with_the_reason(time_skipping_env, queue_prefix):
-    status, _, recorded = await run_case(time_skipping_env, queue_prefix, broken={"tax_registration"})
-    states = {s.step: s.state for s in status.steps}
-    assert status.state == "failed" and "registry database is corrupt" in status.reason
-    assert states["tax_registration"] == "failed"
-    assert states["seal_approval"] == states["social_security"] == "completed"  # in flight: finished and kept
-    assert recorded["case"] == ["failed"]
+async def test_a_clerk_decides_a_licensed_business_and_is_named_in_the_handoff(rig):
+    handle = await rig.start(review_application())
+    waiting = await rig.until(handle, lambda s: states(s)["business_licence"] == "awaiting_decision")
+    assert "licence" in waiting.steps[1].review_reasons[0]
+    assert any(s.state == "awaiting_decision" for r in rig.records for s in r.steps)  # queued in the store
+    result = await handle.execute_update(CaseWorkflow.decide, clerk())
+    assert "approved by clerk-market_regulation" in result.detail
+    status = await handle.result()
+    licence = next(h.handoff for h in rig.trail(status.case_id) if h.handoff.record.step == "business_licence")
+    assert status.state == "completed" and licence.record.decided_by == "clerk:clerk-market_regulation"
+    assert [e.kind for e in status.events] == ["decided"]
+
+
+async def test_only_a_clerk_of_the_owning_agency_may_decide_and_only_while_it_waits(rig):
+    handle = await rig.start(review_application())
+    await rig.until(handle, lambda s: states(s)["business_licence"] == "awaiting_decision")
+    assert await refused(handle, "decide", clerk(agency="tax", name="clerk-tax")) == "NotYourStep"
+    assert await refused(handle, "decide", clerk(step="seal_approval")) == "NotYourStep"
+    assert await refused(handle, "decide", clerk(step="seal_approval", agency="public_security")) == "NotAwaiting"
+    assert await refused(handle, "decide", clerk(step="name_check")) == "NotAwaiting"
+    assert await refused(handle, "decide", clerk(step="no_such_step")) == "NoSuchStep"
+    assert await refused(handle, "decide", clerk(approve=False, reason="  ")) == "ReasonRequired"
+    assert await refused(handle, "correct", Correction(applicant="applicant", application={})) == "NotReturned"
+    await handle.execute_update(CaseWorkflow.decide, clerk())
+    assert await refused(handle, "decide", clerk()) == "NotAwaiting"
+    assert (await handle.result()).state == "completed"
+
+
+async def test_a_clerks_rejection_returns_the_case_and_the_correction_reruns_only_that_step(rig):
+    handle = await rig.start(review_application())
+    await rig.until(handle, lambda s: states(s)["business_licence"] == "awaiting_decision")
+    await handle.execute_update(CaseWorkflow.decide, clerk(approve=False, reason="food licence certificate missing"))
+    returned = await rig.until(handle, lambda s: s.state == "returned")
+    assert returned.reason == "business_licence: food licence certificate missing"
+    assert await refused(handle, "correct", Correction(applicant="mallory", application={})) == "NotApplicant"
+    await handle.execute_update(CaseWorkflow.correct, Correction(applicant="applicant", application=application()))
+    status = await handle.result()
+    assert status.state == "completed" and status.steps[1].attempt == 2 and status.steps[0].attempt == 1
+    trail = [(h.handoff.record.step, h.handoff.record.outcome, h.handoff.record.attempt) for h in rig.trail(status.case_id)]
+    assert trail[:3] == [("name_check", "completed", 1), ("business_licence", "rejected", 1),
+                         ("business_licence", "completed", 2)]  # the first attempt stays in the trail
+    assert sum(1 for s, _, _ in trail if s == "name_check") == 1
+
+
+async def test_a_refused_name_is_returned_to_the_applicant_with_the_reason(rig):
+    handle = await rig.start(application(name="济南国家电网科技有限公司"))
+    status = await rig.until(handle, lambda s: s.state == "returned")
+    assert "restricted word '国家'" in status.reason and states(status)["business_licence"] == "waiting"
+    await handle.execute_update(CaseWorkflow.correct, Correction(applicant="applicant", application=application()))
+    assert (await handle.result()).state == "completed"
+
+
+async def test_an_sla_that_runs_out_escalates_without_failing_the_case(rig):
+    handle = await rig.start(review_application())
+    await rig.until(handle, lambda s: states(s)["business_licence"] == "awaiting_decision")
+    await rig.env.sleep(timedelta(days=2))  # workflow time: the 60-minute SLA is long gone
+    status = await rig.until(handle, lambda s: s.steps[1].escalated and any(
+        h.handoff.record.outcome == "escalated" for h in rig.trail(s.case_id)))
+    assert status.state == "running" and states(status)["business_licence"] == "awaiting_decision"
+    assert [e.kind for e in status.events] == ["escalated"]
+    escalation = next(h.handoff for h in rig.trail(status.case_id) if h.handoff.record.outcome == "escalated")
+    assert escalation.record.agency == MARKET and escalation.record.outputs["sla_minutes"] == 60
+    await handle.execute_update(CaseWorkflow.decide, clerk())
+    done = await handle.result()
+    assert done.state == "completed" and done.steps[1].escalated
+
+
+async def test_withdrawal_undoes_completed_steps_in_reverse_each_a_signed_handoff(rig):
+    app = review_application()
+    handle = await rig.start(app)
+    await rig.until(handle, lambda s: states(s)["business_licence"] == "awaiting_decision")
+    assert await refused(handle, "withdraw", Withdrawal(applicant="mallory", reason="x")) == "NotApplicant"
+    await handle.execute_update(CaseWorkflow.withdraw, Withdrawal(applicant="applicant", reason="changed my mind"))
+    status = await handle.result()
+    assert status.state == "withdrawn" and states(status)["name_check"] == "compensated"
+    assert states(status)["business_licence"] == "cancelled"
+    trail = rig.trail(status.case_id)
+    undo = trail[-1].handoff
+    assert undo.record.outcome == "compensated" and undo.record.parents == [trail[0].handoff.hash]
+    assert undo.record.outputs["action"] == "release_name"
+    again = await rig.start(app)  # the released name can be used again
+    await rig.until(again, lambda s: states(s)["name_check"] == "completed")
+    await again.execute_update(CaseWorkflow.withdraw, Withdrawal(applicant="applicant", reason="done testing"))
+
+
+async def test_a_permanent_agency_fault_fails_only_its_step(rig, monkeypatch):
+    def broken_tax(self, request):
+        if request.step == "tax_registration":
+            raise Broken("tax registry rejects the request format")
+        return original(self, request)
+
+    original = SimulatedBackend.perform
+    monkeypatch.setattr(SimulatedBackend, "perform", broken_tax)
+    status = await (await rig.start(application())).result()
+    assert status.state == "failed" and "tax registry rejects" in status.reason
+    assert states(status)["tax_registration"] == "failed"
+    assert states(status)["seal_approval"] == states(status)["social_security"] == "completed"
+

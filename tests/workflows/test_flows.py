@@ -11,12 +11,14 @@ def flow(*steps):
     return {"name": "demo", "title": "Demo", "version": 1, "steps": list(steps)}
 
 
-def test_business_registration_runs_licence_after_name_check_then_three_in_parallel():
+def test_business_registration_runs_licence_after_name_check_then_the_rest_in_parallel():
     f = get_flow("business_registration")
     assert f.step("business_licence").depends_on == ["name_check"]
     parallel = [s.id for s in f.steps if s.depends_on == ["business_licence"]]
-    assert sorted(parallel) == ["seal_approval", "social_security", "tax_registration"]
+    assert sorted(parallel) == ["bank_account", "housing_fund", "seal_approval", "social_security", "tax_registration"]
+    assert [s.id for s in f.steps if s.when] == ["bank_account", "housing_fund"]
     assert f.topological_order()[:2] == ["name_check", "business_licence"]
+    assert all(s.compensation for s in f.steps)
 
 
 def test_version_hash_is_stable_and_changes_with_the_definition():
@@ -48,7 +50,7 @@ def test_unknown_agency_is_refused():
 
 
 def test_every_builtin_flow_names_only_known_agencies():
-    from gateway.auth import AGENCIES
+    from agencies.directory import AGENCIES
 
     for f in builtin_flows().values():
         f.check_agencies(set(AGENCIES))

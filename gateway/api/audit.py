@@ -1,0 +1,47 @@
+"""The auditor's view of the store for whole-ledger reconciliation: every handoff record, a page
+at a time, with no personal data (hashes, the case commitment, step, agency and the stored anchor
+reference), and the deployment those records were anchored on."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel
+from sqlmodel import select
+
+from chain.ledger import Anchor
+from chain.reconcile import StoredRecord
+from gateway.auth import SessionDep, require
+from gateway.store import Case, HandoffRow
+
+router = APIRouter(prefix="/api/audit", tags=["audit"], dependencies=[require("auditor")])
+HASH = r"^0x[0-9a-fA-F]{64}$"
+
+
+class HandoffPage(BaseModel):
+    items: list[StoredRecord]
+    next: str | None = None  # pass as `after` for the next page; None on the last
+
+
+@router.get("/deployment")
+def deployment(request: Request) -> dict[str, Any]:
+    """Where the contracts live (chain id, addresses, deployment block)."""
+    deployed, _agencies = request.app.state.deployment
+    return deployed.to_json()
+
+
+@router.get("/handoffs", response_model=HandoffPage)
+def handoffs(session: SessionDep,
+             after: Annotated[str | None, Query(pattern=HASH, description="the last hash of the previous page")] = None,
+             limit: Annotated[int, Query(ge=1, le=1000)] = 500) -> HandoffPage:
+    """Every stored handoff record in hash order, ``limit`` at a time."""
+    query = select(HandoffRow, Case.commitment, Case.flow).join(Case, Case.id == HandoffRow.case_id)
+    if after is not None:
+        query = query.where(HandoffRow.hash > after.lower())
+    rows = session.exec(query.order_by(HandoffRow.hash).limit(limit + 1)).all()
+    items = [StoredRecord(hash=row.hash, case_id=row.case_id, case_commitment=commitment, flow=flow, step=row.step,
+                          agency=row.agency, outcome=row.outcome,
+                          anchor=Anchor.model_validate(row.anchor) if row.anchor else None)
+             for row, commitment, flow in rows[:limit]]
+    return HandoffPage(items=items, next=items[-1].hash if len(rows) > limit else None)

@@ -1,0 +1,43 @@
+"""Send an Update to a case's workflow and turn the engine's refusals into clear HTTP errors.
+
+A validator's refusal leaves no trace in the workflow's history, so the gateway logs it here.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import HTTPException, status
+from pydantic import BaseModel
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from gateway.store import User
+from workflows.messages import UpdateResult
+
+log = logging.getLogger("onevisit.gateway.updates")
+
+REFUSAL_STATUS = {
+    "NoSuchStep": status.HTTP_404_NOT_FOUND,
+    "NotYourStep": status.HTTP_403_FORBIDDEN,
+    "NotApplicant": status.HTTP_403_FORBIDDEN,
+    "ReasonRequired": status.HTTP_422_UNPROCESSABLE_CONTENT,
+}
+
+
+async def send_update(temporal: Client, case_id: str, update: str, arg: BaseModel, user: User) -> UpdateResult:
+    handle = temporal.get_workflow_handle(case_id)
+    try:
+        return await handle.execute_update(update, arg, result_type=UpdateResult)
+    except WorkflowUpdateFailedError as exc:
+        cause = exc.cause
+        kind = cause.type if isinstance(cause, ApplicationError) else None
+        message = cause.message if isinstance(cause, ApplicationError) else str(cause or exc)
+        log.warning("refused %s on %s by %s (%s): %s", update, case_id, user.username, kind, message)
+        raise HTTPException(REFUSAL_STATUS.get(kind or "", status.HTTP_409_CONFLICT), message) from exc
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            log.warning("refused %s on closed case %s by %s", update, case_id, user.username)
+            raise HTTPException(status.HTTP_409_CONFLICT, f"case {case_id} is closed: nothing can change it now") from exc
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"the workflow engine did not answer: {exc}") from exc
