@@ -7,8 +7,10 @@ code, so retries and duplicate deliveries never produce a second agency action.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
+import time
 from datetime import date
 from pathlib import Path
 from typing import Any, Callable
@@ -77,9 +79,12 @@ def _parent_output(request: StepInput, key: str) -> Any:
 class SimulatedBackend:
     """One class for every simulated agency; each step id maps to a handler method."""
 
-    def __init__(self, agency: str, state_dir: Path):
+    def __init__(self, agency: str, state_dir: Path, latency_s: float | None = None):
+        """``latency_s`` (default: ONEVISIT_SIMULATED_LATENCY_S, else 0) makes each action take
+        that long, as a real agency system would: for demos and for crash tests."""
         self.agency = agency
         self.store = ActionStore(Path(state_dir) / f"{agency}-backend.db")
+        self.latency_s = float(os.environ.get("ONEVISIT_SIMULATED_LATENCY_S", "0")) if latency_s is None else latency_s
         self._handlers: dict[str, Callable[[StepInput], dict[str, Any]]] = {
             "name_check": self._name_check,
             "business_licence": self._business_licence,
@@ -94,6 +99,8 @@ class SimulatedBackend:
         handler = self._handlers.get(request.step)
         if handler is None:
             raise Refused(f"{self.agency} has no simulated handler for step {request.step!r}", "UnknownStep")
+        if self.latency_s:
+            time.sleep(self.latency_s)
         return self.store.once(request.case_id, request.step, lambda: handler(request))
 
     def compensate(self, request: CompensateInput) -> dict[str, Any]:

@@ -1,0 +1,79 @@
+"""A worker killed mid-step (kill -9) and restarted: the case completes, and no agency action
+is performed twice, no handoff signed twice, no handoff anchored twice."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+from temporalio.api.enums.v1 import PendingActivityState
+
+from gateway.deployment import write_deployment
+from tests.fixtures.engine import FLOW, engine_rig
+from tests.fixtures.stack import application
+from workflows.messages import EXECUTE_STEP
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def tax_worker(env, data_dir: Path) -> subprocess.Popen:
+    """The tax agency's worker as its own process (`onevisit worker agency tax`), slow on purpose."""
+    environment = {**os.environ, "ONEVISIT_DATA_DIR": str(data_dir), "ONEVISIT_LEDGER_RPC": env["ledger"],
+                   "ONEVISIT_TEMPORAL_ADDRESS": env["temporal"], "ONEVISIT_SIMULATED_LATENCY_S": "2"}
+    log = open(data_dir / "tax-worker.log", "ab")
+    return subprocess.Popen([sys.executable, "-m", "gateway.cli", "worker", "agency", "tax"], env=environment,
+                            stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+
+
+async def tax_step_started(handle) -> bool:
+    desc = await handle.describe()
+    return any(p.activity_type.name == EXECUTE_STEP and p.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
+               for p in desc.raw_description.pending_activities)
+
+
+async def test_killing_the_agency_worker_mid_step_repeats_nothing(time_skipping_env, test_ledger, tmp_path):
+    data = tmp_path / "data"
+    (data / "keys").mkdir(parents=True)
+    test_ledger.keys["tax"].save(data / "keys" / "tax.json")
+    write_deployment(data / "deployment.json", test_ledger.deployment,
+                     {n: {"signer": k.signer, "account": k.account} for n, k in test_ledger.keys.items()})
+    target = time_skipping_env.client.service_client.config.target_host
+    env = {"ledger": test_ledger.url, "temporal": target}
+    in_process = dataclasses.replace(test_ledger, keys={n: k for n, k in test_ledger.keys.items() if n != "tax"})
+    # a short attempt timeout, so the retry after the crash comes quickly (flows are data)
+    steps = [s.model_copy(update={"timeout_s": 4.0}) if s.id == "tax_registration" else s for s in FLOW.steps]
+    flow = FLOW.model_copy(update={"steps": steps})
+    worker = tax_worker(env, data)
+    try:
+        # the subprocess polls the production queue name agency-tax: run the rest on that prefix too
+        async with engine_rig(time_skipping_env, "agency-", in_process, tmp_path) as rig:
+            handle = await rig.start(application(), flow=flow)
+            async with asyncio.timeout(60):
+                while not await tax_step_started(handle):
+                    await asyncio.sleep(0.05)
+            worker.send_signal(signal.SIGKILL)
+            worker.wait()
+            worker = tax_worker(env, data)
+            status = await asyncio.wait_for(handle.result(), 120)
+            history = await handle.fetch_history()
+    finally:
+        worker.terminate()
+        worker.wait(30)
+    assert status.state == "completed"
+    attempts = [e.activity_task_started_event_attributes.attempt for e in history.events
+                if e.HasField("activity_task_started_event_attributes")]
+    assert max(attempts) == 2  # the killed attempt, then one retry
+    trail = rig.trail(status.case_id)
+    assert sorted(h.handoff.record.step for h in trail) == sorted(s.id for s in FLOW.steps if not s.when)
+    on_chain = test_ledger.ledger().anchors_for_case(trail[0].handoff.record.case)
+    assert sorted(a.handoff for a in on_chain) == sorted(h.handoff.hash for h in trail)  # one anchor each
+    state = data / "agencies" / "tax"
+    actions = sqlite3.connect(state / "tax-backend.db").execute("SELECT count(*) FROM actions WHERE case_id=?", (status.case_id,))
+    signed = sqlite3.connect(state / "tax-journal.db").execute("SELECT count(*) FROM signed WHERE key LIKE ?", (f"{status.case_id}/%",))
+    assert actions.fetchone()[0] == 1 and signed.fetchone()[0] == 1

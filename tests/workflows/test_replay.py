@@ -1,0 +1,52 @@
+"""Saved histories of finished and in-flight cases replay against the current workflow code,
+so a change that would break the cases running in production fails here first.
+(Record them with ``python -m tests.workflows.record_histories``.)"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from temporalio import workflow
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from workflows.engine import CaseWorkflow
+from workflows.messages import CaseInput, CaseStatus
+
+HISTORIES = sorted(Path(__file__).with_name("histories").glob("*.json"))
+
+
+def load(path: Path) -> WorkflowHistory:
+    return WorkflowHistory.from_json(path.stem, json.loads(path.read_text()))
+
+
+def test_there_are_finished_and_in_flight_histories():
+    names = {p.stem for p in HISTORIES}
+    assert {"completed_standard", "inflight_awaiting_clerk", "inflight_returned", "withdrawn"} <= names
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
+async def test_history_replays_against_the_current_code(path):
+    replayer = Replayer(workflows=[CaseWorkflow], data_converter=pydantic_data_converter)
+    await replayer.replay_workflow(load(path))
+
+
+@workflow.defn(name="CaseWorkflow")
+class CaseWorkflowThatForgetsToRecord(CaseWorkflow):
+    """A careless change: the case's status is no longer recorded in the store."""
+
+    @workflow.run
+    async def run(self, case: CaseInput) -> CaseStatus:
+        return await super().run(case)
+
+    async def _record_case(self) -> None:
+        return None
+
+
+async def test_an_incompatible_change_is_caught_by_replay():
+    replayer = Replayer(workflows=[CaseWorkflowThatForgetsToRecord], data_converter=pydantic_data_converter)
+    result = await replayer.replay_workflow(load(HISTORIES[0]), raise_on_replay_failure=False)
+    assert result.replay_failure is not None and "Nondeterminism" in type(result.replay_failure).__name__ + str(result.replay_failure)
