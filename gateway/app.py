@@ -26,7 +26,7 @@ from agencies.directory import AGENCIES
 from gateway.auth import seed_demo_users
 from gateway.deployment import read_deployment
 from gateway.settings import Settings, get_settings
-from gateway.store import make_engine
+from gateway.store import Vault, make_engine
 from workflows.flows import agency_queue
 from workflows.messages import ENGINE_QUEUE
 
@@ -51,6 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.engine = make_engine(settings.db_url)
+        app.state.vault = Vault(settings.resolved_data_key())
         if settings.environment == "embedded":
             with Session(app.state.engine) as session:
                 seed_demo_users(session)

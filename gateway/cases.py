@@ -13,7 +13,7 @@ from chain.evidence import AgencyClaim, ChainRef, EvidenceBundle, EvidenceItem
 from chain.handoff import SignedHandoff, case_commitment, new_salt
 from chain.ledger import Anchor, Deployment
 from gateway.schemas import CasePublic, StepPublic
-from gateway.store import Case, CaseKey, HandoffRow, QueueItem, User, seal_application, utcnow
+from gateway.store import Case, CaseKey, HandoffRow, QueueItem, User, Vault, utcnow
 from workflows.flows import FlowDef
 from workflows.messages import ENGINE_QUEUE, CaseInput, CaseStatus
 
@@ -29,14 +29,14 @@ def new_case_id(flow: str) -> str:
     return f"{PREFIX.get(flow, 'CS')}-{datetime.now(UTC):%Y%m%d}-{secrets.token_hex(4).upper()}"
 
 
-async def open_case(session: Session, temporal: Client, user: User, flow: FlowDef,
+async def open_case(session: Session, temporal: Client, vault: Vault, user: User, flow: FlowDef,
                     application: dict[str, Any], title: str) -> Case:
     case_id = new_case_id(flow.name)
     salt = new_salt()
     case = Case(id=case_id, applicant_id=user.id, flow=flow.name, title=title, flow_version=flow.version_hash(),
                 flow_definition=flow.model_dump(mode="json"), salt=salt,
                 commitment=case_commitment(case_id, salt), application_enc=b"")
-    seal_application(session, case, application)
+    vault.seal(session, case, application)
     session.add(case)
     session.commit()
     try:

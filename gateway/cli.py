@@ -89,6 +89,44 @@ def up(data_dir: Annotated[Path, typer.Option("--data-dir", help="where everythi
 
 
 @app.command()
+def provision(ledger_rpc: Annotated[str, typer.Option("--ledger-rpc", help="a node of the network (e.g. Besu)")],
+              data_dir: Annotated[Path, typer.Option("--data-dir", help="holds keys/ (admin.json, AGENCY.json); deployment.json is written here")],
+              admitted: Annotated[bool, typer.Option(help="agency accounts are already allowed and funded (in the genesis)")] = True) -> None:
+    """Deploy the contracts (once) and register every agency and flow step on a ledger."""
+    from agencies.directory import AGENCIES
+    from agencies.keys import AgencyKeys
+    from gateway.provision import load_agency_keys, provision as run
+
+    try:
+        keys = load_agency_keys(data_dir / "keys", AGENCIES)
+        admin = AgencyKeys.load(data_dir / "keys" / "admin.json")
+    except FileNotFoundError as exc:
+        fail(str(exc), 2)
+    allowed = {k.account for k in keys.values()} if admitted else set()
+    run(ledger_rpc, admin.account_key, keys, data_dir / "deployment.json", allowed, typer.echo)
+    typer.echo(f"provisioned: {data_dir / 'deployment.json'}")
+
+
+@app.command()
+def keygen(kind: Annotated[str, typer.Argument(help="data (a data key, printed) or agency")],
+           name: Annotated[Optional[str], typer.Argument(help="the agency (or admin), for kind agency")] = None,
+           output: Annotated[Optional[Path], typer.Option("-o", "--output", help="where to write agency keys (0600)")] = None) -> None:
+    """Make keys: `keygen data` prints a data key; `keygen agency NAME -o FILE` writes an agency's keys."""
+    from cryptography.fernet import Fernet
+
+    from agencies.keys import AgencyKeys
+
+    if kind == "data":
+        typer.echo(Fernet.generate_key().decode())
+    elif kind == "agency" and name and output:
+        keys = AgencyKeys.generate(name)
+        keys.save(output)
+        typer.echo(json.dumps({"agency": name, "signer": keys.signer, "account": keys.account}))
+    else:
+        fail("use `keygen data` or `keygen agency NAME -o FILE`", 2)
+
+
+@app.command()
 def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
     """Run the gateway alone (settings from ONEVISIT_* environment variables)."""
     import uvicorn
@@ -377,6 +415,38 @@ def audit_ledger(url: Url = "http://127.0.0.1:8000", as_json: AsJson = False, le
             typer.echo(f"  [{f.check}] {f.step or '-'} {f.handoff or ''}: {f.message}")
     if not report.ok:
         raise typer.Exit(1)
+
+
+# ------------------------------------------------------------------------------------ bench
+bench_app = typer.Typer(help="Measure the ledger on a throw-away embedded node (not a test: figures vary by machine).")
+app.add_typer(bench_app, name="bench")
+
+
+def _bench_module(name: str):
+    """bench/NAME.py from the source tree (the benchmarks are not in the wheel), loaded lazily."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "bench" / f"{name}.py"
+    if not path.is_file():
+        fail(f"{path} is missing: the benchmarks ship with the source tree only")
+    spec = importlib.util.spec_from_file_location(f"onevisit_bench_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@bench_app.command("ledger")
+def bench_ledger(as_json: AsJson = False,
+                 handoffs: Annotated[int, typer.Option("--handoffs", min=10, help="handoffs per batched run")] = 4000) -> None:
+    """Anchor single and batched, time an anchor's latency under load and offline verification."""
+    result = _bench_module("ledger").run(handoffs=handoffs)
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    for key, value in result.items():
+        if key != "settings":
+            typer.echo(f"{key:<24} {value}")
+    typer.echo("settings: " + ", ".join(f"{k}={v}" for k, v in result["settings"].items()))
 
 
 def main() -> None:

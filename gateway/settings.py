@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from functools import cache
 from pathlib import Path
 from typing import Literal
 
+from cryptography.fernet import Fernet
 from pydantic import model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -34,9 +36,31 @@ class Settings(BaseSettings):
                 raise ValueError("ONEVISIT_DATABASE_URL must be set in production")
         return self
 
+    @model_validator(mode="after")
+    def _data_key_is_a_key(self) -> Settings:
+        if self.data_key and self.data_key.lower() not in PLACEHOLDERS:
+            try:
+                Fernet(self.data_key.encode())
+            except ValueError as exc:
+                raise ValueError("ONEVISIT_DATA_KEY must be a Fernet key (32 url-safe base64 bytes): "
+                                 "make one with `onevisit keygen data`") from exc
+        return self
+
     @property
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'onevisit.db'}"
+
+    def resolved_data_key(self) -> str:
+        """The data key: set in production; on an embedded stack kept in DIR/keys/data.key (0600)."""
+        if self.data_key:
+            return self.data_key
+        path = self.data_dir / "keys" / "data.key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(Fernet.generate_key().decode())
+        return path.read_text().strip()
 
     @property
     def deployment_file(self) -> Path:

@@ -28,14 +28,10 @@ from pathlib import Path
 import httpx
 
 from agencies.keys import AgencyKeys
-from chain.handoff import agency_id, step_id
-from chain.ledger import Admin, Ledger, deploy
 from agencies.directory import AGENCIES
-from gateway.deployment import read_deployment, write_deployment
-from workflows.catalog import builtin_flows
+from gateway.provision import FUNDING, provision
 
 CHAIN_ID = 1337
-FUNDING = 10**24  # wei per account on the permissioned chain
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -141,32 +137,8 @@ class Stack:
         return f"{self.host}:{port}", f"http://{self.host}:{ui}"
 
     def ensure_deployed(self, ledger_url: str, admin_key: bytes, agencies: dict[str, AgencyKeys]) -> None:
-        """Deploy on the first start; on every start, admit and register any agency and assign
-        any flow step that is not on the chain yet (adding an agency or a flow needs no code)."""
-        path = self.data_dir / "deployment.json"
-        if path.exists():
-            deployment, known = read_deployment(path)
-        else:
-            self.say("first start: deploying the agency registry and the handoff ledger")
-            deployment, known = deploy(ledger_url, admin_key), {}
-        admin = Admin(Ledger(ledger_url, deployment), admin_key)
         in_genesis = set(json.loads((self.data_dir / "genesis.json").read_text())["allowlist"])
-        for name, k in agencies.items():
-            if name in known:
-                continue
-            if k.account not in in_genesis:  # joined after the genesis: admit its account, give it gas
-                self.say(f"admitting a new agency: {name}")
-                admin.allow_accounts([k.account])
-                admin.fund(k.account, FUNDING)
-            admin.register_agency(name, k.account, k.signer)
-            known[name] = {"signer": k.signer, "account": k.account}
-            write_deployment(path, deployment, known)
-        owners = admin.ledger.registry.functions.owner_of_step
-        for flow in builtin_flows().values():
-            for step in flow.steps:
-                if owners(step_id(flow.name, step.id)).call() != agency_id(step.agency):
-                    admin.assign_step(flow.name, step.id, step.agency)
-        write_deployment(path, deployment, known)
+        provision(ledger_url, admin_key, agencies, self.data_dir / "deployment.json", in_genesis, self.say)
 
     # ------------------------------------------------------------------------------------
     def start(self) -> dict[str, str]:

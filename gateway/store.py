@@ -69,7 +69,7 @@ class QueueItem(SQLModel, table=True):
 
 
 class CaseKey(SQLModel, table=True):
-    """The per-case data key: delete it to erase the application's personal data."""
+    """The per-case data key (encrypted by the Vault's key): delete it to erase the person."""
 
     case_id: str = Field(primary_key=True, foreign_key="case.id")
     key: str
@@ -103,18 +103,31 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
-def seal_application(session: Session, case: Case, application: dict[str, Any]) -> None:
-    """Encrypt the application under the case's own key (made on first use)."""
-    row = session.get(CaseKey, case.id)
-    if row is None:
-        row = CaseKey(case_id=case.id, key=Fernet.generate_key().decode())
-        session.add(row)
-    case.application_enc = Fernet(row.key.encode()).encrypt(json.dumps(application, ensure_ascii=False).encode())
+class Vault:
+    """Envelope encryption: each case's data key is itself encrypted with the operator's data key
+    (ONEVISIT_DATA_KEY), so a copy of the database alone opens nothing, and deleting one case's
+    key row erases that person while the handoff trail still verifies."""
 
+    def __init__(self, data_key: str):
+        self._master = Fernet(data_key.encode())
 
-def open_application(session: Session, case: Case) -> dict[str, Any] | None:
-    """The decrypted application, or None once its key has been erased."""
-    key = session.get(CaseKey, case.id)
-    if key is None:
-        return None
-    return json.loads(Fernet(key.key.encode()).decrypt(case.application_enc))
+    @staticmethod
+    def new_key() -> str:
+        return Fernet.generate_key().decode()
+
+    def seal(self, session: Session, case: Case, application: dict[str, Any]) -> None:
+        row = session.get(CaseKey, case.id)
+        if row is None:
+            row = CaseKey(case_id=case.id, key=self._master.encrypt(Fernet.generate_key()).decode())
+            session.add(row)
+        case.application_enc = self._case_key(row).encrypt(json.dumps(application, ensure_ascii=False).encode())
+
+    def open(self, session: Session, case: Case) -> dict[str, Any] | None:
+        """The decrypted application, or None once its key has been erased."""
+        row = session.get(CaseKey, case.id)
+        if row is None:
+            return None
+        return json.loads(self._case_key(row).decrypt(case.application_enc))
+
+    def _case_key(self, row: CaseKey) -> Fernet:
+        return Fernet(self._master.decrypt(row.key.encode()))

@@ -8,7 +8,7 @@ from gateway.auth import CurrentUser, SessionDep, require
 from gateway.cases import CaseNotStarted, case_view, evidence_bundle, open_case
 from gateway.api.updates import send_update
 from gateway.schemas import CasePublic, CaseSummary, RegistrationApplication, UpdateOut, WithdrawalIn
-from gateway.store import Case, open_application, seal_application
+from gateway.store import Case
 from workflows.catalog import get_flow
 from workflows.messages import Correction, Withdrawal
 
@@ -18,10 +18,10 @@ router = APIRouter(prefix="/api/cases", tags=["cases"])
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=CasePublic,
              dependencies=[require("applicant")])
 async def apply(application: RegistrationApplication, session: SessionDep, temporal: TemporalDep,
-                user: CurrentUser) -> CasePublic:
+                user: CurrentUser, request: Request) -> CasePublic:
     flow = get_flow(application.flow)
     try:
-        case = await open_case(session, temporal, user, flow, application.model_dump(mode="json"),
+        case = await open_case(session, temporal, request.app.state.vault, user, flow, application.model_dump(mode="json"),
                                title=application.company.name)
     except CaseNotStarted as exc:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"the case could not be started, nothing was kept: {exc}") from exc
@@ -50,11 +50,11 @@ def evidence(case: CaseDep, session: SessionDep, request: Request) -> dict:
 
 
 @router.get("/{case_id}/application")
-def application(case: CaseDep, session: SessionDep, user: CurrentUser) -> dict:
+def application(case: CaseDep, session: SessionDep, user: CurrentUser, request: Request) -> dict:
     """The application itself (personal data): for its applicant, clerks and admins, not auditors."""
     if user.role == "auditor":
         raise HTTPException(status.HTTP_403_FORBIDDEN, "auditors verify trails; they do not read personal data")
-    data = open_application(session, case)
+    data = request.app.state.vault.open(session, case)
     if data is None:
         raise HTTPException(status.HTTP_410_GONE, "this application's personal data has been erased")
     return data
@@ -67,13 +67,13 @@ def _own(case: Case, user) -> None:
 
 @router.post("/{case_id}/correction", response_model=UpdateOut, dependencies=[require("applicant")])
 async def correct(body: RegistrationApplication, case: CaseDep, session: SessionDep, temporal: TemporalDep,
-                  user: CurrentUser) -> UpdateOut:
+                  user: CurrentUser, request: Request) -> UpdateOut:
     """Resubmit a returned application; the returned step and its dependants run again."""
     _own(case, user)
     data = body.model_dump(mode="json")
     case.title = body.company.name
     result = await send_update(temporal, case.id, "correct", Correction(applicant=user.username, application=data), user)
-    seal_application(session, case, data)
+    request.app.state.vault.seal(session, case, data)
     session.add(case)
     session.commit()
     return UpdateOut(case_id=case.id, detail=result.detail)

@@ -1,0 +1,52 @@
+"""Put the contracts and the agencies on a ledger: deploy once, then admit and register any
+agency and assign any flow step not yet on the chain (adding an agency or a flow needs no code).
+
+Used by `onevisit up` on the embedded node and by `onevisit provision` against Besu.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from agencies.keys import AgencyKeys
+from chain.handoff import agency_id, step_id
+from chain.ledger import Admin, Ledger, deploy
+from gateway.deployment import read_deployment, write_deployment
+from workflows.catalog import builtin_flows
+
+FUNDING = 10**24  # wei for each agency account on a chain that charges fees
+
+
+def provision(ledger_url: str, admin_key: bytes, agencies: dict[str, AgencyKeys], path: Path,
+              admitted: set[str], say: Callable[[str], None] = print) -> None:
+    """``admitted``: accounts already allowed and funded (in the genesis); others are admitted."""
+    if path.exists():
+        deployment, known = read_deployment(path)
+    else:
+        say("deploying the agency registry and the handoff ledger")
+        deployment, known = deploy(ledger_url, admin_key), {}
+        write_deployment(path, deployment, known)
+    admin = Admin(Ledger(ledger_url, deployment), admin_key)
+    for name, k in agencies.items():
+        if name in known:
+            continue
+        if k.account not in admitted:
+            say(f"admitting {name}'s account {k.account}")
+            admin.allow_accounts([k.account])
+            admin.fund(k.account, FUNDING)
+        admin.register_agency(name, k.account, k.signer)
+        known[name] = {"signer": k.signer, "account": k.account}
+        write_deployment(path, deployment, known)
+    owner_of = admin.ledger.registry.functions.owner_of_step
+    for flow in builtin_flows().values():
+        for step in flow.steps:
+            if owner_of(step_id(flow.name, step.id)).call() != agency_id(step.agency):
+                admin.assign_step(flow.name, step.id, step.agency)
+
+
+def load_agency_keys(keys_dir: Path, names) -> dict[str, AgencyKeys]:
+    missing = [n for n in names if not (keys_dir / f"{n}.json").exists()]
+    if missing:
+        raise FileNotFoundError(f"no keys for {', '.join(missing)} in {keys_dir}: make them with `onevisit keygen agency NAME`")
+    return {n: AgencyKeys.load(keys_dir / f"{n}.json") for n in names}
