@@ -81,9 +81,9 @@ def up(data_dir: Annotated[Path, typer.Option("--data-dir", help="where everythi
             time.sleep(0.5)
     except KeyboardInterrupt:
         typer.echo("stopping…")
-    except (RuntimeError, TimeoutError, FileNotFoundError) as exc:
+    except Exception as exc:  # any part that fails to start: stop the others, say why, keep the logs
         stack.stop()
-        fail(str(exc))
+        fail(f"{exc} (logs in {stack.logs})")
     stack.stop()
     typer.echo("stopped")
 

@@ -15,7 +15,7 @@ from chain.ledger import Admin, Ledger, deploy
 from gateway.deployment import read_deployment, write_deployment
 from workflows.catalog import builtin_flows
 
-FUNDING = 10**24  # wei for each agency account on a chain that charges fees
+FUNDING = 10**21  # wei (1,000 ether) for an agency admitted after the genesis
 
 
 def provision(ledger_url: str, admin_key: bytes, agencies: dict[str, AgencyKeys], path: Path,

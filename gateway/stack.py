@@ -29,9 +29,10 @@ import httpx
 
 from agencies.keys import AgencyKeys
 from agencies.directory import AGENCIES
-from gateway.provision import FUNDING, provision
+from gateway.provision import provision
 
 CHAIN_ID = 1337
+FUNDING = 10**24  # wei for each genesis account of the embedded chain
 
 
 def free_port(host: str = "127.0.0.1") -> int:

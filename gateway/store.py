@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cryptography.fernet import Fernet
-from sqlalchemy import JSON, Column, event
+from sqlalchemy import JSON, Column, event, inspect
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, create_engine
 
@@ -100,7 +100,22 @@ def make_engine(url: str) -> Engine:
     else:
         engine = create_engine(url, pool_pre_ping=True)
     SQLModel.metadata.create_all(engine)
+    check_schema(engine)
     return engine
+
+
+class SchemaMismatch(RuntimeError):
+    """The database was made by another version of OneVisit."""
+
+
+def check_schema(engine: Engine) -> None:
+    """Refuse, naming what differs, a database whose tables lack columns this version needs."""
+    inspector = inspect(engine)
+    missing = [f"{table.name}.{col.name}" for table in SQLModel.metadata.sorted_tables
+               for col in table.columns if col.name not in {c["name"] for c in inspector.get_columns(table.name)}]
+    if missing:
+        raise SchemaMismatch(f"the database at {engine.url} was made by an older OneVisit and lacks "
+                             f"{', '.join(missing)}; start on a fresh --data-dir (schema migrations are not shipped yet)")
 
 
 class Vault:

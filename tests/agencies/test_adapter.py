@@ -30,6 +30,7 @@ def adapter(test_ledger, tmp_path, agency: str, backend=None) -> AgencyActivitie
 def request(step: str, case_id: str, app: dict, parents=(), attempt: int = 1) -> StepInput:
     s = FLOW.step(step)
     return StepInput(key=f"{case_id}/{step}/{attempt}", case_id=case_id, flow=FLOW.name, flow_version=FLOW.version_hash(),
+                     rules_version=s.approval.version(),
                      step=step, agency=s.agency, commitment=case_commitment(case_id, new_salt()), application=app,
                      parents=list(parents), attempt=attempt, decided_by="rule:test")
 

@@ -1,0 +1,140 @@
+"""The auditor against the real embedded node: each kind of tampering, made for real on the chain
+where the contract allows it (or through registry changes where it does not), is found, and the
+finding names its check and the handoff."""
+
+from __future__ import annotations
+
+import secrets
+
+import pytest
+from eth_account import Account
+
+from chain.audit import verify_case
+from chain.evidence import EvidenceItem
+from tests.fixtures.onchain_trail import FLOW, OnChainTrail, required_steps
+
+
+def found(trail: OnChainTrail, items: list[EvidenceItem] | None = None) -> set[tuple[str, str | None]]:
+    report = verify_case(trail.bundle(items), trail.ledger)
+    assert report.online
+    return {(f.check, f.handoff) for f in report.findings}
+
+
+def build(lut, **deviations: dict) -> OnChainTrail:
+    """A whole trail, with keyword arguments for `OnChainTrail.add` at the steps named."""
+    trail = OnChainTrail.start(lut)
+    for step in required_steps(trail.flow):
+        trail.add(step, **deviations.get(step, {}))
+    return trail
+
+
+def swapped(trail: OnChainTrail, step: str, **update) -> list[EvidenceItem]:
+    return [i.model_copy(update=update) if i.handoff.record.step == step else i for i in trail.items]
+
+
+@pytest.fixture
+def fresh(test_ledger):
+    """Fresh contracts on the same node, for tests that change the registry."""
+    return test_ledger.redeploy()
+
+
+def test_an_untouched_trail_verifies_online(test_ledger):
+    assert found(build(test_ledger)) == set()
+
+
+def test_a_changed_field_is_found_by_hash(test_ledger):
+    trail = build(test_ledger)
+    licence = trail.item("business_licence").handoff
+    forged = licence.model_copy(update={"record": licence.record.model_copy(update={"outputs": {"uscc": "forged"}})})
+    assert found(trail, swapped(trail, "business_licence", handoff=forged)) == {("hash", licence.hash)}
+
+
+def test_a_deleted_handoff_leaves_an_anchor_without_its_record(test_ledger):
+    trail = build(test_ledger)
+    tax = trail.item("tax_registration").handoff.hash
+    items = [i for i in trail.items if i.handoff.hash != tax]
+    assert found(trail, items) == {("complete", tax)}
+
+
+def test_an_inserted_handoff_was_never_anchored(test_ledger):
+    trail = build(test_ledger)
+    extra = trail.add("tax_registration", anchor=False, outputs={"again": True}).handoff.hash
+    findings = found(trail)
+    assert ("anchor", extra) in findings and {h for _, h in findings} == {extra}
+
+
+def test_a_reordered_parent_link_is_found(test_ledger):
+    trail = OnChainTrail.start(test_ledger).complete(until="business_licence")
+    name_check = trail.item("name_check").handoff.hash
+    trail.add("tax_registration", parents=[name_check])  # signed and anchored as it stands
+    trail.add("seal_approval")
+    trail.add("social_security")
+    assert found(trail) == {("parents", trail.item("tax_registration").handoff.hash)}
+
+
+def test_a_child_anchored_before_its_parent_is_found(test_ledger):
+    trail = OnChainTrail.start(test_ledger).complete(until="name_check")
+    licence = trail.add("business_licence", anchor=False)  # signed, anchored only after its children
+    children = [trail.add(s) for s in ("seal_approval", "tax_registration", "social_security")]
+    trail.items[trail.items.index(licence)] = licence.model_copy(update={"anchor": trail.anchor(licence.handoff)})
+    assert found(trail) == {("order", i.handoff.hash) for i in children}
+
+
+def test_a_handoff_signed_by_another_agencys_key_is_found(test_ledger):
+    trail = build(test_ledger, seal_approval={"key": test_ledger.keys["tax"].signing_key})
+    assert found(trail) == {("signer", trail.item("seal_approval").handoff.hash)}
+
+
+def test_a_handoff_anchored_from_another_agencys_account_is_found(fresh):
+    # the contract refuses tax's account for public security's step, so the registry is bent:
+    # the step is reassigned to tax for one anchor, then given back
+    admin = fresh.admin()
+    trail = OnChainTrail.start(fresh).complete(until="business_licence")
+    admin.assign_step(FLOW, "seal_approval", "tax")
+    seal = trail.add("seal_approval", account_key=fresh.keys["tax"].account_key)
+    admin.assign_step(FLOW, "seal_approval", "public_security")
+    trail.add("tax_registration")
+    trail.add("social_security")
+    assert seal.anchor.account == fresh.keys["tax"].account
+    assert found(trail) == {("anchor", seal.handoff.hash)}
+
+
+def test_a_handoff_never_anchored_is_found(test_ledger):
+    trail = build(test_ledger, social_security={"anchor": False})
+    assert found(trail) == {("anchor", trail.item("social_security").handoff.hash)}
+
+
+def test_an_anchor_reference_the_chain_does_not_have_is_found(test_ledger):
+    trail = build(test_ledger, social_security={"anchor": False})
+    social = trail.item("social_security").handoff.hash
+    claimed = trail.item("tax_registration").anchor.model_copy(update={
+        "handoff": social, "tx_hash": "0x" + secrets.token_bytes(32).hex(),
+        "block_hash": "0x" + secrets.token_bytes(32).hex()})
+    assert found(trail, swapped(trail, "social_security", anchor=claimed)) == {("anchor", social)}
+
+
+def test_a_key_used_after_its_rotation_is_found_and_earlier_handoffs_stay_valid(fresh):
+    old_key, new_key = fresh.keys["market_regulation"].signing_key, secrets.token_bytes(32)
+    trail = OnChainTrail.start(fresh).complete(until="name_check")  # signed by the old key, anchored
+    fresh.admin().rotate_signer("market_regulation", Account.from_key(new_key).address)
+    licence = trail.add("business_licence", key=old_key)  # anchored after the rotation
+    for step in ("seal_approval", "tax_registration", "social_security"):
+        trail.add(step)
+    assert found(trail) == {("signer", licence.handoff.hash)}  # not the name check, signed before
+
+    renewed = OnChainTrail.start(fresh)
+    renewed.add("name_check", key=new_key)
+    renewed.add("business_licence", key=new_key)
+    for step in ("seal_approval", "tax_registration", "social_security"):
+        renewed.add(step)
+    assert found(renewed) == set()
+
+
+def test_a_record_of_another_case_is_found(test_ledger):
+    trail = build(test_ledger)
+    other = build(test_ledger)
+    stray = other.item("tax_registration")
+    items = [stray if i.handoff.record.step == "tax_registration" else i for i in trail.items]
+    findings = found(trail, items)
+    assert ("commitment", stray.handoff.hash) in findings
+    assert ("complete", trail.item("tax_registration").handoff.hash) in findings
