@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from temporalio.client import WorkflowUpdateFailedError
 
-from agencies.backend import Broken
+from agencies.backend import Broken, Unavailable
 from agencies.simulated import SimulatedBackend
 from tests.fixtures.stack import application
 from workflows.engine import CaseWorkflow
@@ -155,3 +155,21 @@ async def test_a_permanent_agency_fault_fails_only_its_step(rig, monkeypatch):
     assert states(status)["tax_registration"] == "failed"
     assert states(status)["seal_approval"] == states(status)["social_security"] == "completed"
 
+
+
+async def test_a_transient_agency_outage_is_retried_until_it_answers(rig, monkeypatch):
+    calls: list[str] = []
+
+    def flaky_seal(self, request):
+        if request.step == "seal_approval":
+            calls.append(request.key)
+            if len(calls) < 3:
+                raise Unavailable("seal registry is down for maintenance")
+        return original(self, request)
+
+    original = SimulatedBackend.perform
+    monkeypatch.setattr(SimulatedBackend, "perform", flaky_seal)
+    status = await (await rig.start(application())).result()
+    assert status.state == "completed" and len(calls) == 3 and len(set(calls)) == 1  # one key, retried
+    seals = [h for h in rig.trail(status.case_id) if h.handoff.record.step == "seal_approval"]
+    assert len(seals) == 1 and len(seals[0].handoff.record.outputs["seals"]) == 5
