@@ -32,6 +32,8 @@ from agencies.directory import AGENCIES
 from gateway.provision import provision
 
 CHAIN_ID = 1337
+STATEFUL = ("temporal", "ledger")  # these hold the data: if they die, stop and say so
+RESTARTS = 3
 FUNDING = 10**24  # wei for each genesis account of the embedded chain
 
 
@@ -62,6 +64,8 @@ class Stack:
     ledger_port: int | None = None
     echo: bool = True
     procs: list[tuple[str, subprocess.Popen]] = field(default_factory=list)
+    recipes: dict[str, tuple[list[str], dict[str, str] | None]] = field(default_factory=dict)
+    restarts: dict[str, list[float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.data_dir = self.data_dir.resolve()
@@ -78,14 +82,25 @@ class Stack:
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 env={**os.environ, **(env or {})}, preexec_fn=_die_with_parent)
         log.close()
-        self.procs.append((name, proc))
+        self.procs = [(n, p) for n, p in self.procs if n != name] + [(name, proc)]
+        self.recipes[name] = (argv, env)
         return proc
 
     def check_alive(self) -> None:
-        for name, proc in self.procs:
-            if proc.poll() is not None:
-                tail = (self.logs / f"{name}.log").read_text(errors="replace")[-2000:]
-                raise RuntimeError(f"{name} exited with code {proc.returncode}; last log lines:\n{tail}")
+        """A worker or the gateway that dies is started again (its work is retried by Temporal,
+        exactly once by its idempotency keys), at most RESTARTS times a minute; Temporal or the
+        ledger dying, or a part that keeps dying, stops the stack with its last log lines."""
+        for name, proc in list(self.procs):
+            if proc.poll() is None:
+                continue
+            recent = [t for t in self.restarts.get(name, []) if time.monotonic() - t < 60]
+            if name not in STATEFUL and len(recent) < RESTARTS:
+                self.restarts[name] = recent + [time.monotonic()]
+                self.say(f"{name} exited with code {proc.returncode}; starting it again")
+                self.spawn(name, *self.recipes[name])
+                continue
+            tail = (self.logs / f"{name}.log").read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"{name} exited with code {proc.returncode}; last log lines:\n{tail}")
 
     def wait_for(self, what: str, ready, timeout: float) -> None:
         deadline = time.monotonic() + timeout

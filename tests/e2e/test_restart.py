@@ -36,3 +36,19 @@ def test_sigterm_stops_every_part_and_up_again_resumes_with_all_data(tmp_path):
         assert new["status"] == "completed" and new["uscc"] != case["uscc"]
     finally:
         second.stop()
+
+
+def test_a_crashed_agency_worker_is_started_again_and_cases_go_on(tmp_path):
+    running = start_stack(tmp_path / "data")
+    try:
+        tax = next(p for p in psutil.Process(running.proc.pid).children()
+                   if p.cmdline()[-3:] == ["worker", "agency", "tax"])
+        tax.kill()
+        tax.wait(10)
+        path = write_application(tmp_path, application())
+        case = json.loads(running.cli("apply", str(path), "--url", running.url, "--wait", "--json", check=True).stdout)
+        assert case["status"] == "completed"
+        assert "agency-tax exited" in (tmp_path / "data-up.log").read_text()
+        assert running.proc.poll() is None  # the stack stayed up
+    finally:
+        running.stop()

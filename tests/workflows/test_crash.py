@@ -54,13 +54,13 @@ async def test_killing_the_agency_worker_mid_step_repeats_nothing(time_skipping_
         # the subprocess polls the production queue name agency-tax: run the rest on that prefix too
         async with engine_rig(time_skipping_env, "agency-", in_process, tmp_path) as rig:
             handle = await rig.start(application(), flow=flow)
-            async with asyncio.timeout(60):
+            async with asyncio.timeout(180):
                 while not await tax_step_started(handle):
                     await asyncio.sleep(0.05)
             worker.send_signal(signal.SIGKILL)
             worker.wait()
             worker = tax_worker(env, data)
-            status = await asyncio.wait_for(handle.result(), 120)
+            status = await asyncio.wait_for(handle.result(), 240)
             history = await handle.fetch_history()
     finally:
         worker.terminate()

@@ -61,7 +61,7 @@ async def test_a_clerk_decides_a_licensed_business_and_is_named_in_the_handoff(r
     handle = await rig.start(review_application())
     waiting = await rig.until(handle, lambda s: states(s)["business_licence"] == "awaiting_decision")
     assert "licence" in waiting.steps[1].review_reasons[0]
-    assert any(s.state == "awaiting_decision" for r in rig.records for s in r.steps)  # queued in the store
+    await rig.recorded(lambda r: any(s.state == "awaiting_decision" for s in r.steps))  # queued in the store
     result = await handle.execute_update(CaseWorkflow.decide, clerk())
     assert "approved by clerk-market_regulation" in result.detail
     status = await handle.result()
