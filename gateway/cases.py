@@ -133,3 +133,14 @@ def record_case(session: Session, status: CaseStatus) -> None:
                                   since=datetime.fromisoformat(st.since), deadline=datetime.fromisoformat(st.deadline),
                                   escalated=st.escalated, reasons=st.review_reasons))
     session.commit()
+
+
+def escalations(session: Session, agency: str) -> list[dict[str, Any]]:
+    """Open cases with a step of ``agency`` past its SLA: what the agency's supervisors chase."""
+    found = []
+    for case in session.exec(select(Case).where(Case.status.in_(("running", "returned")))).all():
+        for st in (case.snapshot or {}).get("steps", []):
+            if st["agency"] == agency and st.get("escalated") and st["state"] not in ("completed", "skipped", "cancelled"):
+                found.append({"case_id": case.id, "title": case.title, "step": st["step"], "state": st["state"],
+                              "since": st.get("since"), "deadline": st.get("deadline")})
+    return sorted(found, key=lambda e: e["deadline"] or "")

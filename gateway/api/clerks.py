@@ -11,6 +11,7 @@ from gateway.api.deps import CaseDep, TemporalDep
 from gateway.api.updates import send_update
 from gateway.auth import CurrentUser, SessionDep, require
 from gateway.schemas import DecisionIn, QueueEntry, UpdateOut
+from gateway.cases import escalations
 from gateway.store import Case, QueueItem
 from workflows.messages import Decision
 
@@ -31,6 +32,16 @@ def queue(session: SessionDep, user: CurrentUser,
     return [QueueEntry(case_id=q.case_id, step=q.step, title=q.title, agency=q.agency, since=q.since,
                        deadline=q.deadline, escalated=q.escalated, reasons=q.reasons,
                        company_name=c.title) for q, c in rows]
+
+
+@router.get("/escalations", dependencies=[require("clerk", "admin")])
+def list_escalations(session: SessionDep, user: CurrentUser,
+                     agency: Annotated[str | None, Query(description="default: your agency")] = None) -> list[dict]:
+    """Open cases with a step of this agency past its SLA, most overdue first."""
+    agency = agency or user.agency
+    if agency is None or (user.role == "clerk" and agency != user.agency):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "clerks see their own agency's escalations")
+    return escalations(session, agency)
 
 
 @router.post("/cases/{case_id}/decision", response_model=UpdateOut, dependencies=[require("clerk")])
