@@ -20,7 +20,6 @@ import rfc8785
 from eth_keys import keys
 from eth_keys.constants import SECPK1_N
 from eth_keys.exceptions import BadSignature, ValidationError as KeyValidationError
-from eth_utils import keccak
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from chain.errors import ChainValueError, VerificationError
@@ -183,17 +182,17 @@ def case_commitment(case_id: str, salt: str) -> str:
         raise ChainValueError("salt must be hex") from exc
     if len(salt_bytes) != 32:
         raise ChainValueError("salt must be 32 bytes")
-    return "0x" + keccak(salt_bytes + case_id.encode()).hex()
+    return "0x" + fast_keccak(salt_bytes + case_id.encode()).hex()
 
 
 def step_id(flow: str, step: str) -> bytes:
     """On-chain id of a flow step: keccak256("<flow>/<step>")."""
-    return keccak(text=f"{flow}/{step}")
+    return fast_keccak(f"{flow}/{step}".encode())
 
 
 def agency_id(name: str) -> bytes:
     """On-chain id of an agency: keccak256(name)."""
-    return keccak(text=name)
+    return fast_keccak(name.encode())
 
 
 def definition_hash(definition: dict[str, Any]) -> str:
@@ -205,7 +204,7 @@ def definition_hash(definition: dict[str, Any]) -> str:
         text = json.dumps(definition, sort_keys=True, ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError):
         text = None
-    if text is None or not _str_keys(definition):
+    if text is None or json.loads(text) != definition:  # e.g. non-string keys: not memoised
         return "sha256:" + hashlib.sha256(rfc8785.dumps(definition)).hexdigest()
     return _definition_hash(text)
 
@@ -213,11 +212,3 @@ def definition_hash(definition: dict[str, Any]) -> str:
 @functools.lru_cache(maxsize=256)
 def _definition_hash(text: str) -> str:
     return "sha256:" + hashlib.sha256(rfc8785.dumps(json.loads(text))).hexdigest()
-
-
-def _str_keys(value: Any) -> bool:
-    if isinstance(value, dict):
-        return all(type(k) is str and _str_keys(v) for k, v in value.items())
-    if isinstance(value, (list, tuple)):
-        return all(_str_keys(v) for v in value)
-    return True
