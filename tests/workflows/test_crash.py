@@ -31,10 +31,11 @@ def tax_worker(env, data_dir: Path) -> subprocess.Popen:
                             stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
 
 
-async def tax_step_started(handle) -> bool:
+async def tax_step_started(handle, worker: subprocess.Popen) -> bool:
+    """The tax step is running in that very worker process (not another agency's step)."""
     desc = await handle.describe()
     return any(p.activity_type.name == EXECUTE_STEP and p.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
-               for p in desc.raw_description.pending_activities)
+               and p.last_worker_identity.startswith(f"{worker.pid}@") for p in desc.raw_description.pending_activities)
 
 
 async def test_killing_the_agency_worker_mid_step_repeats_nothing(time_skipping_env, test_ledger, tmp_path):
@@ -55,7 +56,7 @@ async def test_killing_the_agency_worker_mid_step_repeats_nothing(time_skipping_
         async with engine_rig(time_skipping_env, "agency-", in_process, tmp_path) as rig:
             handle = await rig.start(application(), flow=flow)
             async with asyncio.timeout(180):
-                while not await tax_step_started(handle):
+                while not await tax_step_started(handle, worker):
                     await asyncio.sleep(0.05)
             worker.send_signal(signal.SIGKILL)
             worker.wait()
