@@ -1,0 +1,153 @@
+"""``onevisit audit`` and ``onevisit bench``: verify trails, export and re-verify evidence, reconcile, measure."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from gateway.cli_common import AsJson, LedgerRpc, Password, Url, User, api, app, audit_app, call, fail
+
+
+def _print_report(report, as_json: bool) -> None:
+    if as_json:
+        typer.echo(report.model_dump_json(indent=2))
+    else:
+        where = "against the ledger" if report.online else "offline (signatures, hashes, order)"
+        verdict = "VALID" if report.ok else "INVALID"
+        typer.echo(f"{verdict}: case {report.case_id}, {report.handoffs} handoffs, {report.anchored} anchored, checked {where}")
+        for f in report.findings:
+            typer.echo(f"  [{f.check}] {f.step or '-'} {f.handoff or ''}: {f.message}")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def _ledger_for(bundle, url: str | None, ledger_rpc: str | None):
+    from chain.errors import ChainError
+    from chain.ledger import Deployment, Ledger
+
+    if ledger_rpc is None and url is None:
+        return None
+    if ledger_rpc is None:
+        from gateway.client import Api
+
+        ledger_rpc = call(Api(url, "", "").health).get("ledger_rpc")
+    c = bundle.chain
+    try:
+        return Ledger(ledger_rpc, Deployment(chain_id=c.chain_id, registry=c.registry, ledger=c.ledger, block=c.block))
+    except ChainError as exc:
+        fail(str(exc))
+
+
+
+
+@audit_app.command("verify")
+def audit_verify(case_id: str, url: Url = "http://127.0.0.1:8000", as_json: AsJson = False,
+                 ledger_rpc: LedgerRpc = None, user: User = None, password: Password = None) -> None:
+    """Verify a case's whole trail against the ledger; exit 0 only when it is valid."""
+    from chain.audit import parse_bundle, verify_case
+
+    bundle = parse_bundle(call(api(url, user, password, "auditor").get, f"/api/cases/{case_id}/evidence"))
+    _print_report(verify_case(bundle, _ledger_for(bundle, url, ledger_rpc)), as_json)
+
+
+@audit_app.command("export")
+def audit_export(case_id: str, output: Annotated[Path, typer.Option("-o", "--output", help="where to write the bundle")],
+                 url: Url = "http://127.0.0.1:8000", user: User = None, password: Password = None) -> None:
+    """Write a case's evidence bundle (records, signatures, anchors) to a file."""
+    bundle = call(api(url, user, password, "auditor").get, f"/api/cases/{case_id}/evidence")
+    output.write_text(json.dumps(bundle, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    typer.echo(f"wrote {output} ({len(bundle['handoffs'])} handoffs)")
+
+
+@audit_app.command("verify-bundle")
+def audit_verify_bundle(file: Path, url: Annotated[Optional[str], typer.Option("--url", help="also check against the ledger this gateway names")] = None,
+                        ledger_rpc: LedgerRpc = None, as_json: AsJson = False) -> None:
+    """Re-verify an exported bundle: offline, or against the ledger with --url/--ledger-rpc."""
+    from chain.audit import parse_bundle, verify_case
+    from chain.errors import VerificationError
+
+    try:
+        bundle = parse_bundle(file.read_bytes())
+    except FileNotFoundError:
+        fail(f"{file}: no such file", 2)
+    except VerificationError as exc:
+        fail(str(exc))
+    _print_report(verify_case(bundle, _ledger_for(bundle, url, ledger_rpc)), as_json)
+
+
+@audit_app.command("ledger")
+def audit_ledger(url: Url = "http://127.0.0.1:8000", as_json: AsJson = False, ledger_rpc: LedgerRpc = None,
+                 user: User = None, password: Password = None,
+                 settle: Annotated[float, typer.Option(help="seconds to wait before checking a disagreement once more "
+                                                            "(a handoff being anchored right now is not recorded yet)")] = 3.0) -> None:
+    """Reconcile the whole ledger with the store: every anchor on the chain has its record, every
+    record its anchor; exit 0 only when they agree."""
+    from chain.errors import ChainError
+    from chain.ledger import Deployment, Ledger
+    from chain.reconcile import StoredRecord, reconcile_ledger
+
+    client = api(url, user, password, "auditor")
+
+    def stored() -> list[StoredRecord]:
+        found, after = [], ""
+        while True:
+            page = call(client.get, f"/api/audit/handoffs?limit=1000{after and '&after=' + after}")
+            found += [StoredRecord.model_validate(r) for r in page["items"]]
+            if not (after := page["next"]):
+                return found
+
+    try:
+        ledger = Ledger(ledger_rpc or call(client.health).get("ledger_rpc"),
+                        Deployment(**call(client.get, "/api/audit/deployment")))
+        report = reconcile_ledger(stored(), ledger)
+        if not report.ok and settle > 0:
+            time.sleep(settle)
+            report = reconcile_ledger(stored(), ledger)
+    except ChainError as exc:
+        fail(str(exc))
+    if as_json:
+        typer.echo(report.model_dump_json(indent=2))
+    else:
+        typer.echo(f"{'AGREE' if report.ok else 'DISAGREE'}: {report.anchors_on_chain} anchors and "
+                   f"{report.batches_on_chain} batches on the ledger, {report.records_in_store} records in the store, "
+                   f"{report.matched} matched")
+        for f in report.findings:
+            typer.echo(f"  [{f.check}] {f.step or '-'} {f.handoff or ''}: {f.message}")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+# ------------------------------------------------------------------------------------ bench
+bench_app = typer.Typer(help="Measure the ledger on a throw-away embedded node (not a test: figures vary by machine).")
+app.add_typer(bench_app, name="bench")
+
+
+def _bench_module(name: str):
+    """bench/NAME.py from the source tree (the benchmarks are not in the wheel), loaded lazily."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "bench" / f"{name}.py"
+    if not path.is_file():
+        fail(f"{path} is missing: the benchmarks ship with the source tree only")
+    spec = importlib.util.spec_from_file_location(f"onevisit_bench_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@bench_app.command("ledger")
+def bench_ledger(as_json: AsJson = False,
+                 handoffs: Annotated[int, typer.Option("--handoffs", min=10, help="handoffs per batched run")] = 4000) -> None:
+    """Anchor single and batched, time an anchor's latency under load and offline verification."""
+    result = _bench_module("ledger").run(handoffs=handoffs)
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    for key, value in result.items():
+        if key != "settings":
+            typer.echo(f"{key:<24} {value}")
+    typer.echo("settings: " + ", ".join(f"{k}={v}" for k, v in result["settings"].items()))

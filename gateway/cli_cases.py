@@ -1,0 +1,128 @@
+"""``onevisit`` commands for applicants and clerks: apply, status, correct, withdraw, queue, decide."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from gateway.cli_common import AsJson, Password, Url, User, api, app, call, fail
+
+TERMINAL = {"completed", "rejected", "failed", "withdrawn", "returned"}  # returned: the applicant must act
+
+
+def _print_case(case: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(_case_json(case), ensure_ascii=False, indent=2))
+        return
+    typer.echo(f"case {case['case_id']}: {case['status']}" + (f" ({case['reason']})" if case.get("reason") else ""))
+    if case.get("uscc"):
+        typer.echo(f"  {case.get('company_name')}  unified social credit code {case['uscc']}")
+    for s in case["steps"]:
+        anchor = s.get("anchor") or {}
+        where = f"block {anchor['block_number']} tx {anchor['tx_hash'][:12]}…" if anchor else ""
+        flags = " ESCALATED" if s.get("escalated") else ""
+        typer.echo(f"  {s['state']:<17} {s['step']:<18} {s['agency']:<18} {where}{flags}")
+        if s["state"] == "awaiting_decision":
+            typer.echo(f"  {'':<17} waits for a clerk: {'; '.join(s.get('review_reasons') or [])}")
+
+
+def _case_json(case: dict[str, Any]) -> dict[str, Any]:
+    return {"case_id": case["case_id"], "status": case["status"], "reason": case.get("reason"),
+            "uscc": case.get("uscc"), "company_name": case.get("company_name"), "result": case["result"],
+            "steps": case["steps"], "events": case.get("events", [])}
+
+
+def _read_json(file: Path) -> Any:
+    try:
+        return json.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        fail(f"{file}: no such file", 2)
+    except json.JSONDecodeError as exc:
+        fail(f"{file} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", 2)
+
+
+@app.command()
+def apply(file: Annotated[Path, typer.Argument(help="the application, JSON")], url: Url = "http://127.0.0.1:8000",
+          wait: Annotated[bool, typer.Option("--wait", help="follow the case until it ends")] = False,
+          as_json: AsJson = False, user: User = None, password: Password = None,
+          timeout: Annotated[float, typer.Option(help="seconds --wait waits at most")] = 600) -> None:
+    """Submit an application as the applicant; with --wait, follow it until it ends or needs you."""
+    body = _read_json(file)
+    client = api(url, user, password, "applicant")
+    case = call(client.post, "/api/cases", body)
+    if wait:
+        deadline = time.monotonic() + timeout
+        last = None
+        while case["status"] not in TERMINAL:
+            if time.monotonic() > deadline:
+                fail(f"case {case['case_id']} still {case['status']} after {timeout:.0f}s")
+            progress = ", ".join(f"{s['step']}={s['state']}" for s in case["steps"])
+            if progress != last:
+                typer.echo(f"[{case['case_id']}] {progress}", err=True)
+                last = progress
+            time.sleep(0.3)
+            case = call(client.get, f"/api/cases/{case['case_id']}")
+    _print_case(case, as_json)
+    if case["status"] in ("rejected", "failed", "returned", "withdrawn"):
+        raise typer.Exit(1)
+
+
+@app.command()
+def status(case_id: str, url: Url = "http://127.0.0.1:8000", as_json: AsJson = False,
+           user: User = None, password: Password = None) -> None:
+    """Show a case: every step, who holds it, its handoff and anchor."""
+    _print_case(call(api(url, user, password, "applicant").get, f"/api/cases/{case_id}"), as_json)
+
+
+@app.command()
+def correct(case_id: str, file: Annotated[Path, typer.Argument(help="the corrected application, JSON")],
+            url: Url = "http://127.0.0.1:8000", user: User = None, password: Password = None) -> None:
+    """Resubmit a case that a clerk or an agency returned: the returned step runs again."""
+    body = _read_json(file)
+    typer.echo(call(api(url, user, password, "applicant").post, f"/api/cases/{case_id}/correction", body)["detail"])
+
+
+@app.command()
+def withdraw(case_id: str, reason: Annotated[str, typer.Option("--reason", help="why (kept in the trail)")],
+             url: Url = "http://127.0.0.1:8000", user: User = None, password: Password = None) -> None:
+    """Withdraw a case: every completed step is undone in reverse order, each a signed handoff."""
+    typer.echo(call(api(url, user, password, "applicant").post, f"/api/cases/{case_id}/withdrawal", {"reason": reason})["detail"])
+
+
+# ------------------------------------------------------------------------------------ clerks
+@app.command()
+def queue(agency: Annotated[str, typer.Option("--agency", help="the agency whose queue to list")],
+          url: Url = "http://127.0.0.1:8000", as_json: AsJson = False, user: User = None, password: Password = None) -> None:
+    """The steps waiting for a decision by AGENCY, nearest SLA first (default user: clerk-AGENCY)."""
+    items = call(api(url, user, password, f"clerk-{agency}").get, f"/api/queue?agency={agency}")
+    if as_json:
+        typer.echo(json.dumps(items, ensure_ascii=False, indent=2))
+        return
+    if not items:
+        typer.echo(f"nothing waits for {agency}")
+    for i in items:
+        flag = " ESCALATED" if i["escalated"] else ""
+        typer.echo(f"{i['case_id']}  {i['step']:<18} due {i['deadline'][:16]}{flag}  {i.get('company_name') or ''}")
+        for r in i["reasons"]:
+            typer.echo(f"    - {r}")
+
+
+@app.command()
+def decide(case_id: str, decision: Annotated[str, typer.Argument(help="approve or reject")],
+           reason: Annotated[Optional[str], typer.Option("--reason", help="required to reject")] = None,
+           step: Annotated[Optional[str], typer.Option(help="default: the step your agency holds")] = None,
+           agency: Annotated[Optional[str], typer.Option("--agency", help="decide as the demo clerk of AGENCY")] = None,
+           url: Url = "http://127.0.0.1:8000", user: User = None, password: Password = None) -> None:
+    """Approve or reject the step the signed-in clerk's agency holds on a case."""
+    if decision not in ("approve", "reject"):
+        fail("the decision is approve or reject", 2)
+    if decision == "reject" and not reason:
+        fail("a rejection needs --reason", 2)
+    if user is None and agency is None:
+        fail("say who decides: --user CLERK (or --agency NAME for the demo clerk-NAME)", 2)
+    body = {"decision": decision, "reason": reason, "step": step}
+    typer.echo(call(api(url, user, password, f"clerk-{agency}").post, f"/api/cases/{case_id}/decision", body)["detail"])

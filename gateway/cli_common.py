@@ -1,0 +1,43 @@
+"""What every ``onevisit`` command shares: the app and its groups, options, errors, the API."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+app = typer.Typer(help="OneVisit: one-visit government services with a verifiable ledger trail.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+worker_app = typer.Typer(help="Run one worker (used by `onevisit up`; run them yourself to split machines).")
+audit_app = typer.Typer(help="Verify a case's handoff trail, export and re-verify evidence bundles.")
+app.add_typer(worker_app, name="worker")
+app.add_typer(audit_app, name="audit")
+
+Url = Annotated[str, typer.Option("--url", envvar="ONEVISIT_URL", help="the gateway's URL")]
+User = Annotated[Optional[str], typer.Option("--user", envvar="ONEVISIT_USER", help="sign in as (default: the demo account for the command)")]
+Password = Annotated[Optional[str], typer.Option("--password", envvar="ONEVISIT_PASSWORD", help="password (demo accounts: the user name)")]
+AsJson = Annotated[bool, typer.Option("--json", help="print JSON")]
+
+
+def fail(message: str, code: int = 1) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def api(url: str, user: str | None, password: str | None, default_user: str):
+    from gateway.client import Api
+
+    user = user or default_user
+    return Api(url, user, password if password is not None else user)
+
+
+def call(fn, *args):
+    from gateway.client import ApiError
+
+    try:
+        return fn(*args)
+    except ApiError as exc:
+        fail(str(exc))
+
+
+LedgerRpc = Annotated[Optional[str], typer.Option("--ledger-rpc", help="verify against this ledger node directly (default: the one the gateway names)")]
