@@ -40,7 +40,18 @@ class Deployment:
         return asdict(self)
 
 
-class Anchor(BaseModel):
+class LogRef(BaseModel):
+    """Where an event stands on the chain, and who sent the transaction that logged it."""
+
+    account: str
+    tx_hash: str
+    block_number: int
+    block_hash: str
+    log_index: int
+    timestamp: int
+
+
+class Anchor(LogRef):
     """One HandoffAnchored event, as the chain tells it; or, for a handoff anchored inside a
     Merkle batch, the batch's BatchAnchored event (account, agency, tx, block, log) with the
     handoff's own hash, step and case, its leaf index, the batch size and its inclusion proof
@@ -50,12 +61,6 @@ class Anchor(BaseModel):
     agency: str
     case_commitment: str
     step: str
-    account: str
-    tx_hash: str
-    block_number: int
-    block_hash: str
-    log_index: int
-    timestamp: int
     batch_root: str | None = None
     leaf_index: int | None = None
     batch_size: int | None = None
@@ -78,18 +83,12 @@ class Anchor(BaseModel):
 BATCH_FIELDS = ("batch_root", "leaf_index", "batch_size", "proof")
 
 
-class BatchAnchor(BaseModel):
+class BatchAnchor(LogRef):
     """One BatchAnchored event: a Merkle root over ``count`` handoffs of one agency."""
 
     root: str
     agency: str
     count: int
-    account: str
-    tx_hash: str
-    block_number: int
-    block_hash: str
-    log_index: int
-    timestamp: int
 
 
 def _hex(b: bytes) -> str:

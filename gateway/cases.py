@@ -15,7 +15,7 @@ from chain.ledger import Anchor, Deployment
 from gateway.schemas import CasePublic, StepPublic
 from gateway.store import Case, CaseKey, HandoffRow, QueueItem, User, Vault, utcnow
 from workflows.flows import FlowDef
-from workflows.messages import ENGINE_QUEUE, CaseInput, CaseStatus
+from workflows.messages import ENGINE_QUEUE, CaseInput, CaseStatus, StepStatus
 
 PREFIX = {"business_registration": "BR"}
 TERMINAL = {"completed", "rejected", "failed", "withdrawn"}
@@ -75,14 +75,11 @@ async def case_view(session: Session, temporal: Client, case: Case) -> CasePubli
     flow = FlowDef.model_validate(case.flow_definition)
     live = {s.step: s for s in status.steps} if status else {}
     for s in flow.steps:
-        st = live.get(s.id)
         row = anchors.get(s.id)
-        live_fields = st.model_dump(exclude={"step", "title", "agency", "sla_minutes", "handoff", "anchor_block"}) if st else {}
-        steps.append(StepPublic(
-            step=s.id, title=s.title, agency=s.agency, sla_minutes=s.sla_minutes,
-            **{"state": "completed" if row else "waiting", **live_fields},
-            handoff=row.hash if row else None, anchor=row.anchor if row else None,
-        ))
+        base = live.get(s.id) or StepStatus(step=s.id, title=s.title, agency=s.agency, sla_minutes=s.sla_minutes,
+                                            state="completed" if row else "waiting")
+        steps.append(StepPublic(**{**base.model_dump(), "handoff": row.hash if row else None,
+                                   "anchor": row.anchor if row else None}))
     return CasePublic(
         case_id=case.id, flow=case.flow, flow_version=case.flow_version, status=case.status,
         reason=case.reason, company_name=case.result.get("company_name") or case.title, uscc=case.result.get("uscc"),

@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
 
 from agencies.identifiers import JINAN_DIVISIONS, ResidentId
+from workflows.messages import StepStatus
 
 Phone = Field(pattern=r"^1[3-9]\d{9}$", description="mainland mobile number, 11 digits")
 
@@ -75,20 +76,9 @@ class RegistrationApplication(Strict):
         return self
 
 
-class StepPublic(BaseModel):
-    step: str
-    title: str
-    agency: str
-    state: str
-    attempt: int = 1
-    since: str | None = None
-    deadline: str | None = None
-    sla_minutes: int
-    escalated: bool = False
-    review_reasons: list[str] = []
-    decided_by: str | None = None
-    reason: str | None = None
-    handoff: str | None = None
+class StepPublic(StepStatus):
+    """A step as the API shows it: its live status plus the ledger anchor of its latest handoff."""
+
     anchor: dict[str, Any] | None = None
 
 

@@ -6,7 +6,6 @@ import json
 
 import httpx
 import pytest
-from eth_account import Account
 
 from agencies.directory import AGENCIES
 from agencies.identifiers import validate_uscc
