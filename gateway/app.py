@@ -15,7 +15,6 @@ from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from chain.ledger import connect
 from gateway.api import audit as audit_api
@@ -27,6 +26,7 @@ from gateway.auth import seed_demo_users
 from gateway.deployment import read_deployment
 from gateway.settings import Settings, get_settings
 from gateway.store import Vault, make_engine
+from workflows.codec import data_converter
 from workflows.flows import agency_queue
 from workflows.messages import ENGINE_QUEUE
 
@@ -37,7 +37,7 @@ async def connect_temporal(settings: Settings, attempts: int = 60) -> Client:
     for attempt in range(attempts):
         try:
             return await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace,
-                                        data_converter=pydantic_data_converter)
+                                        data_converter=data_converter(settings.resolved_data_key()))
         except RuntimeError:
             if attempt == attempts - 1:
                 raise

@@ -57,9 +57,16 @@ class Settings(BaseSettings):
         path = self.data_dir / "keys" / "data.key"
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            tmp = path.with_name(f"data.key.{os.getpid()}")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w") as f:
                 f.write(Fernet.generate_key().decode())
+            try:
+                os.link(tmp, path)  # atomic: of processes racing to make it, exactly one wins
+            except FileExistsError:
+                pass
+            finally:
+                tmp.unlink()
         return path.read_text().strip()
 
     @property

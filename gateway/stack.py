@@ -30,6 +30,7 @@ import httpx
 from agencies.keys import AgencyKeys
 from agencies.directory import AGENCIES
 from gateway.provision import provision
+from gateway.settings import Settings
 
 CHAIN_ID = 1337
 STATEFUL = ("temporal", "ledger")  # these hold the data: if they die, stop and say so
@@ -161,6 +162,7 @@ class Stack:
         for d in (self.data_dir, self.logs, self.run_dir):
             d.mkdir(parents=True, exist_ok=True)
         admin_key, agencies = self.keys()
+        Settings(data_dir=self.data_dir).resolved_data_key()  # made once, before any part needs it
         temporal, ui_url = self.start_temporal()
         ledger_url = self.start_ledger(admin_key, agencies)
         self.ensure_deployed(ledger_url, admin_key, agencies)

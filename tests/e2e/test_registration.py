@@ -115,3 +115,12 @@ def test_no_personal_data_reaches_the_ledger(stack, completed):
     assert len(logs) > 5
     for needle in needles:
         assert needle not in text
+
+
+def test_temporal_history_at_rest_holds_no_personal_data(stack, completed):
+    app = application()
+    raw = b"".join(p.read_bytes() for p in stack.data_dir.glob("temporal.db*"))
+    assert completed["case_id"].encode() in raw  # the history is there, by its workflow id
+    for secret in (app["legal_representative"]["id_number"], app["legal_representative"]["name"],
+                   app["legal_representative"]["phone"], app["company"]["address"]):
+        assert secret.encode() not in raw

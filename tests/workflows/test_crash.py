@@ -11,12 +11,16 @@ import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
+from cryptography.fernet import Fernet
 from temporalio.api.enums.v1 import PendingActivityState
+from temporalio.client import Client
 
 from gateway.deployment import write_deployment
 from tests.fixtures.engine import FLOW, engine_rig
 from tests.fixtures.stack import application
+from workflows.codec import data_converter
 from workflows.messages import EXECUTE_STEP
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,6 +48,10 @@ async def test_killing_the_agency_worker_mid_step_repeats_nothing(time_skipping_
     test_ledger.keys["tax"].save(data / "keys" / "tax.json")
     write_deployment(data / "deployment.json", test_ledger.deployment,
                      {n: {"signer": k.signer, "account": k.account} for n, k in test_ledger.keys.items()})
+    key = Fernet.generate_key().decode()  # the worker process and this one share the data key
+    (data / "keys" / "data.key").write_text(key)
+    client = Client(time_skipping_env.client.service_client, namespace=time_skipping_env.client.namespace,
+                    data_converter=data_converter(key))
     target = time_skipping_env.client.service_client.config.target_host
     env = {"ledger": test_ledger.url, "temporal": target}
     in_process = dataclasses.replace(test_ledger, keys={n: k for n, k in test_ledger.keys.items() if n != "tax"})
@@ -53,7 +61,7 @@ async def test_killing_the_agency_worker_mid_step_repeats_nothing(time_skipping_
     worker = tax_worker(env, data)
     try:
         # the subprocess polls the production queue name agency-tax: run the rest on that prefix too
-        async with engine_rig(time_skipping_env, "agency-", in_process, tmp_path) as rig:
+        async with engine_rig(SimpleNamespace(client=client), "agency-", in_process, tmp_path) as rig:
             handle = await rig.start(application(), flow=flow)
             async with asyncio.timeout(180):
                 while not await tax_step_started(handle, worker):
