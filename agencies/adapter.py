@@ -9,7 +9,6 @@ the agency's account, and decides what is permanent (non-retryable) and what is 
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from temporalio.exceptions import ApplicationError
 
 from agencies.backend import AgencyBackend, Broken, Refused, Unavailable
 from agencies.keys import AgencyKeys
+from agencies.localdb import open_local
 from chain.errors import AnchorRefused
 from chain.handoff import Handoff, SignedHandoff, now_rfc3339, sign
 from chain.ledger import Anchor, Sender
@@ -31,10 +31,7 @@ class Journal:
     """What this agency has signed, by idempotency key (SQLite in the agency's own directory)."""
 
     def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("CREATE TABLE IF NOT EXISTS signed (key TEXT PRIMARY KEY, handoff TEXT NOT NULL)")
+        self._db = open_local(path, "CREATE TABLE IF NOT EXISTS signed (key TEXT PRIMARY KEY, handoff TEXT NOT NULL)")
         self._lock = threading.Lock()
 
     def get(self, key: str) -> SignedHandoff | None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import threading
 import time
 from datetime import date
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from agencies.backend import Refused
+from agencies.localdb import open_local
 from agencies.identifiers import JINAN_DIVISIONS, uscc_from_sequence
 from workflows.messages import CompensateInput, StepInput
 
@@ -28,12 +28,11 @@ class ActionStore:
     """The back-end's records: one row per (case, action), plus named counters."""
 
     def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("CREATE TABLE IF NOT EXISTS actions (case_id TEXT, action TEXT, outputs TEXT, PRIMARY KEY (case_id, action))")
-        self._db.execute("CREATE TABLE IF NOT EXISTS names (division TEXT, name TEXT, case_id TEXT, PRIMARY KEY (division, name))")
-        self._db.execute("CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER)")
+        self._db = open_local(
+            path,
+            "CREATE TABLE IF NOT EXISTS actions (case_id TEXT, action TEXT, outputs TEXT, PRIMARY KEY (case_id, action))",
+            "CREATE TABLE IF NOT EXISTS names (division TEXT, name TEXT, case_id TEXT, PRIMARY KEY (division, name))",
+            "CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER)")
         self._lock = threading.Lock()
 
     def once(self, case_id: str, action: str, make: Callable[[], dict[str, Any]]) -> dict[str, Any]:

@@ -21,7 +21,6 @@ from workflows.flows import agency_queue
 log = logging.getLogger("onevisit.agency")
 
 
-ANCHOR_MODES = ("single", "batch")
 
 
 def build_activities(keys: AgencyKeys, ledger: Ledger, state_dir: Path, backend_url: str | None = None,

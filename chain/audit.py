@@ -29,8 +29,6 @@ from chain.evidence import EvidenceBundle, EvidenceItem
 from chain.handoff import agency_id, case_commitment, definition_hash, step_id
 from chain.ledger import Anchor, Ledger
 
-EMPTY = "0x" + "00" * 32
-
 
 class Finding(BaseModel):
     check: str

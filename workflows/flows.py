@@ -98,9 +98,6 @@ class FlowDef(BaseModel):
         """Which definition produced a handoff (sha256 over its canonical JSON)."""
         return definition_hash(self.model_dump(mode="json"))
 
-    def step_owners(self) -> dict[str, str]:
-        return {s.id: s.agency for s in self.steps}
-
 
 def agency_queue(agency: str, prefix: str = "agency-") -> str:
     """The Temporal task queue an agency's worker polls: agencies are named by queue, never import."""
