@@ -6,6 +6,7 @@ The checks, in order (each finding names its check):
   (2) hash        each record's canonical bytes hash to its stated hash
   (3) signature   the signature recovers the stated signer
   (4) signer      that signer is the agency's registered signing key when it was anchored
+                  (online: the registry's events on the chain; offline: those the bundle carries)
   (5) flow        the record names this flow and definition version; its agency owns the step
   (6) parents     the record's parents are exactly the handoffs of the steps it depends on
   (7) anchor      the hash is anchored, from the agency's registered account, for this step and
@@ -109,7 +110,8 @@ def verify_case(bundle: EvidenceBundle, ledger: Ledger | None = None) -> Report:
     optional = {s["id"] for s in bundle.flow.get("steps", []) if s.get("when")}
 
     anchors = _anchors(bundle, ledger, find)
-    history = RegistryHistory(ledger.registry_events()) if ledger else None
+    events = ledger.registry_events() if ledger else bundle.registry
+    history = RegistryHistory(events) if events else None
 
     for item in bundle.handoffs:
         h, rec = item.handoff, item.handoff.record

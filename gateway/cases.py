@@ -89,12 +89,12 @@ async def case_view(session: Session, temporal: Client, case: Case) -> CasePubli
 
 
 def evidence_bundle(session: Session, case: Case, deployment: Deployment,
-                    agencies: dict[str, dict[str, str]]) -> EvidenceBundle:
+                    agencies: dict[str, dict[str, str]], registry: list[dict[str, Any]]) -> EvidenceBundle:
     return EvidenceBundle(
         case_id=case.id, salt=case.salt, commitment=case.commitment, flow=case.flow_definition,
         chain=ChainRef(chain_id=deployment.chain_id, registry=deployment.registry, ledger=deployment.ledger,
                        block=deployment.block),
-        agencies={name: AgencyClaim(**claim) for name, claim in agencies.items()},
+        agencies={name: AgencyClaim(**claim) for name, claim in agencies.items()}, registry=registry,
         handoffs=[EvidenceItem(handoff=SignedHandoff.model_validate(r.signed), anchor=Anchor.model_validate(r.anchor))
                   for r in handoffs_of(session, case.id)],
         exported_at=datetime.now(UTC).isoformat(timespec="seconds"),

@@ -13,7 +13,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from gateway import cli_audit, cli_cases  # noqa: F401  (they add their commands to the app)
+from gateway import cli_audit, cli_cases, cli_registry  # noqa: F401  (they add their commands to the app)
 from gateway.cli_common import app, fail, worker_app
 
 # ---------------------------------------------------------------------------------- running

@@ -85,6 +85,7 @@ class Stack:
         log.close()
         self.procs = [(n, p) for n, p in self.procs if n != name] + [(name, proc)]
         self.recipes[name] = (argv, env)
+        (self.run_dir / f"{name}.pid").write_text(str(proc.pid))  # `onevisit registry` restarts workers by it
         return proc
 
     def check_alive(self) -> None:

@@ -3,6 +3,8 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request, status
 from sqlmodel import select
 
+from chain.errors import ChainError
+from chain.ledger import Ledger
 from gateway.api.deps import CaseDep, TemporalDep
 from gateway.auth import CurrentUser, SessionDep, require
 from gateway.cases import CaseNotStarted, case_view, evidence_bundle, open_case
@@ -46,7 +48,11 @@ async def get_case(case: CaseDep, session: SessionDep, temporal: TemporalDep) ->
 def evidence(case: CaseDep, session: SessionDep, request: Request) -> dict:
     """The evidence bundle an auditor re-verifies offline or against the ledger."""
     deployment, agencies = request.app.state.deployment
-    return evidence_bundle(session, case, deployment, agencies).model_dump(mode="json")
+    try:
+        registry = Ledger(request.app.state.settings.ledger_rpc, deployment).registry_events()
+    except ChainError as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"the ledger did not answer: {exc}") from exc
+    return evidence_bundle(session, case, deployment, agencies, registry).model_dump(mode="json")
 
 
 @router.get("/{case_id}/application")

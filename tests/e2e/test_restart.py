@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import time
 
+import httpx
 import psutil
 import pytest
 
@@ -38,17 +40,44 @@ def test_sigterm_stops_every_part_and_up_again_resumes_with_all_data(tmp_path):
         second.stop()
 
 
-def test_a_crashed_agency_worker_is_started_again_and_cases_go_on(tmp_path):
-    running = start_stack(tmp_path / "data")
-    try:
-        tax = next(p for p in psutil.Process(running.proc.pid).children()
-                   if p.cmdline()[-3:] == ["worker", "agency", "tax"])
-        tax.kill()
-        tax.wait(10)
-        path = write_application(tmp_path, application())
-        case = json.loads(running.cli("apply", str(path), "--url", running.url, "--wait", "--json", check=True).stdout)
-        assert case["status"] == "completed"
-        assert "agency-tax exited" in (tmp_path / "data-up.log").read_text()
-        assert running.proc.poll() is None  # the stack stayed up
-    finally:
-        running.stop()
+@pytest.fixture(scope="module")
+def ops_stack(tmp_path_factory):
+    running = start_stack(tmp_path_factory.mktemp("ops") / "data")
+    yield running
+    running.stop()
+
+
+def apply_and_wait(stack, tmp_path) -> dict:
+    path = write_application(tmp_path, application())
+    return json.loads(stack.cli("apply", str(path), "--url", stack.url, "--wait", "--json", check=True).stdout)
+
+
+def test_a_crashed_agency_worker_is_started_again_and_cases_go_on(ops_stack, tmp_path):
+    tax = next(p for p in psutil.Process(ops_stack.proc.pid).children()
+               if p.cmdline()[-3:] == ["worker", "agency", "tax"])
+    tax.kill()
+    tax.wait(10)
+    assert apply_and_wait(ops_stack, tmp_path)["status"] == "completed"
+    assert "agency-tax exited" in (ops_stack.data_dir.parent / "data-up.log").read_text()
+    assert ops_stack.proc.poll() is None  # the stack stayed up
+
+
+def test_a_rotated_signing_key_keeps_old_trails_valid_and_signs_new_ones(ops_stack, tmp_path):
+    before = apply_and_wait(ops_stack, tmp_path)
+    old_signer = ops_stack.deployment()["agencies"]["tax"]["signer"]
+    out = ops_stack.cli("registry", "rotate-signer", "tax", "--data-dir", str(ops_stack.data_dir), check=True).stdout
+    assert f"signer {old_signer} -> " in out
+    shown = json.loads(ops_stack.cli("registry", "show", "--data-dir", str(ops_stack.data_dir), "--json", check=True).stdout)
+    new_signer = shown["tax"]["signer"]
+    assert new_signer != old_signer and new_signer == ops_stack.deployment()["agencies"]["tax"]["signer"]
+    time.sleep(1)  # the supervisor notices the worker it must restart
+    after = apply_and_wait(ops_stack, tmp_path)
+    evidence = httpx.get(f"{ops_stack.url}/api/cases/{after['case_id']}/evidence", headers=ops_stack.token("auditor")).json()
+    tax = next(i for i in evidence["handoffs"] if i["handoff"]["record"]["step"] == "tax_registration")
+    assert tax["handoff"]["signer"] == new_signer
+    for case in (before, after):  # each judged by the key registered when it was anchored
+        assert ops_stack.cli("audit", "verify", case["case_id"], "--url", ops_stack.url).returncode == 0
+        bundle = tmp_path / f"{case['case_id']}.json"
+        ops_stack.cli("audit", "export", case["case_id"], "-o", str(bundle), "--url", ops_stack.url, check=True)
+        offline = ops_stack.cli("audit", "verify-bundle", str(bundle))  # the bundle carries the key history
+        assert offline.returncode == 0, offline.stdout
