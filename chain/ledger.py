@@ -17,6 +17,7 @@ from eth_account import Account
 from pydantic import BaseModel, model_serializer
 from web3 import Web3
 from web3.exceptions import ContractLogicError, TimeExhausted, Web3RPCError
+from web3.logs import DISCARD
 
 from chain import artifacts
 from chain.errors import AnchorRefused, AnchorTimeout, ChainError, LedgerUnavailable
@@ -166,21 +167,15 @@ class Ledger:
         logs = self.ledger.events.HandoffAnchored().get_logs(
             argument_filters=filters, from_block=self.deployment.block, to_block="latest"
         )
-        return [
-            Anchor(
-                handoff=_hex(log.args.handoff),
-                agency=_hex(log.args.agency),
-                case_commitment=_hex(log.args.case_commitment),
-                step=_hex(log.args.step),
-                account=log.args.account,
-                tx_hash=_hex(log.transactionHash),
-                block_number=log.blockNumber,
-                block_hash=_hex(log.blockHash),
-                log_index=log.logIndex,
-                timestamp=self.block_timestamp(log.blockNumber),
-            )
-            for log in logs
-        ]
+        return [self.anchor_from_log(log) for log in logs]
+
+    def anchor_from_log(self, log) -> Anchor:
+        """A decoded HandoffAnchored log (from get_logs or a receipt) as an Anchor."""
+        return Anchor(handoff=_hex(log.args.handoff), agency=_hex(log.args.agency),
+                      case_commitment=_hex(log.args.case_commitment), step=_hex(log.args.step),
+                      account=log.args.account, tx_hash=_hex(log.transactionHash), block_number=log.blockNumber,
+                      block_hash=_hex(log.blockHash), log_index=log.logIndex,
+                      timestamp=self.block_timestamp(log.blockNumber))
 
     def block_timestamp(self, number: int) -> int:
         if number not in self._timestamps:
@@ -269,10 +264,15 @@ class Sender:
             bytes.fromhex(handoff_hash[2:]), step_id(flow, step), bytes.fromhex(case_commitment[2:])
         )
         try:
-            self.send(fn, ANCHOR_GAS)
+            receipt = self.send(fn, ANCHOR_GAS)
         except AnchorRefused as exc:
             if "already anchored" not in str(exc):
                 raise
+        else:  # the receipt carries the event: no need to read it back
+            for log in self.ledger.ledger.events.HandoffAnchored().process_receipt(receipt, errors=DISCARD):
+                if _hex(log.args.handoff) == handoff_hash.lower():
+                    return self.ledger.anchor_from_log(log)
+        # anchored meanwhile by a concurrent retry: read the one anchor there is
         for _ in range(50):  # the receipt is final; the log index may lag on a foreign node
             anchor = self.ledger.anchor_of(handoff_hash)
             if anchor is not None:
