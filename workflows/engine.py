@@ -52,7 +52,6 @@ class CaseWorkflow:
         self._completed: dict[str, SignedHandoff] = {}  # step -> its completed handoff
         self._order: list[str] = []  # steps in the order they completed
         self._background: list[asyncio.Task] = []
-        self._requests: dict[str, StepInput] = {}  # step -> the request its agency last got
 
     # ------------------------------------------------------------------ queries and updates
     @workflow.query(name="status")
@@ -196,13 +195,7 @@ class CaseWorkflow:
             await self._record_case()  # off the clerks' queue
         st.decided_by = decided_by
         opts = self._agency_options(step)
-        request = StepInput(
-            key=f"{self._case.case_id}/{step.id}/{st.attempt}", case_id=self._case.case_id, flow=self._case.flow.name,
-            flow_version=self._status.flow_version, rules_version=step.approval.version(), step=step.id,
-            agency=step.agency, commitment=self._case.commitment, application=self._application,
-            parents=[self._completed[d] for d in step.depends_on if d in self._completed], attempt=st.attempt,
-            decided_by=decided_by, decision=decision, reason=reason)
-        self._requests[step.id] = request
+        request = self._step_input(step, st, decided_by, self._application, decision=decision, reason=reason)
         try:
             handoff = await workflow.execute_activity(EXECUTE_STEP, request, result_type=SignedHandoff, **opts)
             anchor = await self._anchor_and_record(step, handoff, opts)
@@ -219,6 +212,14 @@ class CaseWorkflow:
         st.state, st.reason = "completed", None
         self._completed[step.id] = handoff
         self._order.append(step.id)
+
+    def _step_input(self, step: StepDef, st: StepStatus, decided_by: str, application: dict, **decision) -> StepInput:
+        return StepInput(
+            key=f"{self._case.case_id}/{step.id}/{st.attempt}", case_id=self._case.case_id, flow=self._case.flow.name,
+            flow_version=self._status.flow_version, rules_version=step.approval.version(), step=step.id,
+            agency=step.agency, commitment=self._case.commitment, application=application,
+            parents=[self._completed[d] for d in step.depends_on if d in self._completed], attempt=st.attempt,
+            decided_by=decided_by, **decision)
 
     def _agency_options(self, step: StepDef) -> dict:
         return dict(task_queue=agency_queue(step.agency, self._case.queues.agency_prefix),
@@ -241,12 +242,8 @@ class CaseWorkflow:
         self._background.append(asyncio.create_task(self._signed_escalation(step, st)))
 
     async def _signed_escalation(self, step: StepDef, st: StepStatus) -> None:
-        base = self._requests.get(step.id) or StepInput(
-            key="", case_id=self._case.case_id, flow=self._case.flow.name, flow_version=self._status.flow_version,
-            rules_version=step.approval.version(), step=step.id, agency=step.agency, commitment=self._case.commitment,
-            application={}, parents=[self._completed[d] for d in step.depends_on if d in self._completed],
-            attempt=st.attempt, decided_by="rule:sla")
-        request = EscalateInput(key=f"{self._case.case_id}/{step.id}/{st.attempt}/escalated", step=base,
+        base = self._step_input(step, st, "rule:sla", application={})  # an escalation needs no personal data
+        request = EscalateInput(key=f"{base.key}/escalated", step=base,
                                 sla_minutes=step.sla_minutes, since=st.since or "")
         opts = self._agency_options(step)
         handoff = await workflow.execute_activity(ESCALATE_STEP, request, result_type=SignedHandoff, **opts)
