@@ -14,9 +14,23 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
-from agencies.backend import AgencyBackend, Refused, Unavailable
+from agencies.backend import AgencyBackend, Broken, Refused, Unavailable
 from agencies.simulated import SimulatedBackend
 from workflows.messages import CompensateInput, StepInput
+
+
+def _answer(kind: str, in_path: str, in_body: str, act) -> JSONResponse:
+    """200 with outputs, 409 a refusal, 503 not now, 422 never (a fault, or a path/body mismatch)."""
+    if in_path != in_body:
+        return JSONResponse({"detail": f"path names {kind} {in_path!r}, body names {in_body!r}"}, status_code=422)
+    try:
+        return JSONResponse({"outputs": act()})
+    except Refused as refusal:
+        return JSONResponse({"reason": refusal.reason, "code": refusal.code}, status_code=409)
+    except Unavailable as exc:
+        return JSONResponse({"detail": str(exc)}, status_code=503)
+    except Broken as exc:
+        return JSONResponse({"detail": str(exc)}, status_code=422)
 
 
 def create_service(backend: AgencyBackend) -> FastAPI:
@@ -24,23 +38,11 @@ def create_service(backend: AgencyBackend) -> FastAPI:
 
     @app.post("/steps/{step}")
     def perform(step: str, request: StepInput) -> JSONResponse:
-        if step != request.step:
-            return JSONResponse({"detail": f"path names step {step!r}, body names {request.step!r}"}, status_code=422)
-        try:
-            return JSONResponse({"outputs": backend.perform(request)})
-        except Refused as refusal:
-            return JSONResponse({"reason": refusal.reason, "code": refusal.code}, status_code=409)
-        except Unavailable as exc:
-            return JSONResponse({"detail": str(exc)}, status_code=503)
+        return _answer("step", step, request.step, lambda: backend.perform(request))
 
     @app.post("/compensations/{action}")
     def compensate(action: str, request: CompensateInput) -> JSONResponse:
-        if action != request.action:
-            return JSONResponse({"detail": f"path names action {action!r}, body names {request.action!r}"}, status_code=422)
-        try:
-            return JSONResponse({"outputs": backend.compensate(request)})
-        except Unavailable as exc:
-            return JSONResponse({"detail": str(exc)}, status_code=503)
+        return _answer("action", action, request.action, lambda: backend.compensate(request))
 
     return app
 

@@ -8,7 +8,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from agencies.adapter import AgencyActivities, Journal
-from agencies.backend import RemoteBackend
+from agencies.backend import Broken, RemoteBackend
 from agencies.service import create_service
 from agencies.simulated import SimulatedBackend
 from chain.handoff import case_commitment, new_salt
@@ -98,3 +98,16 @@ def test_an_unreachable_agency_service_is_retried_not_refused(test_ledger, tmp_p
     with pytest.raises(ApplicationError, match="unreachable") as err:
         run(market.execute_step, request("name_check", "C-8", application()))
     assert not err.value.non_retryable and err.value.type == "AgencyUnavailable"
+
+
+def test_a_permanent_fault_behind_the_agency_service_fails_the_step_for_good(test_ledger, tmp_path, monkeypatch):
+    def broken(self, request):
+        raise Broken("registry schema mismatch")
+
+    monkeypatch.setattr(SimulatedBackend, "perform", broken)
+    service = create_service(SimulatedBackend("market_regulation", tmp_path / "remote"))
+    with serving(service) as url:
+        market = adapter(test_ledger, tmp_path, "market_regulation", backend=RemoteBackend("market_regulation", url))
+        with pytest.raises(ApplicationError, match="registry schema mismatch") as err:
+            run(market.execute_step, request("name_check", "C-9", application()))
+    assert err.value.non_retryable and err.value.type == "AgencyBroken"
