@@ -55,8 +55,8 @@ async def open_case(session: Session, temporal: Client, vault: Vault, user: User
 
 
 def handoffs_of(session: Session, case_id: str) -> list[HandoffRow]:
-    rows = session.exec(select(HandoffRow).where(HandoffRow.case_id == case_id)).all()
-    return sorted(rows, key=lambda r: (r.block_number, r.log_index))
+    query = select(HandoffRow).where(HandoffRow.case_id == case_id)
+    return list(session.exec(query.order_by(HandoffRow.block_number, HandoffRow.log_index)).all())
 
 
 async def case_view(session: Session, temporal: Client, case: Case) -> CasePublic:
