@@ -16,19 +16,17 @@ from eth.db.atomic import AtomicDB
 from eth.rlp.accounts import Account
 from eth.vm.forks.london.headers import calculate_expected_base_fee_per_gas
 from eth_hash.auto import keccak
-from eth_utils import to_canonical_address, to_checksum_address
 from trie import HexaryTrie
 
 from chain.node import index
 from chain.node.db import KVStore, Store
 from chain.node.evm import VM_CLASS, chain_classes, create_genesis, normalize_genesis
-from chain.node.sealer import RpcError, Sealer
+from chain.node.errors import INVALID_PARAMS, NOT_AUTHORIZED, TX_REJECTED, RpcError
+from chain.node.rpcutil import allowlist_address
+from chain.node.sealer import Sealer
+from chain.node.server import serve
 
 log = logging.getLogger("chain.node")
-
-NOT_AUTHORIZED = -32007
-INVALID_PARAMS = -32602
-TX_REJECTED = -32003
 
 
 class GenesisMismatch(RuntimeError):
@@ -108,10 +106,7 @@ class LedgerNode:
         return "0x" + bytes(address).hex() in self.allowlist
 
     def change_allowlist(self, addresses: list[str], add: bool) -> None:
-        try:
-            norm = [to_checksum_address(a).lower() for a in addresses]
-        except (TypeError, ValueError) as exc:
-            raise RpcError(INVALID_PARAMS, f"invalid account address: {exc}") from exc
+        norm = [allowlist_address(a) for a in addresses]
         with self._allow_lock:
             with self.store.admin_write() as conn:
                 if add:
@@ -198,8 +193,6 @@ class LedgerNode:
     # ---- lifecycle ---------------------------------------------------------------------------
 
     def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        from chain.node.server import serve
-
         if self._started:
             return self.url  # type: ignore[return-value]
         self.sealer.start()
@@ -222,10 +215,3 @@ class LedgerNode:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-def address_bytes(value: str) -> bytes:
-    try:
-        return to_canonical_address(value)
-    except (TypeError, ValueError) as exc:
-        raise RpcError(INVALID_PARAMS, f"invalid address {value!r}") from exc

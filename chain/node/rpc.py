@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from eth.exceptions import HeaderNotFound, Revert, VMError
 from eth_utils import ValidationError
 
 from chain.node import index
 from chain.node.evm import call_tx
-from chain.node.node import INVALID_PARAMS, LedgerNode, address_bytes
-from chain.node.rpcutil import data, error, hash32, qty, revert_message
-from chain.node.sealer import RpcError
+from chain.node.errors import (EXECUTION_FAILED, EXECUTION_REVERTED, INTERNAL_ERROR, INVALID_PARAMS,
+                               INVALID_REQUEST, LIMIT_EXCEEDED, METHOD_NOT_FOUND, NOT_FOUND, PARSE_ERROR,
+                               RpcError, error_response)
+from chain.node.rpcutil import address_bytes, data, hash32, qty, revert_message
+
+if TYPE_CHECKING:  # the node starts the server that makes an Rpc: only the type is needed here
+    from chain.node.node import LedgerNode
 
 log = logging.getLogger("chain.node.rpc")
 
@@ -23,7 +27,7 @@ MAX_LOG_RANGE_RESULTS = 100_000
 
 
 class Rpc:
-    def __init__(self, node: LedgerNode):
+    def __init__(self, node: "LedgerNode"):
         self.node = node
         self.methods: dict[str, Callable[..., Any]] = {
             name.replace("__", "_"): getattr(self, name)
@@ -37,10 +41,10 @@ class Rpc:
         try:
             request = json.loads(body)
         except ValueError:
-            return json.dumps(error(None, -32700, "Parse error")).encode()
+            return json.dumps(error_response(None, PARSE_ERROR, "Parse error")).encode()
         if isinstance(request, list):
             if not request:
-                return json.dumps(error(None, -32600, "Invalid Request")).encode()
+                return json.dumps(error_response(None, INVALID_REQUEST, "Invalid Request")).encode()
             out = [r for r in (self.handle(item) for item in request) if r is not None]
             return json.dumps(out).encode() if out else None
         response = self.handle(request)
@@ -48,23 +52,23 @@ class Rpc:
 
     def handle(self, request: Any) -> dict[str, Any] | None:
         if not isinstance(request, dict) or not isinstance(request.get("method"), str):
-            return error(None, -32600, "Invalid Request")
+            return error_response(None, INVALID_REQUEST, "Invalid Request")
         rid = request.get("id")
         method = self.methods.get(request["method"])
         if method is None:
-            return error(rid, -32601, f"the method {request['method']} does not exist/is not available")
+            return error_response(rid, METHOD_NOT_FOUND, f"the method {request['method']} does not exist/is not available")
         params = request.get("params") or []
         if not isinstance(params, list):
-            return error(rid, INVALID_PARAMS, "params must be an array")
+            return error_response(rid, INVALID_PARAMS, "params must be an array")
         try:
             result = method(*params)
         except RpcError as exc:
-            return error(rid, exc.code, exc.message, exc.data)
+            return error_response(rid, exc.code, exc.message, exc.data)
         except TypeError as exc:
-            return error(rid, INVALID_PARAMS, f"invalid params: {exc}")
+            return error_response(rid, INVALID_PARAMS, f"invalid params: {exc}")
         except Exception as exc:  # pragma: no cover - defensive
             log.exception("%s failed", request["method"])
-            return error(rid, -32603, f"internal error: {exc!r}")
+            return error_response(rid, INTERNAL_ERROR, f"internal error: {exc!r}")
         if "id" not in request:
             return None
         return {"jsonrpc": "2.0", "id": rid, "result": result}
@@ -78,7 +82,7 @@ class Rpc:
                 row = conn.execute("SELECT number FROM blocks WHERE hash=?",
                                    (hash32(tag["blockHash"]),)).fetchone()
                 if row is None:
-                    raise RpcError(-32001, "block not found")
+                    raise RpcError(NOT_FOUND, "block not found")
                 return row[0]
             tag = tag.get("blockNumber", "latest")
         if tag in (None, "latest", "pending", "safe", "finalized"):
@@ -87,7 +91,7 @@ class Rpc:
             return 0
         number = qty(tag, "block number")
         if number > head:
-            raise RpcError(-32001, f"block {number} not found (head is {head})")
+            raise RpcError(NOT_FOUND, f"block {number} not found (head is {head})")
         return number
 
     def _header(self, conn, chain, tag: Any):
@@ -95,7 +99,7 @@ class Rpc:
         try:
             return chain.get_canonical_block_header_by_number(number)
         except HeaderNotFound as exc:
-            raise RpcError(-32001, f"block {number} not found") from exc
+            raise RpcError(NOT_FOUND, f"block {number} not found") from exc
 
     def _state(self, conn, chain, tag: Any):
         return chain.get_vm(self._header(conn, chain, tag)).state
@@ -184,11 +188,11 @@ class Rpc:
                 return chain.get_transaction_result(tx, header)
             except Revert as exc:
                 raw = exc.args[0] if exc.args and isinstance(exc.args[0], bytes) else b""
-                raise RpcError(3, revert_message(raw), "0x" + raw.hex()) from exc
+                raise RpcError(EXECUTION_REVERTED, revert_message(raw), "0x" + raw.hex()) from exc
             except VMError as exc:
-                raise RpcError(-32000, f"execution failed: {exc!r}") from exc
+                raise RpcError(EXECUTION_FAILED, f"execution failed: {exc!r}") from exc
             except ValidationError as exc:  # e.g. insufficient funds for the value
-                raise RpcError(-32000, str(exc)) from exc
+                raise RpcError(EXECUTION_FAILED, str(exc)) from exc
             except (ValueError, TypeError) as exc:
                 raise RpcError(INVALID_PARAMS, f"invalid call: {exc}") from exc
 
@@ -280,7 +284,7 @@ class Rpc:
                                       [address_bytes(a) for a in addresses], topics,
                                       block_hash=block_hash, limit=MAX_LOG_RANGE_RESULTS)
             except OverflowError as exc:
-                raise RpcError(-32005, str(exc)) from exc
+                raise RpcError(LIMIT_EXCEEDED, str(exc)) from exc
 
     @staticmethod
     def _log_bound(tag: Any, head: int) -> int:

@@ -23,12 +23,6 @@ from chain.node.evm import BlockBuildError, build_block
 log = logging.getLogger("chain.node.sealer")
 
 
-class RpcError(Exception):
-    def __init__(self, code: int, message: str, data: str | None = None):
-        super().__init__(message)
-        self.code, self.message, self.data = code, message, data
-
-
 class Sealer:
     def __init__(self, store: Store, chain_factory: Callable[[], object], block_time: float = 0.05,
                  max_block_txs: int = 500, on_sealed: Callable[[int], None] | None = None):
