@@ -14,6 +14,7 @@ from typing import Any
 from cryptography.fernet import Fernet
 from sqlalchemy import JSON, Column, event, inspect
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlmodel import Field, Session, SQLModel, create_engine
 
 
@@ -99,9 +100,22 @@ def make_engine(url: str) -> Engine:
             conn.execute("PRAGMA foreign_keys=ON")
     else:
         engine = create_engine(url, pool_pre_ping=True)
-    SQLModel.metadata.create_all(engine)
+    _create_tables(engine)
     check_schema(engine)
     return engine
+
+
+def _create_tables(engine: Engine, attempts: int = 5) -> None:
+    """Create what is missing. The gateway and the engine's worker start together on a fresh
+    store: when the other made a table between our look and our CREATE, look again."""
+    for attempt in range(attempts):
+        try:
+            SQLModel.metadata.create_all(engine)
+            return
+        except (OperationalError, ProgrammingError, IntegrityError) as exc:
+            raced = "already exists" in str(exc) or "duplicate key" in str(exc)  # SQLite; PostgreSQL
+            if not raced or attempt == attempts - 1:
+                raise
 
 
 class SchemaMismatch(RuntimeError):
