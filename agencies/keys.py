@@ -12,7 +12,12 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from eth_account import Account
+from eth_keys import keys
+
+
+def address_of(private_key: bytes) -> str:
+    """The checksummed Ethereum address of a secp256k1 private key."""
+    return keys.PrivateKey(private_key).public_key.to_checksum_address()
 
 
 @dataclass(frozen=True)
@@ -23,11 +28,11 @@ class AgencyKeys:
 
     @property
     def signer(self) -> str:
-        return Account.from_key(self.signing_key).address
+        return address_of(self.signing_key)
 
     @property
     def account(self) -> str:
-        return Account.from_key(self.account_key).address
+        return address_of(self.account_key)
 
     @classmethod
     def generate(cls, agency: str) -> AgencyKeys:
