@@ -48,3 +48,14 @@ async def run_agency_worker(client: Client, keys: AgencyKeys, ledger_url: str, d
             await stop.wait()
     if isinstance(activities.sender, AnchorBatcher):
         await asyncio.to_thread(activities.sender.close)
+
+
+async def run_agency_workers(client: Client, agencies: list[AgencyKeys], ledger_url: str, deployment: Deployment,
+                             state_root: Path, stop: asyncio.Event, backend_url: str | None = None,
+                             batch: bool = False) -> None:
+    """Each agency's worker (its own task queue, adapter, keys, ledger account and state in
+    ``state_root/NAME``) on one Temporal client; the first to fail stops them all."""
+    async with asyncio.TaskGroup() as group:
+        for keys in agencies:
+            group.create_task(run_agency_worker(client, keys, ledger_url, deployment, state_root / keys.agency,
+                                                stop, backend_url, batch))

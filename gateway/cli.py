@@ -23,11 +23,14 @@ def up(data_dir: Annotated[Path, typer.Option("--data-dir", help="where everythi
        host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
        temporal_port: Annotated[Optional[int], typer.Option(help="Temporal gRPC port (default: a free one)")] = None,
        temporal_ui_port: Annotated[Optional[int], typer.Option(help="Temporal Web UI port (default: a free one)")] = None,
-       ledger_port: Annotated[Optional[int], typer.Option(help="ledger JSON-RPC port (default: a free one)")] = None) -> None:
+       ledger_port: Annotated[Optional[int], typer.Option(help="ledger JSON-RPC port (default: a free one)")] = None,
+       split_workers: Annotated[bool, typer.Option("--split-workers", help="each agency's worker and the engine's in its own process (the production shape)")] = False,
+       stall: Annotated[float, typer.Option("--stall-s", help="give up on a part that neither runs nor logs for this long while starting")] = 120.0) -> None:
     """Start everything one machine needs; Ctrl-C stops it all. Run again on DIR to resume."""
     from gateway.stack import Stack
 
-    stack = Stack(data_dir, port, host, temporal_port, temporal_ui_port, ledger_port)
+    stack = Stack(data_dir, port, host, temporal_port, temporal_ui_port, ledger_port,
+                  split_workers=split_workers, stall_s=stall)
     stopping = False
 
     def on_signal(signum, _frame):
@@ -39,7 +42,7 @@ def up(data_dir: Annotated[Path, typer.Option("--data-dir", help="where everythi
     signal.signal(signal.SIGTERM, on_signal)
     try:
         urls = stack.start()
-        typer.echo(f"OneVisit is up (data in {stack.data_dir})")
+        typer.echo(f"OneVisit is up in {stack.timings['healthy']:.1f}s (data in {stack.data_dir})")
         typer.echo(f"  gateway          {urls['gateway']}")
         typer.echo(f"  Temporal Web UI  {urls['temporal_ui']}   (gRPC {urls['temporal']})")
         typer.echo(f"  ledger JSON-RPC  {urls['ledger_rpc']}")
@@ -100,7 +103,9 @@ def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
     import uvicorn
 
     from gateway.app import create_app
+    from gateway.stack import wait_for_start
 
+    wait_for_start()
     uvicorn.run(create_app(), host=host, port=port, log_level="warning")
 
 
@@ -117,14 +122,25 @@ def _run_until_signal(make) -> None:
     asyncio.run(main())
 
 
+AnchorMode = Annotated[str, typer.Option("--anchor-mode", envvar="ONEVISIT_ANCHOR_MODE",
+                                         help="single: one transaction per handoff; batch: Merkle batches")]
+
+
+def _check_anchor_mode(anchor_mode: str) -> None:
+    if anchor_mode not in ("single", "batch"):
+        fail(f"ONEVISIT_ANCHOR_MODE/--anchor-mode must be single or batch, not {anchor_mode!r}", 2)
+
+
 @worker_app.command("engine")
 def worker_engine() -> None:
     """The flow engine's worker (workflow + store activities)."""
     from gateway.app import connect_temporal
     from gateway.settings import get_settings
     from gateway.store import make_engine
+    from gateway.stack import wait_for_start
     from gateway.workers import run_engine_worker
 
+    wait_for_start()
     settings = get_settings()
 
     async def make(stop):
@@ -137,26 +153,63 @@ def worker_engine() -> None:
 @worker_app.command("agency")
 def worker_agency(name: str,
                   backend_url: Annotated[Optional[str], typer.Option(help="a remote agency service; default: the simulated back-end")] = None,
-                  anchor_mode: Annotated[str, typer.Option("--anchor-mode", envvar="ONEVISIT_ANCHOR_MODE", help="single: one transaction per handoff; batch: Merkle batches")] = "single") -> None:
+                  anchor_mode: AnchorMode = "single") -> None:
     """One agency's worker, holding that agency's keys (DIR/keys/NAME.json)."""
-    if anchor_mode not in ("single", "batch"):
-        fail(f"ONEVISIT_ANCHOR_MODE/--anchor-mode must be single or batch, not {anchor_mode!r}", 2)
-    from agencies.keys import AgencyKeys
-    from agencies.worker import run_agency_worker
+    _check_anchor_mode(anchor_mode)
     from gateway.app import connect_temporal
-    from gateway.deployment import read_deployment
     from gateway.settings import get_settings
+    from gateway.stack import wait_for_start
 
+    agency = _agency_workers([name], backend_url, batch=anchor_mode == "batch")
+    wait_for_start()
     settings = get_settings()
-    keys = AgencyKeys.load(settings.data_dir / "keys" / f"{name}.json")
-    deployment, _ = read_deployment(settings.deployment_file)
+
+    async def make(stop):
+        await agency(await connect_temporal(settings), settings, stop)
+
+    _run_until_signal(make)
+
+
+@worker_app.command("all")
+def worker_all(anchor_mode: AnchorMode = "single") -> None:
+    """The engine's worker and every agency's worker in one process (what `onevisit up` runs on one
+    machine): one import, one Temporal connection; each agency still on its own task queue with
+    only its own keys in its adapter."""
+    _check_anchor_mode(anchor_mode)
+    from agencies.directory import AGENCIES
+    from gateway.app import connect_temporal
+    from gateway.settings import get_settings
+    from gateway.stack import wait_for_start
+    from gateway.store import make_engine
+    from gateway.workers import run_engine_worker
+
+    agencies = _agency_workers(list(AGENCIES), batch=anchor_mode == "batch")
+    wait_for_start()
+    settings = get_settings()
 
     async def make(stop):
         client = await connect_temporal(settings)
-        await run_agency_worker(client, keys, settings.ledger_rpc, deployment,
-                                settings.data_dir / "agencies" / name, stop, backend_url, batch=anchor_mode == "batch")
+        async with asyncio.TaskGroup() as group:  # one failing takes the process down: `up` restarts it
+            group.create_task(run_engine_worker(client, make_engine(settings.db_url), stop))
+            group.create_task(agencies(client, settings, stop))
 
     _run_until_signal(make)
+
+
+def _agency_workers(names: list[str], backend_url: str | None = None, batch: bool = False):
+    """Imported now, run later: these agencies' workers, each with only its own keys
+    (DIR/keys/NAME.json, read when they start)."""
+    from agencies.keys import AgencyKeys
+    from agencies.worker import run_agency_workers
+    from gateway.deployment import read_deployment
+
+    async def run(client, settings, stop: asyncio.Event) -> None:
+        keys = [AgencyKeys.load(settings.data_dir / "keys" / f"{n}.json") for n in names]
+        deployment, _ = read_deployment(settings.deployment_file)
+        await run_agency_workers(client, keys, settings.ledger_rpc, deployment, settings.data_dir / "agencies", stop,
+                                 backend_url, batch)
+
+    return run
 
 
 def main() -> None:

@@ -122,7 +122,7 @@ def audit_ledger(url: Url = "http://127.0.0.1:8000", as_json: AsJson = False, le
 
 
 # ------------------------------------------------------------------------------------ bench
-bench_app = typer.Typer(help="Measure the ledger on a throw-away embedded node (not a test: figures vary by machine).")
+bench_app = typer.Typer(help="Measure the ledger or start-up on throw-away data (not tests: figures vary by machine).")
 app.add_typer(bench_app, name="bench")
 
 
@@ -151,3 +151,19 @@ def bench_ledger(as_json: AsJson = False,
         if key != "settings":
             typer.echo(f"{key:<24} {value}")
     typer.echo("settings: " + ", ".join(f"{k}={v}" for k, v in result["settings"].items()))
+
+
+@bench_app.command("startup")
+def bench_startup(as_json: AsJson = False,
+                  runs: Annotated[int, typer.Option("--runs", min=1, help="warm starts after the fresh one")] = 3,
+                  split_workers: Annotated[bool, typer.Option("--split-workers", help="one process per worker (production shape)")] = False) -> None:
+    """Seconds from `up` to healthy on a fresh and on a warm data directory, and each part's CPU."""
+    result = _bench_module("startup").run(runs=runs, split_workers=split_workers)
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    typer.echo(f"fresh: healthy in {result['fresh_s']:.2f}s; warm: {result['warm_s']:.2f}s (median of {runs})")
+    for label in ("fresh", "warm"):
+        cpu = ", ".join(f"{k} {v:.2f}" for k, v in result[label]["cpu_s"].items())
+        stages = ", ".join(f"{k} {v:.2f}" for k, v in result[label]["milestones"].items())
+        typer.echo(f"{label}: stages (s) {stages}\n       CPU-s {cpu}")

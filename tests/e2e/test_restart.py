@@ -18,7 +18,7 @@ def test_sigterm_stops_every_part_and_up_again_resumes_with_all_data(tmp_path):
     data = tmp_path / "data"
     first = start_stack(data)
     children = psutil.Process(first.proc.pid).children(recursive=True)
-    assert len(children) >= 7  # temporal, ledger, engine, four agencies, gateway
+    assert len(children) >= 4  # temporal, ledger, the workers (engine and every agency), gateway
     path = write_application(tmp_path, application())
     case = json.loads(first.cli("apply", str(path), "--url", first.url, "--wait", "--json", check=True).stdout)
     first.stop()
@@ -42,7 +42,8 @@ def test_sigterm_stops_every_part_and_up_again_resumes_with_all_data(tmp_path):
 
 @pytest.fixture(scope="module")
 def ops_stack(tmp_path_factory):
-    running = start_stack(tmp_path_factory.mktemp("ops") / "data")
+    """The production shape on one machine: each agency's worker in its own process."""
+    running = start_stack(tmp_path_factory.mktemp("ops") / "data", None, "--split-workers")
     yield running
     running.stop()
 
@@ -62,15 +63,32 @@ def test_a_crashed_agency_worker_is_started_again_and_cases_go_on(ops_stack, tmp
     assert ops_stack.proc.poll() is None  # the stack stayed up
 
 
+def worker_starts(stack, agency: str) -> tuple[str, int]:
+    """The agency worker's pid and how often a worker of it has begun polling so far."""
+    log = (stack.data_dir / "logs" / f"agency-{agency}.log").read_text()
+    return (stack.data_dir / "run" / f"agency-{agency}.pid").read_text(), log.count(f"agency {agency} polling")
+
+
+def wait_for_new_worker(stack, agency: str, before: tuple[str, int]) -> None:
+    """Until the supervisor has started the agency's worker again and it polls its queue."""
+    while True:
+        pid, starts = worker_starts(stack, agency)
+        if pid != before[0] and starts > before[1]:
+            return
+        assert stack.proc.poll() is None, "the stack stopped"
+        time.sleep(0.1)
+
+
 def test_a_rotated_signing_key_keeps_old_trails_valid_and_signs_new_ones(ops_stack, tmp_path):
     before = apply_and_wait(ops_stack, tmp_path)
+    worker_before = worker_starts(ops_stack, "tax")
     old_signer = ops_stack.deployment()["agencies"]["tax"]["signer"]
     out = ops_stack.cli("registry", "rotate-signer", "tax", "--data-dir", str(ops_stack.data_dir), check=True).stdout
     assert f"signer {old_signer} -> " in out
     shown = json.loads(ops_stack.cli("registry", "show", "--data-dir", str(ops_stack.data_dir), "--json", check=True).stdout)
     new_signer = shown["tax"]["signer"]
     assert new_signer != old_signer and new_signer == ops_stack.deployment()["agencies"]["tax"]["signer"]
-    time.sleep(1)  # the supervisor notices the worker it must restart
+    wait_for_new_worker(ops_stack, "tax", worker_before)
     after = apply_and_wait(ops_stack, tmp_path)
     evidence = httpx.get(f"{ops_stack.url}/api/cases/{after['case_id']}/evidence", headers=ops_stack.token("auditor")).json()
     tax = next(i for i in evidence["handoffs"] if i["handoff"]["record"]["step"] == "tax_registration")
