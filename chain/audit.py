@@ -28,6 +28,7 @@ from chain.audit_batch import batched_anchors
 from chain.errors import VerificationError
 from chain.evidence import EvidenceBundle, EvidenceItem
 from chain.handoff import agency_id, case_commitment, definition_hash, step_id
+from chain.hexid import to_hex
 from chain.ledger import Anchor, Ledger
 
 
@@ -145,11 +146,11 @@ def verify_case(bundle: EvidenceBundle, ledger: Ledger | None = None) -> Report:
         if anchor is None:
             find("anchor", "the handoff is not anchored on the ledger", item)
             continue
-        if anchor.case_commitment.lower() != rec.case or anchor.step.lower() != "0x" + step_id(rec.flow, rec.step).hex():
+        if anchor.case_commitment.lower() != rec.case or anchor.step.lower() != to_hex(step_id(rec.flow, rec.step)):
             find("anchor", "the anchor was made for another case or step", item)
         if history is not None:
             agencies, steps = history.state_at(anchor.block_number, anchor.log_index)
-            reg = agencies.get("0x" + agency_id(rec.agency).hex())
+            reg = agencies.get(to_hex(agency_id(rec.agency)))
             if reg is None:
                 find("signer", f"{rec.agency} was not a registered agency when anchored", item)
             else:
@@ -159,7 +160,7 @@ def verify_case(bundle: EvidenceBundle, ledger: Ledger | None = None) -> Report:
                 if reg["account"].lower() != anchor.account.lower():
                     find("anchor", f"anchored from {anchor.account}, not {rec.agency}'s account {reg['account']}", item)
             # a batch names no step on-chain (the contract checks a single anchor's step itself)
-            if anchor.batched and steps.get(anchor.step.lower()) != "0x" + agency_id(rec.agency).hex():
+            if anchor.batched and steps.get(anchor.step.lower()) != to_hex(agency_id(rec.agency)):
                 find("anchor", f"step {rec.step} was not {rec.agency}'s at block {anchor.block_number}", item)
         else:
             claim = bundle.agencies.get(rec.agency)
@@ -199,7 +200,7 @@ def _anchors(bundle: EvidenceBundle, ledger: Ledger | None, find) -> dict[str, A
         find("anchor", "the bundle names another chain or contracts than the ledger checked against")
     on_chain = {a.handoff.lower(): a for a in ledger.anchors_for_case(bundle.commitment)}
     in_bundle = {i.handoff.hash.lower() for i in bundle.handoffs}
-    step_names = {"0x" + step_id(str(bundle.flow.get("name")), s).hex(): s for s in bundle.step_policy()}
+    step_names = {to_hex(step_id(str(bundle.flow.get("name")), s)): s for s in bundle.step_policy()}
     for h, a in on_chain.items():
         if h not in in_bundle:
             find("complete", f"the ledger holds an anchor of this case ({h}, block {a.block_number}) "

@@ -2,7 +2,7 @@
 
 The bundle's anchor for such a handoff names the batch root, the leaf index, the batch size and
 the inclusion proof. The leaf is rebuilt from the record itself (``handoff hash || step id ||
-case commitment``, see ``chain.merkle``), so a proof that verifies binds the record's step and
+case commitment``, see ``chain.batch``), so a proof that verifies binds the record's step and
 case too.
   offline  the proof must lead to the root the bundle claims (of the size it claims);
   online   the root must be anchored on the ledger (``BatchAnchored``), by the record's agency,
@@ -17,11 +17,12 @@ names the root and count, not the cases inside, so only the agency's batch conte
 
 from __future__ import annotations
 
-from chain.errors import VerificationError
+from chain.batch import anchor_in_batch, verify_proof
+from chain.errors import ChainValueError, VerificationError
 from chain.evidence import EvidenceBundle, EvidenceItem
-from chain.handoff import agency_id, step_id
+from chain.handoff import agency_id
+from chain.hexid import bytes32, to_hex
 from chain.ledger import Anchor, BatchAnchor, Ledger
-from chain.merkle import handoff_leaf, parse_proof, verify_inclusion
 
 
 def batched_anchors(bundle: EvidenceBundle, ledger: Ledger | None, singles: dict[str, Anchor], find) -> dict[str, Anchor]:
@@ -46,10 +47,8 @@ def _judge(item: EvidenceItem, claim: Anchor, ledger: Ledger | None, events: dic
         return None
     root = claim.batch_root.lower()
     try:
-        root_bytes = bytes.fromhex(root.removeprefix("0x"))
-    except ValueError:
-        root_bytes = b""
-    if len(root_bytes) != 32:
+        bytes32(root, "batch root")
+    except ChainValueError:
         find("proof", f"the batch root {claim.batch_root!r} is not 32 bytes of hex", item)
         return None
     size = claim.batch_size
@@ -63,21 +62,15 @@ def _judge(item: EvidenceItem, claim: Anchor, ledger: Ledger | None, events: dic
             return None
         size = event.count
     try:
-        step = step_id(rec.flow, rec.step)
-        leaf = handoff_leaf(item.handoff.hash, step, rec.case)
-        verify_inclusion(leaf, claim.leaf_index, size, parse_proof(claim.proof), root_bytes)
+        leaf = verify_proof(item.handoff.hash, rec.flow, rec.step, rec.case, claim.leaf_index, size, claim.proof, root)
     except (VerificationError, ValueError) as exc:
         message = exc.message if isinstance(exc, VerificationError) else str(exc)
         find("proof", f"not included in batch {root} of {size}: {message}", item)
         return None
     if event is None:
         return claim
-    if event.agency.lower() != "0x" + agency_id(rec.agency).hex():
+    if event.agency.lower() != to_hex(agency_id(rec.agency)):
         find("anchor", f"batch {root} was anchored by agency {event.agency}, not by {rec.agency}", item)
     if (claim.block_hash, claim.tx_hash) != (event.block_hash, event.tx_hash):
         find("anchor", "the bundle's anchor reference differs from the ledger's", item)
-    return Anchor(handoff=item.handoff.hash.lower(), agency=event.agency, case_commitment=rec.case,
-                  step="0x" + step.hex(), account=event.account, tx_hash=event.tx_hash,
-                  block_number=event.block_number, block_hash=event.block_hash, log_index=event.log_index,
-                  timestamp=event.timestamp, batch_root=root, leaf_index=claim.leaf_index, batch_size=size,
-                  proof=claim.proof)
+    return anchor_in_batch(event, item.handoff.hash.lower(), leaf, claim.leaf_index, size, claim.proof)

@@ -28,10 +28,11 @@ from pathlib import Path
 
 from web3.logs import DISCARD
 
+from chain.batch import anchor_in_batch, leaf as batch_leaf
 from chain.errors import AnchorRefused, AnchorTimeout, ChainError, ChainValueError
-from chain.handoff import step_id
+from chain.hexid import from_hex, to_hex
 from chain.ledger import ANCHOR_GAS, Anchor, BatchAnchor, Sender
-from chain.merkle import Tree, handoff_leaf
+from chain.merkle import Tree
 
 
 class BatchJournal:
@@ -106,11 +107,7 @@ class BatchJournal:
 def batch_anchors(event: BatchAnchor, entries: list[tuple[str, bytes]], tree: Tree | None = None) -> dict[str, Anchor]:
     """Each handoff's Anchor in an anchored batch: the batch's event plus its own leaf and proof."""
     tree = tree or Tree([leaf for _, leaf in entries])
-    return {h: Anchor(handoff=h, agency=event.agency, case_commitment="0x" + leaf[64:].hex(),
-                      step="0x" + leaf[32:64].hex(), account=event.account, tx_hash=event.tx_hash,
-                      block_number=event.block_number, block_hash=event.block_hash, log_index=event.log_index,
-                      timestamp=event.timestamp, batch_root=event.root, leaf_index=i, batch_size=len(entries),
-                      proof=["0x" + p.hex() for p in tree.proof(i)])
+    return {h: anchor_in_batch(event, h, leaf, i, len(entries), [to_hex(p) for p in tree.proof(i)])
             for i, (h, leaf) in enumerate(entries)}
 
 
@@ -154,7 +151,7 @@ class AnchorBatcher:
     def submit(self, handoff_hash: str, flow: str, step: str, case_commitment: str) -> Future:
         """Hand a handoff over without blocking; the future resolves to its Anchor."""
         h = handoff_hash.lower()
-        leaf = handoff_leaf(h, step_id(flow, step), case_commitment.lower())
+        leaf = batch_leaf(h, flow, step, case_commitment.lower())
         with self._cond:
             if self._closed:
                 raise ChainError("the anchor batcher is closed")
@@ -252,7 +249,7 @@ class AnchorBatcher:
             return
         # (3) journal the batch before its transaction exists; (4) anchor its root
         tree = Tree([leaf for _, leaf in entries])
-        root = "0x" + tree.root.hex()
+        root = to_hex(tree.root)
         self.journal.add(root, entries)
         self._settle(self._send(root, len(entries)), entries, tree)
 
@@ -272,7 +269,7 @@ class AnchorBatcher:
                 fut.set_result(anchor)
 
     def _send(self, root: str, count: int) -> BatchAnchor:
-        fn = self.ledger.ledger.functions.anchor_batch(bytes.fromhex(root[2:]), count)
+        fn = self.ledger.ledger.functions.anchor_batch(from_hex(root, "batch root"), count)
         try:
             receipt = self.sender.send(fn, ANCHOR_GAS)
         except AnchorRefused as exc:

@@ -22,7 +22,8 @@ from eth_keys.constants import SECPK1_N
 from eth_keys.exceptions import BadSignature, ValidationError as KeyValidationError
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from chain.errors import ChainValueError, VerificationError
+from chain.errors import VerificationError
+from chain.hexid import bytes32, from_hex, to_hex
 from chain.merkle import keccak as fast_keccak
 
 DOMAIN = b"onevisit.handoff.v1\x00"
@@ -72,7 +73,7 @@ class Handoff(BaseModel):
         return fast_keccak(DOMAIN + self.canonical_bytes())
 
     def hash_hex(self) -> str:
-        return "0x" + self.digest().hex()
+        return to_hex(self.digest())
 
 
 class SignedHandoff(BaseModel):
@@ -107,9 +108,9 @@ def sign(record: Handoff, private_key: bytes) -> SignedHandoff:
     signature = key.sign_msg_hash(digest)
     return SignedHandoff(
         record=record,
-        hash="0x" + digest.hex(),
+        hash=to_hex(digest),
         signer=key.public_key.to_checksum_address(),
-        signature="0x" + signature.to_bytes().hex(),
+        signature=to_hex(signature.to_bytes()),
     )
 
 
@@ -119,8 +120,8 @@ def recover_signer(hash_hex: str, signature_hex: str) -> str:
     libsecp256k1 through coincurve directly, with eth_keys' checks (65 bytes, v in {0, 1},
     r and s below the curve order) made first: the same signatures pass, ~2x faster."""
     try:
-        digest = bytes.fromhex(hash_hex.removeprefix("0x"))
-        sig = bytes.fromhex(signature_hex.removeprefix("0x"))
+        digest = from_hex(hash_hex, "the hash")
+        sig = from_hex(signature_hex, "the signature")
         if len(digest) != 32:
             raise ValueError(f"the hash is {len(digest)} bytes, not 32")
         if len(sig) != 65 or sig[64] > 1:
@@ -171,18 +172,12 @@ def canonical_json(value: Any) -> bytes:
 
 
 def new_salt() -> str:
-    return "0x" + secrets.token_bytes(32).hex()
+    return to_hex(secrets.token_bytes(32))
 
 
 def case_commitment(case_id: str, salt: str) -> str:
     """keccak256(salt || case id): stands for the case on-chain without revealing it."""
-    try:
-        salt_bytes = bytes.fromhex(salt.removeprefix("0x"))
-    except ValueError as exc:
-        raise ChainValueError("salt must be hex") from exc
-    if len(salt_bytes) != 32:
-        raise ChainValueError("salt must be 32 bytes")
-    return "0x" + fast_keccak(salt_bytes + case_id.encode()).hex()
+    return to_hex(fast_keccak(bytes32(salt, "salt") + case_id.encode()))
 
 
 def step_id(flow: str, step: str) -> bytes:

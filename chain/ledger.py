@@ -22,6 +22,7 @@ from web3.logs import DISCARD
 from chain import artifacts
 from chain.errors import AnchorRefused, AnchorTimeout, ChainError, LedgerUnavailable
 from chain.handoff import agency_id, step_id
+from chain.hexid import from_hex, to_hex
 
 ANCHOR_GAS = 250_000
 ADMIN_GAS = 400_000
@@ -92,10 +93,6 @@ class BatchAnchor(LogRef):
     count: int
 
 
-def _hex(b: bytes) -> str:
-    return "0x" + bytes(b).hex()
-
-
 def connect(url: str, timeout: float = 30.0) -> Web3:
     w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": timeout}))
     try:
@@ -120,14 +117,14 @@ class Ledger:
 
     # reading ---------------------------------------------------------------------------------
     def anchored_at(self, handoff_hash: str) -> int:
-        return self.ledger.functions.anchored_at(bytes.fromhex(handoff_hash[2:])).call()
+        return self.ledger.functions.anchored_at(from_hex(handoff_hash, "handoff hash")).call()
 
     def anchor_of(self, handoff_hash: str) -> Anchor | None:
-        found = self._anchors({"handoff": bytes.fromhex(handoff_hash[2:])})
+        found = self._anchors({"handoff": from_hex(handoff_hash, "handoff hash")})
         return found[0] if found else None
 
     def anchors_for_case(self, commitment: str) -> list[Anchor]:
-        return self._anchors({"case_commitment": bytes.fromhex(commitment[2:])})
+        return self._anchors({"case_commitment": from_hex(commitment, "case commitment")})
 
     def all_anchors(self) -> list[Anchor]:
         return self._anchors(None)
@@ -136,16 +133,16 @@ class Ledger:
         """The single anchors of any of these handoffs, read in one eth_getLogs (topics OR-ed)."""
         if not handoff_hashes:
             return {}
-        found = self._anchors({"handoff": [bytes.fromhex(h[2:]) for h in handoff_hashes]})
+        found = self._anchors({"handoff": [from_hex(h, "handoff hash") for h in handoff_hashes]})
         return {a.handoff: a for a in found}
 
     # batches ---------------------------------------------------------------------------------
     def batch_anchored_at(self, root: str) -> int:
-        return self.ledger.functions.batch_anchored_at(bytes.fromhex(root[2:])).call()
+        return self.ledger.functions.batch_anchored_at(from_hex(root, "batch root")).call()
 
     def batch_of(self, root: str) -> BatchAnchor | None:
         """The BatchAnchored event of a Merkle root, or None if the root was never anchored."""
-        found = self._batches({"root": bytes.fromhex(root[2:])})
+        found = self._batches({"root": from_hex(root, "batch root")})
         return found[0] if found else None
 
     def all_batches(self) -> list[BatchAnchor]:
@@ -158,9 +155,9 @@ class Ledger:
 
     def batch_anchor(self, log) -> BatchAnchor:
         """A decoded BatchAnchored log (from get_logs or a receipt) as a BatchAnchor."""
-        return BatchAnchor(root=_hex(log.args.root), agency=_hex(log.args.agency), count=log.args.count,
-                           account=log.args.account, tx_hash=_hex(log.transactionHash),
-                           block_number=log.blockNumber, block_hash=_hex(log.blockHash),
+        return BatchAnchor(root=to_hex(log.args.root), agency=to_hex(log.args.agency), count=log.args.count,
+                           account=log.args.account, tx_hash=to_hex(log.transactionHash),
+                           block_number=log.blockNumber, block_hash=to_hex(log.blockHash),
                            log_index=log.logIndex, timestamp=self.block_timestamp(log.blockNumber))
 
     def _anchors(self, filters: dict[str, Any] | None) -> list[Anchor]:
@@ -171,10 +168,10 @@ class Ledger:
 
     def anchor_from_log(self, log) -> Anchor:
         """A decoded HandoffAnchored log (from get_logs or a receipt) as an Anchor."""
-        return Anchor(handoff=_hex(log.args.handoff), agency=_hex(log.args.agency),
-                      case_commitment=_hex(log.args.case_commitment), step=_hex(log.args.step),
-                      account=log.args.account, tx_hash=_hex(log.transactionHash), block_number=log.blockNumber,
-                      block_hash=_hex(log.blockHash), log_index=log.logIndex,
+        return Anchor(handoff=to_hex(log.args.handoff), agency=to_hex(log.args.agency),
+                      case_commitment=to_hex(log.args.case_commitment), step=to_hex(log.args.step),
+                      account=log.args.account, tx_hash=to_hex(log.transactionHash), block_number=log.blockNumber,
+                      block_hash=to_hex(log.blockHash), log_index=log.logIndex,
                       timestamp=self.block_timestamp(log.blockNumber))
 
     def block_timestamp(self, number: int) -> int:
@@ -189,7 +186,7 @@ class Ledger:
         for name in ("AgencyRegistered", "AccountRotated", "SignerRotated", "AgencySuspended",
                      "AgencyReinstated", "StepAssigned"):
             for log in getattr(self.registry.events, name)().get_logs(from_block=0, to_block="latest"):
-                args = {k: (_hex(v) if isinstance(v, bytes) else v) for k, v in log.args.items()}
+                args = {k: (to_hex(v) if isinstance(v, bytes) else v) for k, v in log.args.items()}
                 events.append({"event": name, "block_number": log.blockNumber, "log_index": log.logIndex, **args})
         events.sort(key=lambda e: (e["block_number"], e["log_index"]))
         return events
@@ -241,7 +238,7 @@ class Sender:
         try:
             return self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=self.receipt_timeout, poll_latency=0.02)
         except TimeExhausted as exc:
-            raise AnchorTimeout(f"no receipt for {_hex(tx_hash)} after {self.receipt_timeout}s") from exc
+            raise AnchorTimeout(f"no receipt for {to_hex(tx_hash)} after {self.receipt_timeout}s") from exc
 
     def _revert_reason(self, tx: dict[str, Any], block: int) -> str:
         call = {k: tx[k] for k in ("from", "to", "data", "gas")}
@@ -261,7 +258,7 @@ class Sender:
         if existing is not None:
             return existing
         fn = self.ledger.ledger.functions.anchor(
-            bytes.fromhex(handoff_hash[2:]), step_id(flow, step), bytes.fromhex(case_commitment[2:])
+            from_hex(handoff_hash, "handoff hash"), step_id(flow, step), from_hex(case_commitment, "case commitment")
         )
         try:
             receipt = self.send(fn, ANCHOR_GAS)
@@ -270,7 +267,7 @@ class Sender:
                 raise
         else:  # the receipt carries the event: no need to read it back
             for log in self.ledger.ledger.events.HandoffAnchored().process_receipt(receipt, errors=DISCARD):
-                if _hex(log.args.handoff) == handoff_hash.lower():
+                if to_hex(log.args.handoff) == handoff_hash.lower():
                     return self.ledger.anchor_from_log(log)
         # anchored meanwhile by a concurrent retry: read the one anchor there is
         for _ in range(50):  # the receipt is final; the log index may lag on a foreign node

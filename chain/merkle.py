@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from chain.errors import ChainValueError, VerificationError
+from chain.hexid import HASH_SIZE, bytes32, from_hex
 
 try:  # safe-pysha3 (a dependency): ~9x faster than eth_utils' default pycryptodome backend
     from sha3 import keccak_256 as _keccak_256
@@ -35,7 +36,6 @@ except ImportError:  # pragma: no cover - same function, slower backend
 
 LEAF_PREFIX = b"\x00"
 NODE_PREFIX = b"\x01"
-HASH_SIZE = 32
 
 
 def hash_leaf(data: bytes) -> bytes:
@@ -48,19 +48,9 @@ def hash_children(left: bytes, right: bytes) -> bytes:
 
 def handoff_leaf(handoff_hash: str | bytes, step_id: bytes, case_commitment: str | bytes) -> bytes:
     """The leaf bytes for one handoff: its hash, the step id and the case commitment (32 each)."""
-    parts = [_b32(handoff_hash, "handoff hash"), _b32(step_id, "step id"), _b32(case_commitment, "case commitment")]
+    parts = [bytes32(handoff_hash, "handoff hash"), bytes32(step_id, "step id"),
+             bytes32(case_commitment, "case commitment")]
     return b"".join(parts)
-
-
-def _b32(value: str | bytes, what: str) -> bytes:
-    if isinstance(value, str):
-        try:
-            value = bytes.fromhex(value.removeprefix("0x"))
-        except ValueError as exc:
-            raise ChainValueError(f"{what} is not hex") from exc
-    if len(value) != HASH_SIZE:
-        raise ChainValueError(f"{what} must be 32 bytes, got {len(value)}")
-    return bytes(value)
 
 
 class Tree:
@@ -144,7 +134,7 @@ def verify_inclusion(leaf: bytes, index: int, size: int, proof: Sequence[bytes],
 def parse_proof(proof: Sequence[str]) -> list[bytes]:
     """Hex strings (as anchors carry them) to bytes; malformed hex is a proof failure."""
     try:
-        return [bytes.fromhex(h.removeprefix("0x")) for h in proof]
+        return [from_hex(h, "a proof hash") for h in proof]
     except (AttributeError, TypeError, ValueError) as exc:
         raise VerificationError("proof", f"proof does not parse: {exc}") from exc
 

@@ -20,10 +20,11 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel
 
 from chain.audit import Finding
-from chain.errors import ChainError
+from chain.batch import verify_proof
+from chain.errors import VerificationError
 from chain.handoff import agency_id, step_id
+from chain.hexid import to_hex
 from chain.ledger import Anchor, BatchAnchor, Ledger
-from chain.merkle import handoff_leaf, parse_proof, verify_inclusion
 
 
 class StoredRecord(BaseModel):
@@ -90,13 +91,12 @@ def _batched(record: StoredRecord, chain: _Chain, find: Find) -> bool:
     if (alone := chain.anchors.get(record.hash.lower())) is not None:
         chain.claimed.add(record.hash.lower())
         find("anchor", f"anchored twice: alone in block {alone.block_number} and in batch {root}")
-    if batch.agency.lower() != "0x" + agency_id(record.agency).hex():
+    if batch.agency.lower() != to_hex(agency_id(record.agency)):
         find("anchor", f"batch {root} was anchored by another agency than {record.agency}")
-    leaf = handoff_leaf(record.hash, step_id(record.flow, record.step), record.case_commitment)
     try:
-        verify_inclusion(leaf, ref.leaf_index or 0, batch.count, parse_proof(ref.proof or []),
-                         bytes.fromhex(root.removeprefix("0x")))
-    except ChainError as exc:
+        verify_proof(record.hash, record.flow, record.step, record.case_commitment, ref.leaf_index or 0,
+                     batch.count, ref.proof or [], root)
+    except VerificationError as exc:
         find("anchor", f"the stored inclusion proof does not lead to batch {root}: {exc}")
     return True
 
@@ -111,9 +111,9 @@ def _kind(record: StoredRecord) -> str:
 def _same_owner(record: StoredRecord, case: str, step: str, agency: str, find: Find) -> None:
     if case.lower() != record.case_commitment.lower():
         find("anchor", "the ledger anchored it for another case than the store records")
-    if step.lower() != "0x" + step_id(record.flow, record.step).hex():
+    if step.lower() != to_hex(step_id(record.flow, record.step)):
         find("anchor", f"the ledger anchored it for another step than {record.flow}/{record.step}")
-    if agency.lower() != "0x" + agency_id(record.agency).hex():
+    if agency.lower() != to_hex(agency_id(record.agency)):
         find("anchor", f"the ledger anchored it for another agency than {record.agency}")
 
 

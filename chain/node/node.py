@@ -103,7 +103,7 @@ class LedgerNode:
     # ---- allowlist ---------------------------------------------------------------------------
 
     def is_allowed(self, address: bytes) -> bool:
-        return "0x" + bytes(address).hex() in self.allowlist
+        return index.hb(address) in self.allowlist
 
     def change_allowlist(self, addresses: list[str], add: bool) -> None:
         norm = [allowlist_address(a) for a in addresses]

@@ -10,6 +10,7 @@ from eth.exceptions import HeaderNotFound, Revert, VMError
 from eth_utils import ValidationError
 
 from chain.node import index
+from chain.node.index import hb
 from chain.node.evm import call_tx
 from chain.node.errors import (EXECUTION_FAILED, EXECUTION_REVERTED, INTERNAL_ERROR, INVALID_PARAMS,
                                INVALID_REQUEST, LIMIT_EXCEEDED, METHOD_NOT_FOUND, NOT_FOUND, PARSE_ERROR,
@@ -167,12 +168,12 @@ class Rpc:
 
     def eth__getCode(self, address: str, tag: Any = "latest") -> str:
         with self.node.reader() as (conn, chain):
-            return "0x" + self._state(conn, chain, tag).get_code(address_bytes(address)).hex()
+            return hb(self._state(conn, chain, tag).get_code(address_bytes(address)))
 
     def eth__getStorageAt(self, address: str, slot: str, tag: Any = "latest") -> str:
         with self.node.reader() as (conn, chain):
             value = self._state(conn, chain, tag).get_storage(address_bytes(address), qty(slot, "slot"))
-        return "0x" + value.to_bytes(32, "big").hex()
+        return hb(value.to_bytes(32, "big"))
 
     # ---- eth: execution ----------------------------------------------------------------------
 
@@ -188,7 +189,7 @@ class Rpc:
                 return chain.get_transaction_result(tx, header)
             except Revert as exc:
                 raw = exc.args[0] if exc.args and isinstance(exc.args[0], bytes) else b""
-                raise RpcError(EXECUTION_REVERTED, revert_message(raw), "0x" + raw.hex()) from exc
+                raise RpcError(EXECUTION_REVERTED, revert_message(raw), hb(raw)) from exc
             except VMError as exc:
                 raise RpcError(EXECUTION_FAILED, f"execution failed: {exc!r}") from exc
             except ValidationError as exc:  # e.g. insufficient funds for the value
@@ -197,7 +198,7 @@ class Rpc:
                 raise RpcError(INVALID_PARAMS, f"invalid call: {exc}") from exc
 
     def eth__call(self, params: dict, tag: Any = "latest", *_overrides: Any) -> str:
-        return "0x" + self._execute(params, tag, estimate=False).hex()
+        return hb(self._execute(params, tag, estimate=False))
 
     def eth__estimateGas(self, params: dict, tag: Any = "latest", *_overrides: Any) -> str:
         return hex(self._execute(params, tag, estimate=True))
@@ -237,7 +238,7 @@ class Rpc:
     # ---- eth: transactions -------------------------------------------------------------------
 
     def eth__sendRawTransaction(self, raw: str) -> str:
-        return "0x" + self.node.send_raw_transaction(data(raw, "raw transaction")).hex()
+        return hb(self.node.send_raw_transaction(data(raw, "raw transaction")))
 
     def eth__getTransactionByHash(self, tx_hash: str):
         h = hash32(tx_hash)
