@@ -14,12 +14,19 @@ The checks, in order (each finding names its check):
                   in a Merkle batch: the inclusion proof leads to the batch's anchored root
                   (check "proof"; see chain.audit_batch)
   (8) order       every parent was anchored before its child
-  (9) complete    every anchor of this case on the ledger has its record in the bundle
+  (9) complete    every anchor of this case on the ledger has its record in the bundle; no
+                  handoff appears twice, no step has two completed handoffs
 A failing check never stops the others: the auditor gets every finding at once.
+
+Each check is a function (``check_*``, and ``_anchors`` for what the ledger holds): ``verify_case``
+runs those of the case as a whole, then ``HANDOFF_CHECKS`` on each handoff in trail order. A new
+check is a new function in that sequence.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -63,8 +70,16 @@ class RegistryHistory:
 
     def __init__(self, events: list[dict[str, Any]]):
         self.events = events
+        self._states: dict[tuple[int, int], tuple[dict[str, dict[str, Any]], dict[str, str]]] = {}
 
     def state_at(self, block: int, log_index: int) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+        """(agency id -> account, signer, active; step id -> agency id) just before that log."""
+        key = (block, log_index)
+        if key not in self._states:
+            self._states[key] = self._replay(block, log_index)
+        return self._states[key]
+
+    def _replay(self, block: int, log_index: int) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
         agencies: dict[str, dict[str, Any]] = {}
         steps: dict[str, str] = {}
         for e in self.events:
@@ -84,7 +99,12 @@ class RegistryHistory:
         return agencies, steps
 
 
+Find = Callable[..., None]
+
+
 def verify_case(bundle: EvidenceBundle, ledger: Ledger | None = None) -> Report:
+    """Every check over one case's trail, online against ``ledger`` or offline: first those of the
+    case as a whole, then ``HANDOFF_CHECKS`` on each handoff in trail order."""
     findings: list[Finding] = []
 
     def find(check: str, message: str, item: EvidenceItem | None = None, *,
@@ -93,93 +113,70 @@ def verify_case(bundle: EvidenceBundle, ledger: Ledger | None = None) -> Report:
                                 handoff=item.handoff.hash if item else handoff,
                                 step=item.handoff.record.step if item else step))
 
-    # (1) commitment
-    if case_commitment(bundle.case_id, bundle.salt) != bundle.commitment.lower():
-        find("commitment", "the salt and case id do not open the case commitment")
-    flow_name = bundle.flow.get("name")
-    flow_version = definition_hash(bundle.flow)
-    policy = bundle.step_policy()
-    by_hash: dict[str, EvidenceItem] = {}
-    by_step: dict[str, list[EvidenceItem]] = {}
-    for item in bundle.handoffs:
-        h = item.handoff
-        if h.hash.lower() in by_hash:
-            find("complete", "the same handoff appears twice in the bundle", item)
-        by_hash[h.hash.lower()] = item
-        by_step.setdefault(h.record.step, []).append(item)
-    completed = _completed_by_step(by_step, find)
-    optional = {s["id"] for s in bundle.flow.get("steps", []) if s.get("when")}
-
+    check_case_commitment(bundle, find)
+    check_each_handoff_once(bundle, find)
+    completed = check_one_completed_per_step(bundle, find)
     anchors = _anchors(bundle, ledger, find)
     events = ledger.registry_events() if ledger else bundle.registry
-    history = RegistryHistory(events) if events else None
-
+    trail = Trail(bundle, completed, anchors, RegistryHistory(events) if events else None)
     for item in bundle.handoffs:
-        h, rec = item.handoff, item.handoff.record
-        # (2)(3) hash and signature
-        try:
-            h.verify()
-        except VerificationError as exc:
-            find(exc.check, exc.message, item)
-        if rec.case != bundle.commitment.lower():
-            find("commitment", "the record belongs to another case", item)
-        # (5) flow, version and step ownership
-        if rec.flow != flow_name or rec.flow_version != flow_version:
-            find("flow", f"record names flow {rec.flow} {rec.flow_version}, not this bundle's {flow_name} {flow_version}", item)
-        owner, deps = policy.get(rec.step, (None, []))
-        if owner is None:
-            find("flow", f"the flow has no step {rec.step!r}", item)
-        elif owner != rec.agency:
-            find("flow", f"step {rec.step} belongs to {owner}, but {rec.agency} emitted it", item)
-        # (6) parents: exactly the handoffs of the dependency steps (latest attempt)
-        if rec.outcome == "compensated":  # an undo hangs off the handoff it undoes
-            expected = [completed[rec.step]] if rec.step in completed else []
-        else:
-            expected = sorted(completed[d] for d in deps if d in completed)
-            missing_deps = [d for d in deps if d not in completed and d not in optional]
-            if missing_deps:
-                find("parents", f"depends on step(s) {', '.join(missing_deps)} that have no completed handoff in the trail", item)
-        if sorted(p.lower() for p in rec.parents) != expected:
-            find("parents", "parent links do not match the handoffs of the steps it depends on", item)
-        # (4)(7) signer and anchor
-        anchor = anchors.get(h.hash.lower())
-        if anchor is None:
-            find("anchor", "the handoff is not anchored on the ledger", item)
-            continue
-        if anchor.case_commitment.lower() != rec.case or anchor.step.lower() != to_hex(step_id(rec.flow, rec.step)):
-            find("anchor", "the anchor was made for another case or step", item)
-        if history is not None:
-            agencies, steps = history.state_at(anchor.block_number, anchor.log_index)
-            reg = agencies.get(to_hex(agency_id(rec.agency)))
-            if reg is None:
-                find("signer", f"{rec.agency} was not a registered agency when anchored", item)
-            else:
-                if reg["signer"].lower() != h.signer.lower():
-                    find("signer", f"signed by {h.signer}, but {rec.agency}'s registered key at block "
-                                   f"{anchor.block_number} was {reg['signer']}", item)
-                if reg["account"].lower() != anchor.account.lower():
-                    find("anchor", f"anchored from {anchor.account}, not {rec.agency}'s account {reg['account']}", item)
-            # a batch names no step on-chain (the contract checks a single anchor's step itself)
-            if anchor.batched and steps.get(anchor.step.lower()) != to_hex(agency_id(rec.agency)):
-                find("anchor", f"step {rec.step} was not {rec.agency}'s at block {anchor.block_number}", item)
-        else:
-            claim = bundle.agencies.get(rec.agency)
-            if claim is None or claim.signer.lower() != h.signer.lower():
-                find("signer", f"signed by {h.signer}, not the key the bundle gives for {rec.agency}", item)
-            elif claim.account.lower() != anchor.account.lower():
-                find("anchor", f"anchored from {anchor.account}, not {rec.agency}'s account", item)
-        # (8) order
-        for parent in rec.parents:
-            pa = anchors.get(parent.lower())
-            if pa is not None and (pa.block_number, pa.log_index) >= (anchor.block_number, anchor.log_index):
-                find("order", f"anchored before its parent {parent}", item)
+        for check in HANDOFF_CHECKS:
+            check(trail, item, find)
     return Report(case_id=bundle.case_id, ok=not findings, online=ledger is not None,
                   handoffs=len(bundle.handoffs), anchored=len(anchors), findings=findings)
 
 
-def _completed_by_step(by_step: dict[str, list[EvidenceItem]], find) -> dict[str, str]:
-    """step -> hash of its one completed handoff (rejected attempts, escalations and undos stay
+@dataclass
+class Trail:
+    """What the handoff checks judge each handoff by, gathered once per case."""
+
+    bundle: EvidenceBundle
+    completed: dict[str, str]  # step -> hash of its completed handoff
+    anchors: dict[str, Anchor]  # hash -> the anchor to judge by
+    history: RegistryHistory | None  # None without registry events: judged by bundle.agencies
+    flow_name: str | None = field(init=False)
+    flow_version: str = field(init=False)
+    policy: dict[str, tuple[str, list[str]]] = field(init=False)
+    optional: set[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.flow_name = self.bundle.flow.get("name")
+        self.flow_version = definition_hash(self.bundle.flow)
+        self.policy = self.bundle.step_policy()
+        self.optional = {s["id"] for s in self.bundle.flow.get("steps", []) if s.get("when")}
+
+    def anchor(self, item: EvidenceItem) -> Anchor | None:
+        return self.anchors.get(item.handoff.hash.lower())
+
+    def registered(self, agency: str, anchor: Anchor) -> dict[str, Any] | None:
+        """The agency's registry entry (account, signer) when ``anchor`` was made."""
+        agencies, _ = self.history.state_at(anchor.block_number, anchor.log_index)
+        return agencies.get(to_hex(agency_id(agency)))
+
+
+# (1)(9) the case as a whole (and _anchors, below) ------------------------------------------
+
+def check_case_commitment(bundle: EvidenceBundle, find: Find) -> None:
+    """(1) The salt and case id open the case commitment."""
+    if case_commitment(bundle.case_id, bundle.salt) != bundle.commitment.lower():
+        find("commitment", "the salt and case id do not open the case commitment")
+
+
+def check_each_handoff_once(bundle: EvidenceBundle, find: Find) -> None:
+    """(9) No handoff appears twice in the trail."""
+    seen: set[str] = set()
+    for item in bundle.handoffs:
+        if item.handoff.hash.lower() in seen:
+            find("complete", "the same handoff appears twice in the bundle", item)
+        seen.add(item.handoff.hash.lower())
+
+
+def check_one_completed_per_step(bundle: EvidenceBundle, find: Find) -> dict[str, str]:
+    """(9) step -> hash of its one completed handoff (rejected attempts, escalations and undos stay
     in the trail beside it; two completed handoffs for one step is a finding)."""
+    by_step: dict[str, list[EvidenceItem]] = {}
+    for item in bundle.handoffs:
+        by_step.setdefault(item.handoff.record.step, []).append(item)
     completed: dict[str, str] = {}
     for step, items in by_step.items():
         done = [i for i in items if i.handoff.record.outcome == "completed"]
@@ -188,6 +185,119 @@ def _completed_by_step(by_step: dict[str, list[EvidenceItem]], find) -> dict[str
         if done:
             completed[step] = done[0].handoff.hash.lower()
     return completed
+
+
+# (1)-(8) each handoff, in this order ---------------------------------------------------------
+
+def check_hash_and_signature(trail: Trail, item: EvidenceItem, find: Find) -> None:
+    """(2) The record hashes to its stated hash; (3) the signature recovers the stated signer."""
+    try:
+        item.handoff.verify()
+    except VerificationError as exc:
+        find(exc.check, exc.message, item)
+
+
+def check_record_case(trail: Trail, item: EvidenceItem, find: Find) -> None:
+    """(1) The record carries this case's commitment."""
+    if item.handoff.record.case != trail.bundle.commitment.lower():
+        find("commitment", "the record belongs to another case", item)
+
+
+def check_flow(trail: Trail, item: EvidenceItem, find: Find) -> None:
+    """(5) The record names this flow and definition version, and its agency owns the step."""
+    rec = item.handoff.record
+    if rec.flow != trail.flow_name or rec.flow_version != trail.flow_version:
+        find("flow", f"record names flow {rec.flow} {rec.flow_version}, not this bundle's "
+                     f"{trail.flow_name} {trail.flow_version}", item)
+    owner, _ = trail.policy.get(rec.step, (None, []))
+    if owner is None:
+        find("flow", f"the flow has no step {rec.step!r}", item)
+    elif owner != rec.agency:
+        find("flow", f"step {rec.step} belongs to {owner}, but {rec.agency} emitted it", item)
+
+
+def check_parents(trail: Trail, item: EvidenceItem, find: Find) -> None:
+    """(6) The parents are exactly the handoffs of the steps it depends on (latest attempt); an
+    undo hangs off the handoff it undoes."""
+    rec = item.handoff.record
+    if rec.outcome == "compensated":
+        expected = [trail.completed[rec.step]] if rec.step in trail.completed else []
+    else:
+        _, deps = trail.policy.get(rec.step, (None, []))
+        expected = sorted(trail.completed[d] for d in deps if d in trail.completed)
+        missing_deps = [d for d in deps if d not in trail.completed and d not in trail.optional]
+        if missing_deps:
+            find("parents", f"depends on step(s) {', '.join(missing_deps)} that have no completed handoff "
+                            "in the trail", item)
+    if sorted(p.lower() for p in rec.parents) != expected:
+        find("parents", "parent links do not match the handoffs of the steps it depends on", item)
+
+
+def check_anchor(trail: Trail, item: EvidenceItem, find: Find) -> None:
+    """(7) The hash is anchored, for this case and step. The checks after it need the anchor and
+    pass over a handoff without one."""
+    rec, anchor = item.handoff.record, trail.anchor(item)
+    if anchor is None:
+        find("anchor", "the handoff is not anchored on the ledger", item)
+    elif anchor.case_commitment.lower() != rec.case or anchor.step.lower() != to_hex(step_id(rec.flow, rec.step)):
+        find("anchor", "the anchor was made for another case or step", item)
+
+
+def check_signer(trail: Trail, item: EvidenceItem, find: Find) -> None:
+    """(4) The signer is the agency's registered signing key when it was anchored (offline without
+    registry events: the key the bundle gives for the agency)."""
+    h, rec, anchor = item.handoff, item.handoff.record, trail.anchor(item)
+    if anchor is None:
+        return
+    if trail.history is None:
+        claim = trail.bundle.agencies.get(rec.agency)
+        if claim is None or claim.signer.lower() != h.signer.lower():
+            find("signer", f"signed by {h.signer}, not the key the bundle gives for {rec.agency}", item)
+        return
+    reg = trail.registered(rec.agency, anchor)
+    if reg is None:
+        find("signer", f"{rec.agency} was not a registered agency when anchored", item)
+    elif reg["signer"].lower() != h.signer.lower():
+        find("signer", f"signed by {h.signer}, but {rec.agency}'s registered key at block "
+                       f"{anchor.block_number} was {reg['signer']}", item)
+
+
+def check_anchor_account(trail: Trail, item: EvidenceItem, find: Find) -> None:
+    """(7) The anchor was sent from the agency's registered account, and a batch's handoff was of a
+    step the agency owned at that block (a batch names no step on-chain; the contract checks a
+    single anchor's step itself). Offline, the account is judged only for the key the bundle gives."""
+    h, rec, anchor = item.handoff, item.handoff.record, trail.anchor(item)
+    if anchor is None:
+        return
+    if trail.history is None:
+        claim = trail.bundle.agencies.get(rec.agency)
+        vouched = claim is not None and claim.signer.lower() == h.signer.lower()
+        if vouched and claim.account.lower() != anchor.account.lower():
+            find("anchor", f"anchored from {anchor.account}, not {rec.agency}'s account", item)
+        return
+    reg = trail.registered(rec.agency, anchor)
+    if reg is not None and reg["account"].lower() != anchor.account.lower():
+        find("anchor", f"anchored from {anchor.account}, not {rec.agency}'s account {reg['account']}", item)
+    if anchor.batched:
+        _, steps = trail.history.state_at(anchor.block_number, anchor.log_index)
+        if steps.get(anchor.step.lower()) != to_hex(agency_id(rec.agency)):
+            find("anchor", f"step {rec.step} was not {rec.agency}'s at block {anchor.block_number}", item)
+
+
+def check_order(trail: Trail, item: EvidenceItem, find: Find) -> None:
+    """(8) Every parent was anchored before its child."""
+    anchor = trail.anchor(item)
+    if anchor is None:
+        return
+    for parent in item.handoff.record.parents:
+        pa = trail.anchors.get(parent.lower())
+        if pa is not None and (pa.block_number, pa.log_index) >= (anchor.block_number, anchor.log_index):
+            find("order", f"anchored before its parent {parent}", item)
+
+
+HANDOFF_CHECKS: tuple[Callable[[Trail, EvidenceItem, Find], None], ...] = (
+    check_hash_and_signature, check_record_case, check_flow, check_parents, check_anchor, check_signer,
+    check_anchor_account, check_order)
 
 
 def _anchors(bundle: EvidenceBundle, ledger: Ledger | None, find) -> dict[str, Anchor]:
