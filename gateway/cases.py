@@ -15,7 +15,7 @@ from chain.ledger import Anchor, Deployment
 from gateway.schemas import CasePublic, StepPublic
 from gateway.store import Case, CaseKey, HandoffRow, QueueItem, User, Vault, utcnow
 from workflows.flows import FlowDef
-from workflows.messages import ENGINE_QUEUE, CaseInput, CaseStatus, StepStatus
+from workflows.messages import CASE_WORKFLOW, ENGINE_QUEUE, STATUS_QUERY, CaseInput, CaseStatus, StepStatus
 
 PREFIX = {"business_registration": "BR"}
 TERMINAL = {"completed", "rejected", "failed", "withdrawn"}
@@ -41,7 +41,7 @@ async def open_case(session: Session, temporal: Client, vault: Vault, user: User
     session.commit()
     try:
         await temporal.start_workflow(
-            "CaseWorkflow", CaseInput(case_id=case_id, applicant=user.username, flow=flow, application=application,
+            CASE_WORKFLOW, CaseInput(case_id=case_id, applicant=user.username, flow=flow, application=application,
                                       commitment=case.commitment),
             id=case_id, task_queue=ENGINE_QUEUE,
         )
@@ -63,7 +63,7 @@ async def case_view(session: Session, temporal: Client, case: Case) -> CasePubli
     status: CaseStatus | None = None
     if case.status not in TERMINAL:
         try:
-            status = await temporal.get_workflow_handle(case.id).query("status", result_type=CaseStatus)
+            status = await temporal.get_workflow_handle(case.id).query(STATUS_QUERY, result_type=CaseStatus)
         except Exception:  # the engine is busy or restarting: show what the store knows
             status = None
     if status is None and case.snapshot:

@@ -23,9 +23,10 @@ with workflow.unsafe.imports_passed_through():
     from chain.ledger import Anchor
     from workflows.flows import StepDef, agency_queue
     from workflows.messages import (
-        ANCHOR_HANDOFF, COMPENSATE_STEP, ESCALATE_STEP, EXECUTE_STEP, RECORD_CASE, RECORD_HANDOFF,
-        AnchorInput, CaseEvent, CaseInput, CaseStatus, CompensateInput, Correction, Decision,
-        EscalateInput, HandoffRecord, StepInput, StepStatus, UpdateResult, Withdrawal,
+        ANCHOR_HANDOFF, CASE_WORKFLOW, COMPENSATE_STEP, CORRECT_UPDATE, DECIDE_UPDATE, ESCALATE_STEP, EXECUTE_STEP,
+        RECORD_CASE, RECORD_HANDOFF, STATUS_QUERY, WITHDRAW_UPDATE, AnchorInput, CaseEvent, CaseInput, CaseStatus,
+        CompensateInput, Correction, Decision, EscalateInput, HandoffRecord, Refusal, StepInput, StepStatus,
+        UpdateResult, Withdrawal,
     )
 
 RECORD_TIMEOUT = timedelta(seconds=30)
@@ -42,7 +43,7 @@ class StepStopped(Exception):
     """A step ended without a completed handoff (rejected, failed or cancelled)."""
 
 
-@workflow.defn(name="CaseWorkflow")
+@workflow.defn(name=CASE_WORKFLOW)
 class CaseWorkflow:
     def __init__(self) -> None:
         self._status: CaseStatus | None = None
@@ -54,13 +55,13 @@ class CaseWorkflow:
         self._background: list[asyncio.Task] = []
 
     # ------------------------------------------------------------------ queries and updates
-    @workflow.query(name="status")
+    @workflow.query(name=STATUS_QUERY)
     def status(self) -> CaseStatus:
         if self._status is None:
             raise ApplicationError("case has not started")
         return self._status
 
-    @workflow.update(name="decide")
+    @workflow.update(name=DECIDE_UPDATE)
     async def decide(self, decision: Decision) -> UpdateResult:
         self._decisions[decision.step] = decision
         verdict = "approved" if decision.approve else f"rejected: {decision.reason}"
@@ -70,15 +71,15 @@ class CaseWorkflow:
     def _validate_decide(self, decision: Decision) -> None:
         st = self._step_status(decision.step, missing_ok=True)
         if st is None:
-            raise ApplicationError(f"this case has no step {decision.step!r}", type="NoSuchStep")
+            raise ApplicationError(f"this case has no step {decision.step!r}", type=Refusal.NO_SUCH_STEP)
         if st.agency != decision.clerk_agency:
-            raise ApplicationError(f"only a clerk of {st.agency} may decide {decision.step}", type="NotYourStep")
+            raise ApplicationError(f"only a clerk of {st.agency} may decide {decision.step}", type=Refusal.NOT_YOUR_STEP)
         if st.state != "awaiting_decision" or decision.step in self._decisions:
-            raise ApplicationError(f"{decision.step} is not awaiting a decision (it is {st.state})", type="NotAwaiting")
+            raise ApplicationError(f"{decision.step} is not awaiting a decision (it is {st.state})", type=Refusal.NOT_AWAITING)
         if not decision.approve and not (decision.reason or "").strip():
-            raise ApplicationError("a rejection needs a reason", type="ReasonRequired")
+            raise ApplicationError("a rejection needs a reason", type=Refusal.REASON_REQUIRED)
 
-    @workflow.update(name="correct")
+    @workflow.update(name=CORRECT_UPDATE)
     async def correct(self, correction: Correction) -> UpdateResult:
         self._correction = correction
         return UpdateResult(case_id=self._case.case_id, detail="correction accepted; the returned step runs again")
@@ -87,9 +88,9 @@ class CaseWorkflow:
     def _validate_correct(self, correction: Correction) -> None:
         self._check_applicant(correction.applicant)
         if self._status.state != "returned" or self._correction is not None:
-            raise ApplicationError(f"the case is {self._status.state}, not returned for correction", type="NotReturned")
+            raise ApplicationError(f"the case is {self._status.state}, not returned for correction", type=Refusal.NOT_RETURNED)
 
-    @workflow.update(name="withdraw")
+    @workflow.update(name=WITHDRAW_UPDATE)
     async def withdraw(self, withdrawal: Withdrawal) -> UpdateResult:
         self._withdrawal = withdrawal
         return UpdateResult(case_id=self._case.case_id, detail="withdrawal accepted; completed steps are being undone")
@@ -98,11 +99,11 @@ class CaseWorkflow:
     def _validate_withdraw(self, withdrawal: Withdrawal) -> None:
         self._check_applicant(withdrawal.applicant)
         if self._status.state not in ("running", "returned") or self._withdrawal is not None:
-            raise ApplicationError(f"the case is {self._status.state} and can no longer be withdrawn", type="NotWithdrawable")
+            raise ApplicationError(f"the case is {self._status.state} and can no longer be withdrawn", type=Refusal.NOT_WITHDRAWABLE)
 
     def _check_applicant(self, applicant: str) -> None:
         if applicant != self._case.applicant:
-            raise ApplicationError("only the applicant may do this", type="NotApplicant")
+            raise ApplicationError("only the applicant may do this", type=Refusal.NOT_APPLICANT)
 
     # ------------------------------------------------------------------------------- run
     @workflow.run

@@ -1,11 +1,14 @@
-"""The typed inputs and outputs that cross Temporal between the engine, the agencies and the
-gateway: one pydantic model per workflow, activity, update and query.
+"""The contract that crosses Temporal between the engine, the agencies and the gateway: the
+names of the workflow, its query and updates and of every activity, the types a validator
+refuses with, and one pydantic model per workflow, activity, update and query.
 
-Activities are called by name on the owning agency's task queue; these names are the contract.
+Callers name things through these constants, never by importing the engine: activities run on
+the owning agency's task queue, and the gateway starts, queries and updates cases by name.
 """
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -21,6 +24,24 @@ ESCALATE_STEP = "agency.escalate_step"
 RECORD_HANDOFF = "engine.record_handoff"
 RECORD_CASE = "engine.record_case"
 ENGINE_QUEUE = "onevisit-engine"
+
+CASE_WORKFLOW = "CaseWorkflow"
+STATUS_QUERY = "status"  # -> CaseStatus
+DECIDE_UPDATE = "decide"  # Decision -> UpdateResult
+CORRECT_UPDATE = "correct"  # Correction -> UpdateResult
+WITHDRAW_UPDATE = "withdraw"  # Withdrawal -> UpdateResult
+
+
+class Refusal(StrEnum):
+    """Why an update's validator refused it (the ``ApplicationError`` type); nothing was written."""
+
+    NO_SUCH_STEP = "NoSuchStep"
+    NOT_YOUR_STEP = "NotYourStep"
+    NOT_AWAITING = "NotAwaiting"
+    REASON_REQUIRED = "ReasonRequired"
+    NOT_RETURNED = "NotReturned"
+    NOT_WITHDRAWABLE = "NotWithdrawable"
+    NOT_APPLICANT = "NotApplicant"
 
 StepState = Literal["waiting", "awaiting_decision", "running", "completed", "rejected", "failed",
                     "skipped", "cancelled", "compensated"]

@@ -12,7 +12,7 @@ from gateway.api.updates import send_update
 from gateway.schemas import CasePublic, CaseSummary, RegistrationApplication, UpdateOut, WithdrawalIn
 from gateway.store import Case
 from workflows.catalog import get_flow
-from workflows.messages import Correction, Withdrawal
+from workflows.messages import CORRECT_UPDATE, WITHDRAW_UPDATE, Correction, Withdrawal
 
 router = APIRouter(prefix="/api/cases", tags=["cases"])
 
@@ -78,7 +78,7 @@ async def correct(body: RegistrationApplication, case: CaseDep, session: Session
     _own(case, user)
     data = body.model_dump(mode="json")
     case.title = body.company.name
-    result = await send_update(temporal, case.id, "correct", Correction(applicant=user.username, application=data), user)
+    result = await send_update(temporal, case.id, CORRECT_UPDATE, Correction(applicant=user.username, application=data), user)
     request.app.state.vault.seal(session, case, data)
     session.add(case)
     session.commit()
@@ -89,5 +89,5 @@ async def correct(body: RegistrationApplication, case: CaseDep, session: Session
 async def withdraw(body: WithdrawalIn, case: CaseDep, temporal: TemporalDep, user: CurrentUser) -> UpdateOut:
     """Withdraw the case: completed steps are undone in reverse order, each a signed handoff."""
     _own(case, user)
-    result = await send_update(temporal, case.id, "withdraw", Withdrawal(applicant=user.username, reason=body.reason), user)
+    result = await send_update(temporal, case.id, WITHDRAW_UPDATE, Withdrawal(applicant=user.username, reason=body.reason), user)
     return UpdateOut(case_id=case.id, detail=result.detail)

@@ -13,7 +13,7 @@ from gateway.auth import CurrentUser, SessionDep, require
 from gateway.schemas import DecisionIn, QueueEntry, UpdateOut
 from gateway.cases import escalations
 from gateway.store import Case, QueueItem
-from workflows.messages import Decision
+from workflows.messages import DECIDE_UPDATE, Decision
 
 router = APIRouter(prefix="/api", tags=["clerks"])
 
@@ -55,5 +55,5 @@ async def decide(body: DecisionIn, case: CaseDep, session: SessionDep, temporal:
         step = item.step
     decision = Decision(step=step, approve=body.decision == "approve", reason=body.reason,
                         clerk=user.username, clerk_agency=user.agency or "")
-    result = await send_update(temporal, case.id, "decide", decision, user)
+    result = await send_update(temporal, case.id, DECIDE_UPDATE, decision, user)
     return UpdateOut(case_id=case.id, detail=result.detail)

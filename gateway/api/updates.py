@@ -14,15 +14,15 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from gateway.store import User
-from workflows.messages import UpdateResult
+from workflows.messages import Refusal, UpdateResult
 
 log = logging.getLogger("onevisit.gateway.updates")
 
-REFUSAL_STATUS = {
-    "NoSuchStep": status.HTTP_404_NOT_FOUND,
-    "NotYourStep": status.HTTP_403_FORBIDDEN,
-    "NotApplicant": status.HTTP_403_FORBIDDEN,
-    "ReasonRequired": status.HTTP_422_UNPROCESSABLE_CONTENT,
+REFUSAL_STATUS = {  # any other refusal (the case is not in a state to take it) is a 409
+    Refusal.NO_SUCH_STEP: status.HTTP_404_NOT_FOUND,
+    Refusal.NOT_YOUR_STEP: status.HTTP_403_FORBIDDEN,
+    Refusal.NOT_APPLICANT: status.HTTP_403_FORBIDDEN,
+    Refusal.REASON_REQUIRED: status.HTTP_422_UNPROCESSABLE_CONTENT,
 }
 
 

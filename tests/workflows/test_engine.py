@@ -73,15 +73,15 @@ async def test_a_clerk_decides_a_licensed_business_and_is_named_in_the_handoff(r
 async def test_only_a_clerk_of_the_owning_agency_may_decide_and_only_while_it_waits(rig):
     handle = await rig.start(review_application())
     await rig.until(handle, lambda s: states(s)["business_licence"] == "awaiting_decision")
-    assert await refused(handle, "decide", clerk(agency="tax", name="clerk-tax")) == "NotYourStep"
-    assert await refused(handle, "decide", clerk(step="seal_approval")) == "NotYourStep"
-    assert await refused(handle, "decide", clerk(step="seal_approval", agency="public_security")) == "NotAwaiting"
-    assert await refused(handle, "decide", clerk(step="name_check")) == "NotAwaiting"
-    assert await refused(handle, "decide", clerk(step="no_such_step")) == "NoSuchStep"
-    assert await refused(handle, "decide", clerk(approve=False, reason="  ")) == "ReasonRequired"
-    assert await refused(handle, "correct", Correction(applicant="applicant", application={})) == "NotReturned"
+    assert await refused(handle, CaseWorkflow.decide, clerk(agency="tax", name="clerk-tax")) == "NotYourStep"
+    assert await refused(handle, CaseWorkflow.decide, clerk(step="seal_approval")) == "NotYourStep"
+    assert await refused(handle, CaseWorkflow.decide, clerk(step="seal_approval", agency="public_security")) == "NotAwaiting"
+    assert await refused(handle, CaseWorkflow.decide, clerk(step="name_check")) == "NotAwaiting"
+    assert await refused(handle, CaseWorkflow.decide, clerk(step="no_such_step")) == "NoSuchStep"
+    assert await refused(handle, CaseWorkflow.decide, clerk(approve=False, reason="  ")) == "ReasonRequired"
+    assert await refused(handle, CaseWorkflow.correct, Correction(applicant="applicant", application={})) == "NotReturned"
     await handle.execute_update(CaseWorkflow.decide, clerk())
-    assert await refused(handle, "decide", clerk()) == "NotAwaiting"
+    assert await refused(handle, CaseWorkflow.decide, clerk()) == "NotAwaiting"
     assert (await handle.result()).state == "completed"
 
 
@@ -91,7 +91,7 @@ async def test_a_clerks_rejection_returns_the_case_and_the_correction_reruns_onl
     await handle.execute_update(CaseWorkflow.decide, clerk(approve=False, reason="food licence certificate missing"))
     returned = await rig.until(handle, lambda s: s.state == "returned")
     assert returned.reason == "business_licence: food licence certificate missing"
-    assert await refused(handle, "correct", Correction(applicant="mallory", application={})) == "NotApplicant"
+    assert await refused(handle, CaseWorkflow.correct, Correction(applicant="mallory", application={})) == "NotApplicant"
     await handle.execute_update(CaseWorkflow.correct, Correction(applicant="applicant", application=application()))
     status = await handle.result()
     assert status.state == "completed" and status.steps[1].attempt == 2 and status.steps[0].attempt == 1
@@ -128,7 +128,7 @@ async def test_withdrawal_undoes_completed_steps_in_reverse_each_a_signed_handof
     app = review_application()
     handle = await rig.start(app)
     await rig.until(handle, lambda s: states(s)["business_licence"] == "awaiting_decision")
-    assert await refused(handle, "withdraw", Withdrawal(applicant="mallory", reason="x")) == "NotApplicant"
+    assert await refused(handle, CaseWorkflow.withdraw, Withdrawal(applicant="mallory", reason="x")) == "NotApplicant"
     await handle.execute_update(CaseWorkflow.withdraw, Withdrawal(applicant="applicant", reason="changed my mind"))
     status = await handle.result()
     assert status.state == "withdrawn" and states(status)["name_check"] == "compensated"

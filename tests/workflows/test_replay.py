@@ -14,7 +14,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from workflows.engine import CaseWorkflow
-from workflows.messages import CaseInput, CaseStatus
+from workflows.messages import CASE_WORKFLOW, CaseInput, CaseStatus
 
 HISTORIES = sorted(Path(__file__).with_name("histories").glob("*.json"))
 
@@ -34,7 +34,7 @@ async def test_history_replays_against_the_current_code(path):
     await replayer.replay_workflow(load(path))
 
 
-@workflow.defn(name="CaseWorkflow")
+@workflow.defn(name=CASE_WORKFLOW)
 class CaseWorkflowThatForgetsToRecord(CaseWorkflow):
     """A careless change: the case's status is no longer recorded in the store."""
 
