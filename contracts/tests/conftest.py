@@ -14,6 +14,8 @@ from web3 import EthereumTesterProvider, Web3
 from chain import artifacts
 from contracts.tests.helpers import agency_id, step_id, transact
 
+pytest_plugins = ["tests.fixtures.properties"]  # the hypothesis profile every property test runs under
+
 MARKET = "market_regulation"
 TAX = "tax_administration"
 LICENCE_STEP = step_id("business_registration", "business_licence")
