@@ -45,8 +45,15 @@ class StepStopped(Exception):
 
 @workflow.defn(name=CASE_WORKFLOW)
 class CaseWorkflow:
-    def __init__(self) -> None:
-        self._status: CaseStatus | None = None
+    @workflow.init
+    def __init__(self, case: CaseInput) -> None:
+        """All state, set before anything runs: update validators may run before ``run`` does."""
+        self._case = case
+        self._application = case.application  # replaced by the applicant's correction
+        self._status = CaseStatus(
+            case_id=case.case_id, flow=case.flow.name, flow_version=case.flow.version_hash(),
+            steps=[StepStatus(step=s.id, title=s.title, agency=s.agency, sla_minutes=s.sla_minutes)
+                   for s in case.flow.steps])
         self._decisions: dict[str, Decision] = {}
         self._correction: Correction | None = None
         self._withdrawal: Withdrawal | None = None
@@ -57,8 +64,6 @@ class CaseWorkflow:
     # ------------------------------------------------------------------ queries and updates
     @workflow.query(name=STATUS_QUERY)
     def status(self) -> CaseStatus:
-        if self._status is None:
-            raise ApplicationError("case has not started")
         return self._status
 
     @workflow.update(name=DECIDE_UPDATE)
@@ -107,12 +112,7 @@ class CaseWorkflow:
 
     # ------------------------------------------------------------------------------- run
     @workflow.run
-    async def run(self, case: CaseInput) -> CaseStatus:
-        self._case, self._application = case, case.application
-        flow = case.flow
-        self._status = CaseStatus(
-            case_id=case.case_id, flow=flow.name, flow_version=flow.version_hash(),
-            steps=[StepStatus(step=s.id, title=s.title, agency=s.agency, sla_minutes=s.sla_minutes) for s in flow.steps])
+    async def run(self, case: CaseInput) -> CaseStatus:  # ``case`` is already held: see ``__init__``
         while True:
             await self._run_dag()
             if self._withdrawal is not None:

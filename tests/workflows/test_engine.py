@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from temporalio.client import WorkflowUpdateFailedError
+from temporalio.client import WithStartWorkflowOperation, WorkflowUpdateFailedError
+from temporalio.common import WorkflowIDConflictPolicy
 
 from agencies.backend import Broken, Unavailable
 from agencies.simulated import SimulatedBackend
@@ -83,6 +84,17 @@ async def test_only_a_clerk_of_the_owning_agency_may_decide_and_only_while_it_wa
     await handle.execute_update(CaseWorkflow.decide, clerk())
     assert await refused(handle, CaseWorkflow.decide, clerk()) == "NotAwaiting"
     assert (await handle.result()).state == "completed"
+
+
+async def test_an_update_that_arrives_with_the_start_is_judged_by_its_validator(rig):
+    inp = rig.case_input(application())  # validators run before `run` has: the state is the init's
+    start = WithStartWorkflowOperation(CaseWorkflow.run, inp, id=inp.case_id, task_queue=rig.queues.engine,
+                                       id_conflict_policy=WorkflowIDConflictPolicy.FAIL)
+    with pytest.raises(WorkflowUpdateFailedError) as err:
+        await rig.env.client.execute_update_with_start_workflow(
+            CaseWorkflow.withdraw, Withdrawal(applicant="mallory", reason="x"), start_workflow_operation=start)
+    assert err.value.cause.type == "NotApplicant"
+    assert (await (await start.workflow_handle()).result()).state == "completed"
 
 
 async def test_a_clerks_rejection_returns_the_case_and_the_correction_reruns_only_that_step(rig):
