@@ -14,9 +14,13 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
+from chain.jsonguard import BodyLimit
 from agencies.backend import AgencyBackend, Broken, Refused, Unavailable
 from agencies.simulated import SimulatedBackend
 from workflows.messages import CompensateInput, StepInput
+
+
+MAX_BODY = 256 * 1024  # a step's input is the application and the outputs of earlier steps
 
 
 def _answer(kind: str, in_path: str, in_body: str, act) -> JSONResponse:
@@ -35,6 +39,7 @@ def _answer(kind: str, in_path: str, in_body: str, act) -> JSONResponse:
 
 def create_service(backend: AgencyBackend) -> FastAPI:
     app = FastAPI(title=f"{backend.agency} agency service")
+    app.add_middleware(BodyLimit, limit_for=lambda _method, _path: MAX_BODY)
 
     @app.post("/steps/{step}")
     def perform(step: str, request: StepInput) -> JSONResponse:

@@ -16,6 +16,7 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
+from chain.jsonguard import BodyLimit
 from chain.ledger import connect
 from gateway.api import audit as audit_api
 from gateway.api import auth as auth_api
@@ -31,6 +32,16 @@ from workflows.flows import agency_queue
 from workflows.messages import ENGINE_QUEUE
 
 log = logging.getLogger("onevisit.gateway")
+
+APPLICATION_BODY = 256 * 1024  # an application is a few KB, with room for long business scopes
+OTHER_BODY = 16 * 1024  # sign-in, decisions, withdrawals
+
+
+def body_limit(method: str, path: str) -> int:
+    """The largest request body a route accepts (larger: 413 before anything is read or parsed)."""
+    if method == "POST" and (path == "/api/cases" or path.endswith("/correction")):
+        return APPLICATION_BODY
+    return OTHER_BODY
 
 
 async def connect_temporal(settings: Settings, attempts: int = 60) -> Client:
@@ -61,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine.dispose()
 
     app = FastAPI(title="OneVisit", version="0.1.0", lifespan=lifespan)
+    app.add_middleware(BodyLimit, limit_for=body_limit)
     app.state.settings = settings
     app.state.temporal = None
     app.include_router(auth_api.router)

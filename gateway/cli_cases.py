@@ -37,12 +37,18 @@ def _case_json(case: dict[str, Any]) -> dict[str, Any]:
 
 
 def _read_json(file: Path) -> Any:
+    from chain import jsonguard
+
     try:
-        return json.loads(file.read_text(encoding="utf-8"))
+        return jsonguard.loads(file.read_bytes(), 16 * 1024 * 1024)
     except FileNotFoundError:
         fail(f"{file}: no such file", 2)
+    except jsonguard.JsonRefused as exc:
+        fail(f"{file}: {exc}", 2)
     except json.JSONDecodeError as exc:
         fail(f"{file} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", 2)
+    except ValueError as exc:  # not UTF-8
+        fail(f"{file} is not valid JSON: {exc}", 2)
 
 
 @app.command()

@@ -6,6 +6,10 @@ from typing import Any
 
 import httpx
 
+from chain import jsonguard
+
+MAX_RESPONSE = 256 * 1024 * 1024  # an evidence bundle of a long case, with room
+
 
 class ApiError(Exception):
     """The gateway refused or failed a request; the message is meant for the user."""
@@ -15,10 +19,21 @@ class ApiError(Exception):
         self.status = status
 
 
+def parse(resp: httpx.Response) -> Any:
+    """The response's JSON, bounded before parsing: a hostile gateway's nesting must not crash the
+    auditor's CLI (py_ecc lifts the recursion limit, so json.loads would overflow the C stack)."""
+    try:
+        return jsonguard.loads(resp.content, MAX_RESPONSE)
+    except jsonguard.JsonRefused as exc:
+        raise ApiError(resp.status_code, f"refused the gateway's answer to {resp.request.url.path}: {exc}") from exc
+    except ValueError as exc:
+        raise ApiError(resp.status_code, f"the gateway's answer to {resp.request.url.path} is not JSON: {exc}") from exc
+
+
 def describe_error(resp: httpx.Response) -> str:
     try:
-        detail = resp.json().get("detail")
-    except ValueError:
+        detail = jsonguard.loads(resp.content, 1024 * 1024).get("detail")
+    except (ValueError, AttributeError):
         return f"HTTP {resp.status_code}: {resp.text[:300]}"
     if isinstance(detail, list):  # pydantic validation errors: name each field and its rule
         lines = []
@@ -39,7 +54,7 @@ class Api:
     def _auth(self) -> dict[str, str]:
         if self._token is None:
             resp = self._send("POST", "/api/auth/token", data={"username": self.user, "password": self.password})
-            self._token = resp.json()["access_token"]
+            self._token = parse(resp)["access_token"]
         return {"Authorization": f"Bearer {self._token}"}
 
     def _send(self, method: str, path: str, **kw: Any) -> httpx.Response:
@@ -52,13 +67,13 @@ class Api:
         return resp
 
     def get(self, path: str) -> Any:
-        return self._send("GET", path, headers=self._auth()).json()
+        return parse(self._send("GET", path, headers=self._auth()))
 
     def post(self, path: str, body: Any) -> Any:
-        return self._send("POST", path, json=body, headers=self._auth()).json()
+        return parse(self._send("POST", path, json=body, headers=self._auth()))
 
     def health(self) -> dict[str, Any]:
         try:
-            return httpx.get(f"{self.url}/healthz", timeout=10).json()
-        except (httpx.HTTPError, ValueError) as exc:
+            return parse(httpx.get(f"{self.url}/healthz", timeout=10))
+        except (httpx.HTTPError, ApiError) as exc:
             raise ApiError(0, f"cannot read {self.url}/healthz: {exc}") from exc

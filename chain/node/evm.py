@@ -162,13 +162,17 @@ def build_block(chain: MiningChain, txs: list[SignedTransactionAPI]) -> BuiltBlo
     return BuiltBlock(mined, receipts, rejected, deferred)
 
 
+CALL_GAS_CAP = 2_000_000  # eth_call / eth_estimateGas: the block limit would be ~25 CPU-s for anyone who asks
+
+
 def call_tx(read_chain: Chain, params: dict[str, Any], header) -> SpoofTransaction:
-    """An unsigned transaction for eth_call / eth_estimateGas, spoofed to come from ``from``."""
+    """An unsigned transaction for eth_call / eth_estimateGas, spoofed to come from ``from``,
+    with at most CALL_GAS_CAP gas (what our contracts' calls and deployments need, with room)."""
     vm = read_chain.get_vm(header)
     sender = to_canonical_address(params["from"]) if params.get("from") else b"\x00" * 20
     state = vm.state
     nonce = state.get_nonce(sender)
-    gas = _int(params.get("gas")) or header.gas_limit
+    gas = min(_int(params.get("gas")) or CALL_GAS_CAP, CALL_GAS_CAP)
     to = params.get("to")
     data = params.get("input") or params.get("data") or "0x"
     unsigned = vm.create_unsigned_transaction(

@@ -184,6 +184,8 @@ class Rpc:
             header = self._header(conn, chain, tag)
             try:
                 tx = call_tx(chain, params, header)
+                # py-evm's estimator tries the header's gas limit: cap it there as well
+                header = header.copy(gas_limit=min(header.gas_limit, tx.gas))
                 if estimate:
                     return chain.estimate_gas(tx, header)
                 return chain.get_transaction_result(tx, header)

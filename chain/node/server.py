@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING
 
+from chain.jsonguard import JsonRefused, check_json
+from chain.node.errors import INVALID_REQUEST, LIMIT_EXCEEDED, error_response
 from chain.node.rpc import Rpc
 
 if TYPE_CHECKING:
@@ -14,7 +17,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("chain.node.server")
 
-MAX_BODY = 32 * 1024 * 1024
+MAX_BODY = 4 * 1024 * 1024  # a contract deployment is ~20 KB; batches of many calls fit
+MAX_CONNECTIONS = 256  # a thread each (keep-alive); past this a new connection is closed at once
+MAX_EXECUTING = 8  # requests executing at once; the rest wait their turn
+BUSY_WAIT_S = 30.0  # a request that cannot start within this is answered 503
 
 
 class _Server(ThreadingHTTPServer):
@@ -22,6 +28,24 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
     rpc: Rpc
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.connections = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        self.executing = threading.BoundedSemaphore(MAX_EXECUTING)
+
+    def process_request(self, request, client_address) -> None:
+        if not self.connections.acquire(blocking=False):
+            log.warning("refusing a connection from %s: %d open", client_address, MAX_CONNECTIONS)
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request, client_address) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.connections.release()
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -31,6 +55,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args) -> None:  # noqa: A002
         log.debug("%s - " + format, self.address_string(), *args)
+
+    def _refuse(self, status: int, code: int, message: str) -> None:
+        self.close_connection = True
+        self._send(status, json.dumps(error_response(None, code, message)).encode())
 
     def _send(self, status: int, body: bytes, content_type: str = "application/json") -> None:
         self.send_response(status)
@@ -45,11 +73,21 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             length = -1
         if length < 0 or length > MAX_BODY:
-            self.close_connection = True
-            self._send(413, b'{"error":"request too large"}')
+            self._refuse(413, LIMIT_EXCEEDED, f"request body over {MAX_BODY} bytes (or no valid Content-Length)")
             return
         body = self.rfile.read(length)
-        out = self.server.rpc.handle_bytes(body)
+        try:
+            check_json(body, MAX_BODY)  # before json.loads, which deep nesting would crash
+        except JsonRefused as exc:
+            self._refuse(exc.status, INVALID_REQUEST, str(exc))
+            return
+        if not self.server.executing.acquire(timeout=BUSY_WAIT_S):
+            self._refuse(503, LIMIT_EXCEEDED, "the node is busy; try again")
+            return
+        try:
+            out = self.server.rpc.handle_bytes(body)
+        finally:
+            self.server.executing.release()
         self._send(200, out if out is not None else b"")
 
     def do_GET(self) -> None:  # noqa: N802
