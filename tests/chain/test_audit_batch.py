@@ -21,6 +21,12 @@ from workflows.catalog import get_flow
 FILLERS = 4  # other handoffs anchored in each batch, so that proofs are not empty
 
 
+def batcher_for(sender: Sender, journal) -> AnchorBatcher:
+    """Batches that close when a handoff and its fillers are all in, never on a timer (its 300 s
+    only guards against a hang), so that every batch holds them however slowly threads run."""
+    return AnchorBatcher(sender, journal, max_batch=FILLERS + 1, max_wait_s=300)
+
+
 @dataclass
 class BatchedTrail:
     bundle: EvidenceBundle
@@ -45,8 +51,7 @@ def build_batched_trail(test_ledger, tmp_path) -> BatchedTrail:
     commitment = case_commitment(case_id, salt)
     steps = [s for s in flow.topological_order() if not flow.step(s).when]
     agencies = sorted({flow.step(s).agency for s in steps})
-    batchers = {a: AnchorBatcher(Sender(ledger, test_ledger.keys[a].account_key), tmp_path / f"{a}.db",
-                                 max_batch=64, max_wait_s=0.2) for a in agencies}
+    batchers = {a: batcher_for(Sender(ledger, test_ledger.keys[a].account_key), tmp_path / f"{a}.db") for a in agencies}
     done, items = {}, []
     for n, sid in enumerate(steps):
         step = flow.step(sid)
@@ -137,7 +142,7 @@ def test_a_root_never_anchored_is_named(batched, test_ledger):
 def test_a_root_anchored_by_another_agency_is_named(batched, test_ledger, tmp_path):
     it = item(batched.bundle, "seal_approval")  # public security's step ...
     rec = it.handoff.record
-    tax = AnchorBatcher(Sender(test_ledger.ledger(), test_ledger.keys["tax"].account_key), tmp_path / "tax.db")
+    tax = batcher_for(Sender(test_ledger.ledger(), test_ledger.keys["tax"].account_key), tmp_path / "tax.db")
     try:  # ... put in a batch by tax's account (the contract does not look inside a batch)
         foreign = anchor_with_fillers(tax, rec.flow, rec.step, it.handoff.hash, rec.case)
     finally:
