@@ -6,9 +6,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
+from web3 import Web3
 from web3.exceptions import ContractLogicError, Web3RPCError
 
-from tests.chain.conftest import FUNDS, deploy_notes, send, transact
+from chain.node import LedgerNode
+from tests.chain.conftest import FUNDS, deploy_notes, send, transact, web3_for
 
 
 def test_value_transfer(w3, accounts):
@@ -84,8 +86,18 @@ def test_reverted_call_raises_contract_logic_error(w3, accounts):
     assert receipt.status == 0
 
 
-def test_many_in_flight_from_one_sender(w3, node, accounts):
-    alice, bob = accounts[:2]
+@pytest.fixture
+def full_blocks(data_dir, genesis) -> Web3:
+    """A node whose blocks close when 50 transactions are in, never on its block timer (300 s,
+    a guard against a hang): how many blocks a burst takes does not depend on how fast it comes."""
+    node = LedgerNode(data_dir, genesis=genesis, block_time=300, max_block_txs=50)
+    node.start("127.0.0.1", 0)
+    yield web3_for(node.url)
+    node.stop()
+
+
+def test_many_in_flight_from_one_sender(full_blocks, accounts):
+    w3, (alice, bob) = full_blocks, accounts[:2]
     fee = {"maxFeePerGas": 10**10, "maxPriorityFeePerGas": 10**9, "gas": 21000, "chainId": 1337}
     raws = [alice.sign_transaction({"to": bob.address, "value": i + 1, "nonce": i, **fee}).raw_transaction
             for i in range(200)]
@@ -151,11 +163,11 @@ def test_jsonrpc_envelope(node):
     batch = [{"jsonrpc": "2.0", "id": 1, "method": "eth_chainId"},
              {"jsonrpc": "2.0", "id": 2, "method": "no_such"},
              {"jsonrpc": "2.0", "id": 3, "method": "eth_getBalance", "params": ["nope"]}]
-    out = requests.post(node.url, json=batch, timeout=10).json()
+    out = requests.post(node.url, json=batch, timeout=60).json()
     assert out[0]["result"] == "0x539"
     assert out[1]["error"]["code"] == -32601
     assert out[2]["error"]["code"] == -32602
-    assert requests.post(node.url, data=b"{", timeout=10).json()["error"]["code"] == -32700
+    assert requests.post(node.url, data=b"{", timeout=60).json()["error"]["code"] == -32700
     fees = requests.post(node.url, json={"jsonrpc": "2.0", "id": 4, "method": "eth_feeHistory",
-                                        "params": ["0x2", "latest", [50]]}, timeout=10).json()
+                                        "params": ["0x2", "latest", [50]]}, timeout=60).json()
     assert fees["result"]["oldestBlock"] == "0x0"
