@@ -18,9 +18,10 @@ from temporalio.exceptions import ApplicationError
 from agencies.backend import AgencyBackend, Broken, Refused, Unavailable
 from agencies.keys import AgencyKeys
 from agencies.localdb import open_local
+from chain.anchors import Anchor
 from chain.errors import AnchorRefused
 from chain.handoff import Handoff, SignedHandoff, now_rfc3339, sign
-from chain.ledger import Anchor, Sender
+from chain.ledger import Sender
 from workflows.messages import (ANCHOR_HANDOFF, COMPENSATE_STEP, ESCALATE_STEP, EXECUTE_STEP, AnchorInput,
                                 CompensateInput, EscalateInput, StepInput)
 

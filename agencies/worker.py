@@ -15,7 +15,8 @@ from agencies.backend import AgencyBackend, RemoteBackend
 from agencies.keys import AgencyKeys
 from agencies.simulated import SimulatedBackend
 from chain.batcher import AnchorBatcher
-from chain.ledger import Deployment, Ledger, Sender
+from chain.anchors import Deployment
+from chain.ledger import Ledger, Sender
 from workflows.flows import agency_queue
 
 log = logging.getLogger("onevisit.agency")

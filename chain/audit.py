@@ -31,12 +31,13 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from chain.anchors import Anchor
 from chain.audit_batch import batched_anchors
 from chain.errors import VerificationError
 from chain.evidence import EvidenceBundle, EvidenceItem
 from chain.handoff import agency_id, case_commitment, definition_hash, step_id
 from chain.hexid import to_hex
-from chain.ledger import Anchor, Ledger
+from chain.ledger import Ledger
 
 
 class Finding(BaseModel):

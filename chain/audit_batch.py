@@ -17,12 +17,13 @@ names the root and count, not the cases inside, so only the agency's batch conte
 
 from __future__ import annotations
 
+from chain.anchors import Anchor, BatchAnchor
 from chain.batch import anchor_in_batch, verify_proof
 from chain.errors import ChainValueError, VerificationError
 from chain.evidence import EvidenceBundle, EvidenceItem
 from chain.handoff import agency_id
 from chain.hexid import bytes32, to_hex
-from chain.ledger import Anchor, BatchAnchor, Ledger
+from chain.ledger import Ledger
 
 
 def batched_anchors(bundle: EvidenceBundle, ledger: Ledger | None, singles: dict[str, Anchor], find) -> dict[str, Anchor]:

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from chain.anchors import Anchor, BatchAnchor
 from chain.handoff import step_id
 from chain.hexid import from_hex, to_hex
-from chain.ledger import Anchor, BatchAnchor
 from chain.merkle import handoff_leaf, parse_proof, verify_inclusion
 
 

@@ -28,10 +28,11 @@ from pathlib import Path
 
 from web3.logs import DISCARD
 
+from chain.anchors import Anchor, BatchAnchor
 from chain.batch import anchor_in_batch, leaf as batch_leaf
 from chain.errors import AnchorRefused, AnchorTimeout, ChainError, ChainValueError
 from chain.hexid import from_hex, to_hex
-from chain.ledger import ANCHOR_GAS, Anchor, BatchAnchor, Sender
+from chain.ledger import ANCHOR_GAS, Sender
 from chain.merkle import Tree
 
 

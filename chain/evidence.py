@@ -11,8 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from chain.anchors import Anchor
 from chain.handoff import SignedHandoff
-from chain.ledger import Anchor
 
 FORMAT = "onevisit.evidence.v1"
 

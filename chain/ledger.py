@@ -3,23 +3,24 @@
 Plain Ethereum JSON-RPC through web3, so the same code talks to the embedded py-evm node, to
 anvil in integration tests and to Hyperledger Besu in production. Contract ABIs come from the
 compiled artifacts in ``chain/artifacts`` (built from ``contracts/*.vy``).
+
+What it reads back (Deployment, Anchor, BatchAnchor) is plain data, kept in ``chain.anchors``.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from dataclasses import asdict, dataclass
 from typing import Any
 
 import requests
 from eth_account import Account
-from pydantic import BaseModel, model_serializer
 from web3 import Web3
 from web3.exceptions import ContractLogicError, TimeExhausted, Web3RPCError
 from web3.logs import DISCARD
 
 from chain import artifacts
+from chain.anchors import Anchor, BatchAnchor, Deployment
 from chain.errors import AnchorRefused, AnchorTimeout, ChainError, LedgerUnavailable
 from chain.handoff import agency_id, step_id
 from chain.hexid import from_hex, to_hex
@@ -27,70 +28,6 @@ from chain.hexid import from_hex, to_hex
 ANCHOR_GAS = 250_000
 ADMIN_GAS = 400_000
 DEPLOY_GAS = 5_000_000
-
-
-@dataclass(frozen=True)
-class Deployment:
-    """Where the contracts live; written once at deployment, read by every client."""
-
-    chain_id: int
-    registry: str
-    ledger: str
-    block: int
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-class LogRef(BaseModel):
-    """Where an event stands on the chain, and who sent the transaction that logged it."""
-
-    account: str
-    tx_hash: str
-    block_number: int
-    block_hash: str
-    log_index: int
-    timestamp: int
-
-
-class Anchor(LogRef):
-    """One HandoffAnchored event, as the chain tells it; or, for a handoff anchored inside a
-    Merkle batch, the batch's BatchAnchored event (account, agency, tx, block, log) with the
-    handoff's own hash, step and case, its leaf index, the batch size and its inclusion proof
-    (hex, leaf to root; see chain.merkle). A single anchor serialises without the batch fields."""
-
-    handoff: str
-    agency: str
-    case_commitment: str
-    step: str
-    batch_root: str | None = None
-    leaf_index: int | None = None
-    batch_size: int | None = None
-    proof: list[str] | None = None
-
-    @model_serializer(mode="wrap")
-    def _without_empty_batch_fields(self, handler):
-        data = handler(self)
-        if self.batch_root is None:
-            for k in BATCH_FIELDS:
-                if data.get(k) is None:
-                    data.pop(k, None)
-        return data
-
-    @property
-    def batched(self) -> bool:
-        return self.batch_root is not None
-
-
-BATCH_FIELDS = ("batch_root", "leaf_index", "batch_size", "proof")
-
-
-class BatchAnchor(LogRef):
-    """One BatchAnchored event: a Merkle root over ``count`` handoffs of one agency."""
-
-    root: str
-    agency: str
-    count: int
 
 
 def connect(url: str, timeout: float = 30.0) -> Web3:
@@ -347,4 +284,4 @@ class Admin(Sender):
             raise ChainError(f"the node refused to allow {addresses}: {resp['error']}")
 
 
-__all__ = ["Admin", "Anchor", "BatchAnchor", "Deployment", "Ledger", "Sender", "deploy"]
+__all__ = ["Admin", "Ledger", "Sender", "connect", "deploy"]

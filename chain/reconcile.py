@@ -19,12 +19,13 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel
 
+from chain.anchors import Anchor, BatchAnchor
 from chain.audit import Finding
 from chain.batch import verify_proof
 from chain.errors import VerificationError
 from chain.handoff import agency_id, step_id
 from chain.hexid import to_hex
-from chain.ledger import Anchor, BatchAnchor, Ledger
+from chain.ledger import Ledger
 
 
 class StoredRecord(BaseModel):

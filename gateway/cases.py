@@ -9,9 +9,9 @@ from typing import Any
 from sqlmodel import Session, select
 from temporalio.client import Client
 
+from chain.anchors import Anchor, Deployment
 from chain.evidence import AgencyClaim, ChainRef, EvidenceBundle, EvidenceItem
 from chain.handoff import SignedHandoff, case_commitment, new_salt
-from chain.ledger import Anchor, Deployment
 from gateway.schemas import CasePublic, StepPublic
 from gateway.store import Case, CaseKey, HandoffRow, QueueItem, User, Vault, utcnow
 from workflows.flows import FlowDef

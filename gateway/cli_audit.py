@@ -27,7 +27,8 @@ def _print_report(report, as_json: bool) -> None:
 
 def _ledger_for(bundle, url: str | None, ledger_rpc: str | None):
     from chain.errors import ChainError
-    from chain.ledger import Deployment, Ledger
+    from chain.anchors import Deployment
+    from chain.ledger import Ledger
 
     if ledger_rpc is None and url is None:
         return None
@@ -87,7 +88,8 @@ def audit_ledger(url: Url = "http://127.0.0.1:8000", as_json: AsJson = False, le
     """Reconcile the whole ledger with the store: every anchor on the chain has its record, every
     record its anchor; exit 0 only when they agree."""
     from chain.errors import ChainError
-    from chain.ledger import Deployment, Ledger
+    from chain.anchors import Deployment
+    from chain.ledger import Ledger
     from chain.reconcile import StoredRecord, reconcile_ledger
 
     client = api(url, user, password, "auditor")

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from chain.ledger import Deployment
+from chain.anchors import Deployment
 
 
 def write_deployment(path: Path, deployment: Deployment, agencies: dict[str, dict[str, str]]) -> None:

@@ -19,8 +19,8 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from chain.anchors import Anchor
     from chain.handoff import SignedHandoff
-    from chain.ledger import Anchor
     from workflows.flows import StepDef, agency_queue
     from workflows.messages import (
         ANCHOR_HANDOFF, CASE_WORKFLOW, COMPENSATE_STEP, CORRECT_UPDATE, DECIDE_UPDATE, ESCALATE_STEP, EXECUTE_STEP,

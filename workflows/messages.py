@@ -13,8 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from chain.anchors import Anchor
 from chain.handoff import SignedHandoff
-from chain.ledger import Anchor
 from workflows.flows import FlowDef
 
 EXECUTE_STEP = "agency.execute_step"

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 from sqlmodel import select
 
-from chain.ledger import Anchor
+from chain.anchors import Anchor
 from chain.reconcile import StoredRecord
 from gateway.auth import SessionDep, require
 from gateway.store import Case, HandoffRow

@@ -7,8 +7,9 @@ import secrets
 
 import pytest
 
+from chain.anchors import Anchor
 from chain.handoff import agency_id, step_id
-from chain.ledger import ADMIN_GAS, Anchor
+from chain.ledger import ADMIN_GAS
 from chain.merkle import Tree, handoff_leaf
 from chain.reconcile import StoredRecord, reconcile, reconcile_ledger
 from tests.fixtures.onchain_trail import FLOW, OnChainTrail

@@ -1,0 +1,81 @@
+"""What the ledger records, as plain data: where the contracts live and the events that anchor
+handoffs, singly (``HandoffAnchored``) or in Merkle batches (``BatchAnchored``).
+
+Data only, so that the engine, the gateway and the auditor can carry anchors without importing
+web3: ``chain.ledger`` reads these from the chain, ``chain.batch`` builds a batched handoff's
+Anchor from its batch's event.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from pydantic import BaseModel, model_serializer
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """Where the contracts live; written once at deployment, read by every client."""
+
+    chain_id: int
+    registry: str
+    ledger: str
+    block: int
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class LogRef(BaseModel):
+    """Where an event stands on the chain, and who sent the transaction that logged it."""
+
+    account: str
+    tx_hash: str
+    block_number: int
+    block_hash: str
+    log_index: int
+    timestamp: int
+
+
+class Anchor(LogRef):
+    """One HandoffAnchored event, as the chain tells it; or, for a handoff anchored inside a
+    Merkle batch, the batch's BatchAnchored event (account, agency, tx, block, log) with the
+    handoff's own hash, step and case, its leaf index, the batch size and its inclusion proof
+    (hex, leaf to root; see chain.merkle). A single anchor serialises without the batch fields."""
+
+    handoff: str
+    agency: str
+    case_commitment: str
+    step: str
+    batch_root: str | None = None
+    leaf_index: int | None = None
+    batch_size: int | None = None
+    proof: list[str] | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_empty_batch_fields(self, handler):
+        data = handler(self)
+        if self.batch_root is None:
+            for k in BATCH_FIELDS:
+                if data.get(k) is None:
+                    data.pop(k, None)
+        return data
+
+    @property
+    def batched(self) -> bool:
+        return self.batch_root is not None
+
+
+BATCH_FIELDS = ("batch_root", "leaf_index", "batch_size", "proof")
+
+
+class BatchAnchor(LogRef):
+    """One BatchAnchored event: a Merkle root over ``count`` handoffs of one agency."""
+
+    root: str
+    agency: str
+    count: int
+
+
+__all__ = ["BATCH_FIELDS", "Anchor", "BatchAnchor", "Deployment", "LogRef"]
