@@ -270,7 +270,7 @@ class AnchorBatcher:
                 fut.set_result(anchor)
 
     def _send(self, root: str, count: int) -> BatchAnchor:
-        fn = self.ledger.ledger.functions.anchor_batch(from_hex(root, "batch root"), count)
+        fn = self.ledger.handoff_ledger.functions.anchor_batch(from_hex(root, "batch root"), count)
         try:
             receipt = self.sender.send(fn, ANCHOR_GAS)
         except AnchorRefused as exc:
@@ -280,7 +280,7 @@ class AnchorBatcher:
             if event is None:
                 raise ChainError(f"batch {root} is anchored but its event is not readable") from exc
             return event
-        logs = self.ledger.ledger.events.BatchAnchored().process_receipt(receipt, errors=DISCARD)
+        logs = self.ledger.handoff_ledger.events.BatchAnchored().process_receipt(receipt, errors=DISCARD)
         if not logs:
             raise ChainError(f"batch {root} was mined without a BatchAnchored event")
         return self.ledger.batch_anchor(logs[0])

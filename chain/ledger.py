@@ -48,13 +48,14 @@ class Ledger:
         self.w3 = connect(url, timeout)
         if self.w3.eth.chain_id != deployment.chain_id:
             raise ChainError(f"ledger at {url} is chain {self.w3.eth.chain_id}, expected {deployment.chain_id}")
-        self.registry = self.w3.eth.contract(address=deployment.registry, abi=artifacts.load("AgencyRegistry")["abi"])
-        self.ledger = self.w3.eth.contract(address=deployment.ledger, abi=artifacts.load("HandoffLedger")["abi"])
+        contract = self.w3.eth.contract  # the two contracts, named as in contracts/*.vy
+        self.agency_registry = contract(address=deployment.registry, abi=artifacts.load("AgencyRegistry")["abi"])
+        self.handoff_ledger = contract(address=deployment.ledger, abi=artifacts.load("HandoffLedger")["abi"])
         self._timestamps: dict[int, int] = {}
 
     # reading ---------------------------------------------------------------------------------
     def anchored_at(self, handoff_hash: str) -> int:
-        return self.ledger.functions.anchored_at(from_hex(handoff_hash, "handoff hash")).call()
+        return self.handoff_ledger.functions.anchored_at(from_hex(handoff_hash, "handoff hash")).call()
 
     def anchor_of(self, handoff_hash: str) -> Anchor | None:
         found = self._anchors({"handoff": from_hex(handoff_hash, "handoff hash")})
@@ -75,7 +76,7 @@ class Ledger:
 
     # batches ---------------------------------------------------------------------------------
     def batch_anchored_at(self, root: str) -> int:
-        return self.ledger.functions.batch_anchored_at(from_hex(root, "batch root")).call()
+        return self.handoff_ledger.functions.batch_anchored_at(from_hex(root, "batch root")).call()
 
     def batch_of(self, root: str) -> BatchAnchor | None:
         """The BatchAnchored event of a Merkle root, or None if the root was never anchored."""
@@ -86,7 +87,7 @@ class Ledger:
         return self._batches(None)
 
     def _batches(self, filters: dict[str, Any] | None) -> list[BatchAnchor]:
-        logs = self.ledger.events.BatchAnchored().get_logs(
+        logs = self.handoff_ledger.events.BatchAnchored().get_logs(
             argument_filters=filters, from_block=self.deployment.block, to_block="latest")
         return [self.batch_anchor(log) for log in logs]
 
@@ -98,7 +99,7 @@ class Ledger:
                            log_index=log.logIndex, timestamp=self.block_timestamp(log.blockNumber))
 
     def _anchors(self, filters: dict[str, Any] | None) -> list[Anchor]:
-        logs = self.ledger.events.HandoffAnchored().get_logs(
+        logs = self.handoff_ledger.events.HandoffAnchored().get_logs(
             argument_filters=filters, from_block=self.deployment.block, to_block="latest"
         )
         return [self.anchor_from_log(log) for log in logs]
@@ -122,7 +123,7 @@ class Ledger:
         events: list[dict[str, Any]] = []
         for name in ("AgencyRegistered", "AccountRotated", "SignerRotated", "AgencySuspended",
                      "AgencyReinstated", "StepAssigned"):
-            for log in getattr(self.registry.events, name)().get_logs(from_block=0, to_block="latest"):
+            for log in getattr(self.agency_registry.events, name)().get_logs(from_block=0, to_block="latest"):
                 args = {k: (to_hex(v) if isinstance(v, bytes) else v) for k, v in log.args.items()}
                 events.append({"event": name, "block_number": log.blockNumber, "log_index": log.logIndex, **args})
         events.sort(key=lambda e: (e["block_number"], e["log_index"]))
@@ -194,7 +195,7 @@ class Sender:
         existing = self.ledger.anchor_of(handoff_hash)
         if existing is not None:
             return existing
-        fn = self.ledger.ledger.functions.anchor(
+        fn = self.ledger.handoff_ledger.functions.anchor(
             from_hex(handoff_hash, "handoff hash"), step_id(flow, step), from_hex(case_commitment, "case commitment")
         )
         try:
@@ -203,7 +204,7 @@ class Sender:
             if "already anchored" not in str(exc):
                 raise
         else:  # the receipt carries the event: no need to read it back
-            for log in self.ledger.ledger.events.HandoffAnchored().process_receipt(receipt, errors=DISCARD):
+            for log in self.ledger.handoff_ledger.events.HandoffAnchored().process_receipt(receipt, errors=DISCARD):
                 if to_hex(log.args.handoff) == handoff_hash.lower():
                     return self.ledger.anchor_from_log(log)
         # anchored meanwhile by a concurrent retry: read the one anchor there is
@@ -246,24 +247,24 @@ class Admin(Sender):
     """The registry's admin account: agency membership and step ownership are on-chain events."""
 
     def register_agency(self, name: str, account: str, signer: str) -> None:
-        fn = self.ledger.registry.functions.register_agency(agency_id(name), name, account, signer)
+        fn = self.ledger.agency_registry.functions.register_agency(agency_id(name), name, account, signer)
         self.send(fn, ADMIN_GAS)
 
     def assign_step(self, flow: str, step: str, agency: str) -> None:
-        fn = self.ledger.registry.functions.assign_step(step_id(flow, step), agency_id(agency))
+        fn = self.ledger.agency_registry.functions.assign_step(step_id(flow, step), agency_id(agency))
         self.send(fn, ADMIN_GAS)
 
     def rotate_signer(self, agency: str, new_signer: str) -> None:
-        self.send(self.ledger.registry.functions.rotate_signer(agency_id(agency), new_signer), ADMIN_GAS)
+        self.send(self.ledger.agency_registry.functions.rotate_signer(agency_id(agency), new_signer), ADMIN_GAS)
 
     def rotate_account(self, agency: str, new_account: str) -> None:
-        self.send(self.ledger.registry.functions.rotate_account(agency_id(agency), new_account), ADMIN_GAS)
+        self.send(self.ledger.agency_registry.functions.rotate_account(agency_id(agency), new_account), ADMIN_GAS)
 
     def suspend_agency(self, agency: str) -> None:
-        self.send(self.ledger.registry.functions.suspend_agency(agency_id(agency)), ADMIN_GAS)
+        self.send(self.ledger.agency_registry.functions.suspend_agency(agency_id(agency)), ADMIN_GAS)
 
     def agency_record(self, agency: str) -> tuple[str, str, bool]:
-        r = self.ledger.registry.functions
+        r = self.ledger.agency_registry.functions
         aid = agency_id(agency)
         return r.account_of(aid).call(), r.signer_of(aid).call(), r.is_active(aid).call()
 

@@ -38,7 +38,7 @@ def provision(ledger_url: str, admin_key: bytes, agencies: dict[str, AgencyKeys]
         admin.register_agency(name, k.account, k.signer)
         known[name] = {"signer": k.signer, "account": k.account}
         write_deployment(path, deployment, known)
-    owner_of = admin.ledger.registry.functions.owner_of_step
+    owner_of = admin.ledger.agency_registry.functions.owner_of_step
     for flow in builtin_flows().values():
         for step in flow.steps:
             if owner_of(step_id(flow.name, step.id)).call() != agency_id(step.agency):

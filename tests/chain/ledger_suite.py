@@ -31,7 +31,7 @@ class LedgerSuite:
         ledger = lut.ledger()
         assert ledger.w3.eth.chain_id == lut.deployment.chain_id
         assert len(ledger.w3.eth.get_code(lut.deployment.registry)) > 0
-        assert ledger.ledger.functions.registry().call() == lut.deployment.registry
+        assert ledger.handoff_ledger.functions.registry().call() == lut.deployment.registry
         assert 0 < lut.deployment.block <= ledger.w3.eth.block_number
 
     def test_each_agency_is_registered_with_its_account_and_signer(self, lut):
@@ -40,13 +40,13 @@ class LedgerSuite:
             assert admin.agency_record(name) == (keys.account, keys.signer, True)
 
     def test_each_step_is_owned_by_the_agency_the_flow_names(self, lut):
-        registry = lut.ledger().registry.functions
+        registry = lut.ledger().agency_registry.functions
         for step in get_flow(FLOW).steps:
             assert registry.owner_of_step(step_id(FLOW, step.id)).call() == agency_id(step.agency)
 
     def test_registering_is_admin_only_with_the_reason(self, lut):
         imposter = Sender(lut.ledger(), lut.keys["tax"].account_key)
-        call = lut.ledger().registry.functions.rotate_signer(agency_id("tax"), imposter.address)
+        call = lut.ledger().agency_registry.functions.rotate_signer(agency_id("tax"), imposter.address)
         with pytest.raises(AnchorRefused, match="caller is not admin"):
             imposter.send(call, ADMIN_GAS)
 
@@ -74,8 +74,8 @@ class LedgerSuite:
         h, case = fresh_hash(), fresh_hash()
         first = lut.sender("tax").anchor(h, FLOW, "tax_registration", case)
         assert lut.sender("tax").anchor(h, FLOW, "tax_registration", case) == first  # a retry: no new tx
-        raw = lut.ledger().ledger.functions.anchor(bytes.fromhex(h[2:]), step_id(FLOW, "tax_registration"),
-                                                   bytes.fromhex(case[2:]))
+        raw = lut.ledger().handoff_ledger.functions.anchor(bytes.fromhex(h[2:]), step_id(FLOW, "tax_registration"),
+                                                           bytes.fromhex(case[2:]))
         with pytest.raises(AnchorRefused, match="handoff already anchored"):
             lut.sender("tax").send(raw, 250_000)
         assert [a.handoff for a in lut.ledger().anchors_for_case(case)] == [h]

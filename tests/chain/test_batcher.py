@@ -95,7 +95,7 @@ def test_a_crash_after_sending_is_recovered_from_the_ledger_not_sent_again(test_
     journal = BatchJournal(path)
     journal.add(root, entries)  # what the batcher writes before sending ...
     ledger = sender.ledger
-    sender.send(ledger.ledger.functions.anchor_batch(bytes.fromhex(root[2:]), 3), 250_000)  # ... sent; then a crash
+    sender.send(ledger.handoff_ledger.functions.anchor_batch(bytes.fromhex(root[2:]), 3), 250_000)  # ... sent; then a crash
     journal.close()
     nonce = ledger.w3.eth.get_transaction_count(sender.address)
     b = AnchorBatcher(Sender(ledger, test_ledger.keys["tax"].account_key), path)

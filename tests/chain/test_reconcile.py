@@ -86,7 +86,7 @@ def test_batched_anchors_reconcile_by_their_proofs(test_ledger):
     records = [record("tax_registration", "tax") for _ in range(3)]
     tree = Tree([handoff_leaf(r.hash, step_id(r.flow, r.step), r.case_commitment) for r in records])
     sender = fresh.sender("tax")
-    sender.send(fresh.ledger().ledger.functions.anchor_batch(tree.root, len(records)), ADMIN_GAS)
+    sender.send(fresh.ledger().handoff_ledger.functions.anchor_batch(tree.root, len(records)), ADMIN_GAS)
     batch = fresh.ledger().all_batches()[0]
     stored = [r.model_copy(update={"anchor": r.anchor.model_copy(update={
         "batch_root": batch.root, "leaf_index": n, "batch_size": len(records), "tx_hash": batch.tx_hash,
