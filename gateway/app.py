@@ -1,4 +1,4 @@
-"""The FastAPI application: REST API, health, and the long-lived clients it holds."""
+"""The FastAPI application: its routers, and the long-lived clients it holds (``gateway.api.deps`` hands them out)."""
 
 from __future__ import annotations
 
@@ -11,25 +11,19 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlmodel import Session
-from temporalio.api.enums.v1 import TaskQueueType
-from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
 from chain.jsonguard import BodyLimit
-from chain.ledger import connect
 from gateway.api import audit as audit_api
 from gateway.api import auth as auth_api
 from gateway.api import cases as cases_api
 from gateway.api import clerks as clerks_api
-from agencies.directory import AGENCIES
+from gateway.api import health as health_api
 from gateway.auth import seed_demo_users
-from gateway.deployment import read_deployment
+from gateway.deployment import DeploymentFile
 from gateway.settings import Settings, get_settings
 from gateway.store import Vault, make_engine
 from workflows.codec import data_converter
-from workflows.flows import agency_queue
-from workflows.messages import ENGINE_QUEUE
 
 log = logging.getLogger("onevisit.gateway")
 
@@ -66,7 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.environment == "embedded":
             with Session(app.state.engine) as session:
                 seed_demo_users(session)
-        app.state.deployment = read_deployment(settings.deployment_file)
+        app.state.deployment = DeploymentFile.read(settings.deployment_file)
         app.state.temporal = await connect_temporal(settings)
         yield
         app.state.engine.dispose()
@@ -79,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(cases_api.router)
     app.include_router(clerks_api.router)
     app.include_router(audit_api.router)
+    app.include_router(health_api.router)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -92,44 +87,4 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             errors.append(err)
         return JSONResponse({"detail": jsonable_encoder(errors)}, status_code=422)
 
-    @app.get("/healthz", tags=["health"])
-    async def healthz() -> JSONResponse:
-        body, ok = await health(app, settings)
-        return JSONResponse(body, status_code=200 if ok else 503)
-
     return app
-
-
-async def _pollers(client: Client, namespace: str, queue: str, kind: TaskQueueType.ValueType) -> int:
-    resp = await client.workflow_service.describe_task_queue(
-        DescribeTaskQueueRequest(namespace=namespace, task_queue=TaskQueue(name=queue), task_queue_type=kind))
-    return len(resp.pollers)
-
-
-async def health(app: FastAPI, settings: Settings) -> tuple[dict, bool]:
-    deployment, _ = app.state.deployment
-    body: dict = {"status": "ok", "temporal": settings.temporal_address, "temporal_ui": settings.temporal_ui_url,
-                  "ledger_rpc": settings.ledger_rpc, "chain_id": deployment.chain_id,
-                  "contracts": {"registry": deployment.registry, "ledger": deployment.ledger}, "problems": []}
-    try:
-        chain_id = await asyncio.to_thread(lambda: connect(settings.ledger_rpc, timeout=3).eth.chain_id)
-        if chain_id != deployment.chain_id:
-            body["problems"].append(f"ledger is chain {chain_id}, expected {deployment.chain_id}")
-    except Exception as exc:  # report every part's state, never fail the probe itself
-        body["problems"].append(f"ledger: {exc}")
-    client = app.state.temporal
-    queues = {ENGINE_QUEUE: TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
-              **{agency_queue(a): TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY for a in AGENCIES}}
-    body["workers"] = {}
-    for queue, kind in queues.items():
-        try:
-            n = await _pollers(client, settings.temporal_namespace, queue, kind)
-        except Exception as exc:
-            body["problems"].append(f"temporal: {exc}")
-            break
-        body["workers"][queue] = n
-        if n == 0:
-            body["problems"].append(f"no worker polls {queue}")
-    ok = not body["problems"]
-    body["status"] = "ok" if ok else "starting"
-    return body, ok

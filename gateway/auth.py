@@ -1,4 +1,4 @@
-"""Passwords, bearer tokens and the role checks every route depends on."""
+"""Passwords, bearer tokens and the demo accounts (the route dependencies are in ``gateway.api.deps``)."""
 
 from __future__ import annotations
 
@@ -6,18 +6,13 @@ import hashlib
 import hmac
 import secrets
 from datetime import timedelta
-from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
-from fastapi.security import OAuth2PasswordBearer
 from sqlmodel import Session, select
 
 from agencies.directory import AGENCIES
 from gateway.store import ApiToken, User, utcnow
 
 SCRYPT = {"n": 2**14, "r": 8, "p": 1}
-
-oauth2 = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)
 
 
 def hash_password(password: str) -> str:
@@ -39,12 +34,24 @@ def authenticate(session: Session, username: str, password: str) -> User | None:
     return user
 
 
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
 def issue_token(session: Session, user: User, ttl_minutes: int) -> str:
     token = secrets.token_urlsafe(32)
-    session.add(ApiToken(token_hash=hashlib.sha256(token.encode()).hexdigest(), user_id=user.id,
+    session.add(ApiToken(token_hash=_token_hash(token), user_id=user.id,
                          expires_at=utcnow() + timedelta(minutes=ttl_minutes)))
     session.commit()
     return token
+
+
+def token_user(session: Session, token: str) -> User | None:
+    """The user a bearer token signs in, or None if it is unknown or expired."""
+    row = session.get(ApiToken, _token_hash(token))
+    if row is None or row.expires_at < utcnow():
+        return None
+    return session.get(User, row.user_id)
 
 
 def demo_users() -> list[tuple[str, str, str | None]]:
@@ -59,36 +66,3 @@ def seed_demo_users(session: Session) -> None:
             session.add(User(username=username, password_hash=hash_password(username), role=role, agency=agency))
     session.commit()
 
-
-def get_session(request: Request):
-    with Session(request.app.state.engine) as session:
-        yield session
-
-
-SessionDep = Annotated[Session, Depends(get_session)]
-
-
-def current_user(session: SessionDep, token: Annotated[str | None, Depends(oauth2)]) -> User:
-    unauthorized = HTTPException(status.HTTP_401_UNAUTHORIZED, "not signed in, or the session expired",
-                                 headers={"WWW-Authenticate": "Bearer"})
-    if not token:
-        raise unauthorized
-    row = session.get(ApiToken, hashlib.sha256(token.encode()).hexdigest())
-    if row is None or row.expires_at < utcnow():
-        raise unauthorized
-    user = session.get(User, row.user_id)
-    if user is None:
-        raise unauthorized
-    return user
-
-
-CurrentUser = Annotated[User, Depends(current_user)]
-
-
-def require(*roles: str):
-    def check(user: CurrentUser) -> User:
-        if user.role not in roles:
-            raise HTTPException(status.HTTP_403_FORBIDDEN, f"this needs the role {' or '.join(roles)}; you are {user.role}")
-        return user
-
-    return Depends(check)

@@ -9,9 +9,10 @@ from typing import Any
 from sqlmodel import Session, select
 from temporalio.client import Client
 
-from chain.anchors import Anchor, Deployment
+from chain.anchors import Anchor
 from chain.evidence import AgencyClaim, ChainRef, EvidenceBundle, EvidenceItem
 from chain.handoff import SignedHandoff, case_commitment, new_salt
+from gateway.deployment import DeploymentFile
 from gateway.schemas import CasePublic, StepPublic
 from gateway.store import Case, CaseKey, HandoffRow, QueueItem, User, Vault, utcnow
 from workflows.flows import FlowDef
@@ -88,13 +89,12 @@ async def case_view(session: Session, temporal: Client, case: Case) -> CasePubli
     )
 
 
-def evidence_bundle(session: Session, case: Case, deployment: Deployment,
-                    agencies: dict[str, dict[str, str]], registry: list[dict[str, Any]]) -> EvidenceBundle:
+def evidence_bundle(session: Session, case: Case, deployment: DeploymentFile,
+                    registry: list[dict[str, Any]]) -> EvidenceBundle:
     return EvidenceBundle(
         case_id=case.id, salt=case.salt, commitment=case.commitment, flow=case.flow_definition,
-        chain=ChainRef(chain_id=deployment.chain_id, registry=deployment.registry, ledger=deployment.ledger,
-                       block=deployment.block),
-        agencies={name: AgencyClaim(**claim) for name, claim in agencies.items()}, registry=registry,
+        chain=ChainRef(**deployment.chain.to_json()),
+        agencies={name: AgencyClaim(**claim) for name, claim in deployment.agencies.items()}, registry=registry,
         handoffs=[EvidenceItem(handoff=SignedHandoff.model_validate(r.signed), anchor=Anchor.model_validate(r.anchor))
                   for r in handoffs_of(session, case.id)],
         exported_at=datetime.now(UTC).isoformat(timespec="seconds"),

@@ -104,6 +104,12 @@ class CaseSummary(BaseModel):
     created_at: datetime
 
 
+class UserPublic(BaseModel):
+    username: str
+    role: str
+    agency: str | None = None
+
+
 class Token(BaseModel):
     access_token: str
     token_type: Literal["bearer"] = "bearer"
@@ -142,3 +148,25 @@ class QueueEntry(BaseModel):
 class UpdateOut(BaseModel):
     case_id: str
     detail: str
+
+
+class Escalation(BaseModel):
+    """An open case with a step past its SLA (times as the engine recorded them)."""
+
+    case_id: str
+    title: str
+    step: str
+    state: str
+    since: str | None = None
+    deadline: str | None = None
+
+
+class Health(BaseModel):
+    status: Literal["ok", "starting"]
+    temporal: str
+    temporal_ui: str | None = None
+    ledger_rpc: str
+    chain_id: int
+    contracts: dict[str, str]
+    problems: list[str]
+    workers: dict[str, int] = Field(description="pollers per task queue: the engine's and each agency's")

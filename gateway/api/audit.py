@@ -4,15 +4,16 @@ reference), and the deployment those records were anchored on."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from pydantic import BaseModel
 from sqlmodel import select
 
 from chain.anchors import Anchor
+from chain.evidence import ChainRef
 from chain.reconcile import StoredRecord
-from gateway.auth import SessionDep, require
+from gateway.api.deps import DeploymentDep, SessionDep, require
 from gateway.store import Case, HandoffRow
 
 router = APIRouter(prefix="/api/audit", tags=["audit"], dependencies=[require("auditor")])
@@ -24,11 +25,10 @@ class HandoffPage(BaseModel):
     next: str | None = None  # pass as `after` for the next page; None on the last
 
 
-@router.get("/deployment")
-def deployment(request: Request) -> dict[str, Any]:
+@router.get("/deployment", response_model=ChainRef)
+def deployment(deployed: DeploymentDep) -> ChainRef:
     """Where the contracts live (chain id, addresses, deployment block)."""
-    deployed, _agencies = request.app.state.deployment
-    return deployed.to_json()
+    return ChainRef(**deployed.chain.to_json())
 
 
 @router.get("/handoffs", response_model=HandoffPage)

@@ -1,14 +1,16 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, HTTPException, status
 from sqlmodel import select
 
 from chain.errors import ChainError
+from chain.evidence import EvidenceBundle
 from chain.ledger import Ledger
-from gateway.api.deps import CaseDep, TemporalDep
-from gateway.auth import CurrentUser, SessionDep, require
-from gateway.cases import CaseNotStarted, case_view, evidence_bundle, open_case
+from gateway.api.deps import (
+    CaseDep, CurrentUser, DeploymentDep, SessionDep, SettingsDep, TemporalDep, VaultDep, require,
+)
 from gateway.api.updates import send_update
+from gateway.cases import CaseNotStarted, case_view, evidence_bundle, open_case
 from gateway.schemas import CasePublic, CaseSummary, RegistrationApplication, UpdateOut, WithdrawalIn
 from gateway.store import Case
 from workflows.catalog import get_flow
@@ -19,11 +21,11 @@ router = APIRouter(prefix="/api/cases", tags=["cases"])
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=CasePublic,
              dependencies=[require("applicant")])
-async def apply(application: RegistrationApplication, session: SessionDep, temporal: TemporalDep,
-                user: CurrentUser, request: Request) -> CasePublic:
+async def apply(application: RegistrationApplication, session: SessionDep, temporal: TemporalDep, vault: VaultDep,
+                user: CurrentUser) -> CasePublic:
     flow = get_flow(application.flow)
     try:
-        case = await open_case(session, temporal, request.app.state.vault, user, flow, application.model_dump(mode="json"),
+        case = await open_case(session, temporal, vault, user, flow, application.model_dump(mode="json"),
                                title=application.company.name)
     except CaseNotStarted as exc:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"the case could not be started, nothing was kept: {exc}") from exc
@@ -44,23 +46,22 @@ async def get_case(case: CaseDep, session: SessionDep, temporal: TemporalDep) ->
     return await case_view(session, temporal, case)
 
 
-@router.get("/{case_id}/evidence", dependencies=[require("auditor", "admin")])
-def evidence(case: CaseDep, session: SessionDep, request: Request) -> dict:
+@router.get("/{case_id}/evidence", response_model=EvidenceBundle, dependencies=[require("auditor", "admin")])
+def evidence(case: CaseDep, session: SessionDep, deployment: DeploymentDep, settings: SettingsDep) -> EvidenceBundle:
     """The evidence bundle an auditor re-verifies offline or against the ledger."""
-    deployment, agencies = request.app.state.deployment
     try:
-        registry = Ledger(request.app.state.settings.ledger_rpc, deployment).registry_events()
+        registry = Ledger(settings.ledger_rpc, deployment.chain).registry_events()
     except ChainError as exc:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"the ledger did not answer: {exc}") from exc
-    return evidence_bundle(session, case, deployment, agencies, registry).model_dump(mode="json")
+    return evidence_bundle(session, case, deployment, registry)
 
 
-@router.get("/{case_id}/application")
-def application(case: CaseDep, session: SessionDep, user: CurrentUser, request: Request) -> dict:
+@router.get("/{case_id}/application", response_model=RegistrationApplication)
+def application(case: CaseDep, session: SessionDep, vault: VaultDep, user: CurrentUser) -> dict:
     """The application itself (personal data): for its applicant, clerks and admins, not auditors."""
     if user.role == "auditor":
         raise HTTPException(status.HTTP_403_FORBIDDEN, "auditors verify trails; they do not read personal data")
-    data = request.app.state.vault.open(session, case)
+    data = vault.open(session, case)
     if data is None:
         raise HTTPException(status.HTTP_410_GONE, "this application's personal data has been erased")
     return data
@@ -73,13 +74,13 @@ def _own(case: Case, user) -> None:
 
 @router.post("/{case_id}/correction", response_model=UpdateOut, dependencies=[require("applicant")])
 async def correct(body: RegistrationApplication, case: CaseDep, session: SessionDep, temporal: TemporalDep,
-                  user: CurrentUser, request: Request) -> UpdateOut:
+                  vault: VaultDep, user: CurrentUser) -> UpdateOut:
     """Resubmit a returned application; the returned step and its dependants run again."""
     _own(case, user)
     data = body.model_dump(mode="json")
     case.title = body.company.name
     result = await send_update(temporal, case.id, CORRECT_UPDATE, Correction(applicant=user.username, application=data), user)
-    request.app.state.vault.seal(session, case, data)
+    vault.seal(session, case, data)
     session.add(case)
     session.commit()
     return UpdateOut(case_id=case.id, detail=result.detail)

@@ -7,11 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, status
 from sqlmodel import select
 
-from gateway.api.deps import CaseDep, TemporalDep
+from gateway.api.deps import CaseDep, CurrentUser, SessionDep, TemporalDep, require
 from gateway.api.updates import send_update
-from gateway.auth import CurrentUser, SessionDep, require
-from gateway.schemas import DecisionIn, QueueEntry, UpdateOut
 from gateway.cases import escalations
+from gateway.schemas import DecisionIn, Escalation, QueueEntry, UpdateOut
 from gateway.store import Case, QueueItem
 from workflows.messages import DECIDE_UPDATE, Decision
 
@@ -34,7 +33,7 @@ def queue(session: SessionDep, user: CurrentUser,
                        company_name=c.title) for q, c in rows]
 
 
-@router.get("/escalations", dependencies=[require("clerk", "admin")])
+@router.get("/escalations", response_model=list[Escalation], dependencies=[require("clerk", "admin")])
 def list_escalations(session: SessionDep, user: CurrentUser,
                      agency: Annotated[str | None, Query(description="default: your agency")] = None) -> list[dict]:
     """Open cases with a step of this agency past its SLA, most overdue first."""

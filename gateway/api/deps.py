@@ -1,14 +1,42 @@
-"""Shared route dependencies: the app's long-lived clients, as Annotated aliases."""
+"""Every route dependency, as an Annotated alias: the store session, the signed-in user and the
+role checks, the case a route names, and the long-lived parts the app holds (its settings, the
+vault, the deployment and the Temporal client). Routes take these; none reads ``app.state``."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import OAuth2PasswordBearer
+from sqlmodel import Session
 from temporalio.client import Client
 
-from gateway.auth import CurrentUser, SessionDep
-from gateway.store import Case
+from gateway.auth import token_user
+from gateway.deployment import DeploymentFile
+from gateway.settings import Settings
+from gateway.store import Case, User, Vault
+
+
+# ----------------------------------------------------------------- what the app holds
+def app_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+SettingsDep = Annotated[Settings, Depends(app_settings)]
+
+
+def get_vault(request: Request) -> Vault:
+    return request.app.state.vault
+
+
+VaultDep = Annotated[Vault, Depends(get_vault)]
+
+
+def get_deployment(request: Request) -> DeploymentFile:
+    return request.app.state.deployment
+
+
+DeploymentDep = Annotated[DeploymentFile, Depends(get_deployment)]
 
 
 def get_temporal(request: Request) -> Client:
@@ -19,6 +47,38 @@ def get_temporal(request: Request) -> Client:
 
 
 TemporalDep = Annotated[Client, Depends(get_temporal)]
+
+
+def get_session(request: Request):
+    with Session(request.app.state.engine) as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+# ------------------------------------------------------------------ who is asking
+oauth2 = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)
+
+
+def current_user(session: SessionDep, token: Annotated[str | None, Depends(oauth2)]) -> User:
+    user = token_user(session, token) if token else None
+    if user is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "not signed in, or the session expired",
+                            headers={"WWW-Authenticate": "Bearer"})
+    return user
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+
+
+def require(*roles: str):
+    def check(user: CurrentUser) -> User:
+        if user.role not in roles:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, f"this needs the role {' or '.join(roles)}; you are {user.role}")
+        return user
+
+    return Depends(check)
 
 
 def get_case(case_id: str, session: SessionDep, user: CurrentUser) -> Case:
