@@ -1,0 +1,42 @@
+"""The cases routes in-process (a fake Temporal client): opening a case, and who may read its
+application, before and after the person's data is erased."""
+
+from __future__ import annotations
+
+from sqlmodel import select
+
+from gateway.store import CaseKey
+from tests.fixtures.stack import application
+
+
+def test_a_new_case_starts_its_workflow_and_shows_every_step_waiting(in_process_gateway, fake_temporal):
+    resp = in_process_gateway.http.post("/api/cases", json=application(), headers=in_process_gateway.login("applicant"))
+    case = resp.json()
+    assert resp.status_code == 201 and case["status"] == "running"
+    assert case["case_id"] in fake_temporal.started
+    assert {s["state"] for s in case["steps"]} == {"waiting"} and len(case["steps"]) == 7
+
+
+def test_the_applicant_a_clerk_and_an_admin_read_the_application_as_submitted(in_process_gateway, fake_temporal):
+    case_id = in_process_gateway.open_case()
+    for user in ("applicant", "clerk-market_regulation", "admin"):
+        resp = in_process_gateway.http.get(f"/api/cases/{case_id}/application", headers=in_process_gateway.login(user))
+        assert resp.status_code == 200 and resp.json() == fake_temporal.started[case_id].application
+
+
+def test_an_auditor_may_not_read_the_application(in_process_gateway):
+    case_id = in_process_gateway.open_case()
+    resp = in_process_gateway.http.get(f"/api/cases/{case_id}/application", headers=in_process_gateway.login("auditor"))
+    assert resp.status_code == 403
+    assert resp.json() == {"detail": "auditors verify trails; they do not read personal data"}
+
+
+def test_an_erased_application_is_gone_and_the_case_remains(in_process_gateway):
+    case_id = in_process_gateway.open_case()
+    with in_process_gateway.session() as session:
+        session.delete(session.exec(select(CaseKey).where(CaseKey.case_id == case_id)).one())
+        session.commit()
+    headers = in_process_gateway.login("applicant")
+    resp = in_process_gateway.http.get(f"/api/cases/{case_id}/application", headers=headers)
+    assert resp.status_code == 410 and resp.json() == {"detail": "this application's personal data has been erased"}
+    assert in_process_gateway.http.get(f"/api/cases/{case_id}", headers=headers).status_code == 200

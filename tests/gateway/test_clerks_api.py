@@ -1,0 +1,63 @@
+"""The clerks' routes in-process (a fake Temporal client): who sees which escalations, and how
+the engine's refusal of a decision becomes an HTTP status."""
+
+from __future__ import annotations
+
+import pytest
+from temporalio.exceptions import ApplicationError
+
+from gateway.cases import record_case
+from workflows.engine import CaseWorkflow
+from workflows.messages import DECIDE_UPDATE, Decision, Refusal
+
+SINCE, DEADLINE = "2026-11-21T10:00:00+00:00", "2026-11-21T11:00:00+00:00"
+
+
+@pytest.fixture
+def escalated(in_process_gateway, fake_temporal) -> str:
+    """A case whose business licence waits for market regulation past its SLA, as the engine records it."""
+    case_id = in_process_gateway.open_case()
+    status = CaseWorkflow(fake_temporal.started[case_id]).status()
+    licence = status.steps[1]
+    licence.state, licence.escalated, licence.since, licence.deadline = "awaiting_decision", True, SINCE, DEADLINE
+    status.revision = 1
+    with in_process_gateway.session() as session:
+        record_case(session, status)
+    return case_id
+
+
+def escalations(gw, user: str, agency: str | None = None):
+    return gw.http.get("/api/escalations", params={"agency": agency} if agency else {}, headers=gw.login(user))
+
+
+def test_a_clerk_sees_their_agencys_escalations(in_process_gateway, fake_temporal, escalated):
+    company = fake_temporal.started[escalated].application["company"]["name"]
+    resp = escalations(in_process_gateway, "clerk-market_regulation")
+    assert resp.status_code == 200
+    assert resp.json() == [{"case_id": escalated, "title": company, "step": "business_licence",
+                            "state": "awaiting_decision", "since": SINCE, "deadline": DEADLINE}]
+    assert escalations(in_process_gateway, "clerk-tax").json() == []
+
+
+def test_an_admin_names_the_agency_and_a_clerk_sees_only_their_own(in_process_gateway, escalated):
+    assert [e["case_id"] for e in escalations(in_process_gateway, "admin", "market_regulation").json()] == [escalated]
+    own_only = {"detail": "clerks see their own agency's escalations"}
+    for user, agency in (("admin", None), ("clerk-tax", "market_regulation")):
+        resp = escalations(in_process_gateway, user, agency)
+        assert (resp.status_code, resp.json()) == (403, own_only)
+    assert escalations(in_process_gateway, "applicant").status_code == 403
+
+
+@pytest.mark.parametrize("refusal,http_status", [
+    (Refusal.NOT_YOUR_STEP, 403), (Refusal.NO_SUCH_STEP, 404), (Refusal.REASON_REQUIRED, 422),
+    (Refusal.NOT_AWAITING, 409)])
+def test_the_engines_refusal_of_a_decision_is_an_http_status(in_process_gateway, fake_temporal, escalated,
+                                                             refusal, http_status):
+    fake_temporal.refusals.append(ApplicationError("refused by the engine", type=refusal.value))
+    resp = in_process_gateway.http.post(f"/api/cases/{escalated}/decision", json={"decision": "approve"},
+                                        headers=in_process_gateway.login("clerk-market_regulation"))
+    assert (resp.status_code, resp.json()) == (http_status, {"detail": "refused by the engine"})
+    case_id, update, decision = fake_temporal.updates[-1]
+    assert (case_id, update) == (escalated, DECIDE_UPDATE)
+    assert decision == Decision(step="business_licence", approve=True, clerk="clerk-market_regulation",
+                                clerk_agency="market_regulation")
