@@ -28,6 +28,7 @@ from chain.hexid import from_hex, to_hex
 ANCHOR_GAS = 250_000
 ADMIN_GAS = 400_000
 DEPLOY_GAS = 5_000_000
+TIP = 1_000_000_000  # 1 gwei to the block's producer, where the chain charges fees at all
 
 
 def connect(url: str, timeout: float = 30.0) -> Web3:
@@ -39,8 +40,17 @@ def connect(url: str, timeout: float = 30.0) -> Web3:
     return w3
 
 
+def fees(w3: Web3) -> dict[str, int]:
+    """The EIP-1559 fee fields of every transaction we send: up to twice the latest base fee plus
+    the tip, so that it stays valid while the base fee rises for a few blocks; zero on a chain
+    whose base fee is zero (Besu's free-gas networks)."""
+    base = w3.eth.get_block("latest").get("baseFeePerGas", 0) or 0
+    tip = TIP if base else 0
+    return {"maxFeePerGas": 2 * base + tip, "maxPriorityFeePerGas": tip}
+
+
 class Ledger:
-    """Read access to a deployment, plus what every sender shares (encoding, fees)."""
+    """Read access to a deployment, and the decoding every sender shares (a receipt's logs as anchors)."""
 
     def __init__(self, url: str, deployment: Deployment, *, timeout: float = 30.0):
         self.url = url
@@ -145,11 +155,6 @@ class Sender:
         self._lock = threading.Lock()
         self._nonce: int | None = None
 
-    def _fees(self) -> dict[str, int]:
-        base = self.w3.eth.get_block("latest").get("baseFeePerGas", 0) or 0
-        tip = 0 if base == 0 else 1_000_000_000
-        return {"maxFeePerGas": 2 * base + tip, "maxPriorityFeePerGas": tip}
-
     def send(self, call, gas: int) -> dict[str, Any]:
         """Sign and send a contract call; return its receipt once mined (status 1), or raise
         AnchorRefused with the contract's reason (status 0), or AnchorTimeout."""
@@ -158,7 +163,7 @@ class Sender:
                 self._nonce = self.w3.eth.get_transaction_count(self.address, "pending")
             tx = call.build_transaction(
                 {"from": self.address, "nonce": self._nonce, "gas": gas,
-                 "chainId": self.ledger.deployment.chain_id, **self._fees()}
+                 "chainId": self.ledger.deployment.chain_id, **fees(self.w3)}
             )
             signed = self.account.sign_transaction(tx)
             try:
@@ -220,11 +225,9 @@ class Sender:
 def _deploy(w3: Web3, account, name: str, *args: Any, chain_id: int) -> tuple[str, int]:
     art = artifacts.load(name)
     factory = w3.eth.contract(abi=art["abi"], bytecode=art["bytecode"])
-    base = w3.eth.get_block("latest").get("baseFeePerGas", 0) or 0
     tx = factory.constructor(*args).build_transaction(
         {"from": account.address, "nonce": w3.eth.get_transaction_count(account.address, "pending"),
-         "gas": DEPLOY_GAS, "chainId": chain_id, "maxFeePerGas": 2 * base + 10**9,
-         "maxPriorityFeePerGas": 10**9 if base else 0}
+         "gas": DEPLOY_GAS, "chainId": chain_id, **fees(w3)}
     )
     tx_hash = w3.eth.send_raw_transaction(account.sign_transaction(tx).raw_transaction)
     receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=60, poll_latency=0.02)
@@ -273,7 +276,7 @@ class Admin(Sender):
         with self._lock:
             nonce = self.w3.eth.get_transaction_count(self.address, "pending")
             tx = {"to": address, "value": wei, "gas": 21_000, "nonce": nonce,
-                  "chainId": self.ledger.deployment.chain_id, **self._fees()}
+                  "chainId": self.ledger.deployment.chain_id, **fees(self.w3)}
             tx_hash = self.w3.eth.send_raw_transaction(self.account.sign_transaction(tx).raw_transaction)
             self._nonce = None
         self.wait(tx_hash)
