@@ -133,7 +133,8 @@ class Ledger:
         events: list[dict[str, Any]] = []
         for name in ("AgencyRegistered", "AccountRotated", "SignerRotated", "AgencySuspended",
                      "AgencyReinstated", "StepAssigned"):
-            for log in getattr(self.agency_registry.events, name)().get_logs(from_block=0, to_block="latest"):
+            event = getattr(self.agency_registry.events, name)
+            for log in event().get_logs(from_block=self.deployment.block, to_block="latest"):
                 args = {k: (to_hex(v) if isinstance(v, bytes) else v) for k, v in log.args.items()}
                 events.append({"event": name, "block_number": log.blockNumber, "log_index": log.logIndex, **args})
         events.sort(key=lambda e: (e["block_number"], e["log_index"]))
