@@ -2,8 +2,9 @@
 process, so the Temporal server's history at rest holds no personal data in the clear.
 
 Fernet (AES-128-CBC with HMAC-SHA256) under the operator's data key, as the gateway's store uses.
-Payloads written before encryption was enabled pass through as they are, so old histories still
-replay. Pure computation: safe for workers, clients and replayers alike.
+It fails closed: a payload that is not encrypted under this key is refused, so a client that
+reaches the Temporal port without the key cannot start cases, decide or withdraw (Fernet's HMAC
+also refuses anything forged). Pure computation: safe for workers, clients and replayers alike.
 """
 
 from __future__ import annotations
@@ -33,8 +34,8 @@ class EncryptionCodec(PayloadCodec):
         out = []
         for p in payloads:
             if p.metadata.get("encoding") != ENCODING:
-                out.append(p)  # written before encryption was on
-                continue
+                raise ValueError("refused a payload that is not encrypted under the data key "
+                                 f"(encoding {p.metadata.get('encoding', b'').decode(errors='replace')!r})")
             if p.metadata.get("encryption-key-id") != self._key_id:
                 raise ValueError("payload was encrypted under another data key (ONEVISIT_DATA_KEY differs)")
             try:

@@ -18,9 +18,22 @@ async def test_payloads_are_encrypted_and_come_back_whole():
     assert await codec.decode(sealed) == plain
 
 
-async def test_another_data_key_is_refused_and_old_plain_payloads_pass():
+async def test_another_data_key_is_refused():
     sealed = await EncryptionCodec(KEY).encode([Payload(data=b"x")])
     with pytest.raises(ValueError, match="another data key"):
         await EncryptionCodec(Fernet.generate_key().decode()).decode(sealed)
-    old = [Payload(metadata={"encoding": b"json/plain"}, data=b'"hello"')]
-    assert await EncryptionCodec(KEY).decode(old) == old
+
+
+async def test_plain_payloads_from_a_client_without_the_key_are_refused():
+    """Fail closed: whoever reaches the Temporal port with a plain data converter (to approve a
+    step or withdraw a case behind the gateway's back) gets nothing decoded."""
+    plain = data_converter(None).payload_converter.to_payloads([{"decision": "approve", "clerk_agency": "tax"}])
+    with pytest.raises(ValueError, match="not encrypted under the data key"):
+        await EncryptionCodec(KEY).decode(plain)
+
+
+async def test_a_forged_payload_in_our_encoding_is_refused():
+    good = (await EncryptionCodec(KEY).encode([Payload(data=b"x")]))[0]
+    forged = Payload(metadata=dict(good.metadata), data=good.data[:-4] + b"AAAA")
+    with pytest.raises(ValueError, match="does not decrypt"):
+        await EncryptionCodec(KEY).decode([forged])
