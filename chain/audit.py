@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
@@ -37,7 +37,9 @@ from chain.errors import VerificationError
 from chain.evidence import EvidenceBundle, EvidenceItem
 from chain.handoff import agency_id, case_commitment, definition_hash, step_id
 from chain.hexid import to_hex
-from chain.ledger import Ledger
+
+if TYPE_CHECKING:  # only a type here: checking offline never imports the web3 client
+    from chain.ledger import Ledger
 
 
 class Finding(BaseModel):

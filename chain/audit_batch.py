@@ -17,13 +17,17 @@ names the root and count, not the cases inside, so only the agency's batch conte
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chain.anchors import Anchor, BatchAnchor
 from chain.batch import anchor_in_batch, verify_proof
 from chain.errors import ChainValueError, VerificationError
 from chain.evidence import EvidenceBundle, EvidenceItem
 from chain.handoff import agency_id
 from chain.hexid import bytes32, to_hex
-from chain.ledger import Ledger
+
+if TYPE_CHECKING:  # only a type here: checking offline never imports the web3 client
+    from chain.ledger import Ledger
 
 
 def batched_anchors(bundle: EvidenceBundle, ledger: Ledger | None, singles: dict[str, Anchor], find) -> dict[str, Anchor]:

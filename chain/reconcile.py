@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
@@ -25,7 +26,9 @@ from chain.batch import verify_proof
 from chain.errors import VerificationError
 from chain.handoff import agency_id, step_id
 from chain.hexid import to_hex
-from chain.ledger import Ledger
+
+if TYPE_CHECKING:  # only a type here: checking offline never imports the web3 client
+    from chain.ledger import Ledger
 
 
 class StoredRecord(BaseModel):
