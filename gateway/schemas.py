@@ -5,16 +5,41 @@ Public shapes leave personal data out; table rows are never returned as they are
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, EmailStr, Field, field_validator, model_validator
 
 from agencies.identifiers import JINAN_DIVISIONS, ResidentId
 from workflows.messages import StepStatus
 
-Phone = Field(pattern=r"^1[3-9]\d{9}$", description="mainland mobile number, 11 digits")
+Phone = Field(pattern=r"^1[3-9][0-9]{9}$", description="mainland mobile number, 11 ASCII digits")
+
+# Invisible, format (bidi overrides, zero-width joiners…), private-use, surrogate and unassigned
+# characters: they hide restricted words, fake uniqueness and reorder what a terminal shows.
+REFUSED_CATEGORIES = {"Cf": "format", "Co": "private-use", "Cs": "surrogate", "Cn": "unassigned"}
+
+
+def _clean(multiline: bool):
+    def check(value: Any) -> Any:
+        if not isinstance(value, str):
+            return value  # the str validator names the type error
+        value = unicodedata.normalize("NFKC", value)
+        for ch in value:
+            category = unicodedata.category(ch)
+            if category == "Cc" and not (multiline and ch in "\n\t"):
+                raise ValueError(f"must not contain control characters (U+{ord(ch):04X})")
+            if category in REFUSED_CATEGORIES:
+                raise ValueError(f"must not contain {REFUSED_CATEGORIES[category]} characters (U+{ord(ch):04X})")
+        return value
+
+    return BeforeValidator(check)
+
+
+Text = Annotated[str, _clean(multiline=False)]  # NFKC-normalised; no control or invisible characters
+LongText = Annotated[str, _clean(multiline=True)]  # the same, but line breaks and tabs are allowed
 
 
 class Strict(BaseModel):
@@ -22,23 +47,23 @@ class Strict(BaseModel):
 
 
 class Person(Strict):
-    name: str = Field(min_length=2, max_length=30)
+    name: Text = Field(min_length=2, max_length=30)
     id_number: ResidentId
     phone: str = Phone
 
 
 class Shareholder(Strict):
-    name: str = Field(min_length=2, max_length=60)
+    name: Text = Field(min_length=2, max_length=60)
     id_number: ResidentId
     share_percent: Decimal = Field(gt=0, le=100, decimal_places=2)
 
 
 class Company(Strict):
-    name: str = Field(min_length=4, max_length=60, description="division + trade name + industry + form")
+    name: Text = Field(min_length=4, max_length=60, description="division + trade name + industry + form")
     division: str = Field(description="6-digit administrative division in Jinan, e.g. 370102")
     registered_capital_cny: int = Field(gt=0, le=10**12)
-    business_scope: str = Field(min_length=2, max_length=2000)
-    address: str = Field(min_length=4, max_length=200)
+    business_scope: LongText = Field(min_length=2, max_length=2000)
+    address: Text = Field(min_length=4, max_length=200)
 
     @field_validator("division")
     @classmethod
@@ -49,7 +74,7 @@ class Company(Strict):
 
 
 class Contact(Strict):
-    name: str = Field(min_length=2, max_length=30)
+    name: Text = Field(min_length=2, max_length=30)
     phone: str = Phone
     email: EmailStr | None = None
 
@@ -119,7 +144,7 @@ class Token(BaseModel):
 
 class DecisionIn(Strict):
     decision: Literal["approve", "reject"]
-    reason: str | None = Field(None, max_length=1000)
+    reason: LongText | None = Field(None, max_length=1000)
     step: str | None = Field(None, description="default: the step your agency holds on this case")
 
     @model_validator(mode="after")
@@ -130,7 +155,7 @@ class DecisionIn(Strict):
 
 
 class WithdrawalIn(Strict):
-    reason: str = Field(min_length=2, max_length=1000)
+    reason: LongText = Field(min_length=2, max_length=1000)
 
 
 class QueueEntry(BaseModel):

@@ -36,12 +36,18 @@ def unknown_field(app: dict) -> dict:
     return app
 
 
+def hidden_restricted_word(app: dict) -> dict:
+    app["company"]["name"] = "济南中\u200d国信息科技有限公司"  # a zero-width joiner inside 中国
+    return app
+
+
 CASES = [
     (wrong_check_digit, "legal_representative.id_number", "check character is wrong"),
     (missing_address, "company.address", "Field required"),
     (shares_not_100, "share_percent must add up to 100", ""),
     (outside_jinan, "company.division", "Jinan"),
     (unknown_field, "company.colour", "Extra inputs are not permitted"),
+    (hidden_restricted_word, "company.name", "format characters (U+200D)"),
 ]
 
 
