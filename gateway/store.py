@@ -96,7 +96,7 @@ def make_engine(url: str) -> Engine:
         @event.listens_for(engine, "connect")
         def _pragmas(conn, _record) -> None:
             conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA synchronous=FULL")  # cases and handoff records: Temporal will not write them again
             conn.execute("PRAGMA foreign_keys=ON")
     else:
         engine = create_engine(url, pool_pre_ping=True)
