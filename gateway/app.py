@@ -19,10 +19,10 @@ from gateway.api import auth as auth_api
 from gateway.api import cases as cases_api
 from gateway.api import clerks as clerks_api
 from gateway.api import health as health_api
-from gateway.auth import seed_demo_users
+from gateway.auth import LoginThrottle, disable_demo_users, seed_demo_users
 from gateway.deployment import DeploymentFile
 from gateway.settings import Settings, get_settings
-from gateway.store import Vault, make_engine
+from gateway.store import Vault, make_engine, mark, marked
 from workflows.codec import data_converter
 
 log = logging.getLogger("onevisit.gateway")
@@ -50,6 +50,21 @@ async def connect_temporal(settings: Settings, attempts: int = 60) -> Client:
     raise AssertionError("unreachable")
 
 
+def prepare_accounts(session: Session, settings: Settings) -> None:
+    """A production gateway marks its database as production and disables any demo account in it;
+    demo accounts are seeded only when asked (ONEVISIT_DEMO_ACCOUNTS, which `onevisit up` sets)
+    and never into a database marked production."""
+    if settings.environment == "production":
+        mark(session, "environment", "production")
+        disabled = disable_demo_users(session)
+        if disabled:
+            log.warning("disabled demo accounts in a production database: %s", ", ".join(disabled))
+    elif settings.demo_accounts:
+        if marked(session, "environment") == "production":
+            raise RuntimeError("refusing to seed demo accounts into a database a production gateway has used")
+        seed_demo_users(session)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
@@ -57,9 +72,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         app.state.engine = make_engine(settings.db_url)
         app.state.vault = Vault(settings.resolved_data_key())
-        if settings.environment == "embedded":
-            with Session(app.state.engine) as session:
-                seed_demo_users(session)
+        with Session(app.state.engine) as session:
+            prepare_accounts(session, settings)
         app.state.deployment = DeploymentFile.read(settings.deployment_file)
         app.state.temporal = await connect_temporal(settings)
         yield
@@ -69,6 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimit, limit_for=body_limit)
     app.state.settings = settings
     app.state.temporal = None
+    app.state.login_throttle = LoginThrottle()
     app.include_router(auth_api.router)
     app.include_router(cases_api.router)
     app.include_router(clerks_api.router)

@@ -26,6 +26,7 @@ class Settings(BaseSettings):
     ledger_rpc: str = "http://127.0.0.1:8545"
     data_key: str | None = None
     token_ttl_minutes: int = 8 * 60
+    demo_accounts: bool = False  # seed the demo accounts (password = name): set by `onevisit up` only
 
     @model_validator(mode="after")
     def _refuse_placeholders(self) -> Settings:
@@ -34,6 +35,8 @@ class Settings(BaseSettings):
                 raise ValueError("ONEVISIT_DATA_KEY must be set to a real key in production")
             if self.database_url is None:
                 raise ValueError("ONEVISIT_DATABASE_URL must be set in production")
+            if self.demo_accounts:
+                raise ValueError("ONEVISIT_DEMO_ACCOUNTS is for the embedded stack only, never production")
         return self
 
     @model_validator(mode="after")

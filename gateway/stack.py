@@ -319,7 +319,7 @@ class Stack:
         temporal = f"{self.host}:{temporal_port}"
         self.spawn_services({"ONEVISIT_DATA_DIR": str(self.data_dir), "ONEVISIT_TEMPORAL_ADDRESS": temporal,
                              "ONEVISIT_TEMPORAL_UI_URL": ui_url, "ONEVISIT_LEDGER_RPC": ledger_url,
-                             "ONEVISIT_ENVIRONMENT": "embedded"})
+                             "ONEVISIT_ENVIRONMENT": "embedded", "ONEVISIT_DEMO_ACCOUNTS": "1"})
         self.mark("spawned")
 
         self.wait_until("the ledger node", ledger_ready.exists, lambda: ["ledger"])

@@ -37,6 +37,24 @@ class ApiToken(SQLModel, table=True):
     expires_at: datetime
 
 
+class StoreMark(SQLModel, table=True):
+    """Facts about the database itself, e.g. ``environment=production`` once a production gateway
+    has opened it (an embedded stack then never seeds demo accounts into it)."""
+
+    key: str = Field(primary_key=True)
+    value: str
+
+
+def marked(session: Session, key: str) -> str | None:
+    row = session.get(StoreMark, key)
+    return row.value if row else None
+
+
+def mark(session: Session, key: str, value: str) -> None:
+    session.merge(StoreMark(key=key, value=value))
+    session.commit()
+
+
 class Case(SQLModel, table=True):
     id: str = Field(primary_key=True)
     applicant_id: int = Field(foreign_key="user.id", index=True)

@@ -11,7 +11,7 @@ from fastapi.security import OAuth2PasswordBearer
 from sqlmodel import Session
 from temporalio.client import Client
 
-from gateway.auth import token_user
+from gateway.auth import LoginThrottle, token_user
 from gateway.deployment import DeploymentFile
 from gateway.settings import Settings
 from gateway.store import Case, User, Vault
@@ -70,6 +70,14 @@ def current_user(session: SessionDep, token: Annotated[str | None, Depends(oauth
 
 
 CurrentUser = Annotated[User, Depends(current_user)]
+BearerToken = Annotated[str, Depends(oauth2)]  # the raw token, for a route that revokes it (after CurrentUser)
+
+
+def get_throttle(request: Request) -> LoginThrottle:
+    return request.app.state.login_throttle
+
+
+ThrottleDep = Annotated[LoginThrottle, Depends(get_throttle)]
 
 
 def require(*roles: str):
