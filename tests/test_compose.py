@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import rlp
 import yaml
+from cryptography.hazmat.primitives import serialization
 
 from agencies.directory import AGENCIES
 from gateway.settings import Settings
@@ -89,7 +90,8 @@ def test_the_besu_generator_makes_what_compose_mounts(tmp_path):
     accounts = {json.loads((tmp_path / f"secrets/keys/{a}.json").read_text())["account"] for a in (*AGENCIES, "admin")}
     assert set(perms["accounts-allowlist"]) == accounts and len(perms["nodes-allowlist"]) == 4
     toml = tomllib.loads((config / "besu.toml").read_text())
-    for key in ("genesis-file", "permissions-accounts-config-file", "static-nodes-file"):
+    for key in ("genesis-file", "permissions-accounts-config-file", "static-nodes-file",
+                "rpc-ws-authentication-jwt-public-key-file"):
         assert (config / Path(toml[key]).name).exists()
     for name, service in SERVICES.items():
         if name.startswith("besu-"):
@@ -98,3 +100,23 @@ def test_the_besu_generator_makes_what_compose_mounts(tmp_path):
     again = subprocess.run([sys.executable, str(ROOT / "deploy/besu/generate.py"), "--out", str(tmp_path)],
                            capture_output=True, text=True, cwd=ROOT)
     assert again.returncode != 0 and "refusing to overwrite" in again.stderr + again.stdout
+
+
+def test_besu_admin_apis_are_on_loopback_behind_jwt_and_the_public_interface_serves_no_admin_api(tmp_path):
+    subprocess.run([sys.executable, str(ROOT / "deploy/besu/generate.py"), "--out", str(tmp_path)], check=True, cwd=ROOT)
+    toml = tomllib.loads((tmp_path / "deploy/besu/config/besu.toml").read_text())
+    admin_apis = {"PERM", "QBFT", "ADMIN", "DEBUG", "MINER", "TXPOOL", "PLUGINS", "IBFT", "CLIQUE"}
+    assert not admin_apis & set(toml["rpc-http-api"])
+    assert "*" not in toml["host-allowlist"] and "besu-market-regulation" in toml["host-allowlist"]
+    assert set(toml["rpc-ws-api"]) == {"PERM", "QBFT", "ADMIN"}
+    assert toml["rpc-ws-host"] == "127.0.0.1"
+    assert toml["rpc-ws-authentication-enabled"] is True and toml["rpc-ws-authentication-jwt-algorithm"] == "ES256"
+    assert not toml.get("graphql-http-enabled")
+    private = tmp_path / "secrets/besu/admin-jwt.pem"
+    assert private.stat().st_mode & 0o077 == 0  # the operator's alone
+    key = serialization.load_pem_private_key(private.read_bytes(), None)
+    public = serialization.load_pem_public_key((tmp_path / "deploy/besu/config/admin-jwt-public.pem").read_bytes())
+    assert key.public_key().public_numbers() == public.public_numbers()
+    for name, service in SERVICES.items():  # the admin interface is published on no host port
+        if name.startswith("besu-"):
+            assert not any("8546" in str(p) for p in service.get("ports", [])), name

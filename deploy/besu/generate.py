@@ -5,8 +5,10 @@ permissioning by local allowlist, zero base fee; plus every agency's keys and th
     .venv/bin/python deploy/besu/generate.py [--out .] [--chain-id 1337]
 
 Writes (nothing is overwritten):
-  deploy/besu/config/{genesis.json, besu.toml, permissions_config.toml, static-nodes.json}
+  deploy/besu/config/{genesis.json, besu.toml, permissions_config.toml, static-nodes.json,
+                      admin-jwt-public.pem}
   secrets/besu/<validator>/key       the validator's node key
+  secrets/besu/admin-jwt.pem         the operator's ES256 key that signs JWTs for the admin APIs
   secrets/keys/{admin,<agency>}.json the signing key and ledger account of each agency
 Then: `docker compose up -d besu-market-regulation besu-public-security besu-tax besu-human-resources`
 and `docker compose run --rm -v ./secrets:/secrets -v ./deploy:/deploy gateway provision
@@ -23,6 +25,8 @@ import sys
 from pathlib import Path
 
 import rlp
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from eth_keys import keys
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,10 +56,18 @@ def genesis(chain_id: int, validators: list[bytes], funded: list[str]) -> dict:
 
 
 def besu_toml() -> str:
+    """The public HTTP interface serves ETH, NET and WEB3 only, to the compose network's own host
+    names; the admin APIs (PERM, QBFT, ADMIN) are on the WebSocket interface bound to loopback,
+    and every call there needs a JWT signed by the operator's ES256 key."""
+    hosts = ["localhost", "127.0.0.1", *(f"besu-{v.replace('_', '-')}" for v in VALIDATORS)]
     return "\n".join([
         'genesis-file="/config/genesis.json"', 'data-path="/data"', "min-gas-price=0",
-        "rpc-http-enabled=true", 'rpc-http-host="0.0.0.0"', 'rpc-http-api=["ETH","NET","QBFT","WEB3","PERM"]',
-        'host-allowlist=["*"]', "permissions-accounts-config-file-enabled=true",
+        "rpc-http-enabled=true", 'rpc-http-host="0.0.0.0"', 'rpc-http-api=["ETH","NET","WEB3"]',
+        f"host-allowlist={json.dumps(hosts)}",
+        "rpc-ws-enabled=true", 'rpc-ws-host="127.0.0.1"', "rpc-ws-port=8546", 'rpc-ws-api=["PERM","QBFT","ADMIN"]',
+        "rpc-ws-authentication-enabled=true", 'rpc-ws-authentication-jwt-algorithm="ES256"',
+        'rpc-ws-authentication-jwt-public-key-file="/config/admin-jwt-public.pem"',
+        "permissions-accounts-config-file-enabled=true",
         'permissions-accounts-config-file="/config/permissions_config.toml"',
         "permissions-nodes-config-file-enabled=true", 'permissions-nodes-config-file="/config/permissions_config.toml"',
         'static-nodes-file="/config/static-nodes.json"', "p2p-port=30303", "",
@@ -86,6 +98,11 @@ def main(argv: list[str] | None = None) -> int:
     write_new(config / "permissions_config.toml",
               f"accounts-allowlist={json.dumps(accounts)}\nnodes-allowlist={json.dumps(enodes)}\n")
     write_new(config / "static-nodes.json", json.dumps(enodes, indent=2) + "\n")
+    admin_jwt = ec.generate_private_key(ec.SECP256R1())
+    write_new(out / "secrets" / "besu" / "admin-jwt.pem", admin_jwt.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode(), 0o600)
+    write_new(config / "admin-jwt-public.pem", admin_jwt.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode())
     for v, k in node_keys.items():
         write_new(out / "secrets" / "besu" / v / "key", k.to_hex(), 0o600)
     for name, k in agency_keys.items():
