@@ -1,9 +1,10 @@
 """The agency adapter: Temporal activities on the agency's own task queue.
 
 Thin by design (after samples-python's ``hello_activity_method``): the rules live in the
-back-end passed in, the ledger access in the ``Sender`` passed in. The adapter signs with the
-agency's key, journals what it signed (so a retry returns the very same handoff), anchors from
-the agency's account, and decides what is permanent (non-retryable) and what is transient.
+back-end passed in, the ledger access in the ``Anchorer`` passed in (a transaction per handoff or
+per batch). The adapter signs with the agency's key, journals what it signed (so a retry returns
+the very same handoff), anchors from the agency's account, and decides what is permanent
+(non-retryable) and what is transient.
 """
 
 from __future__ import annotations
@@ -18,10 +19,9 @@ from temporalio.exceptions import ApplicationError
 from agencies.backend import AgencyBackend, Broken, Refused, Unavailable
 from agencies.keys import AgencyKeys
 from agencies.localdb import open_local
-from chain.anchors import Anchor
+from chain.anchors import Anchor, Anchorer
 from chain.errors import AnchorRefused
 from chain.handoff import Handoff, SignedHandoff, now_rfc3339, sign
-from chain.ledger import Sender
 from workflows.messages import (ANCHOR_HANDOFF, COMPENSATE_STEP, ESCALATE_STEP, EXECUTE_STEP, AnchorInput,
                                 CompensateInput, EscalateInput, StepInput)
 
@@ -49,11 +49,11 @@ class Journal:
 
 
 class AgencyActivities:
-    def __init__(self, keys: AgencyKeys, backend: AgencyBackend, sender: Sender, journal: Journal):
+    def __init__(self, keys: AgencyKeys, backend: AgencyBackend, anchorer: Anchorer, journal: Journal):
         self.agency = keys.agency
         self.keys = keys
         self.backend = backend
-        self.sender = sender
+        self.anchorer = anchorer
         self.journal = journal
 
     def _check_agency(self, agency: str, step: str) -> None:
@@ -128,7 +128,7 @@ class AgencyActivities:
                                    non_retryable=True)
         handoff.verify()
         try:
-            return self.sender.anchor(handoff.hash, request.flow, request.step, handoff.record.case)
+            return self.anchorer.anchor(handoff.hash, request.flow, request.step, handoff.record.case)
         except AnchorRefused as exc:
             raise ApplicationError(f"ledger refused the anchor: {exc}", type="AnchorRefused",
                                    non_retryable=True) from exc

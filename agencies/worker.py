@@ -15,13 +15,11 @@ from agencies.backend import AgencyBackend, RemoteBackend
 from agencies.keys import AgencyKeys
 from agencies.simulated import SimulatedBackend
 from chain.batcher import AnchorBatcher
-from chain.anchors import Deployment
+from chain.anchors import Anchorer, Deployment
 from chain.ledger import Ledger, Sender
 from workflows.flows import agency_queue
 
 log = logging.getLogger("onevisit.agency")
-
-
 
 
 def build_activities(keys: AgencyKeys, ledger: Ledger, state_dir: Path, backend_url: str | None = None,
@@ -31,8 +29,8 @@ def build_activities(keys: AgencyKeys, ledger: Ledger, state_dir: Path, backend_
     backend: AgencyBackend = (RemoteBackend(keys.agency, backend_url) if backend_url
                               else SimulatedBackend(keys.agency, state_dir))
     sender = Sender(ledger, keys.account_key)
-    anchoring = AnchorBatcher(sender, state_dir / f"{keys.agency}-batches.db") if batch else sender
-    return AgencyActivities(keys, backend, anchoring, Journal(state_dir / f"{keys.agency}-journal.db"))
+    anchorer: Anchorer = AnchorBatcher(sender, state_dir / f"{keys.agency}-batches.db") if batch else sender
+    return AgencyActivities(keys, backend, anchorer, Journal(state_dir / f"{keys.agency}-journal.db"))
 
 
 async def run_agency_worker(client: Client, keys: AgencyKeys, ledger_url: str, deployment: Deployment,
@@ -47,8 +45,7 @@ async def run_agency_worker(client: Client, keys: AgencyKeys, ledger_url: str, d
             log.info("agency %s polling %s (signer %s, account %s, anchoring %s)", keys.agency,
                      agency_queue(keys.agency), keys.signer, keys.account, "in batches" if batch else "singly")
             await stop.wait()
-    if isinstance(activities.sender, AnchorBatcher):
-        await asyncio.to_thread(activities.sender.close)
+    await asyncio.to_thread(activities.anchorer.close)
 
 
 async def run_agency_workers(client: Client, agencies: list[AgencyKeys], ledger_url: str, deployment: Deployment,

@@ -1,15 +1,16 @@
 """What the ledger records, as plain data: where the contracts live and the events that anchor
-handoffs, singly (``HandoffAnchored``) or in Merkle batches (``BatchAnchored``).
+handoffs, singly (``HandoffAnchored``) or in Merkle batches (``BatchAnchored``); and
+``Anchorer``, the one thing an agency asks of whatever anchors its handoffs.
 
-Data only, so that the engine, the gateway and the auditor can carry anchors without importing
-web3: ``chain.ledger`` reads these from the chain, ``chain.batch`` builds a batched handoff's
-Anchor from its batch's event.
+Data and types only, so that the engine, the gateway and the auditor can carry anchors without
+importing web3: ``chain.ledger`` reads these from the chain, ``chain.batch`` builds a batched
+handoff's Anchor from its batch's event.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, model_serializer
 
@@ -78,4 +79,18 @@ class BatchAnchor(LogRef):
     count: int
 
 
-__all__ = ["BATCH_FIELDS", "Anchor", "BatchAnchor", "Deployment", "LogRef"]
+class Anchorer(Protocol):
+    """Anchors an agency's handoffs from its account: ``chain.ledger.Sender`` sends one
+    transaction per handoff, ``chain.batcher.AnchorBatcher`` one per Merkle batch."""
+
+    def anchor(self, handoff_hash: str, flow: str, step: str, case_commitment: str) -> Anchor:
+        """Anchor the handoff exactly once (a retry returns the anchor already made) and return
+        its Anchor once mined."""
+        ...
+
+    def close(self) -> None:
+        """Finish what was handed over, then stop; called once, when the agency's worker stops."""
+        ...
+
+
+__all__ = ["BATCH_FIELDS", "Anchor", "Anchorer", "BatchAnchor", "Deployment", "LogRef"]

@@ -1,9 +1,9 @@
 """Batch anchoring: many handoffs of one agency, one ``anchor_batch(root, count)`` transaction.
 
-``AnchorBatcher.anchor`` has the signature of ``Sender.anchor`` and blocks until the handoff's
-batch is anchored; the Anchor it returns carries the batch's event (tx, block, log, account) and
-the handoff's leaf index, the batch size and its inclusion proof (``chain.merkle``; the leaf is
-``handoff hash || step id || case commitment``).
+``AnchorBatcher`` is an Anchorer (``chain.anchors``), as ``Sender`` is: its ``anchor`` blocks
+until the handoff's batch is anchored; the Anchor it returns carries the batch's event (tx, block,
+log, account) and the handoff's leaf index, the batch size and its inclusion proof
+(``chain.merkle``; the leaf is ``handoff hash || step id || case commitment``).
 
 Exactly once, what the journal (SQLite, in the agency's directory) guarantees:
   - a handoff joins at most one batch, ever: its row (handoff -> root, index, leaf) is written,

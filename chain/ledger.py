@@ -143,6 +143,7 @@ class Ledger:
 
 class Sender:
     """One account that sends transactions: keeps its nonce, signs locally, waits for receipts.
+    As an agency's Anchorer (``chain.anchors``), one transaction per handoff.
 
     Thread-safe: an agency worker runs several activities at once on one account.
     """
@@ -220,6 +221,10 @@ class Sender:
                 return anchor
             time.sleep(0.05)
         raise ChainError(f"handoff {handoff_hash} was mined but its anchor event is not readable")
+
+    def close(self) -> None:
+        """Nothing to finish: each anchor() returned only once its transaction was mined, and the
+        connection belongs to the Ledger, which other clients may share."""
 
 
 # deployment and administration ---------------------------------------------------------------

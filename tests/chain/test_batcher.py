@@ -150,7 +150,7 @@ def test_the_agency_worker_in_batch_mode_anchors_in_batches_exactly_once(test_le
     keys = test_ledger.keys["tax"]
     activities = build_activities(keys, test_ledger.ledger(), tmp_path, batch=True)
     try:
-        assert isinstance(activities.sender, AnchorBatcher)
+        assert isinstance(activities.anchorer, AnchorBatcher)
         record = Handoff(flow=FLOW, flow_version="sha256:x", rules_version="sha256:y", step=STEP, case=fresh(),
                          agency="tax", outcome="completed", decided_by="rule:test", time="2026-11-21T10:00:00.000Z")
         request = AnchorInput(flow=FLOW, step=STEP, handoff=sign(record, keys.signing_key))
@@ -159,6 +159,6 @@ def test_the_agency_worker_in_batch_mode_anchors_in_batches_exactly_once(test_le
         assert first == again and first.batched and first.handoff == request.handoff.hash
         check_proof(first)
     finally:
-        activities.sender.close()
+        activities.anchorer.close()
     single = build_activities(keys, test_ledger.ledger(), tmp_path / "single")
-    assert isinstance(single.sender, Sender)  # the default stays one transaction per handoff
+    assert isinstance(single.anchorer, Sender)  # the default stays one transaction per handoff
