@@ -26,10 +26,11 @@ from workflows.messages import EXECUTE_STEP
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def tax_worker(env, data_dir: Path) -> subprocess.Popen:
-    """The tax agency's worker as its own process (`onevisit worker agency tax`), slow on purpose."""
+def tax_worker(env, data_dir: Path, latency_s: float = 0) -> subprocess.Popen:
+    """The tax agency's worker as its own process (`onevisit worker agency tax`); each action takes
+    ``latency_s`` before it is performed."""
     environment = {**os.environ, "ONEVISIT_DATA_DIR": str(data_dir), "ONEVISIT_LEDGER_RPC": env["ledger"],
-                   "ONEVISIT_TEMPORAL_ADDRESS": env["temporal"], "ONEVISIT_SIMULATED_LATENCY_S": "2"}
+                   "ONEVISIT_TEMPORAL_ADDRESS": env["temporal"], "ONEVISIT_SIMULATED_LATENCY_S": str(latency_s)}
     log = open(data_dir / "tax-worker.log", "ab")
     return subprocess.Popen([sys.executable, "-m", "gateway.cli", "worker", "agency", "tax"], env=environment,
                             stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
@@ -55,14 +56,15 @@ async def test_killing_the_agency_worker_mid_step_repeats_nothing(time_skipping_
     target = time_skipping_env.client.service_client.config.target_host
     env = {"ledger": test_ledger.url, "temporal": target}
     in_process = dataclasses.replace(test_ledger, keys={n: k for n, k in test_ledger.keys.items() if n != "tax"})
-    # a short attempt timeout, so the retry after the crash comes quickly (flows are data)
-    steps = [s.model_copy(update={"timeout_s": 4.0}) if s.id == "tax_registration" else s for s in FLOW.steps]
-    flow = FLOW.model_copy(update={"steps": steps})
-    worker = tax_worker(env, data)
+    # the first worker holds the tax step until it is killed (its action would take 300 s), so the
+    # kill lands mid-step however slowly this machine gets there; the retry comes once the dead
+    # attempt's timeout runs out: the flow's own (60 s as shipped, and real time, as a running
+    # activity holds the test server's clock), ample for the retried attempt on any machine
+    worker = tax_worker(env, data, latency_s=300)
     try:
         # the subprocess polls the production queue name agency-tax: run the rest on that prefix too
         async with engine_rig(SimpleNamespace(client=client), "agency-", in_process, tmp_path) as rig:
-            handle = await rig.start(application(), flow=flow)
+            handle = await rig.start(application())
             async with asyncio.timeout(180):
                 while not await tax_step_started(handle, worker):
                     await asyncio.sleep(0.05)
