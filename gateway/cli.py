@@ -62,19 +62,29 @@ def up(data_dir: Annotated[Path, typer.Option("--data-dir", help="where everythi
 @app.command()
 def provision(ledger_rpc: Annotated[str, typer.Option("--ledger-rpc", help="a node of the network (e.g. Besu)")],
               data_dir: Annotated[Path, typer.Option("--data-dir", help="holds keys/ (admin.json, AGENCY.json); deployment.json is written here")],
-              admitted: Annotated[bool, typer.Option(help="agency accounts are already allowed and funded (in the genesis)")] = True) -> None:
+              admitted: Annotated[bool, typer.Option(help="agency accounts are already allowed and funded (in the genesis)")] = True,
+              admin_rpc: Annotated[Optional[str], typer.Option("--admin-rpc", help="the node's admin interface, to admit accounts (Besu: ws://127.0.0.1:8546 on a validator)")] = None,
+              admin_jwt_key: Annotated[Optional[Path], typer.Option("--admin-jwt-key", help="the operator's ES256 key (PEM) the admin interface trusts")] = None) -> None:
     """Deploy the contracts (once) and register every agency and flow step on a ledger."""
     from agencies.directory import AGENCIES
     from agencies.keys import AgencyKeys
+    from chain.adminrpc import AdminRpc
+    from chain.errors import ChainError
     from gateway.provision import load_agency_keys, provision as run
 
+    if (admin_rpc is None) != (admin_jwt_key is None):
+        fail("--admin-rpc and --admin-jwt-key go together", 2)
     try:
         keys = load_agency_keys(data_dir / "keys", AGENCIES)
         admin = AgencyKeys.load(data_dir / "keys" / "admin.json")
+        admin_client = AdminRpc(admin_rpc, admin_jwt_key.read_bytes()) if admin_rpc and admin_jwt_key else None
     except FileNotFoundError as exc:
         fail(str(exc), 2)
     allowed = {k.account for k in keys.values()} if admitted else set()
-    run(ledger_rpc, admin.account_key, keys, data_dir / "deployment.json", allowed, typer.echo)
+    try:
+        run(ledger_rpc, admin.account_key, keys, data_dir / "deployment.json", allowed, typer.echo, admin_client)
+    except ChainError as exc:
+        fail(str(exc))
     typer.echo(f"provisioned: {data_dir / 'deployment.json'}")
 
 

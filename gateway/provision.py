@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Callable
 
 from agencies.keys import AgencyKeys
+from chain.adminrpc import AdminRpc
+from chain.errors import ChainError
 from chain.handoff import agency_id, step_id
 from chain.ledger import Admin, Ledger, deploy
 from gateway.deployment import read_deployment, write_deployment
@@ -19,8 +21,9 @@ FUNDING = 10**21  # wei (1,000 ether) for an agency admitted after the genesis
 
 
 def provision(ledger_url: str, admin_key: bytes, agencies: dict[str, AgencyKeys], path: Path,
-              admitted: set[str], say: Callable[[str], None] = print) -> None:
-    """``admitted``: accounts already allowed and funded (in the genesis); others are admitted."""
+              admitted: set[str], say: Callable[[str], None] = print, admin_rpc: AdminRpc | None = None) -> None:
+    """``admitted``: accounts already allowed and funded (in the genesis); others are admitted
+    through ``admin_rpc``, the node's admin interface (it refuses without one)."""
     if path.exists():
         deployment, known = read_deployment(path)
     else:
@@ -32,8 +35,11 @@ def provision(ledger_url: str, admin_key: bytes, agencies: dict[str, AgencyKeys]
         if name in known:
             continue
         if k.account not in admitted:
+            if admin_rpc is None:
+                raise ChainError(f"{name}'s account {k.account} is not on the allowlist, and no admin interface "
+                                 "was given to admit it (--admin-rpc and --admin-jwt-key)")
             say(f"admitting {name}'s account {k.account}")
-            admin.allow_accounts([k.account])
+            admin_rpc.allow_accounts([k.account])
             admin.fund(k.account, FUNDING)
         admin.register_agency(name, k.account, k.signer)
         known[name] = {"signer": k.signer, "account": k.account}

@@ -252,13 +252,30 @@ class Stack:
                                            "allowlist": accounts}, indent=2))
         return genesis
 
+    def ledger_admin_key(self) -> Path:
+        """The operator's key for the ledger's admin interface (made once; the node gets the
+        public half), DIR/keys/ledger-admin.pem (0600)."""
+        from chain.adminrpc import new_admin_key
+
+        private = self.data_dir / "keys" / "ledger-admin.pem"
+        public = self.data_dir / "ledger-admin-public.pem"
+        if not private.exists() or not public.exists():
+            private_pem, public_pem = new_admin_key()
+            fd = os.open(private, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                f.write(private_pem)
+            public.write_bytes(public_pem)
+        return private
+
     def spawn_ledger(self, genesis: Path) -> tuple[str, Path]:
         ready = self.run_dir / "ledger.json"
         ready.unlink(missing_ok=True)
         port = self.ledger_port or free_port()
+        self.ledger_admin_key()
         self.spawn("ledger", [sys.executable, "-m", "chain.node", "--data-dir", str(self.data_dir / "ledger"),
                               "--host", self.host, "--port", str(port),
-                              "--genesis", str(genesis), "--ready-file", str(ready)])
+                              "--genesis", str(genesis), "--ready-file", str(ready),
+                              "--admin-jwt-public-key", str(self.data_dir / "ledger-admin-public.pem")])
         return f"http://{self.host}:{port}", ready
 
     def spawn_temporal(self) -> tuple[int, str]:
@@ -283,10 +300,13 @@ class Stack:
         self.spawn("gateway", cli + ["serve", "--host", self.host, "--port", str(self.port)], env)
 
     def provision(self, ledger_url: str, admin_key: bytes, agencies: dict) -> None:
+        from chain.adminrpc import AdminRpc
         from gateway.provision import provision
 
         in_genesis = set(json.loads((self.data_dir / "genesis.json").read_text())["allowlist"])
-        provision(ledger_url, admin_key, agencies, self.data_dir / "deployment.json", in_genesis, self.say)
+        admin_url = json.loads((self.run_dir / "ledger.json").read_text())["admin_url"]
+        admin_rpc = AdminRpc(admin_url, self.ledger_admin_key().read_bytes())
+        provision(ledger_url, admin_key, agencies, self.data_dir / "deployment.json", in_genesis, self.say, admin_rpc)
 
     def in_background(self, what: str, fn: Callable[[], None], waiting_on: Callable[[], list[str]]) -> None:
         """Run ``fn`` in a thread while watching the parts (a part dying meanwhile is reported)."""

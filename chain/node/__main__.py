@@ -1,5 +1,8 @@
 """python -m chain.node --data-dir DIR [--host H] [--port P] [--genesis FILE] [--block-time S]
-[--ready-file FILE] [--max-block-txs N]"""
+[--ready-file FILE] [--max-block-txs N] [--admin-port P --admin-jwt-public-key PEM]
+
+With --admin-jwt-public-key the allowlist (perm_*) is served on 127.0.0.1:--admin-port only, each
+call with a JWT (ES256) that key verifies; without it the allowlist is fixed by the genesis."""
 
 from __future__ import annotations
 
@@ -42,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-block-txs", type=int, default=500)
     parser.add_argument("--ready-file", type=Path)
     parser.add_argument("--log-level", default="WARNING")
+    parser.add_argument("--admin-port", type=int, default=0)
+    parser.add_argument("--admin-jwt-public-key", type=Path)
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -63,9 +68,11 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    url = node.start(args.host, args.port)
+    admin_key = args.admin_jwt_public_key.read_bytes() if args.admin_jwt_public_key else None
+    url = node.start(args.host, args.port, args.admin_port, admin_key)
     if args.ready_file is not None:
-        write_ready_file(args.ready_file, {"url": url, "chain_id": node.chain_id, "pid": os.getpid()})
+        write_ready_file(args.ready_file, {"url": url, "admin_url": node.admin_url, "chain_id": node.chain_id,
+                                           "pid": os.getpid()})
     print(url, flush=True)
     try:
         while not stop.wait(0.5):

@@ -16,6 +16,7 @@ from eth.db.atomic import AtomicDB
 from eth.rlp.accounts import Account
 from eth.vm.forks.london.headers import calculate_expected_base_fee_per_gas
 from eth_hash.auto import keccak
+from cryptography.hazmat.primitives import serialization
 from trie import HexaryTrie
 
 from chain.node import index
@@ -60,7 +61,9 @@ class LedgerNode:
                              block_time=block_time, max_block_txs=max_block_txs,
                              on_sealed=self._on_sealed)
         self._server = None
+        self._admin_server = None
         self.url: str | None = None
+        self.admin_url: str | None = None
         self._started = False
 
     # ---- genesis -----------------------------------------------------------------------------
@@ -192,20 +195,28 @@ class LedgerNode:
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
-    def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+    def start(self, host: str = "127.0.0.1", port: int = 0, admin_port: int | None = None,
+              admin_public_key: bytes | None = None) -> str:
+        """Serve the public JSON-RPC on host:port; with ``admin_public_key`` (PEM) also the admin
+        interface (perm_*) on 127.0.0.1:admin_port, every call needing a JWT that key verifies.
+        Without it the allowlist cannot be changed over the network at all."""
         if self._started:
             return self.url  # type: ignore[return-value]
         self.sealer.start()
         self._server, self.url = serve(self, host, port)
+        if admin_public_key is not None:
+            key = serialization.load_pem_public_key(admin_public_key)
+            self._admin_server, self.admin_url = serve(self, "127.0.0.1", admin_port or 0, admin_key=key)
         self._started = True
         return self.url
 
     def stop(self) -> None:
         """Stop serving, seal whatever is pending, close the database."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        for server in (self._server, self._admin_server):
+            if server is not None:
+                server.shutdown()
+                server.server_close()
+        self._server = self._admin_server = None
         self.sealer.stop()
         self.store.close()
         self._started = False

@@ -13,7 +13,7 @@ from chain.node import index
 from chain.node.index import hb
 from chain.node.evm import call_tx
 from chain.node.errors import (EXECUTION_FAILED, EXECUTION_REVERTED, INTERNAL_ERROR, INVALID_PARAMS,
-                               INVALID_REQUEST, LIMIT_EXCEEDED, METHOD_NOT_FOUND, NOT_FOUND, PARSE_ERROR,
+                               INVALID_REQUEST, LIMIT_EXCEEDED, METHOD_NOT_FOUND, NOT_AUTHORIZED, NOT_FOUND, PARSE_ERROR,
                                RpcError, error_response)
 from chain.node.rpcutil import address_bytes, data, hash32, qty, revert_message
 
@@ -27,14 +27,22 @@ PRIORITY_FEE = 1_000_000_000  # what eth_maxPriorityFeePerGas suggests (anvil do
 MAX_LOG_RANGE_RESULTS = 100_000
 
 
+PUBLIC_NAMESPACES = ("web3", "net", "eth")
+ADMIN_NAMESPACES = ("perm",)  # served only on the admin interface (loopback, JWT), as Besu's PERM
+
+
 class Rpc:
-    def __init__(self, node: "LedgerNode"):
+    """``admin``: this instance serves the admin interface (perm_*) instead of the public one."""
+
+    def __init__(self, node: "LedgerNode", admin: bool = False):
         self.node = node
+        served = ADMIN_NAMESPACES if admin else PUBLIC_NAMESPACES
         self.methods: dict[str, Callable[..., Any]] = {
             name.replace("__", "_"): getattr(self, name)
             for name in dir(self)
-            if name.split("__")[0] in ("web3", "net", "eth", "perm") and "__" in name
+            if name.split("__")[0] in served and "__" in name
         }
+        self.elsewhere = "the public interface" if admin else "the admin interface (loopback, with a JWT)"
 
     # ---- dispatch ----------------------------------------------------------------------------
 
@@ -57,6 +65,8 @@ class Rpc:
         rid = request.get("id")
         method = self.methods.get(request["method"])
         if method is None:
+            if request["method"].split("_")[0] in (*PUBLIC_NAMESPACES, *ADMIN_NAMESPACES):
+                return error_response(rid, NOT_AUTHORIZED, f"{request['method']} is served on {self.elsewhere} only")
             return error_response(rid, METHOD_NOT_FOUND, f"the method {request['method']} does not exist/is not available")
         params = request.get("params") or []
         if not isinstance(params, list):

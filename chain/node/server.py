@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING
 
 from chain.jsonguard import JsonRefused, check_json
-from chain.node.errors import INVALID_REQUEST, LIMIT_EXCEEDED, error_response
+from chain.node.errors import INVALID_REQUEST, LIMIT_EXCEEDED, NOT_AUTHORIZED, error_response
 from chain.node.rpc import Rpc
 
 if TYPE_CHECKING:
@@ -28,6 +28,7 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
     rpc: Rpc
+    admin_key: object | None = None  # the admin interface: the public key every request's JWT must verify under
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -76,6 +77,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._refuse(413, LIMIT_EXCEEDED, f"request body over {MAX_BODY} bytes (or no valid Content-Length)")
             return
         body = self.rfile.read(length)
+        if self.server.admin_key is not None:
+            refusal = admin_refusal(self.headers.get("Authorization"), self.server.admin_key)
+            if refusal:
+                self._refuse(401, NOT_AUTHORIZED, refusal)
+                return
         try:
             check_json(body, MAX_BODY)  # before json.loads, which deep nesting would crash
         except JsonRefused as exc:
@@ -95,11 +101,34 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, b'{"status":"ok"}')
 
 
-def serve(node: "LedgerNode", host: str, port: int) -> tuple[_Server, str]:
+ADMIN_JWT_ALGORITHMS = ["ES256"]  # as the generated Besu config; never "none", never HMAC
+ADMIN_JWT_MAX_LIFETIME_S = 3600
+
+
+def admin_refusal(authorization: str | None, public_key) -> str | None:
+    """Why a request to the admin interface is refused, or None: it needs ``Authorization: Bearer
+    <JWT>`` signed ES256 by the operator's key, with iat and exp, living at most an hour."""
+    import jwt
+
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        return "the admin interface needs Authorization: Bearer <JWT>"
+    try:
+        claims = jwt.decode(token, public_key, algorithms=ADMIN_JWT_ALGORITHMS, options={"require": ["iat", "exp"]})
+    except jwt.PyJWTError as exc:
+        return f"admin JWT refused: {exc}"
+    if claims["exp"] - claims["iat"] > ADMIN_JWT_MAX_LIFETIME_S:
+        return f"admin JWT refused: it may live at most {ADMIN_JWT_MAX_LIFETIME_S} s"
+    return None
+
+
+def serve(node: "LedgerNode", host: str, port: int, admin_key=None) -> tuple[_Server, str]:
+    """The public interface, or with ``admin_key`` (a public key) the admin one (perm_*)."""
     server = _Server((host, port), _Handler)
-    server.rpc = Rpc(node)
+    server.rpc = Rpc(node, admin=admin_key is not None)
+    server.admin_key = admin_key
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},
-                              name="ledger-http", daemon=True)
+                              name="ledger-admin" if admin_key is not None else "ledger-http", daemon=True)
     thread.start()
     bound_host, bound_port = server.server_address[:2]
     return server, f"http://{bound_host}:{bound_port}"

@@ -9,6 +9,7 @@ import pytest
 from eth_account import Account
 from web3 import Web3
 
+from chain.adminrpc import AdminRpc, new_admin_key
 from chain.node import LedgerNode, genesis_for
 
 KEYS = ["0x" + f"{i:064x}" for i in (0xA11CE, 0xB0B, 0xCA401, 0xD00D)]
@@ -70,12 +71,21 @@ def data_dir(tmp_path) -> Path:
     return tmp_path / "ledger"
 
 
+ADMIN_KEY = new_admin_key()  # (private PEM, public PEM) of the operator, for the node's admin interface
+
+
 @pytest.fixture
 def node(data_dir, genesis):
     n = LedgerNode(data_dir, genesis=genesis, block_time=0.02)
-    n.start("127.0.0.1", 0)
+    n.start("127.0.0.1", 0, admin_public_key=ADMIN_KEY[1])
     yield n
     n.stop()
+
+
+@pytest.fixture
+def admin_rpc(node) -> AdminRpc:
+    """The operator's client of the node's admin interface (perm_*, loopback, JWT)."""
+    return AdminRpc(node.admin_url, ADMIN_KEY[0])
 
 
 def web3_for(url: str) -> Web3:

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from chain.adminrpc import AdminRpc
 from chain.node import DataDirInUse, GenesisMismatch, LedgerNode
-from tests.chain.conftest import FUNDS, deploy_notes, send, transact, web3_for
+from tests.chain.conftest import ADMIN_KEY, FUNDS, deploy_notes, send, transact, web3_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -53,8 +54,8 @@ def test_restart_keeps_head_balances_and_logs(data_dir, genesis, accounts):
 def test_allowlist_changes_persist(data_dir, genesis, accounts):
     mallory = accounts[3]
     node = LedgerNode(data_dir, genesis=genesis)
-    w3 = web3_for(node.start())
-    w3.provider.make_request("perm_addAccountsToAllowlist", [[mallory.address]])
+    node.start(admin_public_key=ADMIN_KEY[1])
+    AdminRpc(node.admin_url, ADMIN_KEY[0]).allow_accounts([mallory.address])
     node.stop()
     node = LedgerNode(data_dir, genesis=genesis)
     try:

@@ -123,17 +123,16 @@ def test_concurrent_senders(w3, accounts):
     assert w3.eth.get_balance(accounts[3].address) == FUNDS + 15
 
 
-def test_unlisted_sender_refused_until_allowed(w3, node, accounts):
+def test_unlisted_sender_refused_until_allowed(w3, node, accounts, admin_rpc):
     mallory, alice = accounts[3], accounts[0]
     with pytest.raises(Web3RPCError) as info:
         send(w3, mallory, {"to": alice.address, "value": 1, "gas": 21000})
     assert info.value.rpc_response["error"]["code"] == -32007
     assert "not authorized" in info.value.rpc_response["error"]["message"]
-    assert w3.provider.make_request("perm_addAccountsToAllowlist", [[mallory.address]])["result"] == "Success"
-    listed = w3.provider.make_request("perm_getAccountsAllowlist", [])["result"]
-    assert mallory.address.lower() in listed
+    assert admin_rpc.call("perm_addAccountsToAllowlist", [[mallory.address]]) == "Success"
+    assert mallory.address.lower() in admin_rpc.allowlist()
     assert send(w3, mallory, {"to": alice.address, "value": 1}).status == 1
-    w3.provider.make_request("perm_removeAccountsFromAllowlist", [[mallory.address]])
+    admin_rpc.call("perm_removeAccountsFromAllowlist", [[mallory.address]])
     with pytest.raises(Web3RPCError):
         send(w3, mallory, {"to": alice.address, "value": 1, "gas": 21000})
 

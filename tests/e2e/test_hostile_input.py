@@ -3,6 +3,8 @@ a running stack: refused with a status and a message, and every process goes on 
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 
@@ -45,3 +47,17 @@ def test_the_ledger_node_refuses_nesting_and_serves_on(stack):
     chain_id = httpx.post(rpc, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}, timeout=30)
     assert chain_id.json()["result"] == hex(stack.health["chain_id"])
     serves(stack)
+
+
+def test_an_outsider_cannot_change_the_ledgers_allowlist(stack):
+    rpc = stack.health["ledger_rpc"]
+    outsider = "0x" + "11" * 20
+    for method in ("perm_addAccountsToAllowlist", "perm_removeAccountsFromAllowlist"):
+        some_account = outsider if method.startswith("perm_add") else stack.deployment()["agencies"]["tax"]["account"]
+        answer = httpx.post(rpc, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": [[some_account]]}, timeout=30).json()
+        assert "admin interface" in answer["error"]["message"]
+    admin = json.loads((stack.data_dir / "run" / "ledger.json").read_text())["admin_url"]
+    assert admin.startswith("http://127.0.0.1:")
+    refused = httpx.post(admin, json={"jsonrpc": "2.0", "id": 1, "method": "perm_getAccountsAllowlist", "params": []}, timeout=30)
+    assert refused.status_code == 401
+    serves(stack)  # the tax agency still anchors: its account is still allowed
