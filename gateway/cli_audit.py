@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Callable, Optional
 
 import typer
 
@@ -80,17 +80,44 @@ def audit_verify_bundle(file: Path, url: Annotated[Optional[str], typer.Option("
     _print_report(verify_case(bundle, _ledger_for(bundle, url, ledger_rpc)), as_json)
 
 
+def reconcile_from_start(stored: Callable[[], list], ledger, settle_s: float):
+    """(report, block): the store against the ledger as it stood when the audit began.
+
+    ``block`` is the head read first. Every anchor and batch up to it must have its records;
+    later ones are judged only when a record claims them (it is then judged in full), the rest
+    wait for the next audit. A handoff is recorded just after it is anchored, so while an anchor
+    up to ``block`` lacks its record (a ``complete`` finding) the store is read again, until it
+    has them or ``settle_s`` has passed: a bound on reporting a real disagreement only."""
+    from chain.reconcile import reconcile
+
+    block = ledger.w3.eth.block_number
+    deadline, pause = time.monotonic() + settle_s, 0.05
+    while True:
+        records = stored()
+        claimed = {r.hash.lower() for r in records}
+        roots = {r.anchor.batch_root.lower() for r in records if r.anchor is not None and r.anchor.batch_root}
+        report = reconcile(records,
+                           [a for a in ledger.all_anchors() if a.block_number <= block or a.handoff.lower() in claimed],
+                           [b for b in ledger.all_batches() if b.block_number <= block or b.root.lower() in roots])
+        if not any(f.check == "complete" for f in report.findings) or time.monotonic() >= deadline:
+            return report, block
+        time.sleep(pause)
+        pause = min(2 * pause, 1.0)
+
+
 @audit_app.command("ledger")
 def audit_ledger(url: Url = "http://127.0.0.1:8000", as_json: AsJson = False, ledger_rpc: LedgerRpc = None,
                  user: User = None, password: Password = None,
-                 settle: Annotated[float, typer.Option(help="seconds to wait before checking a disagreement once more "
-                                                            "(a handoff being anchored right now is not recorded yet)")] = 3.0) -> None:
+                 settle: Annotated[float, typer.Option(help="at most this many seconds to wait for the records of anchors mined "
+                                                            "before the audit began (a handoff is recorded just after it is "
+                                                            "anchored): bounds a real disagreement's report, never delays agreement")] = 30.0) -> None:
     """Reconcile the whole ledger with the store: every anchor on the chain has its record, every
-    record its anchor; exit 0 only when they agree."""
+    record its anchor; exit 0 only when they agree. The ledger is read as it stood when the audit
+    began (see ``reconcile_from_start``)."""
     from chain.errors import ChainError
     from chain.anchors import Deployment
     from chain.ledger import Ledger
-    from chain.reconcile import StoredRecord, reconcile_ledger
+    from chain.reconcile import StoredRecord
 
     client = api(url, user, password, "auditor")
 
@@ -105,18 +132,15 @@ def audit_ledger(url: Url = "http://127.0.0.1:8000", as_json: AsJson = False, le
     try:
         ledger = Ledger(ledger_rpc or call(client.health).get("ledger_rpc"),
                         Deployment(**call(client.get, "/api/audit/deployment")))
-        report = reconcile_ledger(stored(), ledger)
-        if not report.ok and settle > 0:
-            time.sleep(settle)
-            report = reconcile_ledger(stored(), ledger)
+        report, block = reconcile_from_start(stored, ledger, settle)
     except ChainError as exc:
         fail(str(exc))
     if as_json:
-        typer.echo(report.model_dump_json(indent=2))
+        typer.echo(json.dumps({**report.model_dump(mode="json"), "block": block}, indent=2))
     else:
         typer.echo(f"{'AGREE' if report.ok else 'DISAGREE'}: {report.anchors_on_chain} anchors and "
-                   f"{report.batches_on_chain} batches on the ledger, {report.records_in_store} records in the store, "
-                   f"{report.matched} matched")
+                   f"{report.batches_on_chain} batches on the ledger as of block {block}, "
+                   f"{report.records_in_store} records in the store, {report.matched} matched")
         for f in report.findings:
             typer.echo(f"  [{f.check}] {f.step or '-'} {f.handoff or ''}: {f.message}")
     if not report.ok:
