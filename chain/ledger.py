@@ -287,11 +287,5 @@ class Admin(Sender):
             self._nonce = None
         self.wait(tx_hash)
 
-    def allow_accounts(self, addresses: list[str]) -> None:
-        """Admit accounts to send transactions (Besu's and our node's ``perm_addAccountsToAllowlist``)."""
-        resp = self.w3.provider.make_request("perm_addAccountsToAllowlist", [addresses])
-        if "error" in resp:
-            raise ChainError(f"the node refused to allow {addresses}: {resp['error']}")
-
 
 __all__ = ["Admin", "Ledger", "Sender", "connect", "deploy"]

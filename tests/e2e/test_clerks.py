@@ -21,7 +21,7 @@ def review_application() -> dict:
     return app
 
 
-def wait_for(stack, case_id: str, predicate, timeout: float = 60) -> dict:
+def wait_for(stack, case_id: str, predicate, timeout: float = 300) -> dict:  # a hang guard, not a window
     deadline = time.monotonic() + timeout
     while True:
         case = json.loads(stack.cli("status", case_id, "--url", stack.url, "--json", check=True).stdout)

@@ -46,7 +46,7 @@ def test_up_comes_up_on_a_loaded_machine_and_a_crashed_worker_process_is_started
     try:
         workers = next(p for p in psutil.Process(running.proc.pid).children() if p.cmdline()[-2:] == ["worker", "all"])
         workers.kill()  # every agency's worker and the engine's live here: all go down at once
-        workers.wait(10)
+        workers.wait(120)
         app = write_application(tmp_path, application())
         case = json.loads(running.cli("apply", str(app), "--url", running.url, "--wait", "--json", check=True).stdout)
         assert case["status"] == "completed"
