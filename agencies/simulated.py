@@ -17,10 +17,9 @@ from typing import Any, Callable
 from agencies.backend import Refused
 from agencies.localdb import open_local
 from agencies.identifiers import JINAN_DIVISIONS, uscc_from_sequence
+from agencies.names import NameRefused, parse_name
 from workflows.messages import CompensateInput, StepInput
 
-RESTRICTED_WORDS = ("中国", "中华", "全国", "国家", "国际")
-COMPANY_FORMS = ("有限责任公司", "股份有限公司", "有限公司")
 SEAL_KINDS = ("official", "finance", "invoice", "contract", "legal_representative")
 
 
@@ -113,21 +112,19 @@ class SimulatedBackend:
 
     # market regulation -----------------------------------------------------------------------
     def _name_check(self, request: StepInput) -> dict[str, Any]:
+        """Parse the name into its four parts (refusing, naming the part), then reserve its 字号 in
+        its industry within the division; names reserved by cases in flight count."""
         company = request.application["company"]
-        name, division = company["name"], company["division"]
-        district = JINAN_DIVISIONS.get(division, "")
-        for word in RESTRICTED_WORDS:
-            if word in name:
-                raise Refused(f"company name contains the restricted word {word!r}, which needs approval "
-                              "by a higher registration authority", "NameRestricted")
-        if not name.endswith(COMPANY_FORMS):
-            raise Refused(f"company name must end with its legal form ({' / '.join(COMPANY_FORMS)})", "NameForm")
-        if not (name.startswith("济南") or (district and name.startswith(district))):
-            raise Refused("company name must start with its administrative division (济南 or the district)", "NameDivision")
-        holder = self.store.reserve_name(division, name, request.case_id)
+        division = company["division"]
+        try:
+            name = parse_name(company["name"], JINAN_DIVISIONS.get(division, ""), tuple(JINAN_DIVISIONS.values()))
+        except NameRefused as exc:
+            raise Refused(str(exc), f"Name{exc.part.title().replace('_', '')}") from exc
+        holder = self.store.reserve_name(division, name.key, request.case_id)
         if holder is not None:
-            raise Refused(f"company name {name!r} is already registered in division {division}", "NameTaken")
-        return {"company_name": name, "division": division, "name_reserved": True}
+            raise Refused(f"the trade name {name.trade_name!r} in {name.industry} is already registered or reserved "
+                          f"in division {division}", "NameTaken")
+        return {"company_name": name.name, "division": division, "name_reserved": True}
 
     def _business_licence(self, request: StepInput) -> dict[str, Any]:
         division = request.application["company"]["division"]
