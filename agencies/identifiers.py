@@ -12,6 +12,7 @@ turns it into a 422 entry for the field.
 from __future__ import annotations
 
 import re
+import secrets
 from datetime import date
 from typing import Annotated
 
@@ -207,6 +208,19 @@ def uscc_from_sequence(division: str, sequence: int, *, authority: str = "9",
         sequence, rem = divmod(sequence, 31)
         digits.append(USCC_ALPHABET[rem])
     return make_uscc(division, "".join(reversed(digits)), authority, entity_type)
+
+
+def random_uscc(division: str, *, authority: str = "9", entity_type: str = "1") -> str:
+    """A valid USCC with a random (not sequential, so not guessable from its neighbours)
+    organisation code body; the issuer keeps drawing until it has one it never issued."""
+    return make_uscc(division, "".join(secrets.choice(USCC_ALPHABET) for _ in range(8)), authority, entity_type)
+
+
+SEAL_PREFIX = "3701"  # Jinan's police filing numbers (a 13-digit code, treated as opaque)
+
+
+def random_seal_number() -> str:
+    return SEAL_PREFIX + "".join(secrets.choice("0123456789") for _ in range(9))
 
 
 # --- Pydantic field types -----------------------------------------------------

@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from agencies.backend import Refused
 from agencies.localdb import open_local
-from agencies.identifiers import JINAN_DIVISIONS, uscc_from_sequence
+from agencies.identifiers import JINAN_DIVISIONS, random_seal_number, random_uscc
 from agencies.names import NameRefused, parse_name
 from workflows.messages import CompensateInput, StepInput
 
@@ -31,7 +31,8 @@ class ActionStore:
             path,
             "CREATE TABLE IF NOT EXISTS actions (case_id TEXT, action TEXT, outputs TEXT, PRIMARY KEY (case_id, action))",
             "CREATE TABLE IF NOT EXISTS names (division TEXT, name TEXT, case_id TEXT, PRIMARY KEY (division, name))",
-            "CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER)")
+            "CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER)",
+            "CREATE TABLE IF NOT EXISTS issued (kind TEXT, code TEXT, case_id TEXT, PRIMARY KEY (kind, code))")
         self._lock = threading.Lock()
 
     def once(self, case_id: str, action: str, make: Callable[[], dict[str, Any]]) -> dict[str, Any]:
@@ -53,6 +54,14 @@ class ActionStore:
     def next(self, counter: str) -> int:
         self._db.execute("INSERT INTO counters VALUES (?, 1) ON CONFLICT(name) DO UPDATE SET value = value + 1", (counter,))
         return self._db.execute("SELECT value FROM counters WHERE name=?", (counter,)).fetchone()[0]
+
+    def issue_unique(self, kind: str, case_id: str, draw: Callable[[], str]) -> str:
+        """A code of ``kind`` never issued before (drawn at random until one is free), recorded
+        for ``case_id``. Called inside ``once``, so a retried step gets its first code back."""
+        while True:
+            code = draw()
+            if self._db.execute("INSERT OR IGNORE INTO issued VALUES (?,?,?)", (kind, code, case_id)).rowcount:
+                return code
 
     def release_names(self, case_id: str) -> None:
         self._db.execute("DELETE FROM names WHERE case_id=?", (case_id,))
@@ -128,14 +137,14 @@ class SimulatedBackend:
 
     def _business_licence(self, request: StepInput) -> dict[str, Any]:
         division = request.application["company"]["division"]
-        uscc = uscc_from_sequence(division, self.store.next(f"uscc:{division}"))
+        uscc = self.store.issue_unique("uscc", request.case_id, lambda: random_uscc(division))
         return {"uscc": uscc, "company_name": _parent_output(request, "company_name"),
                 "licence_date": date.today().isoformat()}
 
     # public security, tax, human resources ---------------------------------------------------
     def _seal_approval(self, request: StepInput) -> dict[str, Any]:
-        uscc = _parent_output(request, "uscc")
-        seals = [{"kind": kind, "number": f"{uscc[2:8]}{self.store.next('seal'):010d}"} for kind in SEAL_KINDS]
+        seals = [{"kind": kind, "number": self.store.issue_unique("seal", request.case_id, random_seal_number)}
+                 for kind in SEAL_KINDS]
         return {"seals": seals}
 
     def _tax_registration(self, request: StepInput) -> dict[str, Any]:
