@@ -16,6 +16,12 @@ The checks, in order (each finding names its check):
   (8) order       every parent was anchored before its child
   (9) complete    every anchor of this case on the ledger has its record in the bundle; no
                   handoff appears twice, no step has two completed handoffs
+  (10) decision   ``decided_by`` is what the step's approval policy in the flow definition allows
+                  (instant: a rule; clerk: a clerk; rules: a rule or a clerk; an escalation is
+                  ``rule:sla``, an undo ``applicant:withdrawal``)
+  (11) rules      the record's rules hash, and a rule decision's, is the definition's for the step
+  (12) attempt    the attempt number is positive and no more than one plus the case's rejections
+  (13) time       the record's time agrees with its anchor block's time (see ``check_time``)
 A failing check never stops the others: the auditor gets every finding at once.
 
 Each check is a function (``check_*``, and ``_anchors`` for what the ledger holds): ``verify_case``
@@ -27,6 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
@@ -121,7 +128,7 @@ def verify_case(bundle: EvidenceBundle, ledger: Ledger | None = None) -> Report:
     completed = check_one_completed_per_step(bundle, find)
     anchors = _anchors(bundle, ledger, find)
     events = ledger.registry_events() if ledger else bundle.registry
-    trail = Trail(bundle, completed, anchors, RegistryHistory(events) if events else None)
+    trail = Trail(bundle, completed, anchors, RegistryHistory(events) if events else None, online=ledger is not None)
     for item in bundle.handoffs:
         for check in HANDOFF_CHECKS:
             check(trail, item, find)
@@ -137,16 +144,34 @@ class Trail:
     completed: dict[str, str]  # step -> hash of its completed handoff
     anchors: dict[str, Anchor]  # hash -> the anchor to judge by
     history: RegistryHistory | None  # None without registry events: judged by bundle.agencies
+    online: bool = False  # anchors (and their block times) read from the ledger, not the bundle
     flow_name: str | None = field(init=False)
     flow_version: str = field(init=False)
     policy: dict[str, tuple[str, list[str]]] = field(init=False)
     optional: set[str] = field(init=False)
+    steps: dict[str, dict[str, Any]] = field(init=False)  # step id -> its definition
+    rejections: int = field(init=False)  # rejected handoffs in the trail: each may start a new attempt
 
     def __post_init__(self) -> None:
         self.flow_name = self.bundle.flow.get("name")
         self.flow_version = definition_hash(self.bundle.flow)
         self.policy = self.bundle.step_policy()
         self.optional = {s["id"] for s in self.bundle.flow.get("steps", []) if s.get("when")}
+        self.steps = {s["id"]: s for s in self.bundle.flow.get("steps", [])}
+        self.rejections = sum(i.handoff.record.outcome == "rejected" for i in self.bundle.handoffs)
+
+    def approval(self, step: str) -> tuple[str, str] | None:
+        """(mode, rules hash) of the step's approval policy in the definition, as
+        ``workflows.rules.Approval.version`` hashes it; None for a step the flow lacks."""
+        s = self.steps.get(step)
+        if s is None:
+            return None
+        a = s.get("approval") or {}
+        policy = {"mode": a.get("mode", "instant"), "rules": a.get("rules", [])}
+        return policy["mode"], definition_hash(policy)
+
+    def agencies(self) -> set[str]:
+        return {s.get("agency") for s in self.steps.values()} | set(self.bundle.agencies)
 
     def anchor(self, item: EvidenceItem) -> Anchor | None:
         return self.anchors.get(item.handoff.hash.lower())
@@ -298,9 +323,100 @@ def check_order(trail: Trail, item: EvidenceItem, find: Find) -> None:
             find("order", f"anchored before its parent {parent}", item)
 
 
+# (10)-(13) what the handoff says about its decision ------------------------------------------
+
+ESCALATED_BY = "rule:sla"  # what an agency writes when it signs that a step passed its SLA
+WITHDRAWN_BY = "applicant:withdrawal"  # what an agency writes when it undoes a step
+CLOCK_SKEW_S = 300  # an agency's clock may run this far ahead of the ledger's
+ANCHOR_DELAY_S = 86_400  # beyond the step's SLA, the longest an honest anchor may follow its signature
+
+
+def check_decision(trail: Trail, item: EvidenceItem, find: Find) -> None:
+    """(10) ``decided_by`` is what the step's approval policy allows: an escalation is signed
+    ``rule:sla`` and an undo ``applicant:withdrawal`` whatever the policy; otherwise ``instant`` is
+    decided by a rule, ``clerk`` by a clerk, ``rules`` by a rule (all held) or a clerk (one failed).
+    A clerk is ``clerk:<user>``; the bundle carries no roster of clerks, so beyond the owning
+    agency's signature over the name, a name of the ``clerk-<agency>`` form must name the owner."""
+    rec = item.handoff.record
+    policy = trail.approval(rec.step)
+    if policy is None:
+        return  # (5) already names the unknown step
+    mode, _ = policy
+    kind, _, who = rec.decided_by.partition(":")
+    if rec.outcome in ("escalated", "compensated"):
+        expected = ESCALATED_BY if rec.outcome == "escalated" else WITHDRAWN_BY
+        if rec.decided_by != expected:
+            find("decision", f"the {rec.outcome} handoff says it was decided by {rec.decided_by!r}, not {expected!r}", item)
+        return
+    allowed = {"instant": {"rule"}, "clerk": {"clerk"}, "rules": {"rule", "clerk"}}.get(mode, set())
+    if kind not in allowed or not who:
+        find("decision", f"decided by {rec.decided_by!r}, but step {rec.step} in {mode} mode is decided by "
+                         f"{' or '.join(sorted(allowed)) or 'nothing'}", item)
+    elif kind == "clerk":
+        named = who.removeprefix("clerk-") if who.startswith("clerk-") else None
+        if not who.isprintable() or who != who.strip():
+            find("decision", f"the clerk's name {who!r} is not a user name", item)
+        elif named is not None and named != rec.agency and named in trail.agencies():
+            find("decision", f"decided by {who}, a clerk of {named}, not of {rec.agency} which owns {rec.step}", item)
+
+
+def check_rules_hash(trail: Trail, item: EvidenceItem, find: Find) -> None:
+    """(11) The record's rules hash is the one the definition gives the step, and a rule decision
+    names that same hash (a rule decision under other rules is not the definition's decision)."""
+    rec = item.handoff.record
+    policy = trail.approval(rec.step)
+    if policy is None:
+        return
+    _, rules = policy
+    if rec.rules_version != rules:
+        find("rules", f"rules hash {rec.rules_version} is not the definition's {rules} for {rec.step}", item)
+    kind, _, who = rec.decided_by.partition(":")
+    if kind == "rule" and rec.outcome in ("completed", "rejected") and who != rules:
+        find("rules", f"decided by rules {who!r}, not the definition's {rules}", item)
+
+
+def check_attempt(trail: Trail, item: EvidenceItem, find: Find) -> None:
+    """(12) The attempt is at least 1 and at most one more than the rejected handoffs in the trail:
+    a step runs again only after the applicant corrects a returned case, and a case is returned
+    only for a rejection. (The definition's ``retry`` bounds retries of the agency's action within
+    one attempt, which sign nothing, so it does not bound this number.)"""
+    rec = item.handoff.record
+    if not 1 <= rec.attempt <= 1 + trail.rejections:
+        find("attempt", f"attempt {rec.attempt}, but the trail allows 1 to {1 + trail.rejections} "
+                        f"({trail.rejections} rejection(s))", item)
+
+
+def check_time(trail: Trail, item: EvidenceItem, find: Find) -> None:
+    """(13) The record's time is RFC 3339 and, against its anchor block's time B: not after
+    B + CLOCK_SKEW_S (5 minutes; an agency signs before it anchors), and not before B minus the
+    step's SLA minus ANCHOR_DELAY_S (a day; an honest anchor follows its signature within retries,
+    a re-signed record with an old time does not). Online B is the chain's block time; offline it
+    is the block time the bundle claims, and the finding says which."""
+    rec, anchor = item.handoff.record, trail.anchor(item)
+    try:
+        when = datetime.fromisoformat(rec.time)
+        if when.tzinfo is None:
+            raise ValueError("no time zone")
+        signed = when.timestamp()
+    except (ValueError, OverflowError) as exc:
+        find("time", f"the time {rec.time!r} is not an RFC 3339 time: {exc}", item)
+        return
+    if anchor is None:
+        return
+    source = "the chain's" if trail.online else "the bundle's claimed"
+    block = anchor.timestamp
+    sla_s = 60 * int((trail.steps.get(rec.step) or {}).get("sla_minutes", 60))
+    if signed > block + CLOCK_SKEW_S:
+        find("time", f"signed at {rec.time}, {signed - block:.0f} s after its anchor block {anchor.block_number} "
+                     f"({source} block time; at most {CLOCK_SKEW_S} s of clock skew is allowed)", item)
+    elif signed < block - sla_s - ANCHOR_DELAY_S:
+        find("time", f"signed at {rec.time}, {block - signed:.0f} s before its anchor block {anchor.block_number} "
+                     f"({source} block time; at most the step's SLA plus {ANCHOR_DELAY_S} s is allowed)", item)
+
+
 HANDOFF_CHECKS: tuple[Callable[[Trail, EvidenceItem, Find], None], ...] = (
     check_hash_and_signature, check_record_case, check_flow, check_parents, check_anchor, check_signer,
-    check_anchor_account, check_order)
+    check_anchor_account, check_order, check_decision, check_rules_hash, check_attempt, check_time)
 
 
 def _anchors(bundle: EvidenceBundle, ledger: Ledger | None, find) -> dict[str, Anchor]:

@@ -13,7 +13,7 @@ import pytest
 from chain.audit import verify_case
 from chain.batcher import AnchorBatcher
 from chain.evidence import AgencyClaim, ChainRef, EvidenceBundle, EvidenceItem
-from chain.handoff import Handoff, case_commitment, new_salt, sign, step_id
+from chain.handoff import Handoff, case_commitment, new_salt, now_rfc3339, sign, step_id
 from chain.ledger import Sender
 from chain.merkle import Tree, handoff_leaf
 from workflows.catalog import get_flow
@@ -57,8 +57,8 @@ def build_batched_trail(test_ledger, tmp_path) -> BatchedTrail:
         step = flow.step(sid)
         record = Handoff(flow=flow.name, flow_version=flow.version_hash(), rules_version=step.approval.version(),
                          step=sid, case=commitment, agency=step.agency, outcome="completed", outputs={"n": n},
-                         parents=[done[d].hash for d in step.depends_on], decided_by="rule:test",
-                         time=f"2026-11-21T10:00:{n:02d}.000Z")
+                         parents=[done[d].hash for d in step.depends_on],
+                         decided_by=f"rule:{step.approval.version()}", time=now_rfc3339())
         signed = done[sid] = sign(record, test_ledger.keys[step.agency].signing_key)
         anchor = anchor_with_fillers(batchers[step.agency], flow.name, sid, signed.hash, commitment)
         items.append(EvidenceItem(handoff=signed, anchor=anchor))

@@ -138,3 +138,15 @@ def test_a_record_of_another_case_is_found(test_ledger):
     findings = found(trail, items)
     assert ("commitment", stray.handoff.hash) in findings
     assert ("complete", trail.item("tax_registration").handoff.hash) in findings
+
+
+def test_a_time_after_its_anchor_block_is_found_against_the_chains_block_time(test_ledger):
+    trail = build(test_ledger, tax_registration={"time": "2099-01-01T00:00:00.000Z"})
+    report = verify_case(trail.bundle(), trail.ledger)
+    assert [(f.check, f.handoff) for f in report.findings] == [("time", trail.item("tax_registration").handoff.hash)]
+    assert "the chain's block time" in report.findings[0].message
+
+
+def test_a_step_decided_by_a_rule_it_does_not_have_is_found_online(test_ledger):
+    trail = build(test_ledger, business_licence={"decided_by": "rule:anything"})
+    assert found(trail) == {("rules", trail.item("business_licence").handoff.hash)}
