@@ -8,6 +8,9 @@ from typing import Any
 
 from sqlmodel import Session, select
 from temporalio.client import Client
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 
 from chain.anchors import Anchor
 from chain.evidence import AgencyClaim, ChainRef, EvidenceBundle, EvidenceItem
@@ -26,12 +29,24 @@ class CaseNotStarted(Exception):
     """The workflow engine did not accept the case; nothing was kept."""
 
 
+class CaseStartUnconfirmed(Exception):
+    """The start failed and the engine could not say whether it had accepted it: the case is kept
+    (a workflow may be running for it), never deleted on a guess."""
+
+    def __init__(self, case_id: str, reason: str):
+        super().__init__(reason)
+        self.case_id = case_id
+
+
 def new_case_id(flow: str) -> str:
     return f"{PREFIX.get(flow, 'CS')}-{datetime.now(UTC):%Y%m%d}-{secrets.token_hex(4).upper()}"
 
 
 async def open_case(session: Session, temporal: Client, vault: Vault, user: User, flow: FlowDef,
                     application: dict[str, Any], title: str) -> Case:
+    """Keep the case, then start its workflow under the case id. When the start fails, the engine
+    is asked whether it holds the workflow all the same (a lost reply): only if it does not is the
+    case deleted (``CaseNotStarted``); if it cannot say, the case is kept (``CaseStartUnconfirmed``)."""
     case_id = new_case_id(flow.name)
     salt = new_salt()
     case = Case(id=case_id, applicant_id=user.id, flow=flow.name, title=title, flow_version=flow.version_hash(),
@@ -45,14 +60,31 @@ async def open_case(session: Session, temporal: Client, vault: Vault, user: User
             CASE_WORKFLOW, CaseInput(case_id=case_id, applicant=user.username, flow=flow, application=application,
                                       commitment=case.commitment),
             id=case_id, task_queue=ENGINE_QUEUE,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,  # one case, one workflow run, ever
         )
+    except WorkflowAlreadyStartedError:
+        pass  # a retried start after a lost reply: the first one was accepted
     except Exception as exc:
-        session.delete(session.get(CaseKey, case_id))
-        session.delete(case)
-        session.commit()
-        raise CaseNotStarted(str(exc)) from exc
+        if not await _started(temporal, case_id, exc):
+            session.delete(session.get(CaseKey, case_id))
+            session.flush()  # the key row names the case: it goes first
+            session.delete(case)
+            session.commit()
+            raise CaseNotStarted(str(exc)) from exc
     session.refresh(case)
     return case
+
+
+async def _started(temporal: Client, case_id: str, error: Exception) -> bool:
+    """Whether the engine holds a workflow for ``case_id`` although its start failed (the reply was
+    lost, or came too late). The workflow id is the case id, so asking the engine settles it."""
+    try:
+        await temporal.get_workflow_handle(case_id).describe()
+    except Exception as exc:
+        if isinstance(exc, RPCError) and exc.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise CaseStartUnconfirmed(case_id, f"{error}; and the engine could not say whether it started: {exc}") from exc
+    return True
 
 
 def handoffs_of(session: Session, case_id: str) -> list[HandoffRow]:

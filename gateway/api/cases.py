@@ -10,7 +10,7 @@ from gateway.api.deps import (
     CaseDep, CurrentUser, DeploymentDep, SessionDep, SettingsDep, TemporalDep, VaultDep, require,
 )
 from gateway.api.updates import send_update
-from gateway.cases import CaseNotStarted, case_view, evidence_bundle, open_case
+from gateway.cases import CaseNotStarted, CaseStartUnconfirmed, case_view, evidence_bundle, open_case
 from gateway.schemas import CasePublic, CaseSummary, RegistrationApplication, UpdateOut, WithdrawalIn
 from gateway.store import Case
 from workflows.catalog import get_flow
@@ -29,6 +29,10 @@ async def apply(application: RegistrationApplication, session: SessionDep, tempo
                                title=application.company.name)
     except CaseNotStarted as exc:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"the case could not be started, nothing was kept: {exc}") from exc
+    except CaseStartUnconfirmed as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
+                            f"case {exc.case_id} is kept, but the workflow engine did not confirm it started ({exc}); "
+                            f"look at GET /api/cases/{exc.case_id} before applying again") from exc
     return await case_view(session, temporal, case)
 
 
