@@ -11,6 +11,8 @@ from eth_utils import ValidationError
 
 from chain.node import index
 from chain.node.index import hb
+from chain.node.proof import get_proof
+from chain.node.db import KVStore
 from chain.node.evm import call_tx
 from chain.node.errors import (EXECUTION_FAILED, EXECUTION_REVERTED, INTERNAL_ERROR, INVALID_PARAMS,
                                INVALID_REQUEST, LIMIT_EXCEEDED, METHOD_NOT_FOUND, NOT_AUTHORIZED, NOT_FOUND, PARSE_ERROR,
@@ -25,6 +27,7 @@ log = logging.getLogger("chain.node.rpc")
 CLIENT_VERSION = "onevisit-ledger/0.1.0/py-evm"
 PRIORITY_FEE = 1_000_000_000  # what eth_maxPriorityFeePerGas suggests (anvil does the same)
 MAX_LOG_RANGE_RESULTS = 100_000
+MAX_PROOF_KEYS = 256  # storage keys per eth_getProof call: each costs a trie walk
 
 
 PUBLIC_NAMESPACES = ("web3", "net", "eth")
@@ -184,6 +187,26 @@ class Rpc:
         with self.node.reader() as (conn, chain):
             value = self._state(conn, chain, tag).get_storage(address_bytes(address), qty(slot, "slot"))
         return hb(value.to_bytes(32, "big"))
+
+    def eth__getProof(self, address: str, keys: list, tag: Any = "latest") -> dict:
+        """EIP-1186: the account and the given storage slots with their Merkle proofs from the
+        block's state root (proofs of absence for what is not there)."""
+        addr = address_bytes(address)
+        if not isinstance(keys, list):
+            raise RpcError(INVALID_PARAMS, "storage keys must be an array")
+        if len(keys) > MAX_PROOF_KEYS:
+            raise RpcError(LIMIT_EXCEEDED, f"too many storage keys: {len(keys)} > {MAX_PROOF_KEYS} per call")
+        slots = []
+        for key in keys:
+            if not (isinstance(key, str) and len(key) <= 66):
+                raise RpcError(INVALID_PARAMS, f"invalid storage key: {key!r}")
+            slot = qty(key, "storage key")
+            if slot < 0:
+                raise RpcError(INVALID_PARAMS, f"invalid storage key: {key!r}")
+            slots.append((key, slot))
+        with self.node.reader() as (conn, chain):
+            header = self._header(conn, chain, tag)
+            return get_proof(KVStore(conn, writable=False), header.state_root, addr, slots)
 
     # ---- eth: execution ----------------------------------------------------------------------
 
