@@ -1,4 +1,5 @@
-"""Flow definitions as data: steps, the agency owning each, dependencies, approval, SLA, retry.
+"""Flow definitions as data: steps, the agency owning each, dependencies, approval, SLA, retry,
+and the application fields each step reads (all its agency's clerks are shown of a case).
 
 A definition is validated when it is built (or loaded): unknown dependencies, cycles and
 duplicate steps are refused with a message naming the step. ``version_hash`` identifies the
@@ -8,12 +9,15 @@ exact definition that produced a handoff, so an auditor can re-run the decision.
 from __future__ import annotations
 
 import re
+from typing import Annotated
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from chain.handoff import definition_hash
 from workflows.rules import MISSING, Approval, lookup
 
 SLUG = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+FIELD_PATH = r"^[a-z][a-z0-9_]{0,62}(\.[a-z][a-z0-9_]{0,62})*$"
 
 
 class RetrySpec(BaseModel):
@@ -38,6 +42,10 @@ class StepDef(BaseModel):
     timeout_s: float = Field(60.0, gt=0, description="one attempt of the agency's action")
     retry: RetrySpec = RetrySpec()
     compensation: str | None = Field(None, description="the agency's action that undoes this step on withdrawal")
+    reads: list[Annotated[str, Field(pattern=FIELD_PATH)]] | None = Field(
+        None, exclude_if=lambda v: v is None,  # absent, a definition hashes as it did before steps declared reads
+        description="the application's fields this step needs, as dotted paths (``company``, ``company.name``): "
+                    "all its agency's clerks may read of the case; none declared, none read")
 
     def applies(self, application: dict) -> bool:
         if self.when is None:

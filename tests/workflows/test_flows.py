@@ -59,3 +59,22 @@ def test_every_builtin_flow_names_only_known_agencies():
 def test_unknown_flow_name_says_which_exist():
     with pytest.raises(KeyError, match="known: business_registration"):
         get_flow("nope")
+
+
+def test_a_definition_that_declares_no_reads_hashes_as_it_did_before_reads_existed():
+    recorded = flow({"id": "a", **STEP})  # as cases started before steps declared reads hold it
+    f = FlowDef.model_validate(recorded)
+    assert f.steps[0].reads is None and "reads" not in f.model_dump(mode="json")["steps"][0]
+    declared = FlowDef.model_validate(flow({"id": "a", "reads": ["company.name"], **STEP}))
+    assert declared.version_hash() != f.version_hash()
+
+
+def test_every_builtin_step_declares_what_it_reads():
+    for f in builtin_flows().values():
+        assert all(s.reads for s in f.steps), f.name
+
+
+@pytest.mark.parametrize("path", ["", "Company", "company.", ".name", "company..name", "company name", "company.*"])
+def test_a_read_that_is_not_a_dotted_field_path_is_refused(path):
+    with pytest.raises(ValidationError, match="reads.0"):
+        FlowDef.model_validate(flow({"id": "a", "reads": [path], **STEP}))
