@@ -18,6 +18,7 @@ from agencies.backend import Refused
 from agencies.localdb import open_local
 from agencies.identifiers import JINAN_DIVISIONS, random_seal_number, random_uscc
 from agencies.names import NameRefused, parse_name
+from agencies.register import LICENCES_TABLE, LicenceRegister
 from workflows.messages import CompensateInput, StepInput
 
 SEAL_KINDS = ("official", "finance", "invoice", "contract", "legal_representative")
@@ -32,7 +33,8 @@ class ActionStore:
             "CREATE TABLE IF NOT EXISTS actions (case_id TEXT, action TEXT, outputs TEXT, PRIMARY KEY (case_id, action))",
             "CREATE TABLE IF NOT EXISTS names (division TEXT, name TEXT, case_id TEXT, PRIMARY KEY (division, name))",
             "CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER)",
-            "CREATE TABLE IF NOT EXISTS issued (kind TEXT, code TEXT, case_id TEXT, PRIMARY KEY (kind, code))")
+            "CREATE TABLE IF NOT EXISTS issued (kind TEXT, code TEXT, case_id TEXT, PRIMARY KEY (kind, code))",
+            LICENCES_TABLE)
         self._lock = threading.Lock()
 
     def once(self, case_id: str, action: str, make: Callable[[], dict[str, Any]]) -> dict[str, Any]:
@@ -63,6 +65,14 @@ class ActionStore:
             if self._db.execute("INSERT OR IGNORE INTO issued VALUES (?,?,?)", (kind, code, case_id)).rowcount:
                 return code
 
+    def register_licence(self, uscc: str, case_id: str, company_name: str, division: str, issued_on: str) -> None:
+        self._db.execute("INSERT OR IGNORE INTO licences VALUES (?,?,?,?,?,'valid',NULL)",
+                         (uscc, case_id, company_name, division, issued_on))
+
+    def revoke_licences(self, case_id: str, on: str) -> None:
+        self._db.execute("UPDATE licences SET status='revoked', revoked_on=? WHERE case_id=? AND status='valid'",
+                         (on, case_id))
+
     def release_names(self, case_id: str) -> None:
         self._db.execute("DELETE FROM names WHERE case_id=?", (case_id,))
 
@@ -86,11 +96,16 @@ def _parent_output(request: StepInput, key: str) -> Any:
 class SimulatedBackend:
     """One class for every simulated agency; each step id maps to a handler method."""
 
-    def __init__(self, agency: str, state_dir: Path, latency_s: float | None = None):
+    def __init__(self, agency: str, state_dir: Path, latency_s: float | None = None,
+                 register: LicenceRegister | None = None):
         """``latency_s`` (default: ONEVISIT_SIMULATED_LATENCY_S, else 0) makes each action take
-        that long, as a real agency system would: for demos and for crash tests."""
+        that long, as a real agency system would: for demos and for crash tests. ``register``: the
+        licence register the agencies after market regulation consult (default: market
+        regulation's, beside this agency's state)."""
         self.agency = agency
-        self.store = ActionStore(Path(state_dir) / f"{agency}-backend.db")
+        self.store_path = Path(state_dir) / f"{agency}-backend.db"
+        self.store = ActionStore(self.store_path)
+        self.register = register or LicenceRegister.beside(Path(state_dir))
         self.latency_s = float(os.environ.get("ONEVISIT_SIMULATED_LATENCY_S", "0")) if latency_s is None else latency_s
         self._handlers: dict[str, Callable[[StepInput], dict[str, Any]]] = {
             "name_check": self._name_check,
@@ -115,6 +130,8 @@ class SimulatedBackend:
         def undo() -> dict[str, Any]:
             if request.action == "release_name":
                 self.store.release_names(request.case_id)
+            elif request.action == "revoke_licence":
+                self.store.revoke_licences(request.case_id, date.today().isoformat())
             return {"undone": request.handoff.record.step, "undone_on": date.today().isoformat()}
 
         return self.store.once(request.case_id, f"compensate:{request.action}", undo)
@@ -138,11 +155,17 @@ class SimulatedBackend:
     def _business_licence(self, request: StepInput) -> dict[str, Any]:
         division = request.application["company"]["division"]
         uscc = self.store.issue_unique("uscc", request.case_id, lambda: random_uscc(division))
-        return {"uscc": uscc, "company_name": _parent_output(request, "company_name"),
-                "licence_date": date.today().isoformat()}
+        name, issued_on = _parent_output(request, "company_name"), date.today().isoformat()
+        self.store.register_licence(uscc, request.case_id, name, division, issued_on)
+        return {"uscc": uscc, "company_name": name, "licence_date": issued_on}
 
     # public security, tax, human resources ---------------------------------------------------
     def _seal_approval(self, request: StepInput) -> dict[str, Any]:
+        """Seals only for a licence valid on the register now (not revoked, not unknown here)."""
+        uscc = _parent_output(request, "uscc")
+        status = self.register.status(uscc)
+        if status.status != "valid":
+            raise Refused(f"the business licence {uscc} is {status.status} on the register: no seals", "LicenceNotValid")
         seals = [{"kind": kind, "number": self.store.issue_unique("seal", request.case_id, random_seal_number)}
                  for kind in SEAL_KINDS]
         return {"seals": seals}
