@@ -1,7 +1,8 @@
 """Audit verification of one case's trail: a verdict with findings, offline or against the chain.
 
 The checks, in order (each finding names its check):
-  (0) bundle      the bundle parses and names a flow definition
+  (0) bundle      the bundle parses (within size and nesting bounds), its flow definition is a
+                  flow, its registry events are the registry's, its ids are hex; it holds handoffs
   (1) commitment  keccak(salt || case id) equals the commitment every record carries
   (2) hash        each record's canonical bytes hash to its stated hash
   (3) signature   the signature recovers the stated signer
@@ -31,13 +32,17 @@ check is a new function in that sequence.
 
 from __future__ import annotations
 
+import json
+import string
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ValidationError
+import rfc8785
+from pydantic import BaseModel, Field as PydanticField, ValidationError
 
+from chain import jsonguard
 from chain.anchors import Anchor
 from chain.audit_batch import batched_anchors
 from chain.errors import VerificationError
@@ -65,14 +70,140 @@ class Report(BaseModel):
     findings: list[Finding]
 
 
+MAX_BUNDLE_BYTES = 16 * 1024 * 1024  # a case's bundle is tens of kilobytes; this bounds a hostile one
+REGISTRY_FIELDS = {  # what each registry event must carry (hex ids as the ledger client writes them)
+    "AgencyRegistered": {"agency": 32, "account": 20, "signer": 20},
+    "AccountRotated": {"agency": 32, "new_account": 20},
+    "SignerRotated": {"agency": 32, "new_signer": 20},
+    "AgencySuspended": {"agency": 32},
+    "AgencyReinstated": {"agency": 32},
+    "StepAssigned": {"agency": 32, "step": 32},
+}
+
+
 def parse_bundle(data: bytes | str | dict[str, Any]) -> EvidenceBundle:
-    """(0) Parse a bundle; any malformation is a VerificationError naming the bundle check."""
+    """(0) Parse a bundle; any malformation is a VerificationError naming the bundle check and
+    what is wrong: over MAX_BUNDLE_BYTES or nested deeper than jsonguard allows (refused before
+    parsing), not JSON (or NaN, or a lone surrogate), not the bundle's fields and types, a flow
+    definition that is not a flow, registry events that are not the registry's, ids not hex."""
+    if not isinstance(data, dict):
+        raw = data if isinstance(data, bytes) else data.encode("utf-8", "surrogatepass")
+        try:
+            data = jsonguard.loads(raw, MAX_BUNDLE_BYTES)
+        except jsonguard.JsonRefused as exc:
+            raise VerificationError("bundle", f"evidence bundle refused: {str(exc).replace('request body', 'it')}") from exc
+        except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, NaN (below)
+            raise VerificationError("bundle", f"evidence bundle is not JSON: {exc}") from exc
+        except RecursionError as exc:  # nesting_depth already bounds it; never a traceback
+            raise VerificationError("bundle", "evidence bundle nests too deep") from exc
     try:
-        if isinstance(data, dict):
-            return EvidenceBundle.model_validate(data)
-        return EvidenceBundle.model_validate_json(data)
+        json.dumps(data, ensure_ascii=False, allow_nan=False).encode("utf-8")
+    except (UnicodeEncodeError, ValueError, TypeError) as exc:
+        raise VerificationError("bundle", f"evidence bundle holds a value JSON cannot carry: {exc}") from exc
+    try:
+        bundle = EvidenceBundle.model_validate(data)
     except ValidationError as exc:
-        raise VerificationError("bundle", f"evidence bundle does not parse: {exc}") from exc
+        raise VerificationError("bundle", f"evidence bundle does not parse: {_errors(exc)}") from exc
+    _check_flow_shape(bundle.flow)
+    _check_registry_shape(bundle.registry)
+    _check_ids(bundle)
+    return bundle
+
+
+def _errors(exc: ValidationError, most: int = 5) -> str:
+    """The first few of pydantic's errors, one line each: where, and what is wrong."""
+    errs = exc.errors(include_url=False, include_input=False)
+    lines = [f"{'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg']}" for e in errs[:most]]
+    more = f"; and {len(errs) - most} more" if len(errs) > most else ""
+    return "; ".join(lines) + more
+
+
+class _ApprovalShape(BaseModel):
+    mode: Literal["instant", "clerk", "rules"] = "instant"
+    rules: list[dict[str, Any]] = []
+
+
+class _StepShape(BaseModel):
+    id: str
+    agency: str
+    depends_on: list[str] = []
+    when: str | None = None
+    approval: _ApprovalShape = _ApprovalShape()
+    sla_minutes: int = PydanticField(60, gt=0)
+
+
+class _FlowShape(BaseModel):
+    """What the checks read of a flow definition (the rest is hashed, not read)."""
+
+    name: str
+    steps: list[_StepShape] = PydanticField(min_length=1)
+
+
+def _check_flow_shape(flow: dict[str, Any]) -> None:
+    try:
+        shape = _FlowShape.model_validate(flow)
+        definition_hash(flow)
+    except ValidationError as exc:
+        raise VerificationError("bundle", f"the bundle's flow is not a flow definition: {_errors(exc)}") from exc
+    except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
+        raise VerificationError("bundle", f"the bundle's flow cannot be hashed: {exc}") from exc
+    ids = [s.id for s in shape.steps]
+    if len(set(ids)) != len(ids):
+        raise VerificationError("bundle", "the bundle's flow names a step twice")
+    for s in shape.steps:
+        if unknown := [d for d in s.depends_on if d not in ids]:
+            raise VerificationError("bundle", f"the bundle's flow: step {s.id} depends on unknown step(s) {unknown}")
+
+
+def _check_registry_shape(events: list[dict[str, Any]]) -> None:
+    """Registry events as ``Ledger.registry_events`` writes them: known names, block and log
+    numbers, hex ids, in chain order, no change to an agency before it was registered."""
+    registered: set[str] = set()
+    last = (-1, -1)
+    for n, e in enumerate(events):
+        name, where = e.get("event"), f"registry[{n}]"
+        if name not in REGISTRY_FIELDS:
+            raise VerificationError("bundle", f"{where}: {name!r} is not a registry event")
+        pos = (e.get("block_number"), e.get("log_index"))
+        if not all(type(x) is int and x >= 0 for x in pos):
+            raise VerificationError("bundle", f"{where}: block_number and log_index must be non-negative integers")
+        if pos <= last:
+            raise VerificationError("bundle", f"{where}: registry events are not in chain order")
+        last = pos
+        for key, size in REGISTRY_FIELDS[name].items():
+            if not _is_hex(e.get(key), size):
+                raise VerificationError("bundle", f"{where}: {name}.{key} is not {size} bytes of hex")
+        agency = e["agency"].lower()
+        if name == "AgencyRegistered":
+            registered.add(agency)
+        elif name != "StepAssigned" and agency not in registered:
+            raise VerificationError("bundle", f"{where}: {name} of agency {agency}, which was never registered before it")
+
+
+def _is_hex(value: Any, size: int) -> bool:
+    """``0x`` and exactly ``size`` bytes of ASCII hex (``int(x, 16)`` also takes other digits)."""
+    return (isinstance(value, str) and value.isascii() and len(value) == 2 + 2 * size and value[:2] == "0x"
+            and all(c in string.hexdigits for c in value[2:]))
+
+
+def _check_ids(bundle: EvidenceBundle) -> None:
+    """Every id the checks hash, compare or recover is ASCII hex of its size."""
+    fields: list[tuple[str, Any, int]] = [("salt", bundle.salt, 32), ("commitment", bundle.commitment, 32),
+                                          ("chain.registry", bundle.chain.registry, 20), ("chain.ledger", bundle.chain.ledger, 20)]
+    for name, claim in bundle.agencies.items():
+        fields += [(f"agencies.{name}.signer", claim.signer, 20), (f"agencies.{name}.account", claim.account, 20)]
+    for n, item in enumerate(bundle.handoffs):
+        h, at = item.handoff, f"handoffs[{n}]"
+        fields += [(f"{at}.hash", h.hash, 32), (f"{at}.signer", h.signer, 20), (f"{at}.signature", h.signature, 65),
+                   (f"{at}.record.case", h.record.case, 32)]
+        fields += [(f"{at}.record.parents[{k}]", p, 32) for k, p in enumerate(h.record.parents)]
+        if (a := item.anchor) is not None:  # the batch root and proof are judged by check "proof"
+            fields += [(f"{at}.anchor.{k}", getattr(a, k), 32) for k in ("handoff", "agency", "case_commitment", "step",
+                                                                          "tx_hash", "block_hash")]
+            fields.append((f"{at}.anchor.account", a.account, 20))
+    for name, value, size in fields:
+        if not _is_hex(value, size):
+            raise VerificationError("bundle", f"{name} is not {size} bytes of hex: {value[:80]!r}")
 
 
 class RegistryHistory:
@@ -116,6 +247,8 @@ def verify_case(bundle: EvidenceBundle, ledger: Ledger | None = None) -> Report:
     """Every check over one case's trail, online against ``ledger`` or offline: first those of the
     case as a whole, then ``HANDOFF_CHECKS`` on each handoff in trail order."""
     findings: list[Finding] = []
+    if not bundle.handoffs:
+        findings.append(Finding(check="bundle", message="the bundle holds no handoffs: an empty trail proves nothing"))
 
     def find(check: str, message: str, item: EvidenceItem | None = None, *,
              handoff: str | None = None, step: str | None = None) -> None:
@@ -223,6 +356,8 @@ def check_hash_and_signature(trail: Trail, item: EvidenceItem, find: Find) -> No
         item.handoff.verify()
     except VerificationError as exc:
         find(exc.check, exc.message, item)
+    except rfc8785.CanonicalizationError as exc:  # e.g. an integer beyond 2^53: no canonical bytes
+        find("hash", f"the record has no canonical bytes to hash: {exc}", item)
 
 
 def check_record_case(trail: Trail, item: EvidenceItem, find: Find) -> None:

@@ -50,8 +50,12 @@ def audit_verify(case_id: str, url: Url = "http://127.0.0.1:8000", as_json: AsJs
                  ledger_rpc: LedgerRpc = None, user: User = None, password: Password = None) -> None:
     """Verify a case's whole trail against the ledger; exit 0 only when it is valid."""
     from chain.audit import parse_bundle, verify_case
+    from chain.errors import VerificationError
 
-    bundle = parse_bundle(call(api(url, user, password, "auditor").get, f"/api/cases/{case_id}/evidence"))
+    try:
+        bundle = parse_bundle(call(api(url, user, password, "auditor").get, f"/api/cases/{case_id}/evidence"))
+    except VerificationError as exc:
+        _print_unparsed(Path(f"the evidence of case {case_id}"), exc, as_json)
     _print_report(verify_case(bundle, _ledger_for(bundle, url, ledger_rpc)), as_json)
 
 
@@ -75,9 +79,23 @@ def audit_verify_bundle(file: Path, url: Annotated[Optional[str], typer.Option("
         bundle = parse_bundle(file.read_bytes())
     except FileNotFoundError:
         fail(f"{file}: no such file", 2)
+    except OSError as exc:
+        fail(f"{file}: cannot be read: {exc.strerror or exc}", 2)
     except VerificationError as exc:
-        fail(str(exc))
+        _print_unparsed(file, exc, as_json)
     _print_report(verify_case(bundle, _ledger_for(bundle, url, ledger_rpc)), as_json)
+
+
+def _print_unparsed(file: Path, exc, as_json: bool) -> None:
+    """A bundle that does not parse is INVALID with one finding naming what is wrong (exit 1)."""
+    finding = {"check": exc.check, "message": exc.message, "handoff": exc.handoff, "step": None}
+    if as_json:
+        typer.echo(json.dumps({"case_id": None, "ok": False, "online": False, "handoffs": 0, "anchored": 0,
+                               "findings": [finding]}, indent=2))
+    else:
+        typer.echo(f"INVALID: {file} is not a usable evidence bundle")
+        typer.echo(f"  [{exc.check}] - : {exc.message}")
+    raise typer.Exit(1)
 
 
 def reconcile_from_start(stored: Callable[[], list], ledger, settle_s: float):
