@@ -5,14 +5,19 @@ registry take ``lut.redeploy()``: fresh contracts on the same node)."""
 
 from __future__ import annotations
 
+import re
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import rlp
+from eth_hash.auto import keccak
 
 from chain.audit import verify_case
-from chain.errors import AnchorRefused
+from chain.errors import AnchorRefused, VerificationError
 from chain.handoff import agency_id, case_commitment, new_salt, step_id
 from chain.ledger import ADMIN_GAS, Sender
+from chain.proofs import anchored_at_slot, verify_account_proof, verify_storage_proof
+from tests.chain.mpt_walk import MissingNode, mpt_get
 from tests.fixtures.onchain_trail import FLOW, OnChainTrail
 from workflows.catalog import get_flow
 
@@ -23,6 +28,55 @@ def fresh_hash() -> str:
 
 def step_hex(step: str) -> str:
     return "0x" + step_id(FLOW, step).hex()
+
+
+QUANTITY = re.compile(r"^0x(0|[1-9a-f][0-9a-f]*)$")
+DATA32 = re.compile(r"^0x[0-9a-f]{64}$")
+NODE = re.compile(r"^0x([0-9a-f]{2})+$")
+
+
+def get_proof(lut, address: str, slots: list[int], block: int) -> dict:
+    """eth_getProof's answer as JSON, untouched by web3's formatters (keys as 32-byte data, as
+    anvil requires them)."""
+    keys = ["0x" + s.to_bytes(32, "big").hex() for s in slots]
+    response = lut.ledger().w3.provider.make_request("eth_getProof", [address, keys, hex(block)])
+    assert "error" not in response, response
+    return response["result"]
+
+
+def state_root(lut, block: int) -> bytes:
+    return bytes(lut.ledger().w3.eth.get_block(block)["stateRoot"])
+
+
+def check_eip1186_shape(answer: dict, address: str, slots: list[int]) -> None:
+    """Field by field as geth and anvil answer: lower-case hex, quantities without leading
+    zeros, 32-byte hashes, keys echoed as given."""
+    assert set(answer) == {"address", "balance", "codeHash", "nonce", "storageHash", "accountProof", "storageProof"}
+    assert answer["address"] == address.lower()
+    assert QUANTITY.match(answer["balance"]) and QUANTITY.match(answer["nonce"])
+    assert DATA32.match(answer["codeHash"]) and DATA32.match(answer["storageHash"])
+    assert answer["accountProof"] and all(NODE.match(n) for n in answer["accountProof"])
+    assert [e["key"] for e in answer["storageProof"]] == ["0x" + s.to_bytes(32, "big").hex() for s in slots]
+    for entry in answer["storageProof"]:
+        assert set(entry) == {"key", "value", "proof"} and QUANTITY.match(entry["value"])
+        assert entry["proof"] and all(NODE.match(n) for n in entry["proof"])
+
+
+def walk_by_hand(root: bytes, address: str, slot: int, answer: dict) -> tuple[list, int]:
+    """The account leaf and the slot's value, from the proofs with the hand-written walker."""
+    def nodes(hexes: list[str]) -> list[bytes]:
+        return [bytes.fromhex(n[2:]) for n in hexes]
+    leaf = mpt_get(root, keccak(bytes.fromhex(address[2:])), nodes(answer["accountProof"]))
+    nonce, balance, storage_root, code_hash = rlp.decode(leaf)
+    entry = next(e for e in answer["storageProof"] if int(e["key"], 16) == slot)
+    raw = mpt_get(storage_root, keccak(slot.to_bytes(32, "big")), nodes(entry["proof"]))
+    return [nonce, balance, storage_root, code_hash], (rlp.decode(raw, sedes=rlp.sedes.big_endian_int) if raw else 0)
+
+
+def flip(node: str, at: int) -> str:
+    raw = bytearray.fromhex(node[2:])
+    raw[at % len(raw)] ^= 0x01
+    return "0x" + raw.hex()
 
 
 class LedgerSuite:
@@ -127,6 +181,111 @@ class LedgerSuite:
             fresh.sender("human_resources").anchor(fresh_hash(), FLOW, "social_security", fresh_hash())
         with pytest.raises(AnchorRefused, match="unregistered account"):  # its old account
             fresh.sender("public_security").anchor(fresh_hash(), FLOW, "seal_approval", fresh_hash())
+
+    # EIP-1186 proofs: the ledger's storage under a block's state root --------------------------
+    def test_an_anchor_is_proven_in_the_ledgers_storage_under_its_blocks_state_root(self, lut):
+        h = fresh_hash()
+        anchor = lut.sender("tax").anchor(h, FLOW, "tax_registration", fresh_hash())
+        ledger, contract, slot = lut.ledger(), lut.deployment.ledger, anchored_at_slot(h)
+        # the slot is where Vyper 0.4 keeps _anchored_at[h]: keccak256(pad32(0) ‖ h)
+        assert int.from_bytes(ledger.w3.eth.get_storage_at(contract, slot, anchor.block_number), "big") \
+            == anchor.block_number
+        answer = get_proof(lut, contract, [slot], anchor.block_number)
+        check_eip1186_shape(answer, contract, [slot])
+        assert int(answer["storageProof"][0]["value"], 16) == anchor.block_number
+        root = state_root(lut, anchor.block_number)
+        # independently of py-trie (which the node uses): the walker by hand
+        account, value = walk_by_hand(root, contract, slot, answer)
+        assert value == anchor.block_number
+        nonce, balance, storage_root, code_hash = account
+        assert (int.from_bytes(nonce, "big"), int.from_bytes(balance, "big"), storage_root, code_hash) == (
+            int(answer["nonce"], 16), int(answer["balance"], 16),
+            bytes.fromhex(answer["storageHash"][2:]), bytes.fromhex(answer["codeHash"][2:]))
+        assert code_hash == keccak(bytes(ledger.w3.eth.get_code(contract, anchor.block_number)))
+        # and with chain.proofs, as the auditor will
+        assert verify_storage_proof(root, contract, slot, answer) == anchor.block_number
+        assert verify_account_proof(root, contract, answer).storage_root == storage_root
+
+    def test_a_handoff_never_anchored_is_proven_absent(self, lut):
+        contract, slot = lut.deployment.ledger, anchored_at_slot(fresh_hash())
+        block = lut.ledger().w3.eth.block_number
+        answer = get_proof(lut, contract, [slot], block)
+        check_eip1186_shape(answer, contract, [slot])
+        assert answer["storageProof"][0]["value"] == "0x0"
+        root = state_root(lut, block)
+        assert walk_by_hand(root, contract, slot, answer)[1] == 0
+        assert verify_storage_proof(root, contract, slot, answer) == 0
+
+    def test_before_its_anchor_block_a_handoff_is_proven_absent(self, lut):
+        h = fresh_hash()
+        anchor = lut.sender("tax").anchor(h, FLOW, "tax_registration", fresh_hash())
+        contract, slot, before = lut.deployment.ledger, anchored_at_slot(h), anchor.block_number - 1
+        answer = get_proof(lut, contract, [slot], before)
+        assert answer["storageProof"][0]["value"] == "0x0"
+        assert walk_by_hand(state_root(lut, before), contract, slot, answer)[1] == 0
+        assert verify_storage_proof(state_root(lut, before), contract, slot, answer) == 0
+        # the later block's proof does not verify under the earlier root, nor the reverse
+        later = get_proof(lut, contract, [slot], anchor.block_number)
+        with pytest.raises(VerificationError):
+            verify_storage_proof(state_root(lut, before), contract, slot, later)
+
+    def test_an_absent_account_is_proven_absent(self, lut, outsider):
+        nobody = "0x" + fresh_hash()[2:42]
+        block = lut.ledger().w3.eth.block_number
+        answer = get_proof(lut, nobody, [0], block)
+        check_eip1186_shape(answer, nobody, [0])
+        assert (answer["balance"], answer["nonce"]) == ("0x0", "0x0")
+        assert answer["codeHash"] == "0x" + keccak(b"").hex()
+        assert answer["storageHash"] == "0x" + keccak(rlp.encode(b"")).hex()
+        assert answer["storageProof"][0] == {"key": "0x" + "00" * 32, "value": "0x0", "proof": ["0x80"]}
+        root = state_root(lut, block)
+        nodes = [bytes.fromhex(n[2:]) for n in answer["accountProof"]]
+        assert mpt_get(root, keccak(bytes.fromhex(nobody[2:])), nodes) == b""
+        assert not verify_account_proof(root, nobody, answer).exists
+        assert verify_storage_proof(root, nobody, 0, answer) == 0
+        funded = verify_account_proof(root, outsider.address, get_proof(lut, outsider.address, [], block))
+        assert funded.exists and funded.balance == lut.ledger().w3.eth.get_balance(outsider.address, block)
+
+    def test_a_tampered_proof_does_not_verify(self, lut):
+        h = fresh_hash()
+        anchor = lut.sender("tax").anchor(h, FLOW, "tax_registration", fresh_hash())
+        contract, slot = lut.deployment.ledger, anchored_at_slot(h)
+        answer = get_proof(lut, contract, [slot], anchor.block_number)
+        root = state_root(lut, anchor.block_number)
+        entry = answer["storageProof"][0]
+
+        def tampered(**change) -> dict:
+            return {**answer, **change}
+
+        for i in range(len(answer["accountProof"])):
+            for at in (0, 7, -1):
+                bad = tampered(accountProof=[flip(n, at) if j == i else n
+                                             for j, n in enumerate(answer["accountProof"])])
+                with pytest.raises(VerificationError) as err:
+                    verify_storage_proof(root, contract, slot, bad)
+                assert err.value.check in ("account-proof", "proof-format")
+                with pytest.raises((MissingNode, rlp.DecodingError, ValueError)):
+                    walk_by_hand(root, contract, slot, bad)
+        for i in range(len(entry["proof"])):
+            bad = tampered(storageProof=[{**entry, "proof": [flip(n, 9) if j == i else n
+                                                             for j, n in enumerate(entry["proof"])]}])
+            with pytest.raises(VerificationError) as err:
+                verify_storage_proof(root, contract, slot, bad)
+            assert err.value.check == "storage-proof"
+            with pytest.raises((MissingNode, rlp.DecodingError, ValueError)):
+                walk_by_hand(root, contract, slot, bad)
+        cases = {
+            "account-proof": tampered(accountProof=answer["accountProof"][:-1]),  # truncated
+            "storage-proof": tampered(storageProof=[{**entry, "proof": entry["proof"][:-1]}]),
+            "storage-claim": tampered(storageProof=[{**entry, "value": hex(anchor.block_number + 1)}]),
+            "account-claim": tampered(storageHash="0x" + keccak(b"another").hex()),
+        }
+        for check, bad in cases.items():
+            with pytest.raises(VerificationError) as err:
+                verify_storage_proof(root, contract, slot, bad)
+            assert err.value.check == check
+        with pytest.raises(VerificationError, match="account-proof"):  # the right proof, the wrong root
+            verify_storage_proof(state_root(lut, anchor.block_number - 1), contract, slot, answer)
 
     # the auditor over a real trail ----------------------------------------------------------
     def test_a_small_signed_anchored_trail_verifies_online(self, lut):
