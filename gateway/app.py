@@ -19,7 +19,8 @@ from gateway.api import auth as auth_api
 from gateway.api import cases as cases_api
 from gateway.api import clerks as clerks_api
 from gateway.api import health as health_api
-from gateway.auth import LoginThrottle, disable_demo_users, seed_demo_users
+from gateway.api import public as public_api
+from gateway.auth import LoginThrottle, RateLimit, disable_demo_users, seed_demo_users
 from gateway.deployment import DeploymentFile
 from gateway.settings import Settings, get_settings
 from gateway.store import Vault, make_engine, mark, marked
@@ -84,11 +85,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.temporal = None
     app.state.login_throttle = LoginThrottle()
+    app.state.public_limit = RateLimit(per_minute=60)
     app.include_router(auth_api.router)
     app.include_router(cases_api.router)
     app.include_router(clerks_api.router)
     app.include_router(audit_api.router)
     app.include_router(health_api.router)
+    app.include_router(public_api.router)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:

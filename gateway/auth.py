@@ -8,6 +8,7 @@ import math
 import secrets
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from datetime import timedelta
 from functools import cache
@@ -116,6 +117,35 @@ def issue_token(session: Session, user: User, ttl_minutes: int) -> str:
                          expires_at=utcnow() + timedelta(minutes=ttl_minutes)))
     session.commit()
     return token
+
+
+class RateLimit:
+    """At most ``per_minute`` requests per client address in any 60 s (429 with Retry-After)."""
+
+    def __init__(self, per_minute: int = 60, clock=time.monotonic):
+        self.per_minute, self.clock = per_minute, clock
+        self._seen: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def check(self, address: str) -> None:
+        now = self.clock()
+        with self._lock:
+            seen = self._seen.setdefault(address, deque())
+            while seen and now - seen[0] >= 60:
+                seen.popleft()
+            if len(seen) >= self.per_minute:
+                wait = math.ceil(60 - (now - seen[0]))
+                raise RateLimited(wait)
+            seen.append(now)
+            if len(self._seen) > 100_000:  # forget idle addresses rather than grow without bound
+                for key in [k for k, v in self._seen.items() if not v or now - v[-1] >= 60]:
+                    del self._seen[key]
+
+
+class RateLimited(Exception):
+    def __init__(self, retry_after: int):
+        super().__init__(f"too many requests: try again in {retry_after} s")
+        self.retry_after = retry_after
 
 
 def revoke_token(session: Session, token: str) -> None:

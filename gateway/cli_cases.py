@@ -132,3 +132,22 @@ def decide(case_id: str, decision: Annotated[str, typer.Argument(help="approve o
         fail("say who decides: --user CLERK (or --agency NAME for the demo clerk-NAME)", 2)
     body = {"decision": decision, "reason": reason, "step": step}
     typer.echo(call(api(url, user, password, f"clerk-{agency}").post, f"/api/cases/{case_id}/decision", body)["detail"])
+
+
+@app.command("verify-licence")
+def verify_licence(code: str, url: Url = "http://127.0.0.1:8000", as_json: AsJson = False) -> None:
+    """Anyone, no sign-in: is this business licence genuine and valid? Exit 0 only when valid."""
+    from urllib.parse import quote
+
+    from gateway.client import public_get
+
+    answer = call(public_get, url, f"/api/public/licences/{quote(code, safe='')}")
+    if as_json:
+        typer.echo(json.dumps(answer, ensure_ascii=False))
+    elif not answer["format_valid"]:
+        typer.echo(f"{answer['code']}: not a well-formed unified social credit code")
+    else:
+        issued = f" — {answer['company_name']}, issued {answer['issued_on']}" if answer.get("company_name") else ""
+        typer.echo(f"{answer['code']}: {answer['status'].upper()}{issued}")
+    if answer["status"] != "valid":
+        raise typer.Exit(1)

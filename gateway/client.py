@@ -44,6 +44,17 @@ def describe_error(resp: httpx.Response) -> str:
     return str(detail)
 
 
+def public_get(url: str, path: str, timeout: float = 30.0) -> Any:
+    """GET a public (no sign-in) route of the gateway."""
+    try:
+        resp = httpx.get(url.rstrip("/") + path, timeout=timeout)
+    except httpx.HTTPError as exc:
+        raise ApiError(0, f"cannot reach the gateway at {url}: {exc}") from exc
+    if resp.status_code >= 400:
+        raise ApiError(resp.status_code, describe_error(resp))
+    return parse(resp)
+
+
 class Api:
     def __init__(self, url: str, user: str, password: str, timeout: float = 30.0):
         self.url = url.rstrip("/")

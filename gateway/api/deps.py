@@ -11,7 +11,8 @@ from fastapi.security import OAuth2PasswordBearer
 from sqlmodel import Session
 from temporalio.client import Client
 
-from gateway.auth import LoginThrottle, token_user
+from gateway.access import may_see
+from gateway.auth import LoginThrottle, RateLimited, token_user
 from gateway.deployment import DeploymentFile
 from gateway.settings import Settings
 from gateway.store import Case, User, Vault
@@ -80,6 +81,18 @@ def get_throttle(request: Request) -> LoginThrottle:
 ThrottleDep = Annotated[LoginThrottle, Depends(get_throttle)]
 
 
+def public_limit(request: Request) -> None:
+    """Unauthenticated routes: at most so many requests a minute per address (429, Retry-After)."""
+    try:
+        request.app.state.public_limit.check(request.client.host if request.client else "?")
+    except RateLimited as exc:
+        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, str(exc),
+                            headers={"Retry-After": str(exc.retry_after)}) from exc
+
+
+PublicLimitDep = Depends(public_limit)
+
+
 def require(*roles: str):
     def check(user: CurrentUser) -> User:
         if user.role not in roles:
@@ -89,10 +102,11 @@ def require(*roles: str):
     return Depends(check)
 
 
-def get_case(case_id: str, session: SessionDep, user: CurrentUser) -> Case:
-    """The case, if this user may see it: applicants their own, clerks/auditors/admins any."""
+def get_case(case_id: str, session: SessionDep, user: CurrentUser, vault: VaultDep) -> Case:
+    """The case, if this user may see it: applicants their own, clerks those their agency holds a
+    step of, auditors and admins any. Any other is "no case", as if it did not exist."""
     case = session.get(Case, case_id)
-    if case is None or (user.role == "applicant" and case.applicant_id != user.id):
+    if case is None or not may_see(case, user, vault, session):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no case {case_id}")
     return case
 
