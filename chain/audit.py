@@ -407,8 +407,8 @@ def check_anchor(trail: Trail, item: EvidenceItem, find: Find) -> None:
 
 
 def check_signer(trail: Trail, item: EvidenceItem, find: Find) -> None:
-    """(4) The signer is the agency's registered signing key when it was anchored (offline without
-    registry events: the key the bundle gives for the agency)."""
+    """(4) The signer is the agency's registered signing key when it was anchored, and the agency
+    was not suspended then (offline without registry events: the key the bundle gives for it)."""
     h, rec, anchor = item.handoff, item.handoff.record, trail.anchor(item)
     if anchor is None:
         return
@@ -420,6 +420,8 @@ def check_signer(trail: Trail, item: EvidenceItem, find: Find) -> None:
     reg = trail.registered(rec.agency, anchor)
     if reg is None:
         find("signer", f"{rec.agency} was not a registered agency when anchored", item)
+    elif not reg["active"]:
+        find("signer", f"{rec.agency} was suspended when anchored (block {anchor.block_number})", item)
     elif reg["signer"].lower() != h.signer.lower():
         find("signer", f"signed by {h.signer}, but {rec.agency}'s registered key at block "
                        f"{anchor.block_number} was {reg['signer']}", item)

@@ -59,8 +59,9 @@ def test_a_deleted_handoff_leaves_an_anchor_without_its_record(test_ledger):
 def test_an_inserted_handoff_was_never_anchored(test_ledger):
     trail = build(test_ledger)
     extra = trail.add("tax_registration", anchor=False, outputs={"again": True}).handoff.hash
-    findings = found(trail)
-    assert ("anchor", extra) in findings and {h for _, h in findings} == {extra}
+    report = verify_case(trail.bundle(), trail.ledger)
+    # a second completed tax registration, and it was never anchored
+    assert [(f.check, f.handoff) for f in report.findings] == [("complete", extra), ("anchor", extra)]
 
 
 def test_a_reordered_parent_link_is_found(test_ledger):
@@ -135,9 +136,12 @@ def test_a_record_of_another_case_is_found(test_ledger):
     other = build(test_ledger)
     stray = other.item("tax_registration")
     items = [stray if i.handoff.record.step == "tax_registration" else i for i in trail.items]
-    findings = found(trail, items)
-    assert ("commitment", stray.handoff.hash) in findings
-    assert ("complete", trail.item("tax_registration").handoff.hash) in findings
+    report = verify_case(trail.bundle(items), trail.ledger)
+    ours, theirs = trail.item("tax_registration").handoff.hash, stray.handoff.hash
+    # our anchor lacks its record; the stray is of another case, hangs off that case's handoffs
+    # and has no anchor of this case
+    assert [(f.check, f.handoff) for f in report.findings] == [
+        ("complete", ours), ("commitment", theirs), ("parents", theirs), ("anchor", theirs)]
 
 
 def test_a_time_after_its_anchor_block_is_found_against_the_chains_block_time(test_ledger):
@@ -150,3 +154,12 @@ def test_a_time_after_its_anchor_block_is_found_against_the_chains_block_time(te
 def test_a_step_decided_by_a_rule_it_does_not_have_is_found_online(test_ledger):
     trail = build(test_ledger, business_licence={"decided_by": "rule:anything"})
     assert found(trail) == {("rules", trail.item("business_licence").handoff.hash)}
+
+
+def test_a_bundle_naming_another_chain_is_found(test_ledger):
+    trail = build(test_ledger)
+    bundle = trail.bundle()
+    other = bundle.model_copy(update={"chain": bundle.chain.model_copy(update={"chain_id": bundle.chain.chain_id + 1})})
+    report = verify_case(other, trail.ledger)
+    assert [(f.check, f.handoff) for f in report.findings] == [("anchor", None)]
+    assert "another chain" in report.findings[0].message
