@@ -40,7 +40,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 import rfc8785
-from pydantic import BaseModel, Field as PydanticField, ValidationError
+from pydantic import BaseModel, ValidationError
+from pydantic import Field as PydanticField
 
 from chain import jsonguard
 from chain.anchors import Anchor
@@ -91,7 +92,8 @@ def parse_bundle(data: bytes | str | dict[str, Any]) -> EvidenceBundle:
         try:
             data = jsonguard.loads(raw, MAX_BUNDLE_BYTES)
         except jsonguard.JsonRefused as exc:
-            raise VerificationError("bundle", f"evidence bundle refused: {str(exc).replace('request body', 'it')}") from exc
+            why = str(exc).replace("request body", "it")
+            raise VerificationError("bundle", f"evidence bundle refused: {why}") from exc
         except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, NaN (below)
             raise VerificationError("bundle", f"evidence bundle is not JSON: {exc}") from exc
         except RecursionError as exc:  # nesting_depth already bounds it; never a traceback
@@ -177,7 +179,8 @@ def _check_registry_shape(events: list[dict[str, Any]]) -> None:
         if name == "AgencyRegistered":
             registered.add(agency)
         elif name != "StepAssigned" and agency not in registered:
-            raise VerificationError("bundle", f"{where}: {name} of agency {agency}, which was never registered before it")
+            raise VerificationError("bundle", f"{where}: {name} of agency {agency}, "
+                                              "which was never registered before it")
 
 
 def _is_hex(value: Any, size: int) -> bool:
@@ -188,8 +191,9 @@ def _is_hex(value: Any, size: int) -> bool:
 
 def _check_ids(bundle: EvidenceBundle) -> None:
     """Every id the checks hash, compare or recover is ASCII hex of its size."""
-    fields: list[tuple[str, Any, int]] = [("salt", bundle.salt, 32), ("commitment", bundle.commitment, 32),
-                                          ("chain.registry", bundle.chain.registry, 20), ("chain.ledger", bundle.chain.ledger, 20)]
+    fields: list[tuple[str, Any, int]] = [
+        ("salt", bundle.salt, 32), ("commitment", bundle.commitment, 32),
+        ("chain.registry", bundle.chain.registry, 20), ("chain.ledger", bundle.chain.ledger, 20)]
     for name, claim in bundle.agencies.items():
         fields += [(f"agencies.{name}.signer", claim.signer, 20), (f"agencies.{name}.account", claim.account, 20)]
     for n, item in enumerate(bundle.handoffs):
@@ -483,7 +487,8 @@ def check_decision(trail: Trail, item: EvidenceItem, find: Find) -> None:
     if rec.outcome in ("escalated", "compensated"):
         expected = ESCALATED_BY if rec.outcome == "escalated" else WITHDRAWN_BY
         if rec.decided_by != expected:
-            find("decision", f"the {rec.outcome} handoff says it was decided by {rec.decided_by!r}, not {expected!r}", item)
+            find("decision", f"the {rec.outcome} handoff says it was decided by {rec.decided_by!r}, "
+                             f"not {expected!r}", item)
         return
     allowed = {"instant": {"rule"}, "clerk": {"clerk"}, "rules": {"rule", "clerk"}}.get(mode, set())
     if kind not in allowed or not who:

@@ -65,7 +65,8 @@ def test_a_clerk_step_shown_as_decided_by_rule_is_found():
 
 def test_a_clerk_step_decided_by_its_agencys_clerk_verifies():
     flow = flow_with(LICENCE, "clerk")
-    report = verify_case(build_trail(flow=flow, records={LICENCE: {"decided_by": "clerk:clerk-market_regulation"}}).bundle)
+    trail = build_trail(flow=flow, records={LICENCE: {"decided_by": "clerk:clerk-market_regulation"}})
+    report = verify_case(trail.bundle)
     assert findings(report) == []
 
 

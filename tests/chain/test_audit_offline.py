@@ -91,7 +91,8 @@ def test_anchored_before_its_parent_is_found(trail):
     items = trail.bundle.handoffs
     licence = next(i for i in items if i.handoff.record.step == "business_licence")
     bundle = replace_item(trail.bundle, items.index(licence), anchor=licence.anchor.model_copy(update={"block_number": 999}))
-    assert checks(verify_case(bundle)) == [("order", s) for s in ("seal_approval", "social_security", "tax_registration")]
+    children = ("seal_approval", "social_security", "tax_registration")
+    assert checks(verify_case(bundle)) == [("order", s) for s in children]
 
 
 def test_a_wrong_salt_does_not_open_the_commitment(trail):
@@ -118,7 +119,8 @@ def registered(trail, *, late: str | None = None, suspended: str | None = None) 
                        "agency": aid, "account": claim.account, "signer": claim.signer})
     for n, s in enumerate(trail.bundle.flow["steps"]):
         steps.append({"event": "StepAssigned", "block_number": 1, "log_index": 100 + n,
-                      "agency": to_hex(agency_id(s["agency"])), "step": to_hex(step_id(trail.bundle.flow["name"], s["id"]))})
+                      "agency": to_hex(agency_id(s["agency"])),
+                      "step": to_hex(step_id(trail.bundle.flow["name"], s["id"]))})
     events = sorted(events + steps, key=lambda e: (e["block_number"], e["log_index"]))
     if suspended:
         aid = to_hex(agency_id(suspended))
@@ -131,9 +133,15 @@ def with_item(trail, step: str, **fields) -> tuple:
     """The trail with one more handoff like ``step``'s (fields changed), signed by its agency and
     claimed anchored in a later block."""
     item = next(i for i in trail.bundle.handoffs if i.handoff.record.step == step)
-    signed = sign(Handoff.model_validate({**item.handoff.record.model_dump(), **fields}), trail.keys[item.handoff.record.agency])
-    anchor = item.anchor.model_copy(update={"handoff": signed.hash, "block_number": 30, "timestamp": item.anchor.timestamp + 60})
-    return trail.bundle.model_copy(update={"handoffs": [*trail.bundle.handoffs, EvidenceItem(handoff=signed, anchor=anchor)]})
+    rec = item.handoff.record
+    signed = sign(Handoff.model_validate({**rec.model_dump(), **fields}), trail.keys[rec.agency])
+    anchor = item.anchor.model_copy(update={"handoff": signed.hash, "block_number": 30,
+                                            "timestamp": item.anchor.timestamp + 60})
+    return appended(trail, EvidenceItem(handoff=signed, anchor=anchor))
+
+
+def appended(trail, item: EvidenceItem):
+    return trail.bundle.model_copy(update={"handoffs": [*trail.bundle.handoffs, item]})
 
 
 def test_registry_events_in_the_bundle_verify_offline(trail):
@@ -164,7 +172,7 @@ def test_a_step_the_flow_does_not_have_is_found(trail):
     notary = sign(Handoff.model_validate({**rec.model_dump(), "step": "notary", "parents": []}), trail.keys["tax"])
     anchor = tax.anchor.model_copy(update={"handoff": notary.hash, "block_number": 30,
                                            "step": to_hex(step_id(rec.flow, "notary"))})
-    bundle = trail.bundle.model_copy(update={"handoffs": [*trail.bundle.handoffs, EvidenceItem(handoff=notary, anchor=anchor)]})
+    bundle = appended(trail, EvidenceItem(handoff=notary, anchor=anchor))
     report = verify_case(bundle)
     assert checks(report) == [("flow", "notary")]
     assert "has no step 'notary'" in report.findings[0].message
@@ -181,7 +189,7 @@ def test_an_anchor_made_for_another_case_is_found(trail):
     items = trail.bundle.handoffs
     seal = next(i for i in items if i.handoff.record.step == "seal_approval")
     bundle = replace_item(trail.bundle, items.index(seal),
-                          anchor=seal.anchor.model_copy(update={"case_commitment": "0x" + secrets.token_bytes(32).hex()}))
+                          anchor=seal.anchor.model_copy(update={"case_commitment": to_hex(secrets.token_bytes(32))}))
     report = verify_case(bundle)
     assert checks(report) == [("anchor", "seal_approval")]
     assert "another case or step" in report.findings[0].message
@@ -199,6 +207,7 @@ def test_a_signer_rotated_after_the_anchor_leaves_it_valid(trail):
     events = registered(trail) + [{"event": "SignerRotated", "block_number": 11, "log_index": 5,
                                    "agency": to_hex(agency_id("market_regulation")),
                                    "new_signer": Account.from_key(new_key).address}]
-    bundle = trail.bundle.model_copy(update={"registry": sorted(events, key=lambda e: (e["block_number"], e["log_index"]))})
+    events.sort(key=lambda e: (e["block_number"], e["log_index"]))
+    bundle = trail.bundle.model_copy(update={"registry": events})
     # the licence (block 11, log 0) was anchored just before the rotation (log 5): still valid
     assert checks(verify_case(bundle)) == []

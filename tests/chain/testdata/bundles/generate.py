@@ -47,7 +47,8 @@ def cases(base: dict) -> dict[str, bytes | dict]:
     out["other-format.json"] = changed(lambda b: b.update(format="onevisit.evidence.v0"))
     out["registry-not-a-list.json"] = changed(lambda b: b.update(registry={"AgencyRegistered": "market_regulation"}))
     out["registry-wrong-types.json"] = changed(lambda b: b.update(registry=[
-        {"event": "AgencyRegistered", "block_number": "ten", "log_index": None, "agency": 7, "account": [], "signer": {}}]))
+        {"event": "AgencyRegistered", "block_number": "ten", "log_index": None, "agency": 7, "account": [],
+         "signer": {}}]))
     out["registry-unknown-event.json"] = changed(lambda b: b.update(registry=[
         {"event": "AgencyCrowned", "block_number": 3, "log_index": 0, "agency": "0x" + "11" * 32}]))
     out["registry-rotation-before-registration.json"] = changed(lambda b: b.update(registry=[
