@@ -10,7 +10,8 @@ node, 0x80 (anvil's answer; geth gives an empty list).
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import rlp
 from eth.constants import BLANK_ROOT_HASH, EMPTY_SHA3
