@@ -10,7 +10,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, EmailStr, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator, BaseModel, BeforeValidator, ConfigDict, EmailStr, Field, field_validator, model_validator,
+)
 
 from agencies.identifiers import JINAN_DIVISIONS, ResidentId
 from workflows.messages import StepStatus
@@ -40,6 +42,16 @@ def _clean(multiline: bool):
 
 Text = Annotated[str, _clean(multiline=False)]  # NFKC-normalised; no control or invisible characters
 LongText = Annotated[str, _clean(multiline=True)]  # the same, but line breaks and tabs are allowed
+
+
+def _purpose(value: str) -> str:
+    value = value.strip()
+    if not 2 <= len(value) <= 200:
+        raise ValueError(f"must be 2 to 200 characters once trimmed, not {len(value)}")
+    return value
+
+
+Purpose = Annotated[str, _clean(multiline=False), AfterValidator(_purpose)]  # why someone reads personal data
 
 
 class Strict(BaseModel):
@@ -127,6 +139,17 @@ class CaseSummary(BaseModel):
     flow: str
     status: str
     created_at: datetime
+
+
+class ApplicationReadPublic(BaseModel):
+    """One read of an application: who read it (name, role, agency), why, when, which fields."""
+
+    reader: str
+    role: str
+    agency: str | None = None
+    purpose: str | None = None
+    fields: list[str]
+    read_at: datetime
 
 
 class UserPublic(BaseModel):

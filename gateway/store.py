@@ -178,3 +178,19 @@ class Vault:
 
     def _case_key(self, row: CaseKey) -> Fernet:
         return Fernet(self._master.decrypt(row.key.encode()))
+
+
+class ApplicationRead(SQLModel, table=True):
+    """One read of a case's application: who (name, role, agency), why, when, and which fields
+    they were given. Written before the data leaves; the applicant lists the reads of their case.
+    It holds no personal data of the applicant, so it outlives an erasure."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: str = Field(foreign_key="case.id", index=True)
+    user_id: int = Field(foreign_key="user.id")
+    username: str
+    role: str
+    agency: str | None = None
+    purpose: str | None = None
+    fields: list[str] = Field(default_factory=list, sa_column=Column(JSON))
+    read_at: datetime = Field(default_factory=utcnow)

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, status
-from sqlmodel import select
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, status
+from fastapi.exceptions import RequestValidationError
 
 from chain.errors import ChainError
 from chain.evidence import EvidenceBundle
@@ -9,9 +11,12 @@ from chain.ledger import Ledger
 from gateway.api.deps import (
     CaseDep, CurrentUser, DeploymentDep, SessionDep, SettingsDep, TemporalDep, VaultDep, require,
 )
+from gateway.access import extract, fields_for, log_read, reads_of, steps_held, visible_cases
 from gateway.api.updates import send_update
 from gateway.cases import CaseNotStarted, CaseStartUnconfirmed, case_view, evidence_bundle, open_case
-from gateway.schemas import CasePublic, CaseSummary, RegistrationApplication, UpdateOut, WithdrawalIn
+from gateway.schemas import (
+    ApplicationReadPublic, CasePublic, CaseSummary, Purpose, RegistrationApplication, UpdateOut, WithdrawalIn,
+)
 from gateway.store import Case
 from workflows.catalog import get_flow
 from workflows.messages import CORRECT_UPDATE, WITHDRAW_UPDATE, Correction, Withdrawal
@@ -37,12 +42,11 @@ async def apply(application: RegistrationApplication, session: SessionDep, tempo
 
 
 @router.get("", response_model=list[CaseSummary])
-def list_cases(session: SessionDep, user: CurrentUser) -> list[CaseSummary]:
-    query = select(Case).order_by(Case.created_at.desc())
-    if user.role == "applicant":
-        query = query.where(Case.applicant_id == user.id)
+def list_cases(session: SessionDep, vault: VaultDep, user: CurrentUser) -> list[CaseSummary]:
+    """The newest 500 cases you may see (an applicant their own, a clerk those their agency holds a
+    step of); a summary holds no personal data."""
     return [CaseSummary(case_id=c.id, flow=c.flow, status=c.status, created_at=c.created_at)
-            for c in session.exec(query.limit(500)).all()]
+            for c in visible_cases(session, user, vault)]
 
 
 @router.get("/{case_id}", response_model=CasePublic)
@@ -60,15 +64,44 @@ def evidence(case: CaseDep, session: SessionDep, deployment: DeploymentDep, sett
     return evidence_bundle(session, case, deployment, registry)
 
 
-@router.get("/{case_id}/application", response_model=RegistrationApplication)
-def application(case: CaseDep, session: SessionDep, vault: VaultDep, user: CurrentUser) -> dict:
-    """The application itself (personal data): for its applicant, clerks and admins, not auditors."""
-    if user.role == "auditor":
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "auditors verify trails; they do not read personal data")
+NO_PERSONAL_DATA = {"auditor": "auditors verify trails; they do not read personal data",
+                    "admin": "admins operate the system; they do not read personal data"}
+
+
+@router.get("/{case_id}/application", response_model=dict[str, Any])
+def application(case: CaseDep, session: SessionDep, vault: VaultDep, user: CurrentUser,
+                purpose: Annotated[Purpose | None, Query(description="why you read it, 2-200 characters; "
+                                                         "required of everyone but the applicant")] = None) -> dict:
+    """The application as submitted (personal data): all of it for its applicant; for a clerk, only
+    the fields the steps their agency holds on the case read. Every read is logged (who, why,
+    which fields) before the data leaves, and the applicant can list the log (``/reads``)."""
+    if user.role in NO_PERSONAL_DATA:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, NO_PERSONAL_DATA[user.role])
+    if user.role != "applicant" and purpose is None:
+        raise RequestValidationError([{"type": "missing", "loc": ("query", "purpose"), "input": None,
+                                       "msg": "say why you read this application (2-200 characters): "
+                                              "every read is logged and shown to the applicant"}])
     data = vault.open(session, case)
     if data is None:
         raise HTTPException(status.HTTP_410_GONE, "this application's personal data has been erased")
-    return data
+    if user.role == "applicant":
+        fields = sorted(data)
+    else:
+        fields = fields_for(steps_held(case, user.agency, vault, session))
+        if not fields:
+            raise HTTPException(status.HTTP_403_FORBIDDEN,
+                                f"the steps {user.agency} holds on {case.id} declare no application fields they read")
+    log_read(session, case, user, purpose, fields)
+    return data if user.role == "applicant" else extract(data, fields)
+
+
+@router.get("/{case_id}/reads", response_model=list[ApplicationReadPublic],
+            dependencies=[require("applicant", "auditor")])
+def reads(case: CaseDep, session: SessionDep) -> list[ApplicationReadPublic]:
+    """Every read of this case's application, oldest first: who, in which role and agency, why,
+    when and which fields (for the applicant of the case, and auditors)."""
+    return [ApplicationReadPublic(reader=r.username, role=r.role, agency=r.agency, purpose=r.purpose,
+                                  fields=r.fields, read_at=r.read_at) for r in reads_of(session, case)]
 
 
 def _own(case: Case, user) -> None:
