@@ -8,14 +8,27 @@ from fastapi.exceptions import RequestValidationError
 from chain.errors import ChainError
 from chain.evidence import EvidenceBundle
 from chain.ledger import Ledger
-from gateway.api.deps import (
-    CaseDep, CurrentUser, DeploymentDep, SessionDep, SettingsDep, TemporalDep, VaultDep, require,
-)
 from gateway.access import extract, fields_for, log_read, reads_of, steps_held, visible_cases
+from gateway.api.deps import (
+    CaseDep,
+    CurrentUser,
+    DeploymentDep,
+    SessionDep,
+    SettingsDep,
+    TemporalDep,
+    VaultDep,
+    require,
+)
 from gateway.api.updates import send_update
 from gateway.cases import CaseNotStarted, CaseStartUnconfirmed, case_view, evidence_bundle, open_case
 from gateway.schemas import (
-    ApplicationReadPublic, CasePublic, CaseSummary, Purpose, RegistrationApplication, UpdateOut, WithdrawalIn,
+    ApplicationReadPublic,
+    CasePublic,
+    CaseSummary,
+    Purpose,
+    RegistrationApplication,
+    UpdateOut,
+    WithdrawalIn,
 )
 from gateway.store import Case
 from workflows.catalog import get_flow

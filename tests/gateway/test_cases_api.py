@@ -20,7 +20,8 @@ def test_a_new_case_starts_its_workflow_and_shows_every_step_waiting(in_process_
 
 def test_the_applicant_reads_the_application_as_submitted(in_process_gateway, fake_temporal):
     case_id = in_process_gateway.open_case()
-    resp = in_process_gateway.http.get(f"/api/cases/{case_id}/application", headers=in_process_gateway.login("applicant"))
+    headers = in_process_gateway.login("applicant")
+    resp = in_process_gateway.http.get(f"/api/cases/{case_id}/application", headers=headers)
     assert resp.status_code == 200 and resp.json() == fake_temporal.started[case_id].application
 
 
