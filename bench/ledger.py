@@ -39,7 +39,7 @@ from agencies.keys import AgencyKeys  # noqa: E402
 from chain.audit import verify_case  # noqa: E402
 from chain.batcher import AnchorBatcher  # noqa: E402
 from chain.evidence import AgencyClaim, ChainRef, EvidenceBundle, EvidenceItem  # noqa: E402
-from chain.handoff import Handoff, case_commitment, new_salt, sign  # noqa: E402
+from chain.handoff import Handoff, case_commitment, new_salt, now_rfc3339, sign  # noqa: E402
 from chain.ledger import Admin, Ledger, Sender, deploy  # noqa: E402
 from chain.node import genesis_for  # noqa: E402
 from workflows.catalog import get_flow  # noqa: E402
@@ -124,7 +124,7 @@ def anchored_trails(batchers: dict[str, AnchorBatcher], keys: dict[str, AgencyKe
             record = Handoff(flow=flow.name, flow_version=flow.version_hash(), rules_version=step.approval.version(),
                              step=sid, case=t["commitment"], agency=step.agency, outcome="completed",
                              outputs={"step": sid}, parents=[t["done"][d].hash for d in step.depends_on],
-                             decided_by="rule:bench", time="2026-11-21T10:00:00.000Z")
+                             decided_by=f"rule:{step.approval.version()}", time=now_rfc3339())
             t["done"][sid] = sign(record, keys[step.agency].signing_key)
             signed.append(batchers[step.agency].submit(t["done"][sid].hash, flow.name, sid, t["commitment"]))
         for t, future in zip(trails, signed):

@@ -18,7 +18,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("chain.node.server")
 
 MAX_BODY = 4 * 1024 * 1024  # a contract deployment is ~20 KB; batches of many calls fit
-MAX_CONNECTIONS = 256  # a thread each (keep-alive); past this a new connection is closed at once
+MAX_CONNECTIONS = 1024  # a thread each (keep-alive); past this a new connection is closed at once
+IDLE_TIMEOUT_S = 60  # a keep-alive connection silent this long is closed, freeing its thread
 MAX_EXECUTING = 8  # requests executing at once; the rest wait their turn
 BUSY_WAIT_S = 30.0  # a request that cannot start within this is answered 503
 
@@ -51,6 +52,7 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    timeout = IDLE_TIMEOUT_S
     disable_nagle_algorithm = True  # else keep-alive responses wait ~40 ms for delayed ACKs
     server: _Server
 
