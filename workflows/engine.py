@@ -21,7 +21,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from chain.anchors import Anchor
     from chain.handoff import SignedHandoff
-    from workflows.flows import StepDef, agency_queue
+    from workflows.flows import StepDef, agency_queue, changed_paths, overlaps
     from workflows.messages import (
         ANCHOR_HANDOFF, CASE_WORKFLOW, COMPENSATE_STEP, CORRECT_UPDATE, DECIDE_UPDATE, ESCALATE_STEP, EXECUTE_STEP,
         RECORD_CASE, RECORD_HANDOFF, STATUS_QUERY, WITHDRAW_UPDATE, AnchorInput, CaseEvent, CaseInput, CaseStatus,
@@ -94,6 +94,15 @@ class CaseWorkflow:
         self._check_applicant(correction.applicant)
         if self._status.state != "returned" or self._correction is not None:
             raise ApplicationError(f"the case is {self._status.state}, not returned for correction", type=Refusal.NOT_RETURNED)
+        changed = changed_paths(self._application, correction.application)
+        for st in self._status.steps:  # completed steps do not run again: what they judged may not change
+            step = self._case.flow.step(st.step)
+            touched = [p for p in changed if st.state == "completed" and overlaps(p, step.judged())]
+            if touched:
+                raise ApplicationError(
+                    f"the correction changes {', '.join(touched)}, which {st.step} ({step.agency}) already "
+                    "judged and completed; correct only what the returned step needs, or withdraw and apply again",
+                    type=Refusal.CHANGES_JUDGED)
 
     @workflow.update(name=WITHDRAW_UPDATE)
     async def withdraw(self, withdrawal: Withdrawal) -> UpdateResult:

@@ -9,7 +9,7 @@ exact definition that produced a handoff, so an auditor can re-run the decision.
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Any, Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -46,6 +46,19 @@ class StepDef(BaseModel):
         None, exclude_if=lambda v: v is None,  # absent, a definition hashes as it did before steps declared reads
         description="the application's fields this step needs, as dotted paths (``company``, ``company.name``): "
                     "all its agency's clerks may read of the case; none declared, none read")
+    judges: list[Annotated[str, Field(pattern=FIELD_PATH)]] | None = Field(
+        None, exclude_if=lambda v: v is None,
+        description="the fields its outcome rests on, when fewer than it reads (a correction may not change them "
+                    "once the step completed); default: what it reads")
+
+    def judged(self) -> list[str] | None:
+        """The application paths this step's outcome rests on: what it declares it judges (else
+        all it reads), what its rules test and the option that decides whether it runs; None
+        (everything) when it declares neither."""
+        basis = self.judges if self.judges is not None else self.reads
+        if basis is None:
+            return None
+        return [*basis, *(r.field for r in self.approval.rules), *([self.when] if self.when else [])]
 
     def applies(self, application: dict) -> bool:
         if self.when is None:
@@ -110,3 +123,20 @@ class FlowDef(BaseModel):
 def agency_queue(agency: str, prefix: str = "agency-") -> str:
     """The Temporal task queue an agency's worker polls: agencies are named by queue, never import."""
     return f"{prefix}{agency}"
+
+
+def changed_paths(old: Any, new: Any, prefix: str = "") -> list[str]:
+    """Dotted paths where two applications differ (a list counts as one value)."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        out: list[str] = []
+        for key in sorted(set(old) | set(new), key=str):
+            out += changed_paths(old.get(key, MISSING), new.get(key, MISSING), f"{prefix}{key}.")
+        return out
+    return [] if old == new else [prefix.rstrip(".")]
+
+
+def overlaps(path: str, judged: list[str] | None) -> bool:
+    """Whether a changed ``path`` touches anything in ``judged`` (None: everything)."""
+    if judged is None:
+        return True
+    return any(path == j or path.startswith(j + ".") or j.startswith(path + ".") for j in judged)

@@ -42,6 +42,7 @@ class Refusal(StrEnum):
     NOT_RETURNED = "NotReturned"
     NOT_WITHDRAWABLE = "NotWithdrawable"
     NOT_APPLICANT = "NotApplicant"
+    CHANGES_JUDGED = "CorrectionChangesJudged"  # a correction would change what a completed step judged
 
 StepState = Literal["waiting", "awaiting_decision", "running", "completed", "rejected", "failed",
                     "skipped", "cancelled", "compensated"]

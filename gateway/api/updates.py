@@ -23,6 +23,7 @@ REFUSAL_STATUS = {  # any other refusal (the case is not in a state to take it) 
     Refusal.NOT_YOUR_STEP: status.HTTP_403_FORBIDDEN,
     Refusal.NOT_APPLICANT: status.HTTP_403_FORBIDDEN,
     Refusal.REASON_REQUIRED: status.HTTP_422_UNPROCESSABLE_CONTENT,
+    Refusal.CHANGES_JUDGED: status.HTTP_422_UNPROCESSABLE_CONTENT,
 }
 
 

@@ -98,13 +98,18 @@ async def test_an_update_that_arrives_with_the_start_is_judged_by_its_validator(
 
 
 async def test_a_clerks_rejection_returns_the_case_and_the_correction_reruns_only_that_step(rig):
-    handle = await rig.start(review_application())
+    first = review_application()
+    handle = await rig.start(first)
     await rig.until(handle, lambda s: states(s)["business_licence"] == "awaiting_decision")
     await handle.execute_update(CaseWorkflow.decide, clerk(approve=False, reason="food licence certificate missing"))
     returned = await rig.until(handle, lambda s: s.state == "returned")
     assert returned.reason == "business_licence: food licence certificate missing"
     assert await refused(handle, CaseWorkflow.correct, Correction(applicant="mallory", application={})) == "NotApplicant"
-    await handle.execute_update(CaseWorkflow.correct, Correction(applicant="applicant", application=application()))
+    renamed = application(name="济南另起信息科技有限公司")  # name_check judged the name and completed
+    assert await refused(handle, CaseWorkflow.correct, Correction(applicant="applicant", application=renamed)) == \
+        "CorrectionChangesJudged"
+    fixed = application(name=first["company"]["name"])  # the same company, without the food scope
+    await handle.execute_update(CaseWorkflow.correct, Correction(applicant="applicant", application=fixed))
     status = await handle.result()
     assert status.state == "completed" and status.steps[1].attempt == 2 and status.steps[0].attempt == 1
     trail = [(h.handoff.record.step, h.handoff.record.outcome, h.handoff.record.attempt) for h in rig.trail(status.case_id)]

@@ -78,3 +78,22 @@ def test_every_builtin_step_declares_what_it_reads():
 def test_a_read_that_is_not_a_dotted_field_path_is_refused(path):
     with pytest.raises(ValidationError, match="reads.0"):
         FlowDef.model_validate(flow({"id": "a", "reads": [path], **STEP}))
+
+
+def test_what_a_correction_changes_and_what_a_completed_step_judged():
+    from workflows.catalog import get_flow
+    from workflows.flows import changed_paths, overlaps
+
+    old = {"company": {"name": "济南泉智信息科技有限公司", "business_scope": "软件开发", "division": "370102"},
+           "shareholders": [{"name": "张三"}], "options": {"bank_account": False}}
+    new = {"company": {"name": "济南泉智信息科技有限公司", "business_scope": "食品经营", "division": "370102"},
+           "shareholders": [{"name": "李四"}], "options": {"bank_account": False, "housing_fund": True}}
+    assert changed_paths(old, new) == ["company.business_scope", "options.housing_fund", "shareholders"]
+    assert changed_paths(old, old) == []
+    flow = get_flow("business_registration")
+    name_check, licence, bank = flow.step("name_check"), flow.step("business_licence"), flow.step("bank_account")
+    assert not overlaps("company.business_scope", name_check.judged())  # the name check judged the name only
+    assert overlaps("company.name", name_check.judged()) and overlaps("company", name_check.judged())
+    assert overlaps("company.business_scope", licence.judged())  # its rules test the scope
+    assert overlaps("options.bank_account", bank.judged())  # the option decides whether it runs
+    assert overlaps("anything", None)  # a step that declares nothing judged everything
