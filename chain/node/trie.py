@@ -2,7 +2,7 @@
 
 Same result as py-evm's ``eth.db.trie.make_trie_root_and_nodes`` (root hash and the hashed
 nodes to persist), without inserting keys one at a time into a HexaryTrie, which was a third
-of the time of sealing a block. tests/chain/test_ledger_node_trie.py checks the equivalence.
+of the time of sealing a block. tests/chain/node/test_trie.py checks the equivalence.
 """
 
 from __future__ import annotations

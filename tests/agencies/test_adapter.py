@@ -21,9 +21,9 @@ from workflows.messages import AnchorInput, StepInput
 FLOW = get_flow("business_registration")
 
 
-def adapter(test_ledger, tmp_path, agency: str, backend=None) -> AgencyActivities:
-    keys = test_ledger.keys[agency]
-    return AgencyActivities(keys, backend or SimulatedBackend(agency, tmp_path), Sender(test_ledger.ledger(), keys.account_key),
+def adapter(embedded_ledger, tmp_path, agency: str, backend=None) -> AgencyActivities:
+    keys = embedded_ledger.keys[agency]
+    return AgencyActivities(keys, backend or SimulatedBackend(agency, tmp_path), Sender(embedded_ledger.ledger(), keys.account_key),
                             Journal(tmp_path / f"{agency}-journal.db"))
 
 
@@ -39,75 +39,75 @@ def run(fn, arg):
     return ActivityEnvironment().run(fn, arg)
 
 
-def test_a_retried_step_returns_the_same_signed_handoff_and_one_licence(test_ledger, tmp_path):
-    market = adapter(test_ledger, tmp_path, "market_regulation")
+def test_a_retried_step_returns_the_same_signed_handoff_and_one_licence(embedded_ledger, tmp_path):
+    market = adapter(embedded_ledger, tmp_path, "market_regulation")
     app = application()
     name = run(market.execute_step, request("name_check", "C-1", app))
     req = request("business_licence", "C-1", app, [name])
     first, second = run(market.execute_step, req), run(market.execute_step, req)
-    assert first == second and first.verify() == test_ledger.keys["market_regulation"].signer
+    assert first == second and first.verify() == embedded_ledger.keys["market_regulation"].signer
     # a new attempt key would sign anew, but the back-end still issues the same licence code
     third = run(market.execute_step, req.model_copy(update={"key": "C-1/business_licence/2"}))
     assert third.record.outputs["uscc"] == first.record.outputs["uscc"]
 
 
-def test_a_retried_anchor_sends_no_second_transaction(test_ledger, tmp_path):
-    market = adapter(test_ledger, tmp_path, "market_regulation")
+def test_a_retried_anchor_sends_no_second_transaction(embedded_ledger, tmp_path):
+    market = adapter(embedded_ledger, tmp_path, "market_regulation")
     signed = run(market.execute_step, request("name_check", "C-2", application()))
     anchor_in = AnchorInput(flow=FLOW.name, step="name_check", handoff=signed)
     a1, a2 = run(market.anchor_handoff, anchor_in), run(market.anchor_handoff, anchor_in)
     assert a1 == a2
-    assert len(test_ledger.ledger().anchors_for_case(signed.record.case)) == 1
+    assert len(embedded_ledger.ledger().anchors_for_case(signed.record.case)) == 1
 
 
-def test_a_refusal_becomes_a_signed_rejected_handoff(test_ledger, tmp_path):
-    market = adapter(test_ledger, tmp_path, "market_regulation")
+def test_a_refusal_becomes_a_signed_rejected_handoff(embedded_ledger, tmp_path):
+    market = adapter(embedded_ledger, tmp_path, "market_regulation")
     signed = run(market.execute_step, request("name_check", "C-3", application(name="济南国际贸易有限公司")))
     assert signed.record.outcome == "rejected" and "restricted word" in signed.record.outputs["reason"]
     signed.verify()
 
 
-def test_another_agencys_step_is_not_performed(test_ledger, tmp_path):
-    tax = adapter(test_ledger, tmp_path, "tax")
+def test_another_agencys_step_is_not_performed(embedded_ledger, tmp_path):
+    tax = adapter(embedded_ledger, tmp_path, "tax")
     with pytest.raises(ApplicationError, match="belongs to market_regulation") as err:
         run(tax.execute_step, request("name_check", "C-4", application()))
     assert err.value.non_retryable
 
 
-def test_an_agency_anchors_only_what_it_signed(test_ledger, tmp_path):
-    market = adapter(test_ledger, tmp_path, "market_regulation")
-    tax = adapter(test_ledger, tmp_path, "tax")
+def test_an_agency_anchors_only_what_it_signed(embedded_ledger, tmp_path):
+    market = adapter(embedded_ledger, tmp_path, "market_regulation")
+    tax = adapter(embedded_ledger, tmp_path, "tax")
     signed = run(market.execute_step, request("name_check", "C-5", application()))
     with pytest.raises(ApplicationError, match="only handoffs it signed") as err:
         run(tax.anchor_handoff, AnchorInput(flow=FLOW.name, step="name_check", handoff=signed))
     assert err.value.non_retryable
 
 
-def test_the_remote_client_speaks_to_an_agency_service(test_ledger, tmp_path):
+def test_the_remote_client_speaks_to_an_agency_service(embedded_ledger, tmp_path):
     service = create_service(SimulatedBackend("market_regulation", tmp_path / "remote"))
     with serving(service) as url:
-        market = adapter(test_ledger, tmp_path, "market_regulation", backend=RemoteBackend("market_regulation", url))
+        market = adapter(embedded_ledger, tmp_path, "market_regulation", backend=RemoteBackend("market_regulation", url))
         ok = run(market.execute_step, request("name_check", "C-6", application()))
         refused = run(market.execute_step, request("name_check", "C-7", application(name="济南中华科技有限公司")))
     assert ok.record.outcome == "completed" and ok.record.outputs["name_reserved"] is True
     assert refused.record.outcome == "rejected" and "中华" in refused.record.outputs["reason"]
 
 
-def test_an_unreachable_agency_service_is_retried_not_refused(test_ledger, tmp_path):
-    market = adapter(test_ledger, tmp_path, "market_regulation", backend=RemoteBackend("market_regulation", "http://127.0.0.1:9"))
+def test_an_unreachable_agency_service_is_retried_not_refused(embedded_ledger, tmp_path):
+    market = adapter(embedded_ledger, tmp_path, "market_regulation", backend=RemoteBackend("market_regulation", "http://127.0.0.1:9"))
     with pytest.raises(ApplicationError, match="unreachable") as err:
         run(market.execute_step, request("name_check", "C-8", application()))
     assert not err.value.non_retryable and err.value.type == "AgencyUnavailable"
 
 
-def test_a_permanent_fault_behind_the_agency_service_fails_the_step_for_good(test_ledger, tmp_path, monkeypatch):
+def test_a_permanent_fault_behind_the_agency_service_fails_the_step_for_good(embedded_ledger, tmp_path, monkeypatch):
     def broken(self, request):
         raise Broken("registry schema mismatch")
 
     monkeypatch.setattr(SimulatedBackend, "perform", broken)
     service = create_service(SimulatedBackend("market_regulation", tmp_path / "remote"))
     with serving(service) as url:
-        market = adapter(test_ledger, tmp_path, "market_regulation", backend=RemoteBackend("market_regulation", url))
+        market = adapter(embedded_ledger, tmp_path, "market_regulation", backend=RemoteBackend("market_regulation", url))
         with pytest.raises(ApplicationError, match="registry schema mismatch") as err:
             run(market.execute_step, request("name_check", "C-9", application()))
     assert err.value.non_retryable and err.value.type == "AgencyBroken"

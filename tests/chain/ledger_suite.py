@@ -1,7 +1,7 @@
 """The ledger client's test suite, written once and run against every backend (after web3.py's
 ``_utils/module_testing``): a backend's module subclasses ``LedgerSuite`` and provides the fixture
-``lut``, a LedgerUnderTest whose registry this suite may not change (tests that change the
-registry take ``lut.redeploy()``: fresh contracts on the same node)."""
+``deployed``, a DeployedLedger whose registry this suite may not change (tests that change the
+registry take ``deployed.redeploy()``: fresh contracts on the same node)."""
 
 from __future__ import annotations
 
@@ -35,17 +35,17 @@ DATA32 = re.compile(r"^0x[0-9a-f]{64}$")
 NODE = re.compile(r"^0x([0-9a-f]{2})+$")
 
 
-def get_proof(lut, address: str, slots: list[int], block: int) -> dict:
+def get_proof(deployed, address: str, slots: list[int], block: int) -> dict:
     """eth_getProof's answer as JSON, untouched by web3's formatters (keys as 32-byte data, as
     anvil requires them)."""
     keys = ["0x" + s.to_bytes(32, "big").hex() for s in slots]
-    response = lut.ledger().w3.provider.make_request("eth_getProof", [address, keys, hex(block)])
+    response = deployed.ledger().w3.provider.make_request("eth_getProof", [address, keys, hex(block)])
     assert "error" not in response, response
     return response["result"]
 
 
-def state_root(lut, block: int) -> bytes:
-    return bytes(lut.ledger().w3.eth.get_block(block)["stateRoot"])
+def state_root(deployed, block: int) -> bytes:
+    return bytes(deployed.ledger().w3.eth.get_block(block)["stateRoot"])
 
 
 def check_eip1186_shape(answer: dict, address: str, slots: list[int]) -> None:
@@ -81,75 +81,75 @@ def flip(node: str, at: int) -> str:
 
 class LedgerSuite:
     # deployment and registration ------------------------------------------------------------
-    def test_the_deployment_is_on_this_chain_and_the_ledger_trusts_its_registry(self, lut):
-        ledger = lut.ledger()
-        assert ledger.w3.eth.chain_id == lut.deployment.chain_id
-        assert len(ledger.w3.eth.get_code(lut.deployment.registry)) > 0
-        assert ledger.handoff_ledger.functions.registry().call() == lut.deployment.registry
-        assert 0 < lut.deployment.block <= ledger.w3.eth.block_number
+    def test_the_deployment_is_on_this_chain_and_the_ledger_trusts_its_registry(self, deployed):
+        ledger = deployed.ledger()
+        assert ledger.w3.eth.chain_id == deployed.deployment.chain_id
+        assert len(ledger.w3.eth.get_code(deployed.deployment.registry)) > 0
+        assert ledger.handoff_ledger.functions.registry().call() == deployed.deployment.registry
+        assert 0 < deployed.deployment.block <= ledger.w3.eth.block_number
 
-    def test_each_agency_is_registered_with_its_account_and_signer(self, lut):
-        admin = lut.admin()
-        for name, keys in lut.keys.items():
+    def test_each_agency_is_registered_with_its_account_and_signer(self, deployed):
+        admin = deployed.admin()
+        for name, keys in deployed.keys.items():
             assert admin.agency_record(name) == (keys.account, keys.signer, True)
 
-    def test_each_step_is_owned_by_the_agency_the_flow_names(self, lut):
-        registry = lut.ledger().agency_registry.functions
+    def test_each_step_is_owned_by_the_agency_the_flow_names(self, deployed):
+        registry = deployed.ledger().agency_registry.functions
         for step in get_flow(FLOW).steps:
             assert registry.owner_of_step(step_id(FLOW, step.id)).call() == agency_id(step.agency)
 
-    def test_registering_is_admin_only_with_the_reason(self, lut):
-        imposter = Sender(lut.ledger(), lut.keys["tax"].account_key)
-        call = lut.ledger().agency_registry.functions.rotate_signer(agency_id("tax"), imposter.address)
+    def test_registering_is_admin_only_with_the_reason(self, deployed):
+        imposter = Sender(deployed.ledger(), deployed.keys["tax"].account_key)
+        call = deployed.ledger().agency_registry.functions.rotate_signer(agency_id("tax"), imposter.address)
         with pytest.raises(AnchorRefused, match="caller is not admin"):
             imposter.send(call, ADMIN_GAS)
 
     # anchoring ------------------------------------------------------------------------------
-    def test_an_agency_anchors_its_own_step(self, lut):
+    def test_an_agency_anchors_its_own_step(self, deployed):
         h, case = fresh_hash(), fresh_hash()
-        anchor = lut.sender("tax").anchor(h, FLOW, "tax_registration", case)
+        anchor = deployed.sender("tax").anchor(h, FLOW, "tax_registration", case)
         assert (anchor.handoff, anchor.case_commitment, anchor.step) == (h, case, step_hex("tax_registration"))
-        assert (anchor.account, anchor.agency) == (lut.keys["tax"].account, "0x" + agency_id("tax").hex())
-        assert lut.ledger().anchored_at(h) == anchor.block_number > lut.deployment.block
+        assert (anchor.account, anchor.agency) == (deployed.keys["tax"].account, "0x" + agency_id("tax").hex())
+        assert deployed.ledger().anchored_at(h) == anchor.block_number > deployed.deployment.block
 
-    def test_another_agencys_step_is_refused_with_the_reason(self, lut):
+    def test_another_agencys_step_is_refused_with_the_reason(self, deployed):
         with pytest.raises(AnchorRefused, match="step owned by another agency"):
-            lut.sender("tax").anchor(fresh_hash(), FLOW, "seal_approval", fresh_hash())
+            deployed.sender("tax").anchor(fresh_hash(), FLOW, "seal_approval", fresh_hash())
 
-    def test_an_unassigned_step_is_refused_with_the_reason(self, lut):
+    def test_an_unassigned_step_is_refused_with_the_reason(self, deployed):
         with pytest.raises(AnchorRefused, match="step not assigned"):
-            lut.sender("tax").anchor(fresh_hash(), FLOW, "no_such_step", fresh_hash())
+            deployed.sender("tax").anchor(fresh_hash(), FLOW, "no_such_step", fresh_hash())
 
-    def test_an_unregistered_account_is_refused(self, lut, outsider):
+    def test_an_unregistered_account_is_refused(self, deployed, outsider):
         with pytest.raises(AnchorRefused, match="unregistered account"):
-            Sender(lut.ledger(), outsider.key).anchor(fresh_hash(), FLOW, "tax_registration", fresh_hash())
+            Sender(deployed.ledger(), outsider.key).anchor(fresh_hash(), FLOW, "tax_registration", fresh_hash())
 
-    def test_a_duplicate_returns_the_existing_anchor_and_the_contract_refuses_a_second(self, lut):
+    def test_a_duplicate_returns_the_existing_anchor_and_the_contract_refuses_a_second(self, deployed):
         h, case = fresh_hash(), fresh_hash()
-        first = lut.sender("tax").anchor(h, FLOW, "tax_registration", case)
-        assert lut.sender("tax").anchor(h, FLOW, "tax_registration", case) == first  # a retry: no new tx
-        raw = lut.ledger().handoff_ledger.functions.anchor(bytes.fromhex(h[2:]), step_id(FLOW, "tax_registration"),
+        first = deployed.sender("tax").anchor(h, FLOW, "tax_registration", case)
+        assert deployed.sender("tax").anchor(h, FLOW, "tax_registration", case) == first  # a retry: no new tx
+        raw = deployed.ledger().handoff_ledger.functions.anchor(bytes.fromhex(h[2:]), step_id(FLOW, "tax_registration"),
                                                            bytes.fromhex(case[2:]))
         with pytest.raises(AnchorRefused, match="handoff already anchored"):
-            lut.sender("tax").send(raw, 250_000)
-        assert [a.handoff for a in lut.ledger().anchors_for_case(case)] == [h]
+            deployed.sender("tax").send(raw, 250_000)
+        assert [a.handoff for a in deployed.ledger().anchors_for_case(case)] == [h]
 
-    def test_many_anchors_in_flight_from_one_account_all_land(self, lut):
-        sender = lut.sender("human_resources")
+    def test_many_anchors_in_flight_from_one_account_all_land(self, deployed):
+        sender = deployed.sender("human_resources")
         case = fresh_hash()
         hashes = [fresh_hash() for _ in range(30)]
         with ThreadPoolExecutor(10) as pool:
             anchors = list(pool.map(lambda h: sender.anchor(h, FLOW, "social_security", case), hashes))
         assert sorted(a.handoff for a in anchors) == sorted(hashes)
-        assert sorted(a.handoff for a in lut.ledger().anchors_for_case(case)) == sorted(hashes)
+        assert sorted(a.handoff for a in deployed.ledger().anchors_for_case(case)) == sorted(hashes)
 
     # reading anchors back -------------------------------------------------------------------
-    def test_anchors_read_back_by_case_in_chain_order_and_by_handoff(self, lut):
+    def test_anchors_read_back_by_case_in_chain_order_and_by_handoff(self, deployed):
         case = fresh_hash()
-        made = [lut.sender("market_regulation").anchor(fresh_hash(), FLOW, "name_check", case),
-                lut.sender("market_regulation").anchor(fresh_hash(), FLOW, "business_licence", case),
-                lut.sender("tax").anchor(fresh_hash(), FLOW, "tax_registration", case)]
-        ledger = lut.ledger()
+        made = [deployed.sender("market_regulation").anchor(fresh_hash(), FLOW, "name_check", case),
+                deployed.sender("market_regulation").anchor(fresh_hash(), FLOW, "business_licence", case),
+                deployed.sender("tax").anchor(fresh_hash(), FLOW, "tax_registration", case)]
+        ledger = deployed.ledger()
         assert ledger.anchors_for_case(case) == made
         assert [ledger.anchor_of(a.handoff) for a in made] == made
         assert ledger.anchor_of(fresh_hash()) is None and ledger.anchors_for_case(fresh_hash()) == []
@@ -158,16 +158,16 @@ class LedgerSuite:
         assert {a.handoff for a in made} <= {a.handoff for a in ledger.all_anchors()}
 
     # the registry's history -----------------------------------------------------------------
-    def test_registry_events_tell_each_agencys_account_and_signer(self, lut):
-        events = lut.ledger().registry_events()
+    def test_registry_events_tell_each_agencys_account_and_signer(self, deployed):
+        events = deployed.ledger().registry_events()
         registered = {e["name"]: e for e in events if e["event"] == "AgencyRegistered"}
-        for name, keys in lut.keys.items():
+        for name, keys in deployed.keys.items():
             assert (registered[name]["account"], registered[name]["signer"]) == (keys.account, keys.signer)
         assigned = {e["step"] for e in events if e["event"] == "StepAssigned"}
         assert step_hex("seal_approval") in assigned
 
-    def test_registry_changes_are_events_in_chain_order(self, lut, outsider):
-        fresh = lut.redeploy()
+    def test_registry_changes_are_events_in_chain_order(self, deployed, outsider):
+        fresh = deployed.redeploy()
         admin = fresh.admin()
         admin.rotate_signer("tax", outsider.address)
         admin.rotate_account("public_security", outsider.address)
@@ -183,17 +183,17 @@ class LedgerSuite:
             fresh.sender("public_security").anchor(fresh_hash(), FLOW, "seal_approval", fresh_hash())
 
     # EIP-1186 proofs: the ledger's storage under a block's state root --------------------------
-    def test_an_anchor_is_proven_in_the_ledgers_storage_under_its_blocks_state_root(self, lut):
+    def test_an_anchor_is_proven_in_the_ledgers_storage_under_its_blocks_state_root(self, deployed):
         h = fresh_hash()
-        anchor = lut.sender("tax").anchor(h, FLOW, "tax_registration", fresh_hash())
-        ledger, contract, slot = lut.ledger(), lut.deployment.ledger, anchored_at_slot(h)
+        anchor = deployed.sender("tax").anchor(h, FLOW, "tax_registration", fresh_hash())
+        ledger, contract, slot = deployed.ledger(), deployed.deployment.ledger, anchored_at_slot(h)
         # the slot is where Vyper 0.4 keeps _anchored_at[h]: keccak256(pad32(0) ‖ h)
         assert int.from_bytes(ledger.w3.eth.get_storage_at(contract, slot, anchor.block_number), "big") \
             == anchor.block_number
-        answer = get_proof(lut, contract, [slot], anchor.block_number)
+        answer = get_proof(deployed, contract, [slot], anchor.block_number)
         check_eip1186_shape(answer, contract, [slot])
         assert int(answer["storageProof"][0]["value"], 16) == anchor.block_number
-        root = state_root(lut, anchor.block_number)
+        root = state_root(deployed, anchor.block_number)
         # independently of py-trie (which the node uses): the walker by hand
         account, value = walk_by_hand(root, contract, slot, answer)
         assert value == anchor.block_number
@@ -206,52 +206,52 @@ class LedgerSuite:
         assert verify_storage_proof(root, contract, slot, answer) == anchor.block_number
         assert verify_account_proof(root, contract, answer).storage_root == storage_root
 
-    def test_a_handoff_never_anchored_is_proven_absent(self, lut):
-        contract, slot = lut.deployment.ledger, anchored_at_slot(fresh_hash())
-        block = lut.ledger().w3.eth.block_number
-        answer = get_proof(lut, contract, [slot], block)
+    def test_a_handoff_never_anchored_is_proven_absent(self, deployed):
+        contract, slot = deployed.deployment.ledger, anchored_at_slot(fresh_hash())
+        block = deployed.ledger().w3.eth.block_number
+        answer = get_proof(deployed, contract, [slot], block)
         check_eip1186_shape(answer, contract, [slot])
         assert answer["storageProof"][0]["value"] == "0x0"
-        root = state_root(lut, block)
+        root = state_root(deployed, block)
         assert walk_by_hand(root, contract, slot, answer)[1] == 0
         assert verify_storage_proof(root, contract, slot, answer) == 0
 
-    def test_before_its_anchor_block_a_handoff_is_proven_absent(self, lut):
+    def test_before_its_anchor_block_a_handoff_is_proven_absent(self, deployed):
         h = fresh_hash()
-        anchor = lut.sender("tax").anchor(h, FLOW, "tax_registration", fresh_hash())
-        contract, slot, before = lut.deployment.ledger, anchored_at_slot(h), anchor.block_number - 1
-        answer = get_proof(lut, contract, [slot], before)
+        anchor = deployed.sender("tax").anchor(h, FLOW, "tax_registration", fresh_hash())
+        contract, slot, before = deployed.deployment.ledger, anchored_at_slot(h), anchor.block_number - 1
+        answer = get_proof(deployed, contract, [slot], before)
         assert answer["storageProof"][0]["value"] == "0x0"
-        assert walk_by_hand(state_root(lut, before), contract, slot, answer)[1] == 0
-        assert verify_storage_proof(state_root(lut, before), contract, slot, answer) == 0
+        assert walk_by_hand(state_root(deployed, before), contract, slot, answer)[1] == 0
+        assert verify_storage_proof(state_root(deployed, before), contract, slot, answer) == 0
         # the later block's proof does not verify under the earlier root, nor the reverse
-        later = get_proof(lut, contract, [slot], anchor.block_number)
+        later = get_proof(deployed, contract, [slot], anchor.block_number)
         with pytest.raises(VerificationError):
-            verify_storage_proof(state_root(lut, before), contract, slot, later)
+            verify_storage_proof(state_root(deployed, before), contract, slot, later)
 
-    def test_an_absent_account_is_proven_absent(self, lut, outsider):
+    def test_an_absent_account_is_proven_absent(self, deployed, outsider):
         nobody = "0x" + fresh_hash()[2:42]
-        block = lut.ledger().w3.eth.block_number
-        answer = get_proof(lut, nobody, [0], block)
+        block = deployed.ledger().w3.eth.block_number
+        answer = get_proof(deployed, nobody, [0], block)
         check_eip1186_shape(answer, nobody, [0])
         assert (answer["balance"], answer["nonce"]) == ("0x0", "0x0")
         assert answer["codeHash"] == "0x" + keccak(b"").hex()
         assert answer["storageHash"] == "0x" + keccak(rlp.encode(b"")).hex()
         assert answer["storageProof"][0] == {"key": "0x" + "00" * 32, "value": "0x0", "proof": ["0x80"]}
-        root = state_root(lut, block)
+        root = state_root(deployed, block)
         nodes = [bytes.fromhex(n[2:]) for n in answer["accountProof"]]
         assert mpt_get(root, keccak(bytes.fromhex(nobody[2:])), nodes) == b""
         assert not verify_account_proof(root, nobody, answer).exists
         assert verify_storage_proof(root, nobody, 0, answer) == 0
-        funded = verify_account_proof(root, outsider.address, get_proof(lut, outsider.address, [], block))
-        assert funded.exists and funded.balance == lut.ledger().w3.eth.get_balance(outsider.address, block)
+        funded = verify_account_proof(root, outsider.address, get_proof(deployed, outsider.address, [], block))
+        assert funded.exists and funded.balance == deployed.ledger().w3.eth.get_balance(outsider.address, block)
 
-    def test_a_tampered_proof_does_not_verify(self, lut):
+    def test_a_tampered_proof_does_not_verify(self, deployed):
         h = fresh_hash()
-        anchor = lut.sender("tax").anchor(h, FLOW, "tax_registration", fresh_hash())
-        contract, slot = lut.deployment.ledger, anchored_at_slot(h)
-        answer = get_proof(lut, contract, [slot], anchor.block_number)
-        root = state_root(lut, anchor.block_number)
+        anchor = deployed.sender("tax").anchor(h, FLOW, "tax_registration", fresh_hash())
+        contract, slot = deployed.deployment.ledger, anchored_at_slot(h)
+        answer = get_proof(deployed, contract, [slot], anchor.block_number)
+        root = state_root(deployed, anchor.block_number)
         entry = answer["storageProof"][0]
 
         def tampered(**change) -> dict:
@@ -285,11 +285,11 @@ class LedgerSuite:
                 verify_storage_proof(root, contract, slot, bad)
             assert err.value.check == check
         with pytest.raises(VerificationError, match="account-proof"):  # the right proof, the wrong root
-            verify_storage_proof(state_root(lut, anchor.block_number - 1), contract, slot, answer)
+            verify_storage_proof(state_root(deployed, anchor.block_number - 1), contract, slot, answer)
 
     # the auditor over a real trail ----------------------------------------------------------
-    def test_a_small_signed_anchored_trail_verifies_online(self, lut):
-        trail = OnChainTrail.start(lut).complete()
-        report = verify_case(trail.bundle(), lut.ledger())
+    def test_a_small_signed_anchored_trail_verifies_online(self, deployed):
+        trail = OnChainTrail.start(deployed).complete()
+        report = verify_case(trail.bundle(), deployed.ledger())
         assert report.ok, report.findings
         assert report.online and report.handoffs == report.anchored == len(trail.items) >= 5

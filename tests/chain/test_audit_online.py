@@ -20,9 +20,9 @@ def found(trail: OnChainTrail, items: list[EvidenceItem] | None = None) -> set[t
     return {(f.check, f.handoff) for f in report.findings}
 
 
-def build(lut, **deviations: dict) -> OnChainTrail:
+def build(deployed, **deviations: dict) -> OnChainTrail:
     """A whole trail, with keyword arguments for `OnChainTrail.add` at the steps named."""
-    trail = OnChainTrail.start(lut)
+    trail = OnChainTrail.start(deployed)
     for step in required_steps(trail.flow):
         trail.add(step, **deviations.get(step, {}))
     return trail
@@ -33,39 +33,39 @@ def swapped(trail: OnChainTrail, step: str, **update) -> list[EvidenceItem]:
 
 
 @pytest.fixture
-def fresh(test_ledger):
+def fresh(embedded_ledger):
     """Fresh contracts on the same node, for tests that change the registry."""
-    return test_ledger.redeploy()
+    return embedded_ledger.redeploy()
 
 
-def test_an_untouched_trail_verifies_online(test_ledger):
-    assert found(build(test_ledger)) == set()
+def test_an_untouched_trail_verifies_online(embedded_ledger):
+    assert found(build(embedded_ledger)) == set()
 
 
-def test_a_changed_field_is_found_by_hash(test_ledger):
-    trail = build(test_ledger)
+def test_a_changed_field_is_found_by_hash(embedded_ledger):
+    trail = build(embedded_ledger)
     licence = trail.item("business_licence").handoff
     forged = licence.model_copy(update={"record": licence.record.model_copy(update={"outputs": {"uscc": "forged"}})})
     assert found(trail, swapped(trail, "business_licence", handoff=forged)) == {("hash", licence.hash)}
 
 
-def test_a_deleted_handoff_leaves_an_anchor_without_its_record(test_ledger):
-    trail = build(test_ledger)
+def test_a_deleted_handoff_leaves_an_anchor_without_its_record(embedded_ledger):
+    trail = build(embedded_ledger)
     tax = trail.item("tax_registration").handoff.hash
     items = [i for i in trail.items if i.handoff.hash != tax]
     assert found(trail, items) == {("complete", tax)}
 
 
-def test_an_inserted_handoff_was_never_anchored(test_ledger):
-    trail = build(test_ledger)
+def test_an_inserted_handoff_was_never_anchored(embedded_ledger):
+    trail = build(embedded_ledger)
     extra = trail.add("tax_registration", anchor=False, outputs={"again": True}).handoff.hash
     report = verify_case(trail.bundle(), trail.ledger)
     # a second completed tax registration, and it was never anchored
     assert [(f.check, f.handoff) for f in report.findings] == [("complete", extra), ("anchor", extra)]
 
 
-def test_a_reordered_parent_link_is_found(test_ledger):
-    trail = OnChainTrail.start(test_ledger).complete(until="business_licence")
+def test_a_reordered_parent_link_is_found(embedded_ledger):
+    trail = OnChainTrail.start(embedded_ledger).complete(until="business_licence")
     name_check = trail.item("name_check").handoff.hash
     trail.add("tax_registration", parents=[name_check])  # signed and anchored as it stands
     trail.add("seal_approval")
@@ -73,16 +73,16 @@ def test_a_reordered_parent_link_is_found(test_ledger):
     assert found(trail) == {("parents", trail.item("tax_registration").handoff.hash)}
 
 
-def test_a_child_anchored_before_its_parent_is_found(test_ledger):
-    trail = OnChainTrail.start(test_ledger).complete(until="name_check")
+def test_a_child_anchored_before_its_parent_is_found(embedded_ledger):
+    trail = OnChainTrail.start(embedded_ledger).complete(until="name_check")
     licence = trail.add("business_licence", anchor=False)  # signed, anchored only after its children
     children = [trail.add(s) for s in ("seal_approval", "tax_registration", "social_security")]
     trail.items[trail.items.index(licence)] = licence.model_copy(update={"anchor": trail.anchor(licence.handoff)})
     assert found(trail) == {("order", i.handoff.hash) for i in children}
 
 
-def test_a_handoff_signed_by_another_agencys_key_is_found(test_ledger):
-    trail = build(test_ledger, seal_approval={"key": test_ledger.keys["tax"].signing_key})
+def test_a_handoff_signed_by_another_agencys_key_is_found(embedded_ledger):
+    trail = build(embedded_ledger, seal_approval={"key": embedded_ledger.keys["tax"].signing_key})
     assert found(trail) == {("signer", trail.item("seal_approval").handoff.hash)}
 
 
@@ -100,13 +100,13 @@ def test_a_handoff_anchored_from_another_agencys_account_is_found(fresh):
     assert found(trail) == {("anchor", seal.handoff.hash)}
 
 
-def test_a_handoff_never_anchored_is_found(test_ledger):
-    trail = build(test_ledger, social_security={"anchor": False})
+def test_a_handoff_never_anchored_is_found(embedded_ledger):
+    trail = build(embedded_ledger, social_security={"anchor": False})
     assert found(trail) == {("anchor", trail.item("social_security").handoff.hash)}
 
 
-def test_an_anchor_reference_the_chain_does_not_have_is_found(test_ledger):
-    trail = build(test_ledger, social_security={"anchor": False})
+def test_an_anchor_reference_the_chain_does_not_have_is_found(embedded_ledger):
+    trail = build(embedded_ledger, social_security={"anchor": False})
     social = trail.item("social_security").handoff.hash
     claimed = trail.item("tax_registration").anchor.model_copy(update={
         "handoff": social, "tx_hash": "0x" + secrets.token_bytes(32).hex(),
@@ -131,9 +131,9 @@ def test_a_key_used_after_its_rotation_is_found_and_earlier_handoffs_stay_valid(
     assert found(renewed) == set()
 
 
-def test_a_record_of_another_case_is_found(test_ledger):
-    trail = build(test_ledger)
-    other = build(test_ledger)
+def test_a_record_of_another_case_is_found(embedded_ledger):
+    trail = build(embedded_ledger)
+    other = build(embedded_ledger)
     stray = other.item("tax_registration")
     items = [stray if i.handoff.record.step == "tax_registration" else i for i in trail.items]
     report = verify_case(trail.bundle(items), trail.ledger)
@@ -144,20 +144,20 @@ def test_a_record_of_another_case_is_found(test_ledger):
         ("complete", ours), ("commitment", theirs), ("parents", theirs), ("anchor", theirs)]
 
 
-def test_a_time_after_its_anchor_block_is_found_against_the_chains_block_time(test_ledger):
-    trail = build(test_ledger, tax_registration={"time": "2099-01-01T00:00:00.000Z"})
+def test_a_time_after_its_anchor_block_is_found_against_the_chains_block_time(embedded_ledger):
+    trail = build(embedded_ledger, tax_registration={"time": "2099-01-01T00:00:00.000Z"})
     report = verify_case(trail.bundle(), trail.ledger)
     assert [(f.check, f.handoff) for f in report.findings] == [("time", trail.item("tax_registration").handoff.hash)]
     assert "the chain's block time" in report.findings[0].message
 
 
-def test_a_step_decided_by_a_rule_it_does_not_have_is_found_online(test_ledger):
-    trail = build(test_ledger, business_licence={"decided_by": "rule:anything"})
+def test_a_step_decided_by_a_rule_it_does_not_have_is_found_online(embedded_ledger):
+    trail = build(embedded_ledger, business_licence={"decided_by": "rule:anything"})
     assert found(trail) == {("rules", trail.item("business_licence").handoff.hash)}
 
 
-def test_a_bundle_naming_another_chain_is_found(test_ledger):
-    trail = build(test_ledger)
+def test_a_bundle_naming_another_chain_is_found(embedded_ledger):
+    trail = build(embedded_ledger)
     bundle = trail.bundle()
     other = bundle.model_copy(update={"chain": bundle.chain.model_copy(update={"chain_id": bundle.chain.chain_id + 1})})
     report = verify_case(other, trail.ledger)

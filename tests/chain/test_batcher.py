@@ -20,13 +20,13 @@ def fresh() -> str:
     return case_commitment("x", new_salt())
 
 
-def tax_sender(test_ledger) -> Sender:
-    return Sender(test_ledger.ledger(), test_ledger.keys["tax"].account_key)
+def tax_sender(embedded_ledger) -> Sender:
+    return Sender(embedded_ledger.ledger(), embedded_ledger.keys["tax"].account_key)
 
 
 @pytest.fixture
-def batcher(test_ledger, tmp_path):
-    b = AnchorBatcher(tax_sender(test_ledger), tmp_path / "batches.db", max_batch=16, max_wait_s=0.05)
+def batcher(embedded_ledger, tmp_path):
+    b = AnchorBatcher(tax_sender(embedded_ledger), tmp_path / "batches.db", max_batch=16, max_wait_s=0.05)
     yield b
     b.close()
 
@@ -37,11 +37,11 @@ def check_proof(anchor) -> None:
                      bytes.fromhex(anchor.batch_root[2:]))
 
 
-def test_many_handoffs_share_few_transactions_and_each_has_a_proof(test_ledger, tmp_path):
+def test_many_handoffs_share_few_transactions_and_each_has_a_proof(embedded_ledger, tmp_path):
     # batches close when full, never on a timer (its 300 s only guards against a hang): how many
     # handoffs share a transaction does not depend on how fast the threads hand them over
     case, hashes = fresh(), [fresh() for _ in range(48)]
-    batcher = AnchorBatcher(tax_sender(test_ledger), tmp_path / "full.db", max_batch=16, max_wait_s=300)
+    batcher = AnchorBatcher(tax_sender(embedded_ledger), tmp_path / "full.db", max_batch=16, max_wait_s=300)
     try:
         with ThreadPoolExecutor(48) as pool:
             anchors = list(pool.map(lambda h: batcher.anchor(h, FLOW, STEP, case), hashes))
@@ -50,10 +50,10 @@ def test_many_handoffs_share_few_transactions_and_each_has_a_proof(test_ledger, 
     assert [a.handoff for a in anchors] == hashes
     roots = {a.batch_root for a in anchors}
     assert 3 <= len(roots) < 48 and all(a.batch_size <= 16 for a in anchors)
-    ledger = test_ledger.ledger()
+    ledger = embedded_ledger.ledger()
     for a in anchors:
         check_proof(a)
-        assert a.account == test_ledger.keys["tax"].account
+        assert a.account == embedded_ledger.keys["tax"].account
         assert a.step == "0x" + step_id(FLOW, STEP).hex() and a.case_commitment == case
     for root in roots:
         event = ledger.batch_of(root)
@@ -65,7 +65,7 @@ def test_many_handoffs_share_few_transactions_and_each_has_a_proof(test_ledger, 
     assert ledger.anchors_for_case(case) == []  # nothing anchored alone
 
 
-def test_a_handoff_given_twice_is_batched_once(test_ledger, batcher):
+def test_a_handoff_given_twice_is_batched_once(embedded_ledger, batcher):
     h, case = fresh(), fresh()
     with ThreadPoolExecutor(4) as pool:
         first = list(pool.map(lambda _: batcher.anchor(h, FLOW, STEP, case), range(4)))
@@ -73,9 +73,9 @@ def test_a_handoff_given_twice_is_batched_once(test_ledger, batcher):
     assert all(a == again for a in first) and again.batch_size == 1
 
 
-def test_a_handoff_anchored_alone_is_not_batched_again(test_ledger, batcher):
+def test_a_handoff_anchored_alone_is_not_batched_again(embedded_ledger, batcher):
     h, case = fresh(), fresh()
-    single = tax_sender(test_ledger).anchor(h, FLOW, STEP, case)
+    single = tax_sender(embedded_ledger).anchor(h, FLOW, STEP, case)
     assert batcher.anchor(h, FLOW, STEP, case) == single
     assert batcher.journal.find(h) is None
 
@@ -87,8 +87,8 @@ def test_the_same_handoff_for_another_step_or_case_is_refused(batcher):
         batcher.anchor(h, FLOW, STEP, fresh())
 
 
-def test_a_crash_after_sending_is_recovered_from_the_ledger_not_sent_again(test_ledger, tmp_path):
-    sender, path = tax_sender(test_ledger), tmp_path / "crashed.db"
+def test_a_crash_after_sending_is_recovered_from_the_ledger_not_sent_again(embedded_ledger, tmp_path):
+    sender, path = tax_sender(embedded_ledger), tmp_path / "crashed.db"
     case, hashes = fresh(), [fresh() for _ in range(3)]
     entries = [(h, handoff_leaf(h, step_id(FLOW, STEP), case)) for h in hashes]
     root = "0x" + Tree([leaf for _, leaf in entries]).root.hex()
@@ -98,7 +98,7 @@ def test_a_crash_after_sending_is_recovered_from_the_ledger_not_sent_again(test_
     sender.send(ledger.handoff_ledger.functions.anchor_batch(bytes.fromhex(root[2:]), 3), 250_000)  # ... sent; then a crash
     journal.close()
     nonce = ledger.w3.eth.get_transaction_count(sender.address)
-    b = AnchorBatcher(Sender(ledger, test_ledger.keys["tax"].account_key), path)
+    b = AnchorBatcher(Sender(ledger, embedded_ledger.keys["tax"].account_key), path)
     try:
         anchors = [b.anchor(h, FLOW, STEP, case) for h in hashes]
     finally:
@@ -109,25 +109,25 @@ def test_a_crash_after_sending_is_recovered_from_the_ledger_not_sent_again(test_
     assert BatchJournal(path).unanchored() == []
 
 
-def test_a_crash_before_sending_is_sent_on_restart_and_a_resent_root_is_recognised(test_ledger, tmp_path):
+def test_a_crash_before_sending_is_sent_on_restart_and_a_resent_root_is_recognised(embedded_ledger, tmp_path):
     path, case, h = tmp_path / "before.db", fresh(), fresh()
     leaf = handoff_leaf(h, step_id(FLOW, STEP), case)
     root = "0x" + Tree([leaf]).root.hex()
     j = BatchJournal(path)
     j.add(root, [(h, leaf)])
     j.close()
-    b = AnchorBatcher(tax_sender(test_ledger), path)  # re-drives the journaled batch at start
+    b = AnchorBatcher(tax_sender(embedded_ledger), path)  # re-drives the journaled batch at start
     try:
         anchor = b.anchor(h, FLOW, STEP, case)
         assert anchor.batch_root == root and anchor.batch_size == 1
-        assert b._send(root, 1) == test_ledger.ledger().batch_of(root)  # "batch already anchored" = done
+        assert b._send(root, 1) == embedded_ledger.ledger().batch_of(root)  # "batch already anchored" = done
     finally:
         b.close()
 
 
-def test_a_batch_the_contract_refuses_is_refused_to_every_waiter_and_kept(test_ledger, outsider, tmp_path):
+def test_a_batch_the_contract_refuses_is_refused_to_every_waiter_and_kept(embedded_ledger, outsider, tmp_path):
     # the batch closes when its three handoffs are in (300 s only guards against a hang)
-    b = AnchorBatcher(Sender(test_ledger.ledger(), outsider.key), tmp_path / "outsider.db", max_batch=3,
+    b = AnchorBatcher(Sender(embedded_ledger.ledger(), outsider.key), tmp_path / "outsider.db", max_batch=3,
                       max_wait_s=300)
     try:
         with ThreadPoolExecutor(3) as pool:
@@ -140,15 +140,15 @@ def test_a_batch_the_contract_refuses_is_refused_to_every_waiter_and_kept(test_l
         b.close()
 
 
-def test_the_agency_worker_in_batch_mode_anchors_in_batches_exactly_once(test_ledger, tmp_path):
+def test_the_agency_worker_in_batch_mode_anchors_in_batches_exactly_once(embedded_ledger, tmp_path):
     from temporalio.testing import ActivityEnvironment
 
     from agencies.worker import build_activities
     from chain.handoff import Handoff, sign
     from workflows.messages import AnchorInput
 
-    keys = test_ledger.keys["tax"]
-    activities = build_activities(keys, test_ledger.ledger(), tmp_path, batch=True)
+    keys = embedded_ledger.keys["tax"]
+    activities = build_activities(keys, embedded_ledger.ledger(), tmp_path, batch=True)
     try:
         assert isinstance(activities.anchorer, AnchorBatcher)
         record = Handoff(flow=FLOW, flow_version="sha256:x", rules_version="sha256:y", step=STEP, case=fresh(),
@@ -160,5 +160,5 @@ def test_the_agency_worker_in_batch_mode_anchors_in_batches_exactly_once(test_le
         check_proof(first)
     finally:
         activities.anchorer.close()
-    single = build_activities(keys, test_ledger.ledger(), tmp_path / "single")
+    single = build_activities(keys, embedded_ledger.ledger(), tmp_path / "single")
     assert isinstance(single.anchorer, Sender)  # the default stays one transaction per handoff

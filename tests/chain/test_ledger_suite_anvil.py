@@ -7,7 +7,7 @@ from tests.chain.ledger_suite import LedgerSuite
 
 
 @pytest.fixture(scope="module")
-def lut(anvil_ledger):
+def deployed(anvil_ledger):
     return anvil_ledger
 
 

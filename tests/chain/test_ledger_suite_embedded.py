@@ -6,8 +6,8 @@ from tests.chain.ledger_suite import LedgerSuite
 
 
 @pytest.fixture(scope="module")
-def lut(test_ledger):
-    return test_ledger
+def deployed(embedded_ledger):
+    return embedded_ledger
 
 
 class TestEmbeddedLedger(LedgerSuite):

@@ -70,8 +70,8 @@ def records_of(trail: OnChainTrail) -> list[StoredRecord]:
             for i in trail.items]
 
 
-def test_the_real_ledger_reconciles_with_its_records_and_names_what_is_missing(test_ledger):
-    fresh = test_ledger.redeploy()  # a ledger of its own: other tests' anchors stay out
+def test_the_real_ledger_reconciles_with_its_records_and_names_what_is_missing(embedded_ledger):
+    fresh = embedded_ledger.redeploy()  # a ledger of its own: other tests' anchors stay out
     trail = OnChainTrail.start(fresh).complete()
     records = records_of(trail)
     report = reconcile_ledger(records, fresh.ledger())
@@ -81,8 +81,8 @@ def test_the_real_ledger_reconciles_with_its_records_and_names_what_is_missing(t
     assert checks(report) == {("complete", records[0].hash), ("anchor", stray.hash)}
 
 
-def test_batched_anchors_reconcile_by_their_proofs(test_ledger):
-    fresh = test_ledger.redeploy()
+def test_batched_anchors_reconcile_by_their_proofs(embedded_ledger):
+    fresh = embedded_ledger.redeploy()
     records = [record("tax_registration", "tax") for _ in range(3)]
     tree = Tree([handoff_leaf(r.hash, step_id(r.flow, r.step), r.case_commitment) for r in records])
     sender = fresh.sender("tax")

@@ -16,8 +16,8 @@ def records_of(trail: OnChainTrail) -> list[StoredRecord]:
             for i in trail.items]
 
 
-def test_a_record_still_being_written_is_waited_for_not_reported(test_ledger):
-    fresh = test_ledger.redeploy()  # a ledger of its own: other tests' anchors stay out
+def test_a_record_still_being_written_is_waited_for_not_reported(embedded_ledger):
+    fresh = embedded_ledger.redeploy()  # a ledger of its own: other tests' anchors stay out
     records = records_of(OnChainTrail.start(fresh).complete())
     listings = []
 
@@ -30,8 +30,8 @@ def test_a_record_still_being_written_is_waited_for_not_reported(test_ledger):
     assert len(listings) == 2 and block >= max(r.anchor.block_number for r in records)
 
 
-def test_anchors_after_the_start_wait_for_the_next_audit_unless_a_record_claims_them(test_ledger):
-    fresh = test_ledger.redeploy()
+def test_anchors_after_the_start_wait_for_the_next_audit_unless_a_record_claims_them(embedded_ledger):
+    fresh = embedded_ledger.redeploy()
     before = records_of(OnChainTrail.start(fresh).complete())
     later: list[StoredRecord] = []
 
@@ -45,8 +45,8 @@ def test_anchors_after_the_start_wait_for_the_next_audit_unless_a_record_claims_
     assert report.ok and report.anchors_on_chain == report.matched == len(before) + 1, report.findings
 
 
-def test_a_record_that_never_comes_is_reported_once_the_bound_has_passed(test_ledger):
-    fresh = test_ledger.redeploy()
+def test_a_record_that_never_comes_is_reported_once_the_bound_has_passed(embedded_ledger):
+    fresh = embedded_ledger.redeploy()
     records = records_of(OnChainTrail.start(fresh).complete())
     report, _ = reconcile_from_start(lambda: records[1:], fresh.ledger(), settle_s=0.5)
     assert {(f.check, f.handoff) for f in report.findings} == {("complete", records[0].hash)}

@@ -101,7 +101,8 @@ def test_demo_accounts_only_when_asked_and_never_into_a_production_database(tmp_
         prepare_accounts(session, embedded(tmp_path, demo=True))
         assert session.exec(select(User).where(User.username == "admin")).one()
         production = Settings(environment="production", data_dir=tmp_path, data_key=Fernet.generate_key().decode(),
-                              database_url=f"sqlite:///{tmp_path / 's.db'}")
+                              database_url=f"sqlite:///{tmp_path / 's.db'}", temporal_tls_ca=tmp_path / "ca.pem",
+                              temporal_tls_cert=tmp_path / "client.pem", temporal_tls_key=tmp_path / "client.key")
         prepare_accounts(session, production)  # demo accounts left from an embedded run are disabled
         admin = session.exec(select(User).where(User.username == "admin")).one()
         assert admin.password_hash == DISABLED and authenticate(session, "admin", "admin") is None

@@ -43,19 +43,19 @@ async def tax_step_started(handle, worker: subprocess.Popen) -> bool:
                and p.last_worker_identity.startswith(f"{worker.pid}@") for p in desc.raw_description.pending_activities)
 
 
-async def test_killing_the_agency_worker_mid_step_repeats_nothing(time_skipping_env, test_ledger, tmp_path):
+async def test_killing_the_agency_worker_mid_step_repeats_nothing(time_skipping_env, embedded_ledger, tmp_path):
     data = tmp_path / "data"
     (data / "keys").mkdir(parents=True)
-    test_ledger.keys["tax"].save(data / "keys" / "tax.json")
-    write_deployment(data / "deployment.json", test_ledger.deployment,
-                     {n: {"signer": k.signer, "account": k.account} for n, k in test_ledger.keys.items()})
+    embedded_ledger.keys["tax"].save(data / "keys" / "tax.json")
+    write_deployment(data / "deployment.json", embedded_ledger.deployment,
+                     {n: {"signer": k.signer, "account": k.account} for n, k in embedded_ledger.keys.items()})
     key = Fernet.generate_key().decode()  # the worker process and this one share the data key
     (data / "keys" / "data.key").write_text(key)
     client = Client(time_skipping_env.client.service_client, namespace=time_skipping_env.client.namespace,
                     data_converter=data_converter(key))
     target = time_skipping_env.client.service_client.config.target_host
-    env = {"ledger": test_ledger.url, "temporal": target}
-    in_process = dataclasses.replace(test_ledger, keys={n: k for n, k in test_ledger.keys.items() if n != "tax"})
+    env = {"ledger": embedded_ledger.url, "temporal": target}
+    in_process = dataclasses.replace(embedded_ledger, keys={n: k for n, k in embedded_ledger.keys.items() if n != "tax"})
     # the first worker holds the tax step until it is killed (its action would take 300 s), so the
     # kill lands mid-step however slowly this machine gets there; the retry comes once the dead
     # attempt's timeout runs out: the flow's own (60 s as shipped, and real time, as a running
@@ -82,7 +82,7 @@ async def test_killing_the_agency_worker_mid_step_repeats_nothing(time_skipping_
     assert max(attempts) == 2  # the killed attempt, then one retry
     trail = rig.trail(status.case_id)
     assert sorted(h.handoff.record.step for h in trail) == sorted(s.id for s in FLOW.steps if not s.when)
-    on_chain = test_ledger.ledger().anchors_for_case(trail[0].handoff.record.case)
+    on_chain = embedded_ledger.ledger().anchors_for_case(trail[0].handoff.record.case)
     assert sorted(a.handoff for a in on_chain) == sorted(h.handoff.hash for h in trail)  # one anchor each
     state = data / "agencies" / "tax"
     actions = sqlite3.connect(state / "tax-backend.db").execute("SELECT count(*) FROM actions WHERE case_id=?", (status.case_id,))

@@ -16,7 +16,7 @@ from chain.adminrpc import AdminRpc
 from chain.node import DataDirInUse, GenesisMismatch, LedgerNode
 from tests.chain.conftest import ADMIN_KEY, FUNDS, deploy_notes, send, transact, web3_for
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_restart_keeps_head_balances_and_logs(data_dir, genesis, accounts):

@@ -8,7 +8,7 @@ import threading
 import time
 
 from tests.chain.conftest import send, web3_for
-from tests.chain.test_ledger_node_restart import start_cli, wait_ready
+from tests.chain.node.test_restart import start_cli, wait_ready
 
 
 def test_kill9_keeps_every_returned_receipt(tmp_path, genesis, accounts):
