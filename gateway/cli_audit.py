@@ -187,7 +187,7 @@ def _bench_module(name: str):
 def bench_ledger(as_json: AsJson = False,
                  handoffs: Annotated[int, typer.Option("--handoffs", min=10, help="handoffs per batched run")] = 4000) -> None:
     """Anchor single and batched, time an anchor's latency under load and offline verification."""
-    result = _bench_module("ledger").run(handoffs=handoffs)
+    result = _bench_module("anchoring").run(handoffs=handoffs)
     if as_json:
         typer.echo(json.dumps(result))
         return

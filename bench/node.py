@@ -6,7 +6,7 @@
   for a block of exactly that size;
 - eth_getLogs over 1,000 events.
 
-    .venv/bin/python bench/ledger_node.py [--sizes 1,10,50,100,200,500] [--txs 1000]
+    .venv/bin/python bench/node.py [--sizes 1,10,50,100,200,500] [--txs 1000]
 """
 
 from __future__ import annotations

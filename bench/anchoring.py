@@ -1,7 +1,7 @@
 """Benchmark of anchoring and audit verification: prints ONE JSON line.
 
     .venv/bin/onevisit bench ledger [--json] [--handoffs N]
-    .venv/bin/python bench/ledger.py [--handoffs N] [--rate R] ...
+    .venv/bin/python bench/anchoring.py [--handoffs N] [--rate R] ...
 
 On its own embedded node (``python -m chain.node`` in a subprocess, as ``onevisit up`` runs it,
 block time 0.05 s), with the contracts deployed and the agencies registered and owning the
