@@ -16,13 +16,13 @@ from agencies.keys import AgencyKeys
 from agencies.simulated import SimulatedBackend
 from chain.batcher import AnchorBatcher
 from chain.anchors import Anchorer, Deployment
-from chain.ledger import Ledger, Sender
+from chain.client import LedgerClient, Sender
 from workflows.flows import agency_queue
 
 log = logging.getLogger("onevisit.agency")
 
 
-def build_activities(keys: AgencyKeys, ledger: Ledger, state_dir: Path, backend_url: str | None = None,
+def build_activities(keys: AgencyKeys, ledger: LedgerClient, state_dir: Path, backend_url: str | None = None,
                      batch: bool = False) -> AgencyActivities:
     """``batch``: anchor through an AnchorBatcher (one transaction per Merkle batch, its journal
     beside the agency's) instead of one transaction per handoff."""
@@ -36,7 +36,7 @@ def build_activities(keys: AgencyKeys, ledger: Ledger, state_dir: Path, backend_
 async def run_agency_worker(client: Client, keys: AgencyKeys, ledger_url: str, deployment: Deployment,
                             state_dir: Path, stop: asyncio.Event, backend_url: str | None = None,
                             batch: bool = False) -> None:
-    ledger = await asyncio.to_thread(Ledger, ledger_url, deployment)
+    ledger = await asyncio.to_thread(LedgerClient, ledger_url, deployment)
     activities = build_activities(keys, ledger, state_dir, backend_url, batch)
     with ThreadPoolExecutor(max_workers=32, thread_name_prefix=f"agency-{keys.agency}") as pool:
         worker = Worker(client, task_queue=agency_queue(keys.agency), activities=activities.activities(),

@@ -36,11 +36,11 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from agencies.keys import AgencyKeys  # noqa: E402
-from chain.audit import verify_case  # noqa: E402
+from chain.audit.case import verify_case  # noqa: E402
 from chain.batcher import AnchorBatcher  # noqa: E402
-from chain.evidence import AgencyClaim, ChainRef, EvidenceBundle, EvidenceItem  # noqa: E402
+from chain.audit.evidence import AgencyClaim, ChainRef, EvidenceBundle, EvidenceItem  # noqa: E402
 from chain.handoff import Handoff, case_commitment, new_salt, now_rfc3339, sign  # noqa: E402
-from chain.ledger import Admin, Ledger, Sender, deploy  # noqa: E402
+from chain.client import Admin, LedgerClient, Sender, deploy  # noqa: E402
 from chain.node import genesis_for  # noqa: E402
 from workflows.catalog import get_flow  # noqa: E402
 
@@ -109,7 +109,7 @@ def push(batchers: dict[str, AnchorBatcher], owned: dict[str, str], n: int, rate
     return n / (time.perf_counter() - start), latencies
 
 
-def anchored_trails(batchers: dict[str, AnchorBatcher], keys: dict[str, AgencyKeys], ledger: Ledger, cases: int) -> list[EvidenceBundle]:
+def anchored_trails(batchers: dict[str, AnchorBatcher], keys: dict[str, AgencyKeys], ledger: LedgerClient, cases: int) -> list[EvidenceBundle]:
     """Real signed trails, anchored in batches step by step (parents before children)."""
     flow = get_flow(FLOW)
     steps = [s for s in flow.topological_order() if not flow.step(s).when]
@@ -159,7 +159,7 @@ def run(handoffs: int = 4000, single: int = 512, rate: float | None = None, max_
     with tempfile.TemporaryDirectory(prefix="onevisit-bench-") as tmp:
         proc, url = start_node(Path(tmp), [admin.account, *(k.account for k in keys.values())], block_time)
         try:
-            ledger = Ledger(url, deploy(url, admin.account_key))
+            ledger = LedgerClient(url, deploy(url, admin.account_key))
             boss = Admin(ledger, admin.account_key)
             for a, k in keys.items():
                 boss.register_agency(a, k.account, k.signer)

@@ -3,7 +3,7 @@ handoffs, singly (``HandoffAnchored``) or in Merkle batches (``BatchAnchored``);
 ``Anchorer``, the one thing an agency asks of whatever anchors its handoffs.
 
 Data and types only, so that the engine, the gateway and the auditor can carry anchors without
-importing web3: ``chain.ledger`` reads these from the chain, ``chain.batch`` builds a batched
+importing web3: ``chain.client`` reads these from the chain, ``chain.batch`` builds a batched
 handoff's Anchor from its batch's event.
 """
 
@@ -80,7 +80,7 @@ class BatchAnchor(LogRef):
 
 
 class Anchorer(Protocol):
-    """Anchors an agency's handoffs from its account: ``chain.ledger.Sender`` sends one
+    """Anchors an agency's handoffs from its account: ``chain.client.Sender`` sends one
     transaction per handoff, ``chain.batcher.AnchorBatcher`` one per Merkle batch."""
 
     def anchor(self, handoff_hash: str, flow: str, step: str, case_commitment: str) -> Anchor:

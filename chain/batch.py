@@ -1,5 +1,5 @@
 """One handoff inside a Merkle batch, written once for the batcher (``chain.batcher``), the
-auditor (``chain.audit_batch``) and the reconciliation (``chain.reconcile``):
+auditor (``chain.audit.batch``) and the reconciliation (``chain.audit.ledger``):
 
   leaf      ``handoff hash || step id || case commitment`` (``chain.merkle.handoff_leaf``)
   proof     the inclusion proof (hex, leaf to root) leads from that leaf to the batch's root

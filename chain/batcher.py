@@ -32,7 +32,7 @@ from chain.anchors import Anchor, BatchAnchor
 from chain.batch import anchor_in_batch, leaf as batch_leaf
 from chain.errors import AnchorRefused, AnchorTimeout, ChainError, ChainValueError
 from chain.hexid import from_hex, to_hex
-from chain.ledger import ANCHOR_GAS, Sender
+from chain.client import ANCHOR_GAS, Sender
 from chain.merkle import Tree
 
 

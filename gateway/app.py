@@ -40,10 +40,11 @@ def body_limit(method: str, path: str) -> int:
 
 
 async def connect_temporal(settings: Settings, attempts: int = 60) -> Client:
+    tls = settings.temporal_tls()  # mutual TLS in production; an unreadable certificate fails here, not retried
     for attempt in range(attempts):
         try:
             return await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace,
-                                        data_converter=data_converter(settings.resolved_data_key()))
+                                        data_converter=data_converter(settings.resolved_data_key()), tls=tls)
         except RuntimeError:
             if attempt == attempts - 1:
                 raise

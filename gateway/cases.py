@@ -13,7 +13,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from chain.anchors import Anchor
-from chain.evidence import AgencyClaim, ChainRef, EvidenceBundle, EvidenceItem
+from chain.audit.evidence import AgencyClaim, ChainRef, EvidenceBundle, EvidenceItem
 from chain.handoff import SignedHandoff, case_commitment, new_salt
 from gateway.deployment import DeploymentFile
 from gateway.schemas import CasePublic, StepPublic

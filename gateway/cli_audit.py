@@ -28,7 +28,7 @@ def _print_report(report, as_json: bool) -> None:
 def _ledger_for(bundle, url: str | None, ledger_rpc: str | None):
     from chain.errors import ChainError
     from chain.anchors import Deployment
-    from chain.ledger import Ledger
+    from chain.client import LedgerClient
 
     if ledger_rpc is None and url is None:
         return None
@@ -38,7 +38,7 @@ def _ledger_for(bundle, url: str | None, ledger_rpc: str | None):
         ledger_rpc = call(Api(url, "", "").health).get("ledger_rpc")
     c = bundle.chain
     try:
-        return Ledger(ledger_rpc, Deployment(chain_id=c.chain_id, registry=c.registry, ledger=c.ledger, block=c.block))
+        return LedgerClient(ledger_rpc, Deployment(chain_id=c.chain_id, registry=c.registry, ledger=c.ledger, block=c.block))
     except ChainError as exc:
         fail(str(exc))
 
@@ -49,7 +49,7 @@ def _ledger_for(bundle, url: str | None, ledger_rpc: str | None):
 def audit_verify(case_id: str, url: Url = "http://127.0.0.1:8000", as_json: AsJson = False,
                  ledger_rpc: LedgerRpc = None, user: User = None, password: Password = None) -> None:
     """Verify a case's whole trail against the ledger; exit 0 only when it is valid."""
-    from chain.audit import parse_bundle, verify_case
+    from chain.audit.case import parse_bundle, verify_case
     from chain.errors import VerificationError
 
     try:
@@ -72,7 +72,7 @@ def audit_export(case_id: str, output: Annotated[Path, typer.Option("-o", "--out
 def audit_verify_bundle(file: Path, url: Annotated[Optional[str], typer.Option("--url", help="also check against the ledger this gateway names")] = None,
                         ledger_rpc: LedgerRpc = None, as_json: AsJson = False) -> None:
     """Re-verify an exported bundle: offline, or against the ledger with --url/--ledger-rpc."""
-    from chain.audit import parse_bundle, verify_case
+    from chain.audit.case import parse_bundle, verify_case
     from chain.errors import VerificationError
 
     try:
@@ -106,7 +106,7 @@ def reconcile_from_start(stored: Callable[[], list], ledger, settle_s: float):
     wait for the next audit. A handoff is recorded just after it is anchored, so while an anchor
     up to ``block`` lacks its record (a ``complete`` finding) the store is read again, until it
     has them or ``settle_s`` has passed: a bound on reporting a real disagreement only."""
-    from chain.reconcile import reconcile
+    from chain.audit.ledger import reconcile
 
     block = ledger.w3.eth.block_number
     deadline, pause = time.monotonic() + settle_s, 0.05
@@ -134,8 +134,8 @@ def audit_ledger(url: Url = "http://127.0.0.1:8000", as_json: AsJson = False, le
     began (see ``reconcile_from_start``)."""
     from chain.errors import ChainError
     from chain.anchors import Deployment
-    from chain.ledger import Ledger
-    from chain.reconcile import StoredRecord
+    from chain.client import LedgerClient
+    from chain.audit.ledger import StoredRecord
 
     client = api(url, user, password, "auditor")
 
@@ -148,7 +148,7 @@ def audit_ledger(url: Url = "http://127.0.0.1:8000", as_json: AsJson = False, le
                 return found
 
     try:
-        ledger = Ledger(ledger_rpc or call(client.health).get("ledger_rpc"),
+        ledger = LedgerClient(ledger_rpc or call(client.health).get("ledger_rpc"),
                         Deployment(**call(client.get, "/api/audit/deployment")))
         report, block = reconcile_from_start(stored, ledger, settle)
     except ChainError as exc:

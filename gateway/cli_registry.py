@@ -27,7 +27,7 @@ Rpc = Annotated[Optional[str], typer.Option("--ledger-rpc", help="default: the e
 def _admin(data_dir: Path, ledger_rpc: str | None):
     from agencies.keys import AgencyKeys
     from chain.errors import ChainError
-    from chain.ledger import Admin, Ledger
+    from chain.client import Admin, LedgerClient
     from gateway.deployment import read_deployment
 
     ready = data_dir / "run" / "ledger.json"
@@ -37,7 +37,7 @@ def _admin(data_dir: Path, ledger_rpc: str | None):
         ledger_rpc = json.loads(ready.read_text())["url"]
     try:
         deployment, _ = read_deployment(data_dir / "deployment.json")
-        return Admin(Ledger(ledger_rpc, deployment), AgencyKeys.load(data_dir / "keys" / "admin.json").account_key)
+        return Admin(LedgerClient(ledger_rpc, deployment), AgencyKeys.load(data_dir / "keys" / "admin.json").account_key)
     except FileNotFoundError as exc:
         fail(f"{exc.filename}: not found (is {data_dir} a OneVisit data directory?)", 2)
     except ChainError as exc:

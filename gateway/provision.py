@@ -13,7 +13,7 @@ from agencies.keys import AgencyKeys
 from chain.adminrpc import AdminRpc
 from chain.errors import ChainError
 from chain.handoff import agency_id, step_id
-from chain.ledger import Admin, Ledger, deploy
+from chain.client import Admin, LedgerClient, deploy
 from gateway.deployment import read_deployment, write_deployment
 from workflows.catalog import builtin_flows
 
@@ -30,7 +30,7 @@ def provision(ledger_url: str, admin_key: bytes, agencies: dict[str, AgencyKeys]
         say("deploying the agency registry and the handoff ledger")
         deployment, known = deploy(ledger_url, admin_key), {}
         write_deployment(path, deployment, known)
-    admin = Admin(Ledger(ledger_url, deployment), admin_key)
+    admin = Admin(LedgerClient(ledger_url, deployment), admin_key)
     for name, k in agencies.items():
         if name in known:
             continue

@@ -5,11 +5,14 @@ from __future__ import annotations
 import os
 from functools import cache
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from cryptography.fernet import Fernet
-from pydantic import model_validator
+from pydantic import field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from temporalio.service import TLSConfig
 
 PLACEHOLDERS = {"", "changethis", "change-me", "secret", "password"}
 
@@ -23,6 +26,11 @@ class Settings(BaseSettings):
     temporal_address: str = "localhost:7233"
     temporal_namespace: str = "default"
     temporal_ui_url: str | None = None
+    # mutual TLS to Temporal (file paths, PEM): required in production, none on the embedded stack
+    temporal_tls_ca: Path | None = None
+    temporal_tls_cert: Path | None = None
+    temporal_tls_key: Path | None = None
+    temporal_tls_server_name: str | None = None  # the name on the server's certificate, if not the address's host
     ledger_rpc: str = "http://127.0.0.1:8545"
     data_key: str | None = None
     token_ttl_minutes: int = 8 * 60
@@ -37,6 +45,21 @@ class Settings(BaseSettings):
                 raise ValueError("ONEVISIT_DATABASE_URL must be set in production")
             if self.demo_accounts:
                 raise ValueError("ONEVISIT_DEMO_ACCOUNTS is for the embedded stack only, never production")
+            for name in ("temporal_tls_ca", "temporal_tls_cert", "temporal_tls_key"):
+                if getattr(self, name) is None:
+                    raise ValueError(f"ONEVISIT_{name.upper()} must be set in production: "
+                                     "Temporal is reached over mutual TLS only")
+        return self
+
+    @field_validator("temporal_tls_ca", "temporal_tls_cert", "temporal_tls_key", mode="before")
+    @classmethod
+    def _empty_path_is_unset(cls, value: object) -> object:
+        return None if value == "" else value  # not Path(""), which is the working directory
+
+    @model_validator(mode="after")
+    def _client_cert_with_its_key(self) -> Settings:
+        if (self.temporal_tls_cert is None) != (self.temporal_tls_key is None):
+            raise ValueError("ONEVISIT_TEMPORAL_TLS_CERT and ONEVISIT_TEMPORAL_TLS_KEY go together")
         return self
 
     @model_validator(mode="after")
@@ -48,6 +71,24 @@ class Settings(BaseSettings):
                 raise ValueError("ONEVISIT_DATA_KEY must be a Fernet key (32 url-safe base64 bytes): "
                                  "make one with `onevisit keygen data`") from exc
         return self
+
+    def temporal_tls(self) -> TLSConfig | bool:
+        """What Client.connect takes as tls: the CA, this process's client certificate and key read
+        from their files (an unreadable one named by its variable), or False when none is set."""
+        from temporalio.service import TLSConfig
+
+        if self.temporal_tls_ca is None and self.temporal_tls_cert is None:
+            return False
+
+        def read(name: str) -> bytes | None:
+            path = getattr(self, name)
+            try:
+                return None if path is None else path.read_bytes()
+            except OSError as exc:
+                raise ValueError(f"ONEVISIT_{name.upper()}={path}: cannot read it ({exc.strerror})") from exc
+
+        return TLSConfig(server_root_ca_cert=read("temporal_tls_ca"), client_cert=read("temporal_tls_cert"),
+                         client_private_key=read("temporal_tls_key"), domain=self.temporal_tls_server_name)
 
     @property
     def db_url(self) -> str:

@@ -1,6 +1,6 @@
 """The pending pool and the sealer thread, the only code that touches the writable py-evm chain.
 
-Submission checks run on the caller's thread against committed state (see ``Ledger.reader``);
+Submission checks run on the caller's thread against committed state (see ``LedgerNode.reader``);
 the sealer thread waits up to ``block_time`` after the first pending transaction, builds one
 block from up to ``max_block_txs`` transactions and commits it with its index rows in one SQLite
 transaction. Receipts are served from the index, so they exist only once the block is on disk.

@@ -11,8 +11,8 @@ from pydantic import BaseModel
 from sqlmodel import select
 
 from chain.anchors import Anchor
-from chain.evidence import ChainRef
-from chain.reconcile import StoredRecord
+from chain.audit.evidence import ChainRef
+from chain.audit.ledger import StoredRecord
 from gateway.api.deps import DeploymentDep, SessionDep, require
 from gateway.store import Case, HandoffRow
 

@@ -6,8 +6,8 @@ from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.exceptions import RequestValidationError
 
 from chain.errors import ChainError
-from chain.evidence import EvidenceBundle
-from chain.ledger import Ledger
+from chain.audit.evidence import EvidenceBundle
+from chain.client import LedgerClient
 from gateway.access import extract, fields_for, log_read, reads_of, steps_held, visible_cases
 from gateway.api.deps import (
     CaseDep,
@@ -71,7 +71,7 @@ async def get_case(case: CaseDep, session: SessionDep, temporal: TemporalDep) ->
 def evidence(case: CaseDep, session: SessionDep, deployment: DeploymentDep, settings: SettingsDep) -> EvidenceBundle:
     """The evidence bundle an auditor re-verifies offline or against the ledger."""
     try:
-        registry = Ledger(settings.ledger_rpc, deployment.chain).registry_events()
+        registry = LedgerClient(settings.ledger_rpc, deployment.chain).registry_events()
     except ChainError as exc:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"the ledger did not answer: {exc}") from exc
     return evidence_bundle(session, case, deployment, registry)

@@ -11,7 +11,7 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
 from agencies.directory import AGENCIES
-from chain.ledger import connect
+from chain.client import connect
 from gateway.api.deps import DeploymentDep, SettingsDep, TemporalDep
 from gateway.deployment import DeploymentFile
 from gateway.schemas import Health

@@ -12,7 +12,7 @@ from agencies.backend import Broken, RemoteBackend
 from agencies.service import create_service
 from agencies.simulated import SimulatedBackend
 from chain.handoff import case_commitment, new_salt
-from chain.ledger import Sender
+from chain.client import Sender
 from tests.fixtures.http import serving
 from tests.fixtures.stack import application
 from workflows.catalog import get_flow

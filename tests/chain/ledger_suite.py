@@ -12,11 +12,11 @@ import pytest
 import rlp
 from eth_hash.auto import keccak
 
-from chain.audit import verify_case
+from chain.audit.case import verify_case
 from chain.errors import AnchorRefused, VerificationError
 from chain.handoff import agency_id, case_commitment, new_salt, step_id
-from chain.ledger import ADMIN_GAS, Sender
-from chain.proofs import anchored_at_slot, verify_account_proof, verify_storage_proof
+from chain.client import ADMIN_GAS, Sender
+from chain.audit.proofs import anchored_at_slot, verify_account_proof, verify_storage_proof
 from tests.chain.mpt_walk import MissingNode, mpt_get
 from tests.fixtures.onchain_trail import FLOW, OnChainTrail
 from workflows.catalog import get_flow
@@ -202,7 +202,7 @@ class LedgerSuite:
             int(answer["nonce"], 16), int(answer["balance"], 16),
             bytes.fromhex(answer["storageHash"][2:]), bytes.fromhex(answer["codeHash"][2:]))
         assert code_hash == keccak(bytes(ledger.w3.eth.get_code(contract, anchor.block_number)))
-        # and with chain.proofs, as the auditor will
+        # and with chain.audit.proofs, as the auditor will
         assert verify_storage_proof(root, contract, slot, answer) == anchor.block_number
         assert verify_account_proof(root, contract, answer).storage_root == storage_root
 

@@ -1,5 +1,5 @@
 """A Merkle-Patricia proof walker written by hand (rlp + keccak, nothing else), to check
-eth_getProof answers independently of py-trie, which both the node and chain.proofs use."""
+eth_getProof answers independently of py-trie, which both the node and chain.audit.proofs use."""
 
 from __future__ import annotations
 

@@ -10,11 +10,11 @@ from dataclasses import dataclass
 
 import pytest
 
-from chain.audit import verify_case
+from chain.audit.case import verify_case
 from chain.batcher import AnchorBatcher
-from chain.evidence import AgencyClaim, ChainRef, EvidenceBundle, EvidenceItem
+from chain.audit.evidence import AgencyClaim, ChainRef, EvidenceBundle, EvidenceItem
 from chain.handoff import Handoff, case_commitment, new_salt, now_rfc3339, sign, step_id
-from chain.ledger import Sender
+from chain.client import Sender
 from chain.merkle import Tree, handoff_leaf
 from workflows.catalog import get_flow
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 import pytest
 
 from chain.anchors import Anchor
-from chain.audit import CLOCK_SKEW_S, verify_case
-from chain.evidence import EvidenceItem
+from chain.audit.case import CLOCK_SKEW_S, verify_case
+from chain.audit.evidence import EvidenceItem
 from chain.handoff import Handoff, sign
 from tests.fixtures.trail import build_trail
 from workflows.catalog import get_flow

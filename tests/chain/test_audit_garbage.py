@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from chain.audit import MAX_BUNDLE_BYTES
+from chain.audit.case import MAX_BUNDLE_BYTES
 
 BUNDLES = Path(__file__).parent / "testdata" / "bundles"
 ROOT = Path(__file__).resolve().parents[2]

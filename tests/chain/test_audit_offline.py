@@ -6,9 +6,9 @@ import secrets
 import pytest
 from eth_account import Account
 
-from chain.audit import parse_bundle, verify_case
+from chain.audit.case import parse_bundle, verify_case
 from chain.errors import VerificationError
-from chain.evidence import EvidenceItem
+from chain.audit.evidence import EvidenceItem
 from chain.handoff import Handoff, agency_id, sign, step_id
 from chain.hexid import to_hex
 from tests.fixtures.trail import build_trail

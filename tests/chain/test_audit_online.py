@@ -9,8 +9,8 @@ import secrets
 import pytest
 from eth_account import Account
 
-from chain.audit import verify_case
-from chain.evidence import EvidenceItem
+from chain.audit.case import verify_case
+from chain.audit.evidence import EvidenceItem
 from tests.fixtures.onchain_trail import FLOW, OnChainTrail, required_steps
 
 

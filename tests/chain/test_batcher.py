@@ -10,7 +10,7 @@ import pytest
 from chain.batcher import AnchorBatcher, BatchJournal
 from chain.errors import AnchorRefused, ChainValueError
 from chain.handoff import case_commitment, new_salt, step_id
-from chain.ledger import Sender
+from chain.client import Sender
 from chain.merkle import Tree, handoff_leaf, parse_proof, verify_inclusion
 
 FLOW, STEP = "business_registration", "tax_registration"

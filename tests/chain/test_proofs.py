@@ -1,4 +1,4 @@
-"""chain.proofs alone: the HandoffLedger slots it assumes, and answers refused at the step named."""
+"""chain.audit.proofs alone: the HandoffLedger slots it assumes, and answers refused at the step named."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from eth_hash.auto import keccak
 from trie import HexaryTrie
 
 from chain.errors import ChainValueError, VerificationError
-from chain.proofs import (
+from chain.audit.proofs import (
     ANCHORED_AT_SLOT,
     BATCH_ANCHORED_AT_SLOT,
     anchored_at_slot,

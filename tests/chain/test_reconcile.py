@@ -1,4 +1,4 @@
-"""Whole-ledger reconciliation (chain/reconcile.py): pure over two lists, then on the real node
+"""Whole-ledger reconciliation (chain/audit/ledger.py): pure over two lists, then on the real node
 with single and batched anchors."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ import pytest
 
 from chain.anchors import Anchor
 from chain.handoff import agency_id, step_id
-from chain.ledger import ADMIN_GAS
+from chain.client import ADMIN_GAS
 from chain.merkle import Tree, handoff_leaf
-from chain.reconcile import StoredRecord, reconcile, reconcile_ledger
+from chain.audit.ledger import StoredRecord, reconcile, reconcile_ledger
 from tests.fixtures.onchain_trail import FLOW, OnChainTrail
 
 

@@ -8,7 +8,7 @@ import requests
 
 from chain.node.errors import INVALID_PARAMS, LIMIT_EXCEEDED, NOT_FOUND
 from chain.node.rpc import MAX_PROOF_KEYS
-from chain.proofs import verify_account_proof, verify_storage_proof
+from chain.audit.proofs import verify_account_proof, verify_storage_proof
 from tests.chain.conftest import deploy_notes, transact
 
 SLOT0 = "0x" + "00" * 32

@@ -21,14 +21,14 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel
 
 from chain.anchors import Anchor, BatchAnchor
-from chain.audit import Finding
+from chain.audit.case import Finding
 from chain.batch import verify_proof
 from chain.errors import VerificationError
 from chain.handoff import agency_id, step_id
 from chain.hexid import to_hex
 
 if TYPE_CHECKING:  # only a type here: checking offline never imports the web3 client
-    from chain.ledger import Ledger
+    from chain.client import LedgerClient
 
 
 class StoredRecord(BaseModel):
@@ -147,7 +147,7 @@ def reconcile(records: Iterable[StoredRecord], anchors: Iterable[Anchor],
                         records_in_store=len(records), matched=matched, findings=findings)
 
 
-def reconcile_ledger(records: Iterable[StoredRecord], ledger: Ledger) -> LedgerReport:
+def reconcile_ledger(records: Iterable[StoredRecord], ledger: LedgerClient) -> LedgerReport:
     """Every HandoffAnchored and BatchAnchored event since the deployment block, against the store."""
     return reconcile(records, ledger.all_anchors(), ledger.all_batches())
 

@@ -49,7 +49,7 @@ def fees(w3: Web3) -> dict[str, int]:
     return {"maxFeePerGas": 2 * base + tip, "maxPriorityFeePerGas": tip}
 
 
-class Ledger:
+class LedgerClient:
     """Read access to a deployment, and the decoding every sender shares (a receipt's logs as anchors)."""
 
     def __init__(self, url: str, deployment: Deployment, *, timeout: float = 30.0):
@@ -148,7 +148,7 @@ class Sender:
     Thread-safe: an agency worker runs several activities at once on one account.
     """
 
-    def __init__(self, ledger: Ledger, private_key: bytes, *, receipt_timeout: float = 60.0):
+    def __init__(self, ledger: LedgerClient, private_key: bytes, *, receipt_timeout: float = 60.0):
         self.ledger = ledger
         self.w3 = ledger.w3
         self.account = Account.from_key(private_key)
@@ -224,7 +224,7 @@ class Sender:
 
     def close(self) -> None:
         """Nothing to finish: each anchor() returned only once its transaction was mined, and the
-        connection belongs to the Ledger, which other clients may share."""
+        connection belongs to the LedgerClient, which other clients may share."""
 
 
 # deployment and administration ---------------------------------------------------------------
@@ -288,4 +288,4 @@ class Admin(Sender):
         self.wait(tx_hash)
 
 
-__all__ = ["Admin", "Ledger", "Sender", "connect", "deploy"]
+__all__ = ["Admin", "LedgerClient", "Sender", "connect", "deploy"]

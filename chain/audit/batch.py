@@ -22,15 +22,15 @@ from typing import TYPE_CHECKING
 from chain.anchors import Anchor, BatchAnchor
 from chain.batch import anchor_in_batch, verify_proof
 from chain.errors import ChainValueError, VerificationError
-from chain.evidence import EvidenceBundle, EvidenceItem
+from chain.audit.evidence import EvidenceBundle, EvidenceItem
 from chain.handoff import agency_id
 from chain.hexid import bytes32, to_hex
 
 if TYPE_CHECKING:  # only a type here: checking offline never imports the web3 client
-    from chain.ledger import Ledger
+    from chain.client import LedgerClient
 
 
-def batched_anchors(bundle: EvidenceBundle, ledger: Ledger | None, singles: dict[str, Anchor], find) -> dict[str, Anchor]:
+def batched_anchors(bundle: EvidenceBundle, ledger: LedgerClient | None, singles: dict[str, Anchor], find) -> dict[str, Anchor]:
     """hash -> the anchor to judge by, for every item whose claimed anchor is a batch's and whose
     handoff is not anchored alone; each failure is a finding (``proof`` or ``anchor``)."""
     events: dict[str, BatchAnchor | None] = {}
@@ -45,7 +45,7 @@ def batched_anchors(bundle: EvidenceBundle, ledger: Ledger | None, singles: dict
     return found
 
 
-def _judge(item: EvidenceItem, claim: Anchor, ledger: Ledger | None, events: dict, find) -> Anchor | None:
+def _judge(item: EvidenceItem, claim: Anchor, ledger: LedgerClient | None, events: dict, find) -> Anchor | None:
     rec = item.handoff.record
     if claim.leaf_index is None or claim.batch_size is None or claim.proof is None:
         find("proof", f"the batch anchor (root {claim.batch_root}) lacks its leaf index, size or proof", item)

@@ -13,7 +13,7 @@ The checks, in order (each finding names its check):
   (7) anchor      the hash is anchored, from the agency's registered account, for this step and
                   case (online: read from the ledger; offline: the bundle's claim is present);
                   in a Merkle batch: the inclusion proof leads to the batch's anchored root
-                  (check "proof"; see chain.audit_batch)
+                  (check "proof"; see chain.audit.batch)
   (8) order       every parent was anchored before its child
   (9) complete    every anchor of this case on the ledger has its record in the bundle; no
                   handoff appears twice, no step has two completed handoffs
@@ -45,14 +45,14 @@ from pydantic import Field as PydanticField
 
 from chain import jsonguard
 from chain.anchors import Anchor
-from chain.audit_batch import batched_anchors
+from chain.audit.batch import batched_anchors
 from chain.errors import VerificationError
-from chain.evidence import EvidenceBundle, EvidenceItem
+from chain.audit.evidence import EvidenceBundle, EvidenceItem
 from chain.handoff import agency_id, case_commitment, definition_hash, step_id
 from chain.hexid import to_hex
 
 if TYPE_CHECKING:  # only a type here: checking offline never imports the web3 client
-    from chain.ledger import Ledger
+    from chain.client import LedgerClient
 
 
 class Finding(BaseModel):
@@ -158,7 +158,7 @@ def _check_flow_shape(flow: dict[str, Any]) -> None:
 
 
 def _check_registry_shape(events: list[dict[str, Any]]) -> None:
-    """Registry events as ``Ledger.registry_events`` writes them: known names, block and log
+    """Registry events as ``LedgerClient.registry_events`` writes them: known names, block and log
     numbers, hex ids, in chain order, no change to an agency before it was registered."""
     registered: set[str] = set()
     last = (-1, -1)
@@ -247,7 +247,7 @@ class RegistryHistory:
 Find = Callable[..., None]
 
 
-def verify_case(bundle: EvidenceBundle, ledger: Ledger | None = None) -> Report:
+def verify_case(bundle: EvidenceBundle, ledger: LedgerClient | None = None) -> Report:
     """Every check over one case's trail, online against ``ledger`` or offline: first those of the
     case as a whole, then ``HANDOFF_CHECKS`` on each handoff in trail order."""
     findings: list[Finding] = []
@@ -561,7 +561,7 @@ HANDOFF_CHECKS: tuple[Callable[[Trail, EvidenceItem, Find], None], ...] = (
     check_anchor_account, check_order, check_decision, check_rules_hash, check_attempt, check_time)
 
 
-def _anchors(bundle: EvidenceBundle, ledger: Ledger | None, find) -> dict[str, Anchor]:
+def _anchors(bundle: EvidenceBundle, ledger: LedgerClient | None, find) -> dict[str, Anchor]:
     """(7)(9) The anchors to judge by: the ledger's own when online, else the bundle's claims."""
     if ledger is None:
         claims = {i.handoff.hash.lower(): i.anchor for i in bundle.handoffs if i.anchor is not None and not i.anchor.batched}
