@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import rlp
 import yaml
+from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives import serialization
 
 from agencies.directory import AGENCIES
@@ -120,3 +121,86 @@ def test_besu_admin_apis_are_on_loopback_behind_jwt_and_the_public_interface_ser
     for name, service in SERVICES.items():  # the admin interface is published on no host port
         if name.startswith("besu-"):
             assert not any("8546" in str(p) for p in service.get("ports", [])), name
+
+
+# -- Temporal over mutual TLS only ---------------------------------------------------------------
+
+TEMPORAL_CERTS = "./secrets/temporal/"
+# What each service presents to Temporal: the server its own certificate (and the CLI's, for its
+# health check and namespace set-up), the UI and every OneVisit process their own.
+TEMPORAL_IDENTITIES = {"temporal": {"server", "temporal-cli"}, "temporal-ui": {"temporal-ui"},
+                       **{name: {name} for name in OURS}}
+
+
+def mounts(service: dict) -> dict[str, str]:
+    """Host file -> container path, for the service's bind mounts."""
+    return {s: t for s, t, *_ in (v.split(":") for v in service.get("volumes", []) if v.startswith("./"))}
+
+
+def mounted_at(service: dict, target: str) -> str:
+    [source] = [s for s, t in mounts(service).items() if t == target]
+    return source
+
+
+def test_temporal_requires_mutual_tls_on_the_frontend_and_between_its_services():
+    service = SERVICES["temporal"]
+    env = {k: str(v) for k, v in service["environment"].items()}
+    assert env["TEMPORAL_TLS_REQUIRE_CLIENT_AUTH"] == "true"
+    for frontend_or_internode in ("FRONTEND", "SERVER"):  # one certificate: the frontend's and internode's
+        assert mounted_at(service, env[f"TEMPORAL_TLS_{frontend_or_internode}_CERT"]) == TEMPORAL_CERTS + "server.pem"
+        assert mounted_at(service, env[f"TEMPORAL_TLS_{frontend_or_internode}_KEY"]) == TEMPORAL_CERTS + "server.key"
+    for ca in ("TEMPORAL_TLS_SERVER_CA_CERT", "TEMPORAL_TLS_CLIENT1_CA_CERT"):  # clients checked against our CA
+        assert mounted_at(service, env[ca]) == TEMPORAL_CERTS + "ca.pem"
+    assert "TEMPORAL_TLS_CLIENT2_CA_CERT" not in env  # no second CA admitted
+    assert env["TEMPORAL_TLS_INTERNODE_SERVER_NAME"] == env["TEMPORAL_TLS_FRONTEND_SERVER_NAME"] == "temporal"
+    assert env["TEMPORAL_TLS_INTERNODE_DISABLE_HOST_VERIFICATION"] == "false"
+    assert env["TEMPORAL_TLS_FRONTEND_DISABLE_HOST_VERIFICATION"] == "false"
+    # the image's `temporal` CLI (namespace set-up, health check) connects as temporal-cli
+    assert "temporal operator cluster health" in service["healthcheck"]["test"][1]
+    assert env["TEMPORAL_ADDRESS"] == "temporal:7233" and env["TEMPORAL_TLS_SERVER_NAME"] == "temporal"
+    assert mounted_at(service, env["TEMPORAL_TLS_SERVER_CA_CERT_PATH"]) == TEMPORAL_CERTS + "ca.pem"
+    assert mounted_at(service, env["TEMPORAL_TLS_CLIENT_CERT_PATH"]) == TEMPORAL_CERTS + "temporal-cli.pem"
+    assert mounted_at(service, env["TEMPORAL_TLS_CLIENT_KEY_PATH"]) == TEMPORAL_CERTS + "temporal-cli.key"
+    assert not service.get("ports")  # reached on the compose network only
+
+
+def test_the_ui_presents_its_certificate_and_checks_the_servers():
+    service = SERVICES["temporal-ui"]
+    env = {k: str(v) for k, v in service["environment"].items()}
+    assert env["TEMPORAL_TLS_ENABLE_HOST_VERIFICATION"] == "true" and env["TEMPORAL_TLS_SERVER_NAME"] == "temporal"
+    assert mounted_at(service, env["TEMPORAL_TLS_CA"]) == TEMPORAL_CERTS + "ca.pem"
+    assert mounted_at(service, env["TEMPORAL_TLS_CERT"]) == TEMPORAL_CERTS + "temporal-ui.pem"
+    assert mounted_at(service, env["TEMPORAL_TLS_KEY"]) == TEMPORAL_CERTS + "temporal-ui.key"
+
+
+@pytest.mark.parametrize("name", sorted(OURS))
+def test_each_onevisit_service_connects_to_temporal_with_its_own_certificate(name):
+    service = OURS[name]
+    env = service["environment"]
+    assert env["ONEVISIT_TEMPORAL_ADDRESS"] == "temporal:7233"
+    assert env["ONEVISIT_TEMPORAL_TLS_SERVER_NAME"] == "temporal"
+    assert mounted_at(service, env["ONEVISIT_TEMPORAL_TLS_CA"]) == TEMPORAL_CERTS + "ca.pem"
+    assert mounted_at(service, env["ONEVISIT_TEMPORAL_TLS_CERT"]) == TEMPORAL_CERTS + f"{name}.pem"
+    assert mounted_at(service, env["ONEVISIT_TEMPORAL_TLS_KEY"]) == TEMPORAL_CERTS + f"{name}.key"
+    Settings(**{k.removeprefix("ONEVISIT_").lower(): v for k, v in env.items()  # production accepts it
+                if k.startswith("ONEVISIT_TEMPORAL_TLS_")},
+             environment="production", data_key=Fernet.generate_key().decode(), database_url="sqlite://")
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_a_service_mounts_only_its_own_temporal_key_read_only_and_none_the_ca_key(name):
+    service = SERVICES[name]
+    ours = {s: v for v in service.get("volumes", []) for s in [v.split(":")[0]] if s.startswith(TEMPORAL_CERTS)}
+    keys = {Path(s).stem for s in ours if s.endswith(".key")}
+    assert keys == TEMPORAL_IDENTITIES.get(name, set())
+    assert "ca" not in keys  # the CA's key stays with the operator
+    assert all(v.endswith(":ro") for v in ours.values())
+
+
+def test_the_certificate_generator_makes_what_compose_mounts(tmp_path):
+    subprocess.run([sys.executable, str(ROOT / "deploy/temporal/generate_certs.py"), "--out", str(tmp_path)],
+                   check=True, cwd=ROOT, capture_output=True)
+    made = {p.name for p in (tmp_path / "secrets/temporal").iterdir()}
+    mounted = {Path(s).name for service in SERVICES.values() for s in mounts(service) if s.startswith(TEMPORAL_CERTS)}
+    assert mounted == made - {"ca.key"}
+    assert set().union(*TEMPORAL_IDENTITIES.values()) == {Path(n).stem for n in made} - {"ca"}
