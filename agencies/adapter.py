@@ -28,8 +28,9 @@ from workflows.messages import (ANCHOR_HANDOFF, COMPENSATE_STEP, ESCALATE_STEP, 
 log = logging.getLogger(__name__)
 
 
-class Journal:
-    """What this agency has signed, by idempotency key (SQLite in the agency's own directory)."""
+class SignedHandoffs:
+    """What this agency has signed, by idempotency key, so a retry returns the very same handoff
+    (SQLite, AGENCY-journal.db in the agency's own directory; not the batcher's BatchJournal)."""
 
     def __init__(self, path: Path):
         self._db = open_local(path, "CREATE TABLE IF NOT EXISTS signed (key TEXT PRIMARY KEY, handoff TEXT NOT NULL)")
@@ -49,7 +50,7 @@ class Journal:
 
 
 class AgencyActivities:
-    def __init__(self, keys: AgencyKeys, backend: AgencyBackend, anchorer: Anchorer, journal: Journal):
+    def __init__(self, keys: AgencyKeys, backend: AgencyBackend, anchorer: Anchorer, journal: SignedHandoffs):
         self.agency = keys.agency
         self.keys = keys
         self.backend = backend

@@ -10,7 +10,7 @@ from pathlib import Path
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from agencies.adapter import AgencyActivities, Journal
+from agencies.adapter import AgencyActivities, SignedHandoffs
 from agencies.backend import AgencyBackend, RemoteBackend
 from agencies.keys import AgencyKeys
 from agencies.simulated import SimulatedBackend
@@ -30,7 +30,7 @@ def build_activities(keys: AgencyKeys, ledger: LedgerClient, state_dir: Path, ba
                               else SimulatedBackend(keys.agency, state_dir))
     sender = Sender(ledger, keys.account_key)
     anchorer: Anchorer = AnchorBatcher(sender, state_dir / f"{keys.agency}-batches.db") if batch else sender
-    return AgencyActivities(keys, backend, anchorer, Journal(state_dir / f"{keys.agency}-journal.db"))
+    return AgencyActivities(keys, backend, anchorer, SignedHandoffs(state_dir / f"{keys.agency}-journal.db"))
 
 
 async def run_agency_worker(client: Client, keys: AgencyKeys, ledger_url: str, deployment: Deployment,

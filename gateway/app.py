@@ -20,7 +20,7 @@ from gateway.api import cases as cases_api
 from gateway.api import clerks as clerks_api
 from gateway.api import health as health_api
 from gateway.api import public as public_api
-from gateway.auth import LoginThrottle, RateLimit, disable_demo_users, seed_demo_users
+from gateway.accounts import LoginThrottle, RateLimit, disable_demo_users, seed_demo_users
 from gateway.deployment import DeploymentFile
 from gateway.settings import Settings, get_settings
 from gateway.store import Vault, make_engine, mark, marked

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
 
 from gateway.api.deps import BearerToken, CurrentUser, SessionDep, SettingsDep, ThrottleDep
-from gateway.auth import authenticate, issue_token, revoke_token
+from gateway.accounts import authenticate, issue_token, revoke_token
 from gateway.schemas import Token, UserPublic
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])

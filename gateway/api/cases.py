@@ -20,7 +20,7 @@ from gateway.api.deps import (
     require,
 )
 from gateway.api.updates import send_update
-from gateway.cases import CaseNotStarted, CaseStartUnconfirmed, case_view, evidence_bundle, open_case
+from gateway.casework import CaseNotStarted, CaseStartUnconfirmed, case_view, evidence_bundle, open_case
 from gateway.schemas import (
     ApplicationReadPublic,
     CasePublic,

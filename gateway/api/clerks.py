@@ -9,7 +9,7 @@ from sqlmodel import select
 
 from gateway.api.deps import CaseDep, CurrentUser, SessionDep, TemporalDep, require
 from gateway.api.updates import send_update
-from gateway.cases import escalations
+from gateway.casework import escalations
 from gateway.schemas import DecisionIn, Escalation, QueueEntry, UpdateOut
 from gateway.store import Case, QueueItem
 from workflows.messages import DECIDE_UPDATE, Decision

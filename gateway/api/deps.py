@@ -12,7 +12,7 @@ from sqlmodel import Session
 from temporalio.client import Client
 
 from gateway.access import may_see
-from gateway.auth import LoginThrottle, RateLimited, token_user
+from gateway.accounts import LoginThrottle, RateLimited, token_user
 from gateway.deployment import DeploymentFile
 from gateway.settings import Settings
 from gateway.store import Case, User, Vault

@@ -7,7 +7,7 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from agencies.adapter import AgencyActivities, Journal
+from agencies.adapter import AgencyActivities, SignedHandoffs
 from agencies.backend import Broken, RemoteBackend
 from agencies.service import create_service
 from agencies.simulated import SimulatedBackend
@@ -24,7 +24,7 @@ FLOW = get_flow("business_registration")
 def adapter(embedded_ledger, tmp_path, agency: str, backend=None) -> AgencyActivities:
     keys = embedded_ledger.keys[agency]
     return AgencyActivities(keys, backend or SimulatedBackend(agency, tmp_path), Sender(embedded_ledger.ledger(), keys.account_key),
-                            Journal(tmp_path / f"{agency}-journal.db"))
+                            SignedHandoffs(tmp_path / f"{agency}-journal.db"))
 
 
 def request(step: str, case_id: str, app: dict, parents=(), attempt: int = 1) -> StepInput:

@@ -8,7 +8,7 @@ import pytest
 from sqlmodel import func, select
 
 from gateway.access import extract, fields_for
-from gateway.cases import record_case
+from gateway.casework import record_case
 from gateway.schemas import RegistrationApplication
 from gateway.store import ApplicationRead, CaseKey
 from tests.fixtures.stack import application

@@ -6,7 +6,7 @@ callable here; the ledger is the real embedded node."""
 from __future__ import annotations
 
 from chain.audit.ledger import StoredRecord
-from gateway.cli_audit import reconcile_from_start
+from gateway.cli.audit import reconcile_from_start
 from tests.fixtures.onchain_trail import FLOW, OnChainTrail
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from temporalio.exceptions import ApplicationError
 
-from gateway.cases import record_case
+from gateway.casework import record_case
 from workflows.engine import CaseWorkflow
 from workflows.messages import DECIDE_UPDATE, Decision, Refusal
 

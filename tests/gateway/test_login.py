@@ -12,7 +12,7 @@ from cryptography.fernet import Fernet
 from sqlmodel import Session, select
 
 from gateway.app import prepare_accounts
-from gateway.auth import DISABLED, LoginThrottle, authenticate, check_password, hash_password
+from gateway.accounts import DISABLED, LoginThrottle, authenticate, check_password, hash_password
 from gateway.settings import Settings
 from gateway.store import User, make_engine, mark
 
@@ -64,7 +64,7 @@ def test_unknown_users_cost_the_same_work(monkeypatch, tmp_path):
         session.commit()
         checked = []
         real = check_password
-        monkeypatch.setattr("gateway.auth.check_password", lambda p, h: checked.append(h[:9]) or real(p, h))
+        monkeypatch.setattr("gateway.accounts.check_password", lambda p, h: checked.append(h[:9]) or real(p, h))
         assert authenticate(session, "nobody", "pw") is None
         assert authenticate(session, "known", "wrong") is None
     assert checked == ["$argon2id", "$argon2id"]  # one argon2id verification each, known or not

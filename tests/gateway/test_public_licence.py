@@ -11,8 +11,8 @@ import pytest
 from agencies.identifiers import random_uscc
 from chain.anchors import Anchor
 from chain.handoff import Handoff, sign
-from gateway.auth import RateLimit, RateLimited
-from gateway.cases import record_handoff
+from gateway.accounts import RateLimit, RateLimited
+from gateway.casework import record_handoff
 
 
 def licence_handoff(uscc: str, outcome: str = "completed", step: str = "business_licence"):

@@ -6,7 +6,7 @@ import pytest
 from cryptography.fernet import Fernet, InvalidToken
 from sqlmodel import Session, select
 
-from gateway.cases import escalations, record_case
+from gateway.casework import escalations, record_case
 from gateway.store import Case, CaseKey, QueueItem, SchemaMismatch, User, Vault, make_engine
 from workflows.catalog import get_flow
 from workflows.messages import CaseStatus, StepStatus

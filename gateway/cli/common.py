@@ -1,17 +1,10 @@
-"""What every ``onevisit`` command shares: the app and its groups, options, errors, the API."""
+"""What every ``onevisit`` command shares: options, errors, the API client."""
 
 from __future__ import annotations
 
 from typing import Annotated, Optional
 
 import typer
-
-app = typer.Typer(help="OneVisit: one-visit government services with a verifiable ledger trail.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
-worker_app = typer.Typer(help="Run one worker (used by `onevisit up`; run them yourself to split machines).")
-audit_app = typer.Typer(help="Verify a case's handoff trail, export and re-verify evidence bundles.")
-app.add_typer(worker_app, name="worker")
-app.add_typer(audit_app, name="audit")
 
 Url = Annotated[str, typer.Option("--url", envvar="ONEVISIT_URL", help="the gateway's URL")]
 User = Annotated[Optional[str], typer.Option("--user", envvar="ONEVISIT_USER", help="sign in as (default: the demo account for the command)")]

@@ -9,7 +9,9 @@ from typing import Annotated, Callable, Optional
 
 import typer
 
-from gateway.cli_common import AsJson, LedgerRpc, Password, Url, User, api, app, audit_app, call, fail
+from gateway.cli.common import AsJson, LedgerRpc, Password, Url, User, api, call, fail
+
+audit_app = typer.Typer(help="Verify a case's handoff trail, export and re-verify evidence bundles.")
 
 
 def _print_report(report, as_json: bool) -> None:
@@ -167,14 +169,13 @@ def audit_ledger(url: Url = "http://127.0.0.1:8000", as_json: AsJson = False, le
 
 # ------------------------------------------------------------------------------------ bench
 bench_app = typer.Typer(help="Measure the ledger or start-up on throw-away data (not tests: figures vary by machine).")
-app.add_typer(bench_app, name="bench")
 
 
 def _bench_module(name: str):
     """bench/NAME.py from the source tree (the benchmarks are not in the wheel), loaded lazily."""
     import importlib.util
 
-    path = Path(__file__).resolve().parents[1] / "bench" / f"{name}.py"
+    path = Path(__file__).resolve().parents[2] / "bench" / f"{name}.py"
     if not path.is_file():
         fail(f"{path} is missing: the benchmarks ship with the source tree only")
     spec = importlib.util.spec_from_file_location(f"onevisit_bench_{name}", path)

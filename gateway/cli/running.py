@@ -13,8 +13,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from gateway import cli_audit, cli_cases, cli_registry  # noqa: F401  (they add their commands to the app)
-from gateway.cli_common import app, fail, worker_app
+from gateway.cli.common import fail
+
+app = typer.Typer()  # running the stack and its parts, at the top level
+worker_app = typer.Typer(help="Run one worker (used by `onevisit up`; run them yourself to split machines).")
 
 # ---------------------------------------------------------------------------------- running
 @app.command()
@@ -148,7 +150,7 @@ def worker_engine() -> None:
     from gateway.settings import get_settings
     from gateway.store import make_engine
     from gateway.stack import wait_for_start
-    from gateway.workers import run_engine_worker
+    from gateway.engine_worker import run_engine_worker
 
     wait_for_start()
     settings = get_settings()
@@ -191,7 +193,7 @@ def worker_all(anchor_mode: AnchorMode = "single") -> None:
     from gateway.settings import get_settings
     from gateway.stack import wait_for_start
     from gateway.store import make_engine
-    from gateway.workers import run_engine_worker
+    from gateway.engine_worker import run_engine_worker
 
     agencies = _agency_workers(list(AGENCIES), batch=anchor_mode == "batch")
     wait_for_start()
@@ -221,10 +223,3 @@ def _agency_workers(names: list[str], backend_url: str | None = None, batch: boo
 
     return run
 
-
-def main() -> None:
-    app()
-
-
-if __name__ == "__main__":
-    main()

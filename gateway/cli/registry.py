@@ -15,10 +15,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from gateway.cli_common import AsJson, app, fail
+from gateway.cli.common import AsJson, fail
 
 registry_app = typer.Typer(help="Show and change the agency registry on the ledger (admin key required).")
-app.add_typer(registry_app, name="registry")
 
 DataDir = Annotated[Path, typer.Option("--data-dir", help="holds keys/ and deployment.json (as `onevisit up` makes it)")]
 Rpc = Annotated[Optional[str], typer.Option("--ledger-rpc", help="default: the embedded node `up` runs for DATA_DIR")]

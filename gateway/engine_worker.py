@@ -13,7 +13,7 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from gateway.cases import record_case, record_handoff
+from gateway.casework import record_case, record_handoff
 from workflows.engine import CaseWorkflow
 from workflows.messages import ENGINE_QUEUE, RECORD_CASE, RECORD_HANDOFF, CaseStatus, HandoffRecord
 

@@ -9,7 +9,9 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from gateway.cli_common import AsJson, Password, Url, User, api, app, call, fail
+from gateway.cli.common import AsJson, Password, Url, User, api, call, fail
+
+app = typer.Typer()  # the applicants' and clerks' commands, at the top level
 
 TERMINAL = {"completed", "rejected", "failed", "withdrawn", "returned"}  # returned: the applicant must act
 

@@ -1,0 +1,5 @@
+"""``python -m gateway.cli``: the same as the ``onevisit`` command."""
+
+from gateway.cli import main
+
+main()
