@@ -32,7 +32,7 @@ def sh(*argv: str, **kw) -> None:
 
 
 def setup() -> Path:
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 (dev.py runs on whatever python3 the machine has)
         sys.exit(f"OneVisit needs Python 3.11 or newer; this is {sys.version.split()[0]}")
     uv = TOOLS / "bin" / "uv"
     if not uv.exists():
@@ -55,11 +55,22 @@ def setup_anvil() -> None:
         return
     npm = shutil.which("npm")
     if npm is None:
-        print(f"warning: npm not found, so anvil {ANVIL_VERSION} is not installed: the ledger tests "
-              "against anvil will fail until node and npm are installed", file=sys.stderr)
+        print(
+            f"warning: npm not found, so anvil {ANVIL_VERSION} is not installed: the ledger tests "
+            "against anvil will fail until node and npm are installed",
+            file=sys.stderr,
+        )
         return
-    sh(npm, "install", "--prefix", str(NPM_PREFIX), "--no-audit", "--no-fund", "--loglevel=error",
-       f"@foundry-rs/anvil@{ANVIL_VERSION}")
+    sh(
+        npm,
+        "install",
+        "--prefix",
+        str(NPM_PREFIX),
+        "--no-audit",
+        "--no-fund",
+        "--loglevel=error",
+        f"@foundry-rs/anvil@{ANVIL_VERSION}",
+    )
 
 
 def main(argv: list[str]) -> int:

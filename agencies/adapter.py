@@ -22,8 +22,16 @@ from agencies.localdb import open_local
 from chain.anchors import Anchor, Anchorer
 from chain.errors import AnchorRefused
 from chain.handoff import Handoff, SignedHandoff, now_rfc3339, sign
-from workflows.messages import (ANCHOR_HANDOFF, COMPENSATE_STEP, ESCALATE_STEP, EXECUTE_STEP, AnchorInput,
-                                CompensateInput, EscalateInput, StepInput)
+from workflows.messages import (
+    ANCHOR_HANDOFF,
+    COMPENSATE_STEP,
+    ESCALATE_STEP,
+    EXECUTE_STEP,
+    AnchorInput,
+    CompensateInput,
+    EscalateInput,
+    StepInput,
+)
 
 log = logging.getLogger(__name__)
 
@@ -59,14 +67,26 @@ class AgencyActivities:
 
     def _check_agency(self, agency: str, step: str) -> None:
         if agency != self.agency:
-            raise ApplicationError(f"step {step!r} belongs to {agency}, not {self.agency}",
-                                   type="WrongAgency", non_retryable=True)
+            raise ApplicationError(
+                f"step {step!r} belongs to {agency}, not {self.agency}", type="WrongAgency", non_retryable=True
+            )
 
-    def _sign_once(self, key: str, request: StepInput, outcome: str, outputs: dict, parents: list[str]) -> SignedHandoff:
+    def _sign_once(
+        self, key: str, request: StepInput, outcome: str, outputs: dict, parents: list[str]
+    ) -> SignedHandoff:
         record = Handoff(
-            flow=request.flow, flow_version=request.flow_version, rules_version=request.rules_version,
-            step=request.step, case=request.commitment, agency=self.agency, outcome=outcome, outputs=outputs,
-            parents=parents, attempt=request.attempt, decided_by=request.decided_by, time=now_rfc3339(),
+            flow=request.flow,
+            flow_version=request.flow_version,
+            rules_version=request.rules_version,
+            step=request.step,
+            case=request.commitment,
+            agency=self.agency,
+            outcome=outcome,
+            outputs=outputs,
+            parents=parents,
+            attempt=request.attempt,
+            decided_by=request.decided_by,
+            time=now_rfc3339(),
         )
         return self.journal.put_once(key, sign(record, self.keys.signing_key))
 
@@ -96,7 +116,9 @@ class AgencyActivities:
         done = request.handoff.record
         self._check_agency(done.agency, done.step)
         if request.handoff.signer != self.keys.signer:
-            raise ApplicationError("an agency undoes only what it signed itself", type="WrongAgency", non_retryable=True)
+            raise ApplicationError(
+                "an agency undoes only what it signed itself", type="WrongAgency", non_retryable=True
+            )
         signed = self.journal.get(request.key)
         if signed is not None:
             return signed
@@ -104,11 +126,27 @@ class AgencyActivities:
             outputs = self.backend.compensate(request)
         except Unavailable as exc:
             raise ApplicationError(str(exc), type="AgencyUnavailable") from exc
-        step = StepInput(key=request.key, case_id=request.case_id, flow=done.flow, flow_version=done.flow_version,
-                         rules_version=done.rules_version, step=done.step, agency=done.agency, commitment=done.case,
-                         application={}, parents=[], attempt=done.attempt, decided_by="applicant:withdrawal")
-        return self._sign_once(request.key, step, "compensated",
-                               {"action": request.action, "reason": request.reason, **outputs}, [request.handoff.hash])
+        step = StepInput(
+            key=request.key,
+            case_id=request.case_id,
+            flow=done.flow,
+            flow_version=done.flow_version,
+            rules_version=done.rules_version,
+            step=done.step,
+            agency=done.agency,
+            commitment=done.case,
+            application={},
+            parents=[],
+            attempt=done.attempt,
+            decided_by="applicant:withdrawal",
+        )
+        return self._sign_once(
+            request.key,
+            step,
+            "compensated",
+            {"action": request.action, "reason": request.reason, **outputs},
+            [request.handoff.hash],
+        )
 
     @activity.defn(name=ESCALATE_STEP)
     def escalate_step(self, request: EscalateInput) -> SignedHandoff:
@@ -125,15 +163,16 @@ class AgencyActivities:
     def anchor_handoff(self, request: AnchorInput) -> Anchor:
         handoff = request.handoff
         if handoff.record.agency != self.agency or handoff.signer != self.keys.signer:
-            raise ApplicationError("an agency anchors only handoffs it signed itself", type="WrongAgency",
-                                   non_retryable=True)
+            raise ApplicationError(
+                "an agency anchors only handoffs it signed itself", type="WrongAgency", non_retryable=True
+            )
         handoff.verify()
         try:
             return self.anchorer.anchor(handoff.hash, request.flow, request.step, handoff.record.case)
         except AnchorRefused as exc:
-            raise ApplicationError(f"ledger refused the anchor: {exc}", type="AnchorRefused",
-                                   non_retryable=True) from exc
+            raise ApplicationError(
+                f"ledger refused the anchor: {exc}", type="AnchorRefused", non_retryable=True
+            ) from exc
 
     def activities(self) -> list:
         return [self.execute_step, self.anchor_handoff, self.compensate_step, self.escalate_step]
-

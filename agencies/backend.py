@@ -56,7 +56,9 @@ class RemoteBackend:
 
     def _call(self, path: str, body: str, key: str) -> dict[str, Any]:
         try:
-            resp = self._client.post(path, content=body, headers={"content-type": "application/json", "idempotency-key": key})
+            resp = self._client.post(
+                path, content=body, headers={"content-type": "application/json", "idempotency-key": key}
+            )
         except httpx.TransportError as exc:
             raise Unavailable(f"{self.agency} service unreachable: {exc}") from exc
         if resp.status_code == 200:

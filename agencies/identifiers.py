@@ -26,17 +26,25 @@ class IdentifierError(ValueError):
 # --- Administrative divisions (GB/T 2260) ------------------------------------
 
 JINAN_DIVISIONS: dict[str, str] = {
-    "370102": "历下区", "370103": "市中区", "370104": "槐荫区", "370105": "天桥区",
-    "370112": "历城区", "370113": "长清区", "370114": "章丘区", "370115": "济阳区",
-    "370116": "莱芜区", "370117": "钢城区", "370124": "平阴县", "370126": "商河县",
+    "370102": "历下区",
+    "370103": "市中区",
+    "370104": "槐荫区",
+    "370105": "天桥区",
+    "370112": "历城区",
+    "370113": "长清区",
+    "370114": "章丘区",
+    "370115": "济阳区",
+    "370116": "莱芜区",
+    "370117": "钢城区",
+    "370124": "平阴县",
+    "370126": "商河县",
 }
 JINAN_CITY = "370100"  # 济南市 itself (city-level registrations use it)
 
 # First two digits of every GB/T 2260 province-level code (81/82/83: HK, Macao and
 # Taiwan residents' residence permits, which use the same number format).
 _PROVINCES = frozenset(
-    "11 12 13 14 15 21 22 23 31 32 33 34 35 36 37 41 42 43 44 45 46 "
-    "50 51 52 53 54 61 62 63 64 65 71 81 82 83".split()
+    "11 12 13 14 15 21 22 23 31 32 33 34 35 36 37 41 42 43 44 45 46 50 51 52 53 54 61 62 63 64 65 71 81 82 83".split()
 )
 
 
@@ -55,7 +63,7 @@ def resident_id_check_char(first17: str) -> str:
     """ISO 7064 MOD 11-2 check character ('0'-'9' or 'X') for 17 digits."""
     if len(first17) != 17 or not first17.isascii() or not first17.isdigit():
         raise IdentifierError("resident ID body must be 17 digits")
-    total = sum(int(c) * w for c, w in zip(first17, _RID_WEIGHTS))
+    total = sum(int(c) * w for c, w in zip(first17, _RID_WEIGHTS, strict=False))
     check = (12 - total % 11) % 11
     return "X" if check == 10 else str(check)
 
@@ -114,7 +122,7 @@ def org_code_check_char(first8: str) -> str:
     """GB 11714 check character ('0'-'9' or 'X') for an 8-char body over 0-9A-Z."""
     if len(first8) != 8 or any(c not in _ORG_CHARS for c in first8):
         raise IdentifierError("organisation code body must be 8 characters from 0-9 and A-Z")
-    total = sum(_ORG_CHARS.index(c) * w for c, w in zip(first8, _ORG_WEIGHTS))
+    total = sum(_ORG_CHARS.index(c) * w for c, w in zip(first8, _ORG_WEIGHTS, strict=False))
     check = 11 - total % 11  # 1..11
     return {10: "X", 11: "0"}.get(check, str(check))
 
@@ -141,10 +149,8 @@ _USCC_WEIGHTS = [3**i % 31 for i in range(17)]  # 1 3 9 27 19 26 16 17 20 29 ...
 def uscc_check_char(first17: str) -> str:
     """GB 32100 check character for the first 17 characters of a USCC."""
     if len(first17) != 17 or any(c not in USCC_ALPHABET for c in first17):
-        raise IdentifierError(
-            "unified social credit code body must be 17 characters from " + USCC_ALPHABET
-        )
-    total = sum(USCC_ALPHABET.index(c) * w for c, w in zip(first17, _USCC_WEIGHTS))
+        raise IdentifierError("unified social credit code body must be 17 characters from " + USCC_ALPHABET)
+    total = sum(USCC_ALPHABET.index(c) * w for c, w in zip(first17, _USCC_WEIGHTS, strict=False))
     return USCC_ALPHABET[(31 - total % 31) % 31]
 
 
@@ -162,9 +168,7 @@ def validate_uscc(value: str) -> str:
                 " (only digits and capital letters except I, O, Z, S, V)"
             )
     if not value[2:8].isdigit():
-        raise IdentifierError(
-            f"unified social credit code division {value[2:8]} (positions 3-8) must be 6 digits"
-        )
+        raise IdentifierError(f"unified social credit code division {value[2:8]} (positions 3-8) must be 6 digits")
     org = value[8:17]  # positions 9-17: an organisation code with its own check char
     expected_org = org_code_check_char(org[:8])
     if org[8] != expected_org:
@@ -174,9 +178,7 @@ def validate_uscc(value: str) -> str:
         )
     expected = uscc_check_char(value[:17])
     if value[17] != expected:
-        raise IdentifierError(
-            f"unified social credit code check character is wrong: expected {expected}"
-        )
+        raise IdentifierError(f"unified social credit code check character is wrong: expected {expected}")
     return value
 
 
@@ -184,18 +186,18 @@ def make_uscc(division: str, org_body: str, authority: str = "9", entity_type: s
     """Build a valid USCC; the org-code and final check characters are computed."""
     if not _DIGITS6.fullmatch(division):
         raise IdentifierError(f"administrative division {division!r} must be 6 digits")
-    for label, part, size in (("registration authority", authority, 1),
-                              ("entity type", entity_type, 1), ("organisation code body", org_body, 8)):
+    for label, part, size in (
+        ("registration authority", authority, 1),
+        ("entity type", entity_type, 1),
+        ("organisation code body", org_body, 8),
+    ):
         if len(part) != size or any(c not in USCC_ALPHABET for c in part):
-            raise IdentifierError(
-                f"{label} {part!r} must be {size} character(s) from {USCC_ALPHABET}"
-            )
+            raise IdentifierError(f"{label} {part!r} must be {size} character(s) from {USCC_ALPHABET}")
     first17 = authority + entity_type + division + org_body + org_code_check_char(org_body)
     return validate_uscc(first17 + uscc_check_char(first17))
 
 
-def uscc_from_sequence(division: str, sequence: int, *, authority: str = "9",
-                       entity_type: str = "1") -> str:
+def uscc_from_sequence(division: str, sequence: int, *, authority: str = "9", entity_type: str = "1") -> str:
     """Deterministic, unique USCC per ``sequence`` (0 <= sequence < 31**8).
 
     The org body is ``sequence`` written in base 31 over USCC_ALPHABET, so distinct

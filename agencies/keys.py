@@ -44,9 +44,17 @@ class AgencyKeys:
         tmp = path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
-            json.dump({"agency": self.agency, "signing_key": self.signing_key.hex(),
-                       "account_key": self.account_key.hex(), "signer": self.signer,
-                       "account": self.account}, f, indent=2)
+            json.dump(
+                {
+                    "agency": self.agency,
+                    "signing_key": self.signing_key.hex(),
+                    "account_key": self.account_key.hex(),
+                    "signer": self.signer,
+                    "account": self.account,
+                },
+                f,
+                indent=2,
+            )
         os.replace(tmp, path)
 
     @classmethod

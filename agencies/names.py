@@ -20,11 +20,55 @@ CITY = "济南"
 RESTRICTED = ("中国", "中华", "中央", "全国", "国家", "国际")
 # 行业或经营特点: the industry terms this registry accepts (a catalogue excerpt, longest first when matched).
 INDUSTRIES = (
-    "信息科技", "信息技术", "网络科技", "网络技术", "软件开发", "软件", "电子商务", "数据服务", "人工智能",
-    "科技", "技术服务", "电子科技", "生物科技", "医药科技", "医药", "新能源", "环保科技", "智能科技",
-    "电力科技", "电网科技", "教育科技", "教育咨询", "文化传媒", "传媒", "广告", "设计", "咨询", "管理咨询",
-    "企业管理", "商贸", "贸易", "进出口", "食品销售", "食品", "餐饮管理", "餐饮", "农业", "物流", "供应链管理",
-    "建筑工程", "建筑", "装饰工程", "房地产开发", "物业管理", "机械设备", "汽车服务", "服装", "实业", "投资",
+    "信息科技",
+    "信息技术",
+    "网络科技",
+    "网络技术",
+    "软件开发",
+    "软件",
+    "电子商务",
+    "数据服务",
+    "人工智能",
+    "科技",
+    "技术服务",
+    "电子科技",
+    "生物科技",
+    "医药科技",
+    "医药",
+    "新能源",
+    "环保科技",
+    "智能科技",
+    "电力科技",
+    "电网科技",
+    "教育科技",
+    "教育咨询",
+    "文化传媒",
+    "传媒",
+    "广告",
+    "设计",
+    "咨询",
+    "管理咨询",
+    "企业管理",
+    "商贸",
+    "贸易",
+    "进出口",
+    "食品销售",
+    "食品",
+    "餐饮管理",
+    "餐饮",
+    "农业",
+    "物流",
+    "供应链管理",
+    "建筑工程",
+    "建筑",
+    "装饰工程",
+    "房地产开发",
+    "物业管理",
+    "机械设备",
+    "汽车服务",
+    "服装",
+    "实业",
+    "投资",
 )
 TRADE_NAME_CHARS = (2, 8)
 _HAN = re.compile(r"^[\u4e00-\u9fff]+$")
@@ -58,7 +102,9 @@ def normalise(name: str) -> str:
     name = unicodedata.normalize("NFKC", name)
     for ch in name:
         if unicodedata.category(ch) in ("Cc", "Cf", "Co", "Cs", "Cn"):
-            raise NameRefused("characters", f"company name contains an invisible or control character (U+{ord(ch):04X})")
+            raise NameRefused(
+                "characters", f"company name contains an invisible or control character (U+{ord(ch):04X})"
+            )
     return name
 
 
@@ -75,37 +121,47 @@ def parse_name(raw: str, district: str, other_districts: tuple[str, ...] = ()) -
     name = normalise(raw)
     for word in RESTRICTED:
         if word in name:
-            raise NameRefused("restricted", f"company name contains the restricted word {word!r}, which needs "
-                                            "approval above this registry")
+            raise NameRefused(
+                "restricted",
+                f"company name contains the restricted word {word!r}, which needs approval above this registry",
+            )
     form = next((f for f in FORMS if name.endswith(f)), None)
     if form is None:
         raise NameRefused("form", f"company name must end with its legal form ({' / '.join(FORMS)})")
     for other in other_districts:
         if other != district and name.startswith((f"{CITY}市{other}", f"{CITY}{other}")):
-            raise NameRefused("division", f"company name carries the division {CITY}{other}, but the company "
-                                          f"registers in {CITY}{district}")
+            raise NameRefused(
+                "division",
+                f"company name carries the division {CITY}{other}, but the company registers in {CITY}{district}",
+            )
     prefix = next((p for p in _division_prefixes(district) if name.startswith(p)), None)
     if prefix is None:
         if CITY in name:
             raise NameRefused("order", f"the division ({CITY}…) must come first in the company name")
-        raise NameRefused("division", f"company name must start with its administrative division ({CITY} or "
-                                      f"{CITY}市{district})")
-    middle = name[len(prefix):-len(form)]
+        raise NameRefused(
+            "division", f"company name must start with its administrative division ({CITY} or {CITY}市{district})"
+        )
+    middle = name[len(prefix) : -len(form)]
     industry = next((i for i in sorted(INDUSTRIES, key=len, reverse=True) if middle.endswith(i)), None)
     if industry is None:
         leading = next((i for i in INDUSTRIES if middle.startswith(i)), None)
         if leading is not None and len(middle) > len(leading):
             raise NameRefused("order", f"the industry ({leading}) must come after the trade name, before the form")
-        raise NameRefused("industry", "company name must state its industry (e.g. 信息科技, 商贸, 餐饮) "
-                                      "between the trade name and the form")
+        raise NameRefused(
+            "industry",
+            "company name must state its industry (e.g. 信息科技, 商贸, 餐饮) between the trade name and the form",
+        )
     trade = middle[: -len(industry)]
     low, high = TRADE_NAME_CHARS
     if not low <= len(trade) <= high:
-        raise NameRefused("trade_name", f"the trade name (字号) must be {low} to {high} characters, not "
-                                        f"{len(trade)} ({trade or 'none'})")
+        raise NameRefused(
+            "trade_name",
+            f"the trade name (字号) must be {low} to {high} characters, not {len(trade)} ({trade or 'none'})",
+        )
     if not _HAN.match(trade):
         raise NameRefused("trade_name", f"the trade name (字号) {trade!r} must be Chinese characters only")
-    if trade in INDUSTRIES or any(trade == d.removesuffix("区").removesuffix("县") or trade == d
-                                  for d in (district, *other_districts) if d):
+    if trade in INDUSTRIES or any(
+        trade == d.removesuffix("区").removesuffix("县") or trade == d for d in (district, *other_districts) if d
+    ):
         raise NameRefused("trade_name", f"the trade name (字号) {trade!r} may not be an industry or a division name")
     return CompanyName(name, prefix, trade, industry, form)

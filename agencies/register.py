@@ -14,8 +14,10 @@ from typing import Any, Literal
 
 from agencies.identifiers import IdentifierError, validate_uscc
 
-LICENCES_TABLE = ("CREATE TABLE IF NOT EXISTS licences (uscc TEXT PRIMARY KEY, case_id TEXT, company_name TEXT, "
-                  "division TEXT, issued_on TEXT, status TEXT NOT NULL, revoked_on TEXT)")
+LICENCES_TABLE = (
+    "CREATE TABLE IF NOT EXISTS licences (uscc TEXT PRIMARY KEY, case_id TEXT, company_name TEXT, "
+    "division TEXT, issued_on TEXT, status TEXT NOT NULL, revoked_on TEXT)"
+)
 REGISTRAR = "market_regulation"
 
 
@@ -58,8 +60,9 @@ class LicenceRegister:
             return LicenceStatus(code, True, "unknown")
         db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30)
         try:
-            row = db.execute("SELECT company_name, issued_on, status, revoked_on FROM licences WHERE uscc=?",
-                             (code,)).fetchone()
+            row = db.execute(
+                "SELECT company_name, issued_on, status, revoked_on FROM licences WHERE uscc=?", (code,)
+            ).fetchone()
         except sqlite3.OperationalError:  # the registrar has issued nothing yet
             row = None
         finally:

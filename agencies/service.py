@@ -14,11 +14,10 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
-from chain.jsonguard import BodyLimit
 from agencies.backend import AgencyBackend, Broken, Refused, Unavailable
 from agencies.simulated import SimulatedBackend
+from chain.jsonguard import BodyLimit
 from workflows.messages import CompensateInput, StepInput
-
 
 MAX_BODY = 256 * 1024  # a step's input is the application and the outputs of earlier steps
 
@@ -54,4 +53,6 @@ def create_service(backend: AgencyBackend) -> FastAPI:
 
 def simulated_app() -> FastAPI:
     agency = os.environ["ONEVISIT_AGENCY"]
-    return create_service(SimulatedBackend(agency, Path(os.environ.get("ONEVISIT_AGENCY_STATE", f".onevisit/agencies/{agency}"))))
+    return create_service(
+        SimulatedBackend(agency, Path(os.environ.get("ONEVISIT_AGENCY_STATE", f".onevisit/agencies/{agency}")))
+    )

@@ -10,13 +10,14 @@ import json
 import os
 import threading
 import time
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from agencies.backend import Refused
-from agencies.localdb import open_local
 from agencies.identifiers import JINAN_DIVISIONS, random_seal_number, random_uscc
+from agencies.localdb import open_local
 from agencies.names import NameRefused, parse_name
 from agencies.register import LICENCES_TABLE, LicenceRegister
 from workflows.messages import CompensateInput, StepInput
@@ -30,23 +31,29 @@ class ActionStore:
     def __init__(self, path: Path):
         self._db = open_local(
             path,
-            "CREATE TABLE IF NOT EXISTS actions (case_id TEXT, action TEXT, outputs TEXT, PRIMARY KEY (case_id, action))",
+            "CREATE TABLE IF NOT EXISTS actions "
+            "(case_id TEXT, action TEXT, outputs TEXT, PRIMARY KEY (case_id, action))",
             "CREATE TABLE IF NOT EXISTS names (division TEXT, name TEXT, case_id TEXT, PRIMARY KEY (division, name))",
             "CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER)",
             "CREATE TABLE IF NOT EXISTS issued (kind TEXT, code TEXT, case_id TEXT, PRIMARY KEY (kind, code))",
-            LICENCES_TABLE)
+            LICENCES_TABLE,
+        )
         self._lock = threading.Lock()
 
     def once(self, case_id: str, action: str, make: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         """Run ``make`` once per (case, action) and remember its outputs, atomically."""
         with self._lock:
-            row = self._db.execute("SELECT outputs FROM actions WHERE case_id=? AND action=?", (case_id, action)).fetchone()
+            row = self._db.execute(
+                "SELECT outputs FROM actions WHERE case_id=? AND action=?", (case_id, action)
+            ).fetchone()
             if row:
                 return json.loads(row[0])
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 outputs = make()
-                self._db.execute("INSERT INTO actions VALUES (?,?,?)", (case_id, action, json.dumps(outputs, ensure_ascii=False)))
+                self._db.execute(
+                    "INSERT INTO actions VALUES (?,?,?)", (case_id, action, json.dumps(outputs, ensure_ascii=False))
+                )
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
@@ -54,7 +61,9 @@ class ActionStore:
             return outputs
 
     def next(self, counter: str) -> int:
-        self._db.execute("INSERT INTO counters VALUES (?, 1) ON CONFLICT(name) DO UPDATE SET value = value + 1", (counter,))
+        self._db.execute(
+            "INSERT INTO counters VALUES (?, 1) ON CONFLICT(name) DO UPDATE SET value = value + 1", (counter,)
+        )
         return self._db.execute("SELECT value FROM counters WHERE name=?", (counter,)).fetchone()[0]
 
     def issue_unique(self, kind: str, case_id: str, draw: Callable[[], str]) -> str:
@@ -66,12 +75,15 @@ class ActionStore:
                 return code
 
     def register_licence(self, uscc: str, case_id: str, company_name: str, division: str, issued_on: str) -> None:
-        self._db.execute("INSERT OR IGNORE INTO licences VALUES (?,?,?,?,?,'valid',NULL)",
-                         (uscc, case_id, company_name, division, issued_on))
+        self._db.execute(
+            "INSERT OR IGNORE INTO licences VALUES (?,?,?,?,?,'valid',NULL)",
+            (uscc, case_id, company_name, division, issued_on),
+        )
 
     def revoke_licences(self, case_id: str, on: str) -> None:
-        self._db.execute("UPDATE licences SET status='revoked', revoked_on=? WHERE case_id=? AND status='valid'",
-                         (on, case_id))
+        self._db.execute(
+            "UPDATE licences SET status='revoked', revoked_on=? WHERE case_id=? AND status='valid'", (on, case_id)
+        )
 
     def release_names(self, case_id: str) -> None:
         self._db.execute("DELETE FROM names WHERE case_id=?", (case_id,))
@@ -96,8 +108,9 @@ def _parent_output(request: StepInput, key: str) -> Any:
 class SimulatedBackend:
     """One class for every simulated agency; each step id maps to a handler method."""
 
-    def __init__(self, agency: str, state_dir: Path, latency_s: float | None = None,
-                 register: LicenceRegister | None = None):
+    def __init__(
+        self, agency: str, state_dir: Path, latency_s: float | None = None, register: LicenceRegister | None = None
+    ):
         """``latency_s`` (default: ONEVISIT_SIMULATED_LATENCY_S, else 0) makes each action take
         that long, as a real agency system would: for demos and for crash tests. ``register``: the
         licence register the agencies after market regulation consult (default: market
@@ -127,6 +140,7 @@ class SimulatedBackend:
 
     def compensate(self, request: CompensateInput) -> dict[str, Any]:
         """Undo what this case's step did (release the name, void the order…), once."""
+
         def undo() -> dict[str, Any]:
             if request.action == "release_name":
                 self.store.release_names(request.case_id)
@@ -148,8 +162,11 @@ class SimulatedBackend:
             raise Refused(str(exc), f"Name{exc.part.title().replace('_', '')}") from exc
         holder = self.store.reserve_name(division, name.key, request.case_id)
         if holder is not None:
-            raise Refused(f"the trade name {name.trade_name!r} in {name.industry} is already registered or reserved "
-                          f"in division {division}", "NameTaken")
+            raise Refused(
+                f"the trade name {name.trade_name!r} in {name.industry} is already registered or reserved "
+                f"in division {division}",
+                "NameTaken",
+            )
         return {"company_name": name.name, "division": division, "name_reserved": True}
 
     def _business_licence(self, request: StepInput) -> dict[str, Any]:
@@ -165,15 +182,21 @@ class SimulatedBackend:
         uscc = _parent_output(request, "uscc")
         status = self.register.status(uscc)
         if status.status != "valid":
-            raise Refused(f"the business licence {uscc} is {status.status} on the register: no seals", "LicenceNotValid")
-        seals = [{"kind": kind, "number": self.store.issue_unique("seal", request.case_id, random_seal_number)}
-                 for kind in SEAL_KINDS]
+            raise Refused(
+                f"the business licence {uscc} is {status.status} on the register: no seals", "LicenceNotValid"
+            )
+        seals = [
+            {"kind": kind, "number": self.store.issue_unique("seal", request.case_id, random_seal_number)}
+            for kind in SEAL_KINDS
+        ]
         return {"seals": seals}
 
     def _tax_registration(self, request: StepInput) -> dict[str, Any]:
         division = request.application["company"]["division"]
-        return {"taxpayer_id": _parent_output(request, "uscc"),
-                "tax_office": f"国家税务总局济南市{JINAN_DIVISIONS.get(division, '')}税务局"}
+        return {
+            "taxpayer_id": _parent_output(request, "uscc"),
+            "tax_office": f"国家税务总局济南市{JINAN_DIVISIONS.get(division, '')}税务局",
+        }
 
     def _bank_account(self, request: StepInput) -> dict[str, Any]:
         uscc = _parent_output(request, "uscc")
@@ -183,5 +206,7 @@ class SimulatedBackend:
         return {"housing_fund_unit_id": f"HF{_parent_output(request, 'uscc')[-10:]}"}
 
     def _social_security(self, request: StepInput) -> dict[str, Any]:
-        return {"social_security_employer_id": _parent_output(request, "uscc"),
-                "insured_staff": int(request.application.get("employees", 0))}
+        return {
+            "social_security_employer_id": _parent_output(request, "uscc"),
+            "insured_staff": int(request.application.get("employees", 0)),
+        }

@@ -14,46 +14,76 @@ from agencies.adapter import AgencyActivities, SignedHandoffs
 from agencies.backend import AgencyBackend, RemoteBackend
 from agencies.keys import AgencyKeys
 from agencies.simulated import SimulatedBackend
-from chain.batcher import AnchorBatcher
 from chain.anchors import Anchorer, Deployment
+from chain.batcher import AnchorBatcher
 from chain.client import LedgerClient, Sender
 from workflows.flows import agency_queue
 
 log = logging.getLogger("onevisit.agency")
 
 
-def build_activities(keys: AgencyKeys, ledger: LedgerClient, state_dir: Path, backend_url: str | None = None,
-                     batch: bool = False) -> AgencyActivities:
+def build_activities(
+    keys: AgencyKeys, ledger: LedgerClient, state_dir: Path, backend_url: str | None = None, batch: bool = False
+) -> AgencyActivities:
     """``batch``: anchor through an AnchorBatcher (one transaction per Merkle batch, its journal
     beside the agency's) instead of one transaction per handoff."""
-    backend: AgencyBackend = (RemoteBackend(keys.agency, backend_url) if backend_url
-                              else SimulatedBackend(keys.agency, state_dir))
+    backend: AgencyBackend = (
+        RemoteBackend(keys.agency, backend_url) if backend_url else SimulatedBackend(keys.agency, state_dir)
+    )
     sender = Sender(ledger, keys.account_key)
     anchorer: Anchorer = AnchorBatcher(sender, state_dir / f"{keys.agency}-batches.db") if batch else sender
     return AgencyActivities(keys, backend, anchorer, SignedHandoffs(state_dir / f"{keys.agency}-journal.db"))
 
 
-async def run_agency_worker(client: Client, keys: AgencyKeys, ledger_url: str, deployment: Deployment,
-                            state_dir: Path, stop: asyncio.Event, backend_url: str | None = None,
-                            batch: bool = False) -> None:
+async def run_agency_worker(
+    client: Client,
+    keys: AgencyKeys,
+    ledger_url: str,
+    deployment: Deployment,
+    state_dir: Path,
+    stop: asyncio.Event,
+    backend_url: str | None = None,
+    batch: bool = False,
+) -> None:
     ledger = await asyncio.to_thread(LedgerClient, ledger_url, deployment)
     activities = build_activities(keys, ledger, state_dir, backend_url, batch)
     with ThreadPoolExecutor(max_workers=32, thread_name_prefix=f"agency-{keys.agency}") as pool:
-        worker = Worker(client, task_queue=agency_queue(keys.agency), activities=activities.activities(),
-                        activity_executor=pool, max_concurrent_activities=32)
+        worker = Worker(
+            client,
+            task_queue=agency_queue(keys.agency),
+            activities=activities.activities(),
+            activity_executor=pool,
+            max_concurrent_activities=32,
+        )
         async with worker:
-            log.info("agency %s polling %s (signer %s, account %s, anchoring %s)", keys.agency,
-                     agency_queue(keys.agency), keys.signer, keys.account, "in batches" if batch else "singly")
+            log.info(
+                "agency %s polling %s (signer %s, account %s, anchoring %s)",
+                keys.agency,
+                agency_queue(keys.agency),
+                keys.signer,
+                keys.account,
+                "in batches" if batch else "singly",
+            )
             await stop.wait()
     await asyncio.to_thread(activities.anchorer.close)
 
 
-async def run_agency_workers(client: Client, agencies: list[AgencyKeys], ledger_url: str, deployment: Deployment,
-                             state_root: Path, stop: asyncio.Event, backend_url: str | None = None,
-                             batch: bool = False) -> None:
+async def run_agency_workers(
+    client: Client,
+    agencies: list[AgencyKeys],
+    ledger_url: str,
+    deployment: Deployment,
+    state_root: Path,
+    stop: asyncio.Event,
+    backend_url: str | None = None,
+    batch: bool = False,
+) -> None:
     """Each agency's worker (its own task queue, adapter, keys, ledger account and state in
     ``state_root/NAME``) on one Temporal client; the first to fail stops them all."""
     async with asyncio.TaskGroup() as group:
         for keys in agencies:
-            group.create_task(run_agency_worker(client, keys, ledger_url, deployment, state_root / keys.agency,
-                                                stop, backend_url, batch))
+            group.create_task(
+                run_agency_worker(
+                    client, keys, ledger_url, deployment, state_root / keys.agency, stop, backend_url, batch
+                )
+            )

@@ -37,10 +37,10 @@ if str(ROOT) not in sys.path:
 
 from agencies.keys import AgencyKeys  # noqa: E402
 from chain.audit.case import verify_case  # noqa: E402
-from chain.batcher import AnchorBatcher  # noqa: E402
 from chain.audit.evidence import AgencyClaim, ChainRef, EvidenceBundle, EvidenceItem  # noqa: E402
-from chain.handoff import Handoff, case_commitment, new_salt, now_rfc3339, sign  # noqa: E402
+from chain.batcher import AnchorBatcher  # noqa: E402
 from chain.client import Admin, LedgerClient, Sender, deploy  # noqa: E402
+from chain.handoff import Handoff, case_commitment, new_salt, now_rfc3339, sign  # noqa: E402
 from chain.node import genesis_for  # noqa: E402
 from workflows.catalog import get_flow  # noqa: E402
 
@@ -51,9 +51,24 @@ WORKER_CONCURRENCY = 32  # agencies/worker.py: max_concurrent_activities
 def start_node(tmp: Path, accounts: list[str], block_time: float) -> tuple[subprocess.Popen, str]:
     genesis, ready = tmp / "genesis.json", tmp / "ready.json"
     genesis.write_text(json.dumps(genesis_for({a: 10**24 for a in accounts}, accounts, gas_limit=60_000_000)))
-    proc = subprocess.Popen([sys.executable, "-m", "chain.node", "--data-dir", str(tmp / "ledger"), "--genesis",
-                             str(genesis), "--ready-file", str(ready), "--block-time", str(block_time)],
-                            cwd=ROOT, stdout=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "chain.node",
+            "--data-dir",
+            str(tmp / "ledger"),
+            "--genesis",
+            str(genesis),
+            "--ready-file",
+            str(ready),
+            "--block-time",
+            str(block_time),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     deadline = time.monotonic() + 60
     while not ready.exists():
         if proc.poll() is not None or time.monotonic() > deadline:
@@ -79,7 +94,9 @@ def measure_single(senders: dict[str, Sender], owned: dict[str, str], n: int) ->
         return len(work) / (time.perf_counter() - start)
 
 
-def push(batchers: dict[str, AnchorBatcher], owned: dict[str, str], n: int, rate: float | None) -> tuple[float, list[float]]:
+def push(
+    batchers: dict[str, AnchorBatcher], owned: dict[str, str], n: int, rate: float | None
+) -> tuple[float, list[float]]:
     """Hand ``n`` handoffs (round robin over agencies) to the batchers, at ``rate`` per second or
     all at once; returns (handoffs per second until the last anchor, latencies)."""
     agencies = list(batchers)
@@ -94,6 +111,7 @@ def push(batchers: dict[str, AnchorBatcher], owned: dict[str, str], n: int, rate
             with lock:
                 latencies.append(time.perf_counter() - t0)
             done.release()
+
         return callback
 
     start = time.perf_counter()
@@ -109,32 +127,55 @@ def push(batchers: dict[str, AnchorBatcher], owned: dict[str, str], n: int, rate
     return n / (time.perf_counter() - start), latencies
 
 
-def anchored_trails(batchers: dict[str, AnchorBatcher], keys: dict[str, AgencyKeys], ledger: LedgerClient, cases: int) -> list[EvidenceBundle]:
+def anchored_trails(
+    batchers: dict[str, AnchorBatcher], keys: dict[str, AgencyKeys], ledger: LedgerClient, cases: int
+) -> list[EvidenceBundle]:
     """Real signed trails, anchored in batches step by step (parents before children)."""
     flow = get_flow(FLOW)
     steps = [s for s in flow.topological_order() if not flow.step(s).when]
     trails = []
     for n in range(cases):
         case_id, salt = f"BR-BENCH-{n:06d}", new_salt()
-        trails.append({"case_id": case_id, "salt": salt, "commitment": case_commitment(case_id, salt), "done": {}, "items": []})
+        trails.append(
+            {"case_id": case_id, "salt": salt, "commitment": case_commitment(case_id, salt), "done": {}, "items": []}
+        )
     for sid in steps:  # one wave per step: every case's handoff for it, batched together
         step = flow.step(sid)
         signed = []
         for t in trails:
-            record = Handoff(flow=flow.name, flow_version=flow.version_hash(), rules_version=step.approval.version(),
-                             step=sid, case=t["commitment"], agency=step.agency, outcome="completed",
-                             outputs={"step": sid}, parents=[t["done"][d].hash for d in step.depends_on],
-                             decided_by=f"rule:{step.approval.version()}", time=now_rfc3339())
+            record = Handoff(
+                flow=flow.name,
+                flow_version=flow.version_hash(),
+                rules_version=step.approval.version(),
+                step=sid,
+                case=t["commitment"],
+                agency=step.agency,
+                outcome="completed",
+                outputs={"step": sid},
+                parents=[t["done"][d].hash for d in step.depends_on],
+                decided_by=f"rule:{step.approval.version()}",
+                time=now_rfc3339(),
+            )
             t["done"][sid] = sign(record, keys[step.agency].signing_key)
             signed.append(batchers[step.agency].submit(t["done"][sid].hash, flow.name, sid, t["commitment"]))
-        for t, future in zip(trails, signed):
+        for t, future in zip(trails, signed, strict=False):
             t["items"].append(EvidenceItem(handoff=t["done"][sid], anchor=future.result()))
     d = ledger.deployment
     chain = ChainRef(chain_id=d.chain_id, registry=d.registry, ledger=d.ledger, block=d.block)
     claims = {a: AgencyClaim(signer=k.signer, account=k.account) for a, k in keys.items()}
-    return [EvidenceBundle(case_id=t["case_id"], salt=t["salt"], commitment=t["commitment"], flow=flow.model_dump(mode="json"),
-                           chain=chain, agencies=claims, handoffs=t["items"], exported_at="2026-11-21T10:01:00Z")
-            for t in trails]
+    return [
+        EvidenceBundle(
+            case_id=t["case_id"],
+            salt=t["salt"],
+            commitment=t["commitment"],
+            flow=flow.model_dump(mode="json"),
+            chain=chain,
+            agencies=claims,
+            handoffs=t["items"],
+            exported_at="2026-11-21T10:01:00Z",
+        )
+        for t in trails
+    ]
 
 
 def measure_verify(bundles: list[EvidenceBundle], rounds: int = 3) -> float:
@@ -150,8 +191,16 @@ def measure_verify(bundles: list[EvidenceBundle], rounds: int = 3) -> float:
     return best
 
 
-def run(handoffs: int = 4000, single: int = 512, rate: float | None = None, max_batch: int = 512,
-        max_wait_s: float = 0.05, max_in_flight: int = 4, block_time: float = 0.05, verify_cases: int = 200) -> dict:
+def run(
+    handoffs: int = 4000,
+    single: int = 512,
+    rate: float | None = None,
+    max_batch: int = 512,
+    max_wait_s: float = 0.05,
+    max_in_flight: int = 4,
+    block_time: float = 0.05,
+    verify_cases: int = 200,
+) -> dict:
     flow = get_flow(FLOW)
     agencies = sorted({s.agency for s in flow.steps if not s.when})
     admin, keys = AgencyKeys.generate("admin"), {a: AgencyKeys.generate(a) for a in agencies}
@@ -168,8 +217,16 @@ def run(handoffs: int = 4000, single: int = 512, rate: float | None = None, max_
                     boss.assign_step(flow.name, s.id, s.agency)
             senders = {a: Sender(ledger, k.account_key) for a, k in keys.items()}
             single_rate = measure_single(senders, owned, single)
-            batchers = {a: AnchorBatcher(senders[a], Path(tmp) / f"{a}-batches.db", max_batch=max_batch,
-                                         max_wait_s=max_wait_s, max_in_flight=max_in_flight) for a in agencies}
+            batchers = {
+                a: AnchorBatcher(
+                    senders[a],
+                    Path(tmp) / f"{a}-batches.db",
+                    max_batch=max_batch,
+                    max_wait_s=max_wait_s,
+                    max_in_flight=max_in_flight,
+                )
+                for a in agencies
+            }
             try:
                 burst_rate, _ = push(batchers, owned, handoffs, None)
                 offered = rate or 20 * single_rate
@@ -190,12 +247,23 @@ def run(handoffs: int = 4000, single: int = 512, rate: float | None = None, max_
         "anchor_p50_s": round(statistics.median(latencies), 3),
         "paced_handoffs_per_s": round(paced_rate, 1),
         "verify_handoffs_per_s": round(verify_rate, 1),
-        "settings": {"handoffs": handoffs, "single_handoffs": single, "single_callers": WORKER_CONCURRENCY * len(agencies),
-                     "offered_rate_per_s": round(offered, 1), "agencies": len(agencies), "max_batch": max_batch,
-                     "max_wait_s": max_wait_s, "max_in_flight": max_in_flight, "block_time_s": block_time,
-                     "node": "python -m chain.node (subprocess)", "verify_cases": verify_cases,
-                     "verify_handoffs": sum(len(b.handoffs) for b in bundles), "verify_threads": 1,
-                     "cpus": os.cpu_count(), "load_avg_1m": round(os.getloadavg()[0], 2)},
+        "settings": {
+            "handoffs": handoffs,
+            "single_handoffs": single,
+            "single_callers": WORKER_CONCURRENCY * len(agencies),
+            "offered_rate_per_s": round(offered, 1),
+            "agencies": len(agencies),
+            "max_batch": max_batch,
+            "max_wait_s": max_wait_s,
+            "max_in_flight": max_in_flight,
+            "block_time_s": block_time,
+            "node": "python -m chain.node (subprocess)",
+            "verify_cases": verify_cases,
+            "verify_handoffs": sum(len(b.handoffs) for b in bundles),
+            "verify_threads": 1,
+            "cpus": os.cpu_count(),
+            "load_avg_1m": round(os.getloadavg()[0], 2),
+        },
     }
 
 
@@ -208,8 +276,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-wait", type=float, default=0.05)
     parser.add_argument("--verify-cases", type=int, default=200)
     args = parser.parse_args(argv)
-    print(json.dumps(run(args.handoffs, args.single, args.rate, args.max_batch, args.max_wait,
-                         verify_cases=args.verify_cases)))
+    print(
+        json.dumps(
+            run(args.handoffs, args.single, args.rate, args.max_batch, args.max_wait, verify_cases=args.verify_cases)
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -14,8 +14,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -59,10 +59,25 @@ def start(tmp: Path, accounts, block_size: int, block_time: float):
     genesis.write_text(json.dumps(genesis_for({a.address: 10**27 for a in accounts})))
     ready = tmp / "ready.json"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "chain.node", "--data-dir", str(tmp / "data"), "--genesis",
-         str(genesis), "--ready-file", str(ready), "--block-time", str(block_time),
-         "--max-block-txs", str(block_size)],
-        cwd=ROOT, stdout=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        [
+            sys.executable,
+            "-m",
+            "chain.node",
+            "--data-dir",
+            str(tmp / "data"),
+            "--genesis",
+            str(genesis),
+            "--ready-file",
+            str(ready),
+            "--block-time",
+            str(block_time),
+            "--max-block-txs",
+            str(block_size),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     while not ready.exists():
         if proc.poll() is not None:
             raise RuntimeError("node exited")
@@ -88,8 +103,7 @@ def run_load(w3, accounts, make_tx, total: int) -> float:
     signed = []
     for acct in accounts:
         base = w3.eth.get_transaction_count(acct.address, "pending")
-        signed.append([acct.sign_transaction(make_tx(acct, base + i)).raw_transaction
-                       for i in range(per)])
+        signed.append([acct.sign_transaction(make_tx(acct, base + i)).raw_transaction for i in range(per)])
     hashes: list[list] = [[] for _ in accounts]
 
     def send(i):
@@ -123,14 +137,26 @@ def bench_size(size: int, total: int, accounts, abi, bytecode) -> dict:
             contract = w3.eth.contract(address=addr, abi=abi)
             n = min(total, max(200, size * 10))
             out["txs"] = n
-            out["transfer_txs_per_s"] = round(run_load(
-                w3, accounts, lambda a, nonce: {"to": accounts[-1].address, "value": 1,
-                                                "gas": 21000, "nonce": nonce, **FEE}, n), 1)
+            out["transfer_txs_per_s"] = round(
+                run_load(
+                    w3,
+                    accounts,
+                    lambda a, nonce: {"to": accounts[-1].address, "value": 1, "gas": 21000, "nonce": nonce, **FEE},
+                    n,
+                ),
+                1,
+            )
             calldata = contract.encode_abi("note", [b"k" * 32, 7])
             first = w3.eth.block_number + 1
-            out["event_call_txs_per_s"] = round(run_load(
-                w3, accounts, lambda a, nonce: {"to": addr, "data": calldata, "gas": 60_000,
-                                                "nonce": nonce, **FEE}, n), 1)
+            out["event_call_txs_per_s"] = round(
+                run_load(
+                    w3,
+                    accounts,
+                    lambda a, nonce: {"to": addr, "data": calldata, "gas": 60_000, "nonce": nonce, **FEE},
+                    n,
+                ),
+                1,
+            )
             out["mean_txs_per_block"] = round(statistics.mean(block_sizes_of(w3, first)), 1)
         finally:
             stop(proc)
@@ -141,16 +167,17 @@ def bench_seal(sizes: list[int], accounts, abi, bytecode, rounds: int = 3) -> li
     """In process, no HTTP: time to submit, and to seal + commit exactly B event calls."""
     out = []
     with tempfile.TemporaryDirectory() as tmp:
-        node = LedgerNode(Path(tmp), genesis=genesis_for({a.address: 10**27 for a in accounts}),
-                          max_block_txs=100_000)
+        node = LedgerNode(Path(tmp), genesis=genesis_for({a.address: 10**27 for a in accounts}), max_block_txs=100_000)
         try:
             deployer = accounts[0]
-            node.send_raw_transaction(bytes(deployer.sign_transaction(
-                {"data": bytecode, "gas": 1_000_000, "nonce": 0, **FEE}).raw_transaction))
+            node.send_raw_transaction(
+                bytes(
+                    deployer.sign_transaction({"data": bytecode, "gas": 1_000_000, "nonce": 0, **FEE}).raw_transaction
+                )
+            )
             batch, node.sealer.pending = node.sealer.pending, []
             node.sealer.seal(batch)
-            addr = json.loads(node.store.writer.execute("SELECT receipt FROM txs").fetchone()[0])[
-                "contractAddress"]
+            addr = json.loads(node.store.writer.execute("SELECT receipt FROM txs").fetchone()[0])["contractAddress"]
             data = Web3().eth.contract(abi=abi).encode_abi("note", [b"k" * 32, 7])
             nonces = {a.address: 1 if a is deployer else 0 for a in accounts}
             for size in sizes:
@@ -159,8 +186,13 @@ def bench_seal(sizes: list[int], accounts, abi, bytecode, rounds: int = 3) -> li
                     raws = []
                     for i in range(size):
                         a = accounts[i % len(accounts)]
-                        raws.append(bytes(a.sign_transaction({"to": addr,
-                            "data": data, "gas": 60_000, "nonce": nonces[a.address], **FEE}).raw_transaction))
+                        raws.append(
+                            bytes(
+                                a.sign_transaction(
+                                    {"to": addr, "data": data, "gas": 60_000, "nonce": nonces[a.address], **FEE}
+                                ).raw_transaction
+                            )
+                        )
                         nonces[a.address] += 1
                     t0 = time.perf_counter()
                     for raw in raws:
@@ -171,10 +203,15 @@ def bench_seal(sizes: list[int], accounts, abi, bytecode, rounds: int = 3) -> li
                     node.sealer.seal(batch)
                     seal.append(time.perf_counter() - t0)
                 best = min(seal)
-                out.append({"block_size": size, "seal_ms": round(best * 1000, 2),
-                            "seal_us_per_tx": round(best / size * 1e6, 1),
-                            "seal_only_txs_per_s": round(size / best, 1),
-                            "submit_us_per_tx": round(min(sub) * 1e6, 1)})
+                out.append(
+                    {
+                        "block_size": size,
+                        "seal_ms": round(best * 1000, 2),
+                        "seal_us_per_tx": round(best / size * 1e6, 1),
+                        "seal_only_txs_per_s": round(size / best, 1),
+                        "submit_us_per_tx": round(min(sub) * 1e6, 1),
+                    }
+                )
         finally:
             node.stop()
     return out
@@ -191,10 +228,10 @@ def bench_sequential(accounts, abi, bytecode, n: int = 50) -> float:
             nonce = w3.eth.get_transaction_count(acct.address)
             t0 = time.perf_counter()
             for i in range(n):
-                raw = acct.sign_transaction({"to": addr, "data": data, "gas": 60_000,
-                                             "nonce": nonce + i, **FEE}).raw_transaction
-                w3.eth.wait_for_transaction_receipt(w3.eth.send_raw_transaction(raw),
-                                                    poll_latency=0.005)
+                raw = acct.sign_transaction(
+                    {"to": addr, "data": data, "gas": 60_000, "nonce": nonce + i, **FEE}
+                ).raw_transaction
+                w3.eth.wait_for_transaction_receipt(w3.eth.send_raw_transaction(raw), poll_latency=0.005)
             return round(n / (time.perf_counter() - t0), 1)
         finally:
             stop(proc)
@@ -209,8 +246,12 @@ def bench_get_logs(accounts, abi, bytecode, events: int = 1000) -> dict:
             keys = [bytes([i % 256]) * 32 for i in range(10)]
             calldata = [contract.encode_abi("note", [keys[i % 10], i]) for i in range(events)]
             counter = iter(range(events))
-            run_load(w3, accounts, lambda a, nonce: {"to": addr, "data": calldata[next(counter)],
-                                                     "gas": 60_000, "nonce": nonce, **FEE}, events)
+            run_load(
+                w3,
+                accounts,
+                lambda a, nonce: {"to": addr, "data": calldata[next(counter)], "gas": 60_000, "nonce": nonce, **FEE},
+                events,
+            )
             timings = {}
             t0 = time.perf_counter()
             all_events = contract.events.Noted().get_logs(from_block=0)

@@ -43,9 +43,14 @@ def run(runs: int = 3, split_workers: bool = False) -> dict:
         data = Path(tmp) / "data"
         fresh = start_once(data, split_workers)
         warm = [start_once(data, split_workers) for _ in range(runs)]
-    return {"fresh_s": fresh["seconds"], "warm_s": statistics.median(w["seconds"] for w in warm),
-            "warm_runs_s": [w["seconds"] for w in warm], "fresh": fresh, "warm": warm[-1],
-            "settings": {"runs": runs, "split_workers": split_workers}}
+    return {
+        "fresh_s": fresh["seconds"],
+        "warm_s": statistics.median(w["seconds"] for w in warm),
+        "warm_runs_s": [w["seconds"] for w in warm],
+        "fresh": fresh,
+        "warm": warm[-1],
+        "settings": {"runs": runs, "split_workers": split_workers},
+    }
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -29,8 +29,9 @@ MAX_ANSWER = 16 * 1024 * 1024
 def new_admin_key() -> tuple[bytes, bytes]:
     """A fresh operator key for an admin interface: (private PEM, public PEM)."""
     key = ec.generate_private_key(ec.SECP256R1())
-    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     return private, public
 
@@ -51,7 +52,9 @@ class AdminRpc:
         request = {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params}
         headers = {"Authorization": f"Bearer {self.token()}"}
         try:
-            answer = self._ws(request, headers) if self.url.startswith(("ws://", "wss://")) else self._http(request, headers)
+            answer = (
+                self._ws(request, headers) if self.url.startswith(("ws://", "wss://")) else self._http(request, headers)
+            )
         except (httpx.HTTPError, OSError) as exc:
             raise LedgerUnavailable(f"the ledger's admin interface at {self.url} is unreachable: {exc}") from exc
         if "error" in answer:
@@ -62,8 +65,10 @@ class AdminRpc:
         resp = httpx.post(self.url, json=request, headers=headers, timeout=self.timeout)
         try:
             return jsonguard.loads(resp.content, MAX_ANSWER)
-        except ValueError:
-            raise ChainError(f"the admin interface at {self.url} answered HTTP {resp.status_code}: {resp.text[:200]}")
+        except ValueError as exc:
+            raise ChainError(
+                f"the admin interface at {self.url} answered HTTP {resp.status_code}: {resp.text[:200]}"
+            ) from exc
 
     def _ws(self, request: dict, headers: dict[str, str]) -> dict:
         from websockets.sync.client import connect

@@ -22,8 +22,16 @@ def leaf(handoff_hash: str, flow: str, step: str, case_commitment: str) -> bytes
     return handoff_leaf(handoff_hash, step_id(flow, step), case_commitment)
 
 
-def verify_proof(handoff_hash: str, flow: str, step: str, case_commitment: str, index: int, size: int,
-                 proof: Sequence[str], root: str) -> bytes:
+def verify_proof(
+    handoff_hash: str,
+    flow: str,
+    step: str,
+    case_commitment: str,
+    index: int,
+    size: int,
+    proof: Sequence[str],
+    root: str,
+) -> bytes:
     """Rebuild the handoff's leaf and check that ``proof`` leads from it, as leaf ``index`` of a
     tree of ``size``, to ``root``; returns the leaf. Raises VerificationError("proof") when it does
     not, ChainValueError when the hash, case or root is malformed."""
@@ -32,14 +40,26 @@ def verify_proof(handoff_hash: str, flow: str, step: str, case_commitment: str, 
     return rebuilt
 
 
-def anchor_in_batch(event: BatchAnchor, handoff_hash: str, leaf_bytes: bytes, index: int, size: int,
-                    proof: list[str]) -> Anchor:
+def anchor_in_batch(
+    event: BatchAnchor, handoff_hash: str, leaf_bytes: bytes, index: int, size: int, proof: list[str]
+) -> Anchor:
     """The Anchor of the handoff at ``index`` (with ``leaf_bytes``) of the anchored batch ``event``."""
-    return Anchor(handoff=handoff_hash, agency=event.agency, case_commitment=to_hex(leaf_bytes[64:]),
-                  step=to_hex(leaf_bytes[32:64]), account=event.account, tx_hash=event.tx_hash,
-                  block_number=event.block_number, block_hash=event.block_hash, log_index=event.log_index,
-                  timestamp=event.timestamp, batch_root=event.root, leaf_index=index, batch_size=size,
-                  proof=proof)
+    return Anchor(
+        handoff=handoff_hash,
+        agency=event.agency,
+        case_commitment=to_hex(leaf_bytes[64:]),
+        step=to_hex(leaf_bytes[32:64]),
+        account=event.account,
+        tx_hash=event.tx_hash,
+        block_number=event.block_number,
+        block_hash=event.block_hash,
+        log_index=event.log_index,
+        timestamp=event.timestamp,
+        batch_root=event.root,
+        leaf_index=index,
+        batch_size=size,
+        proof=proof,
+    )
 
 
 __all__ = ["anchor_in_batch", "leaf", "verify_proof"]

@@ -29,10 +29,11 @@ from pathlib import Path
 from web3.logs import DISCARD
 
 from chain.anchors import Anchor, BatchAnchor
-from chain.batch import anchor_in_batch, leaf as batch_leaf
+from chain.batch import anchor_in_batch
+from chain.batch import leaf as batch_leaf
+from chain.client import ANCHOR_GAS, Sender
 from chain.errors import AnchorRefused, AnchorTimeout, ChainError, ChainValueError
 from chain.hexid import from_hex, to_hex
-from chain.client import ANCHOR_GAS, Sender
 from chain.merkle import Tree
 
 
@@ -48,10 +49,14 @@ class BatchJournal:
         self._db = sqlite3.connect(where, uri=path is None, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")  # a batch must be on disk before its transaction is sent
-        self._db.execute("CREATE TABLE IF NOT EXISTS batches (root TEXT PRIMARY KEY, size INTEGER NOT NULL, "
-                         "event TEXT, created REAL NOT NULL)")
-        self._db.execute("CREATE TABLE IF NOT EXISTS leaves (handoff TEXT PRIMARY KEY, root TEXT NOT NULL, "
-                         "idx INTEGER NOT NULL, leaf BLOB NOT NULL)")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS batches (root TEXT PRIMARY KEY, size INTEGER NOT NULL, "
+            "event TEXT, created REAL NOT NULL)"
+        )
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS leaves (handoff TEXT PRIMARY KEY, root TEXT NOT NULL, "
+            "idx INTEGER NOT NULL, leaf BLOB NOT NULL)"
+        )
         self._reader = sqlite3.connect(where, uri=path is None, check_same_thread=False, isolation_level=None)
         self._lock = threading.Lock()
         self._read_lock = threading.Lock()
@@ -64,9 +69,10 @@ class BatchJournal:
         found: dict[str, tuple[str, bytes]] = {}
         with self._read_lock:
             for i in range(0, len(handoffs), 500):
-                chunk = handoffs[i:i + 500]
-                rows = self._reader.execute(f"SELECT handoff, root, leaf FROM leaves WHERE handoff IN "
-                                            f"({','.join('?' * len(chunk))})", chunk)
+                chunk = handoffs[i : i + 500]
+                rows = self._reader.execute(
+                    f"SELECT handoff, root, leaf FROM leaves WHERE handoff IN ({','.join('?' * len(chunk))})", chunk
+                )
                 found.update((h, (root, bytes(leaf))) for h, root, leaf in rows)
         return found
 
@@ -74,10 +80,13 @@ class BatchJournal:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                self._db.execute("INSERT INTO batches (root, size, created) VALUES (?, ?, ?)",
-                                 (root, len(entries), time.time()))
-                self._db.executemany("INSERT INTO leaves VALUES (?, ?, ?, ?)",
-                                     [(h, root, i, leaf) for i, (h, leaf) in enumerate(entries)])
+                self._db.execute(
+                    "INSERT INTO batches (root, size, created) VALUES (?, ?, ?)", (root, len(entries), time.time())
+                )
+                self._db.executemany(
+                    "INSERT INTO leaves VALUES (?, ?, ?, ?)",
+                    [(h, root, i, leaf) for i, (h, leaf) in enumerate(entries)],
+                )
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
@@ -108,8 +117,10 @@ class BatchJournal:
 def batch_anchors(event: BatchAnchor, entries: list[tuple[str, bytes]], tree: Tree | None = None) -> dict[str, Anchor]:
     """Each handoff's Anchor in an anchored batch: the batch's event plus its own leaf and proof."""
     tree = tree or Tree([leaf for _, leaf in entries])
-    return {h: anchor_in_batch(event, h, leaf, i, len(entries), [to_hex(p) for p in tree.proof(i)])
-            for i, (h, leaf) in enumerate(entries)}
+    return {
+        h: anchor_in_batch(event, h, leaf, i, len(entries), [to_hex(p) for p in tree.proof(i)])
+        for i, (h, leaf) in enumerate(entries)
+    }
 
 
 class AnchorBatcher:
@@ -117,8 +128,15 @@ class AnchorBatcher:
     a batch closing when full or ``max_wait_s`` after its first handoff, with up to
     ``max_in_flight`` transactions awaiting receipts at once (handoffs keep gathering meanwhile)."""
 
-    def __init__(self, sender: Sender, journal: Path | None = None, *, max_batch: int = 256,
-                 max_wait_s: float = 0.05, max_in_flight: int = 4):
+    def __init__(
+        self,
+        sender: Sender,
+        journal: Path | None = None,
+        *,
+        max_batch: int = 256,
+        max_wait_s: float = 0.05,
+        max_in_flight: int = 4,
+    ):
         if max_batch < 1 or max_in_flight < 1 or max_wait_s < 0:
             raise ChainValueError("max_batch and max_in_flight must be positive, max_wait_s not negative")
         self.sender = sender
@@ -188,7 +206,7 @@ class AnchorBatcher:
                     if slot and (left <= 0 or len(self._open) >= self.max_batch):
                         break
                     self._cond.wait(left if slot and left > 0 else 0.5)
-                batch, self._open = self._open[:self.max_batch], self._open[self.max_batch:]
+                batch, self._open = self._open[: self.max_batch], self._open[self.max_batch :]
                 self._opened_at = time.monotonic()
                 self._in_flight += 1
             self._pool.submit(self._run, self._new_batch, batch, [h for h, _ in batch])

@@ -34,7 +34,7 @@ TIP = 1_000_000_000  # 1 gwei to the block's producer, where the chain charges f
 def connect(url: str, timeout: float = 30.0) -> Web3:
     w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": timeout}))
     try:
-        w3.eth.chain_id
+        _ = w3.eth.chain_id  # one round trip: is it there at all
     except (requests.ConnectionError, requests.Timeout, OSError) as exc:
         raise LedgerUnavailable(f"ledger at {url} is unreachable: {exc}") from exc
     return w3
@@ -98,15 +98,23 @@ class LedgerClient:
 
     def _batches(self, filters: dict[str, Any] | None) -> list[BatchAnchor]:
         logs = self.handoff_ledger.events.BatchAnchored().get_logs(
-            argument_filters=filters, from_block=self.deployment.block, to_block="latest")
+            argument_filters=filters, from_block=self.deployment.block, to_block="latest"
+        )
         return [self.batch_anchor(log) for log in logs]
 
     def batch_anchor(self, log) -> BatchAnchor:
         """A decoded BatchAnchored log (from get_logs or a receipt) as a BatchAnchor."""
-        return BatchAnchor(root=to_hex(log.args.root), agency=to_hex(log.args.agency), count=log.args.count,
-                           account=log.args.account, tx_hash=to_hex(log.transactionHash),
-                           block_number=log.blockNumber, block_hash=to_hex(log.blockHash),
-                           log_index=log.logIndex, timestamp=self.block_timestamp(log.blockNumber))
+        return BatchAnchor(
+            root=to_hex(log.args.root),
+            agency=to_hex(log.args.agency),
+            count=log.args.count,
+            account=log.args.account,
+            tx_hash=to_hex(log.transactionHash),
+            block_number=log.blockNumber,
+            block_hash=to_hex(log.blockHash),
+            log_index=log.logIndex,
+            timestamp=self.block_timestamp(log.blockNumber),
+        )
 
     def _anchors(self, filters: dict[str, Any] | None) -> list[Anchor]:
         logs = self.handoff_ledger.events.HandoffAnchored().get_logs(
@@ -116,11 +124,18 @@ class LedgerClient:
 
     def anchor_from_log(self, log) -> Anchor:
         """A decoded HandoffAnchored log (from get_logs or a receipt) as an Anchor."""
-        return Anchor(handoff=to_hex(log.args.handoff), agency=to_hex(log.args.agency),
-                      case_commitment=to_hex(log.args.case_commitment), step=to_hex(log.args.step),
-                      account=log.args.account, tx_hash=to_hex(log.transactionHash), block_number=log.blockNumber,
-                      block_hash=to_hex(log.blockHash), log_index=log.logIndex,
-                      timestamp=self.block_timestamp(log.blockNumber))
+        return Anchor(
+            handoff=to_hex(log.args.handoff),
+            agency=to_hex(log.args.agency),
+            case_commitment=to_hex(log.args.case_commitment),
+            step=to_hex(log.args.step),
+            account=log.args.account,
+            tx_hash=to_hex(log.transactionHash),
+            block_number=log.blockNumber,
+            block_hash=to_hex(log.blockHash),
+            log_index=log.logIndex,
+            timestamp=self.block_timestamp(log.blockNumber),
+        )
 
     def block_timestamp(self, number: int) -> int:
         if number not in self._timestamps:
@@ -131,8 +146,14 @@ class LedgerClient:
         """Every registry change in chain order: the auditor replays these to know which
         account and signer were valid for which agency at which block."""
         events: list[dict[str, Any]] = []
-        for name in ("AgencyRegistered", "AccountRotated", "SignerRotated", "AgencySuspended",
-                     "AgencyReinstated", "StepAssigned"):
+        for name in (
+            "AgencyRegistered",
+            "AccountRotated",
+            "SignerRotated",
+            "AgencySuspended",
+            "AgencyReinstated",
+            "StepAssigned",
+        ):
             event = getattr(self.agency_registry.events, name)
             for log in event().get_logs(from_block=self.deployment.block, to_block="latest"):
                 args = {k: (to_hex(v) if isinstance(v, bytes) else v) for k, v in log.args.items()}
@@ -164,8 +185,13 @@ class Sender:
             if self._nonce is None:
                 self._nonce = self.w3.eth.get_transaction_count(self.address, "pending")
             tx = call.build_transaction(
-                {"from": self.address, "nonce": self._nonce, "gas": gas,
-                 "chainId": self.ledger.deployment.chain_id, **fees(self.w3)}
+                {
+                    "from": self.address,
+                    "nonce": self._nonce,
+                    "gas": gas,
+                    "chainId": self.ledger.deployment.chain_id,
+                    **fees(self.w3),
+                }
             )
             signed = self.account.sign_transaction(tx)
             try:
@@ -232,8 +258,13 @@ def _deploy(w3: Web3, account, name: str, *args: Any, chain_id: int) -> tuple[st
     art = artifacts.load(name)
     factory = w3.eth.contract(abi=art["abi"], bytecode=art["bytecode"])
     tx = factory.constructor(*args).build_transaction(
-        {"from": account.address, "nonce": w3.eth.get_transaction_count(account.address, "pending"),
-         "gas": DEPLOY_GAS, "chainId": chain_id, **fees(w3)}
+        {
+            "from": account.address,
+            "nonce": w3.eth.get_transaction_count(account.address, "pending"),
+            "gas": DEPLOY_GAS,
+            "chainId": chain_id,
+            **fees(w3),
+        }
     )
     tx_hash = w3.eth.send_raw_transaction(account.sign_transaction(tx).raw_transaction)
     receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=60, poll_latency=0.02)
@@ -281,8 +312,14 @@ class Admin(Sender):
         """Give a newly admitted account gas money (the chain charges fees)."""
         with self._lock:
             nonce = self.w3.eth.get_transaction_count(self.address, "pending")
-            tx = {"to": address, "value": wei, "gas": 21_000, "nonce": nonce,
-                  "chainId": self.ledger.deployment.chain_id, **fees(self.w3)}
+            tx = {
+                "to": address,
+                "value": wei,
+                "gas": 21_000,
+                "nonce": nonce,
+                "chainId": self.ledger.deployment.chain_id,
+                **fees(self.w3),
+            }
             tx_hash = self.w3.eth.send_raw_transaction(self.account.sign_transaction(tx).raw_transaction)
             self._nonce = None
         self.wait(tx_hash)

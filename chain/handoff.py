@@ -19,7 +19,8 @@ import coincurve
 import rfc8785
 from eth_keys import keys
 from eth_keys.constants import SECPK1_N
-from eth_keys.exceptions import BadSignature, ValidationError as KeyValidationError
+from eth_keys.exceptions import BadSignature
+from eth_keys.exceptions import ValidationError as KeyValidationError
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from chain.errors import VerificationError
@@ -138,7 +139,7 @@ def _checksum(address: bytes) -> str:
     """EIP-55 checksum address (eth_utils.to_checksum_address, without its conversions)."""
     plain = address.hex()
     mask = fast_keccak(plain.encode()).hex()
-    return "0x" + "".join(c.upper() if m in "89abcdef" else c for c, m in zip(plain, mask))
+    return "0x" + "".join(c.upper() if m in "89abcdef" else c for c, m in zip(plain, mask, strict=False))
 
 
 _SAFE_INT = 2**53 - 1

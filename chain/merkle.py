@@ -34,6 +34,7 @@ except ImportError:  # pragma: no cover - same function, slower backend
     def keccak(data: bytes) -> bytes:
         return _eth_keccak(data)
 
+
 LEAF_PREFIX = b"\x00"
 NODE_PREFIX = b"\x01"
 
@@ -48,8 +49,11 @@ def hash_children(left: bytes, right: bytes) -> bytes:
 
 def handoff_leaf(handoff_hash: str | bytes, step_id: bytes, case_commitment: str | bytes) -> bytes:
     """The leaf bytes for one handoff: its hash, the step id and the case commitment (32 each)."""
-    parts = [bytes32(handoff_hash, "handoff hash"), bytes32(step_id, "step id"),
-             bytes32(case_commitment, "case commitment")]
+    parts = [
+        bytes32(handoff_hash, "handoff hash"),
+        bytes32(step_id, "step id"),
+        bytes32(case_commitment, "case commitment"),
+    ]
     return b"".join(parts)
 
 
@@ -110,7 +114,9 @@ def root_from_proof(leaf: bytes, index: int, size: int, proof: Sequence[bytes]) 
     inner = (index ^ (size - 1)).bit_length()
     border = bin(index >> inner).count("1")
     if len(proof) != inner + border:
-        raise VerificationError("proof", f"proof has {len(proof)} hashes, a leaf at {index} of {size} needs {inner + border}")
+        raise VerificationError(
+            "proof", f"proof has {len(proof)} hashes, a leaf at {index} of {size} needs {inner + border}"
+        )
     for n, h in enumerate(proof):
         if not isinstance(h, (bytes, bytearray)) or len(h) != HASH_SIZE:
             raise VerificationError("proof", f"proof hash {n} is not 32 bytes")
@@ -139,5 +145,15 @@ def parse_proof(proof: Sequence[str]) -> list[bytes]:
         raise VerificationError("proof", f"proof does not parse: {exc}") from exc
 
 
-__all__ = ["Tree", "handoff_leaf", "hash_children", "hash_leaf", "inclusion_proof", "keccak", "parse_proof",
-           "root", "root_from_proof", "verify_inclusion"]
+__all__ = [
+    "Tree",
+    "handoff_leaf",
+    "hash_children",
+    "hash_leaf",
+    "inclusion_proof",
+    "keccak",
+    "parse_proof",
+    "root",
+    "root_from_proof",
+    "verify_inclusion",
+]

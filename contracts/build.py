@@ -87,8 +87,7 @@ def stale(out_dir: Path = ARTIFACT_DIR, fresh_build: dict[str, dict[str, Any]] |
             problems.append(f"{path.name}: contracts/{name}.vy changed since it was built")
         elif committed.get("vyper_version") != fresh["vyper_version"]:
             problems.append(
-                f"{path.name}: built with vyper {committed.get('vyper_version')}, "
-                f"installed is {fresh['vyper_version']}"
+                f"{path.name}: built with vyper {committed.get('vyper_version')}, installed is {fresh['vyper_version']}"
             )
         else:
             problems.append(f"{path.name}: differs from a fresh build (an imported source or formatting changed)")

@@ -85,8 +85,17 @@ def extract(application: dict[str, Any], fields: list[str]) -> dict[str, Any]:
 
 def log_read(session: Session, case: Case, user: User, purpose: str | None, fields: list[str]) -> None:
     """Record the read, committed before the data is returned: no log, no data."""
-    session.add(ApplicationRead(case_id=case.id, user_id=user.id, username=user.username, role=user.role,
-                                agency=user.agency, purpose=purpose, fields=fields))
+    session.add(
+        ApplicationRead(
+            case_id=case.id,
+            user_id=user.id,
+            username=user.username,
+            role=user.role,
+            agency=user.agency,
+            purpose=purpose,
+            fields=fields,
+        )
+    )
     session.commit()
 
 

@@ -69,8 +69,9 @@ class LoginThrottle:
     twice as long as the one before (1 s, 2 s, 4 s … up to ``max_lock_s``), right password or
     not, until the window passes without a failure. A success clears the account's count."""
 
-    def __init__(self, free: int = 5, window_s: float = 900, max_lock_s: float = 900,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self, free: int = 5, window_s: float = 900, max_lock_s: float = 900, clock: Callable[[], float] = time.monotonic
+    ):
         self.free, self.window_s, self.max_lock_s, self.clock = free, window_s, max_lock_s, clock
         self._failures: dict[str, list[float]] = {}
         self._lock = threading.Lock()
@@ -113,8 +114,9 @@ def _token_hash(token: str) -> str:
 
 def issue_token(session: Session, user: User, ttl_minutes: int) -> str:
     token = secrets.token_urlsafe(32)
-    session.add(ApiToken(token_hash=_token_hash(token), user_id=user.id,
-                         expires_at=utcnow() + timedelta(minutes=ttl_minutes)))
+    session.add(
+        ApiToken(token_hash=_token_hash(token), user_id=user.id, expires_at=utcnow() + timedelta(minutes=ttl_minutes))
+    )
     session.commit()
     return token
 
@@ -175,7 +177,6 @@ def seed_demo_users(session: Session) -> None:
         if session.exec(select(User).where(User.username == username)).first() is None:
             session.add(User(username=username, password_hash=hash_password(username), role=role, agency=agency))
     session.commit()
-
 
 
 def disable_demo_users(session: Session) -> list[str]:

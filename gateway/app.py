@@ -14,13 +14,13 @@ from sqlmodel import Session
 from temporalio.client import Client
 
 from chain.jsonguard import BodyLimit
+from gateway.accounts import LoginThrottle, RateLimit, disable_demo_users, seed_demo_users
 from gateway.api import audit as audit_api
 from gateway.api import auth as auth_api
 from gateway.api import cases as cases_api
 from gateway.api import clerks as clerks_api
 from gateway.api import health as health_api
 from gateway.api import public as public_api
-from gateway.accounts import LoginThrottle, RateLimit, disable_demo_users, seed_demo_users
 from gateway.deployment import DeploymentFile
 from gateway.settings import Settings, get_settings
 from gateway.store import Vault, make_engine, mark, marked
@@ -43,8 +43,12 @@ async def connect_temporal(settings: Settings, attempts: int = 60) -> Client:
     tls = settings.temporal_tls()  # mutual TLS in production; an unreadable certificate fails here, not retried
     for attempt in range(attempts):
         try:
-            return await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace,
-                                        data_converter=data_converter(settings.resolved_data_key()), tls=tls)
+            return await Client.connect(
+                settings.temporal_address,
+                namespace=settings.temporal_namespace,
+                data_converter=data_converter(settings.resolved_data_key()),
+                tls=tls,
+            )
         except RuntimeError:
             if attempt == attempts - 1:
                 raise
@@ -101,8 +105,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         for err in exc.errors():
             if err.get("type") == "json_invalid":
                 where = err["loc"][-1] if err.get("loc") else "?"
-                err = {**err, "loc": ["body"], "msg": f"request body is not valid JSON: "
-                       f"{err.get('ctx', {}).get('error', 'decode error')} (at character {where})"}
+                err = {
+                    **err,
+                    "loc": ["body"],
+                    "msg": f"request body is not valid JSON: "
+                    f"{err.get('ctx', {}).get('error', 'decode error')} (at character {where})",
+                }
             errors.append(err)
         return JSONResponse({"detail": jsonable_encoder(errors)}, status_code=422)
 

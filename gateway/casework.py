@@ -42,24 +42,36 @@ def new_case_id(flow: str) -> str:
     return f"{PREFIX.get(flow, 'CS')}-{datetime.now(UTC):%Y%m%d}-{secrets.token_hex(4).upper()}"
 
 
-async def open_case(session: Session, temporal: Client, vault: Vault, user: User, flow: FlowDef,
-                    application: dict[str, Any], title: str) -> Case:
+async def open_case(
+    session: Session, temporal: Client, vault: Vault, user: User, flow: FlowDef, application: dict[str, Any], title: str
+) -> Case:
     """Keep the case, then start its workflow under the case id. When the start fails, the engine
     is asked whether it holds the workflow all the same (a lost reply): only if it does not is the
     case deleted (``CaseNotStarted``); if it cannot say, the case is kept (``CaseStartUnconfirmed``)."""
     case_id = new_case_id(flow.name)
     salt = new_salt()
-    case = Case(id=case_id, applicant_id=user.id, flow=flow.name, title=title, flow_version=flow.version_hash(),
-                flow_definition=flow.model_dump(mode="json"), salt=salt,
-                commitment=case_commitment(case_id, salt), application_enc=b"")
+    case = Case(
+        id=case_id,
+        applicant_id=user.id,
+        flow=flow.name,
+        title=title,
+        flow_version=flow.version_hash(),
+        flow_definition=flow.model_dump(mode="json"),
+        salt=salt,
+        commitment=case_commitment(case_id, salt),
+        application_enc=b"",
+    )
     vault.seal(session, case, application)
     session.add(case)
     session.commit()
     try:
         await temporal.start_workflow(
-            CASE_WORKFLOW, CaseInput(case_id=case_id, applicant=user.username, flow=flow, application=application,
-                                      commitment=case.commitment),
-            id=case_id, task_queue=ENGINE_QUEUE,
+            CASE_WORKFLOW,
+            CaseInput(
+                case_id=case_id, applicant=user.username, flow=flow, application=application, commitment=case.commitment
+            ),
+            id=case_id,
+            task_queue=ENGINE_QUEUE,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,  # one case, one workflow run, ever
         )
     except WorkflowAlreadyStartedError:
@@ -109,26 +121,49 @@ async def case_view(session: Session, temporal: Client, case: Case) -> CasePubli
     live = {s.step: s for s in status.steps} if status else {}
     for s in flow.steps:
         row = anchors.get(s.id)
-        base = live.get(s.id) or StepStatus(step=s.id, title=s.title, agency=s.agency, sla_minutes=s.sla_minutes,
-                                            state="completed" if row else "waiting")
-        steps.append(StepPublic(**{**base.model_dump(), "handoff": row.hash if row else None,
-                                   "anchor": row.anchor if row else None}))
+        base = live.get(s.id) or StepStatus(
+            step=s.id,
+            title=s.title,
+            agency=s.agency,
+            sla_minutes=s.sla_minutes,
+            state="completed" if row else "waiting",
+        )
+        steps.append(
+            StepPublic(
+                **{**base.model_dump(), "handoff": row.hash if row else None, "anchor": row.anchor if row else None}
+            )
+        )
     return CasePublic(
-        case_id=case.id, flow=case.flow, flow_version=case.flow_version, status=case.status,
-        reason=case.reason, company_name=case.result.get("company_name") or case.title, uscc=case.result.get("uscc"),
-        result=case.result, steps=steps, events=[e.model_dump() for e in status.events] if status else [],
-        created_at=case.created_at, updated_at=case.updated_at,
+        case_id=case.id,
+        flow=case.flow,
+        flow_version=case.flow_version,
+        status=case.status,
+        reason=case.reason,
+        company_name=case.result.get("company_name") or case.title,
+        uscc=case.result.get("uscc"),
+        result=case.result,
+        steps=steps,
+        events=[e.model_dump() for e in status.events] if status else [],
+        created_at=case.created_at,
+        updated_at=case.updated_at,
     )
 
 
-def evidence_bundle(session: Session, case: Case, deployment: DeploymentFile,
-                    registry: list[dict[str, Any]]) -> EvidenceBundle:
+def evidence_bundle(
+    session: Session, case: Case, deployment: DeploymentFile, registry: list[dict[str, Any]]
+) -> EvidenceBundle:
     return EvidenceBundle(
-        case_id=case.id, salt=case.salt, commitment=case.commitment, flow=case.flow_definition,
+        case_id=case.id,
+        salt=case.salt,
+        commitment=case.commitment,
+        flow=case.flow_definition,
         chain=ChainRef(**deployment.chain.to_json()),
-        agencies={name: AgencyClaim(**claim) for name, claim in deployment.agencies.items()}, registry=registry,
-        handoffs=[EvidenceItem(handoff=SignedHandoff.model_validate(r.signed), anchor=Anchor.model_validate(r.anchor))
-                  for r in handoffs_of(session, case.id)],
+        agencies={name: AgencyClaim(**claim) for name, claim in deployment.agencies.items()},
+        registry=registry,
+        handoffs=[
+            EvidenceItem(handoff=SignedHandoff.model_validate(r.signed), anchor=Anchor.model_validate(r.anchor))
+            for r in handoffs_of(session, case.id)
+        ],
         exported_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
 
@@ -136,11 +171,19 @@ def evidence_bundle(session: Session, case: Case, deployment: DeploymentFile,
 def record_handoff(session: Session, case_id: str, handoff: SignedHandoff, anchor: Anchor) -> None:
     """Keep a handoff and its anchor off-chain; a repeated delivery changes nothing."""
     if session.get(HandoffRow, handoff.hash) is None:
-        session.add(HandoffRow(
-            hash=handoff.hash, case_id=case_id, step=handoff.record.step, agency=handoff.record.agency,
-            outcome=handoff.record.outcome, signed=handoff.model_dump(mode="json"),
-            anchor=anchor.model_dump(mode="json"), block_number=anchor.block_number, log_index=anchor.log_index,
-        ))
+        session.add(
+            HandoffRow(
+                hash=handoff.hash,
+                case_id=case_id,
+                step=handoff.record.step,
+                agency=handoff.record.agency,
+                outcome=handoff.record.outcome,
+                signed=handoff.model_dump(mode="json"),
+                anchor=anchor.model_dump(mode="json"),
+                block_number=anchor.block_number,
+                log_index=anchor.log_index,
+            )
+        )
         session.commit()
 
 
@@ -158,9 +201,18 @@ def record_case(session: Session, status: CaseStatus) -> None:
         session.delete(item)
     for st in status.steps:
         if st.state == "awaiting_decision" and st.since and st.deadline:
-            session.add(QueueItem(case_id=case.id, step=st.step, agency=st.agency, title=st.title,
-                                  since=datetime.fromisoformat(st.since), deadline=datetime.fromisoformat(st.deadline),
-                                  escalated=st.escalated, reasons=st.review_reasons))
+            session.add(
+                QueueItem(
+                    case_id=case.id,
+                    step=st.step,
+                    agency=st.agency,
+                    title=st.title,
+                    since=datetime.fromisoformat(st.since),
+                    deadline=datetime.fromisoformat(st.deadline),
+                    escalated=st.escalated,
+                    reasons=st.review_reasons,
+                )
+            )
     session.commit()
 
 
@@ -169,7 +221,19 @@ def escalations(session: Session, agency: str) -> list[dict[str, Any]]:
     found = []
     for case in session.exec(select(Case).where(Case.status.in_(("running", "returned")))).all():
         for st in (case.snapshot or {}).get("steps", []):
-            if st["agency"] == agency and st.get("escalated") and st["state"] not in ("completed", "skipped", "cancelled"):
-                found.append({"case_id": case.id, "title": case.title, "step": st["step"], "state": st["state"],
-                              "since": st.get("since"), "deadline": st.get("deadline")})
+            if (
+                st["agency"] == agency
+                and st.get("escalated")
+                and st["state"] not in ("completed", "skipped", "cancelled")
+            ):
+                found.append(
+                    {
+                        "case_id": case.id,
+                        "title": case.title,
+                        "step": st["step"],
+                        "state": st["state"],
+                        "since": st.get("since"),
+                        "deadline": st.get("deadline"),
+                    }
+                )
     return sorted(found, key=lambda e: e["deadline"] or "")

@@ -35,11 +35,18 @@ class StoreActivities:
             record_case(session, status)
 
 
-async def run_engine_worker(client: Client, engine: Engine, stop: asyncio.Event, task_queue: str = ENGINE_QUEUE) -> None:
+async def run_engine_worker(
+    client: Client, engine: Engine, stop: asyncio.Event, task_queue: str = ENGINE_QUEUE
+) -> None:
     store = StoreActivities(engine)
     with ThreadPoolExecutor(max_workers=16, thread_name_prefix="engine") as pool:
-        worker = Worker(client, task_queue=task_queue, workflows=[CaseWorkflow],
-                        activities=[store.record_handoff, store.record_case], activity_executor=pool)
+        worker = Worker(
+            client,
+            task_queue=task_queue,
+            workflows=[CaseWorkflow],
+            activities=[store.record_handoff, store.record_case],
+            activity_executor=pool,
+        )
         async with worker:
             log.info("engine polling %s", task_queue)
             await stop.wait()

@@ -6,22 +6,29 @@ Used by `onevisit up` on the embedded node and by `onevisit provision` against B
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from agencies.keys import AgencyKeys
 from chain.adminrpc import AdminRpc
+from chain.client import Admin, LedgerClient, deploy
 from chain.errors import ChainError
 from chain.handoff import agency_id, step_id
-from chain.client import Admin, LedgerClient, deploy
 from gateway.deployment import read_deployment, write_deployment
 from workflows.catalog import builtin_flows
 
 FUNDING = 10**21  # wei (1,000 ether) for an agency admitted after the genesis
 
 
-def provision(ledger_url: str, admin_key: bytes, agencies: dict[str, AgencyKeys], path: Path,
-              admitted: set[str], say: Callable[[str], None] = print, admin_rpc: AdminRpc | None = None) -> None:
+def provision(
+    ledger_url: str,
+    admin_key: bytes,
+    agencies: dict[str, AgencyKeys],
+    path: Path,
+    admitted: set[str],
+    say: Callable[[str], None] = print,
+    admin_rpc: AdminRpc | None = None,
+) -> None:
     """``admitted``: accounts already allowed and funded (in the genesis); others are admitted
     through ``admin_rpc``, the node's admin interface (it refuses without one)."""
     if path.exists():
@@ -36,8 +43,10 @@ def provision(ledger_url: str, admin_key: bytes, agencies: dict[str, AgencyKeys]
             continue
         if k.account not in admitted:
             if admin_rpc is None:
-                raise ChainError(f"{name}'s account {k.account} is not on the allowlist, and no admin interface "
-                                 "was given to admit it (--admin-rpc and --admin-jwt-key)")
+                raise ChainError(
+                    f"{name}'s account {k.account} is not on the allowlist, and no admin interface "
+                    "was given to admit it (--admin-rpc and --admin-jwt-key)"
+                )
             say(f"admitting {name}'s account {k.account}")
             admin_rpc.allow_accounts([k.account])
             admin.fund(k.account, FUNDING)
@@ -54,5 +63,7 @@ def provision(ledger_url: str, admin_key: bytes, agencies: dict[str, AgencyKeys]
 def load_agency_keys(keys_dir: Path, names) -> dict[str, AgencyKeys]:
     missing = [n for n in names if not (keys_dir / f"{n}.json").exists()]
     if missing:
-        raise FileNotFoundError(f"no keys for {', '.join(missing)} in {keys_dir}: make them with `onevisit keygen agency NAME`")
+        raise FileNotFoundError(
+            f"no keys for {', '.join(missing)} in {keys_dir}: make them with `onevisit keygen agency NAME`"
+        )
     return {n: AgencyKeys.load(keys_dir / f"{n}.json") for n in names}

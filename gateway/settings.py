@@ -47,8 +47,9 @@ class Settings(BaseSettings):
                 raise ValueError("ONEVISIT_DEMO_ACCOUNTS is for the embedded stack only, never production")
             for name in ("temporal_tls_ca", "temporal_tls_cert", "temporal_tls_key"):
                 if getattr(self, name) is None:
-                    raise ValueError(f"ONEVISIT_{name.upper()} must be set in production: "
-                                     "Temporal is reached over mutual TLS only")
+                    raise ValueError(
+                        f"ONEVISIT_{name.upper()} must be set in production: Temporal is reached over mutual TLS only"
+                    )
         return self
 
     @field_validator("temporal_tls_ca", "temporal_tls_cert", "temporal_tls_key", mode="before")
@@ -68,8 +69,10 @@ class Settings(BaseSettings):
             try:
                 Fernet(self.data_key.encode())
             except ValueError as exc:
-                raise ValueError("ONEVISIT_DATA_KEY must be a Fernet key (32 url-safe base64 bytes): "
-                                 "make one with `onevisit keygen data`") from exc
+                raise ValueError(
+                    "ONEVISIT_DATA_KEY must be a Fernet key (32 url-safe base64 bytes): "
+                    "make one with `onevisit keygen data`"
+                ) from exc
         return self
 
     def temporal_tls(self) -> TLSConfig | bool:
@@ -87,8 +90,12 @@ class Settings(BaseSettings):
             except OSError as exc:
                 raise ValueError(f"ONEVISIT_{name.upper()}={path}: cannot read it ({exc.strerror})") from exc
 
-        return TLSConfig(server_root_ca_cert=read("temporal_tls_ca"), client_cert=read("temporal_tls_cert"),
-                         client_private_key=read("temporal_tls_key"), domain=self.temporal_tls_server_name)
+        return TLSConfig(
+            server_root_ca_cert=read("temporal_tls_ca"),
+            client_cert=read("temporal_tls_cert"),
+            client_private_key=read("temporal_tls_key"),
+            domain=self.temporal_tls_server_name,
+        )
 
     @property
     def db_url(self) -> str:

@@ -29,9 +29,9 @@ import sys
 import sysconfig
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from agencies.directory import AGENCIES
 
@@ -165,13 +165,21 @@ class Stack:
         if self.echo:
             print(msg, flush=True)
 
-    def spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None, pids_for: tuple[str, ...] = ()) -> Part:
+    def spawn(
+        self, name: str, argv: list[str], env: dict[str, str] | None = None, pids_for: tuple[str, ...] = ()
+    ) -> Part:
         """Start ``name``; ``pids_for``: the names whose pid file points at it (`onevisit registry`
         restarts an agency's worker through run/agency-NAME.pid)."""
         log_path = self.logs / f"{name}.log"
         log = open(log_path, "ab")
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env={**os.environ, **(env or {})}, preexec_fn=_die_with_parent)
+        proc = subprocess.Popen(
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **(env or {})},
+            preexec_fn=_die_with_parent,
+        )
         log.close()
         self.parts[name] = part = Part(name, argv, env, proc, log_path, pids_for=pids_for)
         for pid_name in pids_for or (name,):
@@ -210,8 +218,10 @@ class Stack:
             for name in waiting_on():
                 part = self.parts[name]
                 if not part.made_progress() and now - part.progress_at > self.stall_s:
-                    raise PartFailed(f"{name} made no progress for {self.stall_s:.0f}s while starting "
-                                     f"(pid {part.proc.pid}); last log lines:\n{part.tail()}")
+                    raise PartFailed(
+                        f"{name} made no progress for {self.stall_s:.0f}s while starting "
+                        f"(pid {part.proc.pid}); last log lines:\n{part.tail()}"
+                    )
             if now - last_report >= 5:
                 last_report = now
                 busy = ", ".join(f"{n} ({self.parts[n].cpu_seconds():.1f} CPU-s)" for n in waiting_on())
@@ -247,9 +257,17 @@ class Stack:
         genesis = self.data_dir / "genesis.json"
         if not genesis.exists():
             accounts = [address_of(admin_key)] + [k.account for k in agencies.values()]
-            genesis.write_text(json.dumps({"chain_id": CHAIN_ID, "gas_limit": 60_000_000,
-                                           "alloc": {a: str(FUNDING) for a in accounts},
-                                           "allowlist": accounts}, indent=2))
+            genesis.write_text(
+                json.dumps(
+                    {
+                        "chain_id": CHAIN_ID,
+                        "gas_limit": 60_000_000,
+                        "alloc": {a: str(FUNDING) for a in accounts},
+                        "allowlist": accounts,
+                    },
+                    indent=2,
+                )
+            )
         return genesis
 
     def ledger_admin_key(self) -> Path:
@@ -272,19 +290,53 @@ class Stack:
         ready.unlink(missing_ok=True)
         port = self.ledger_port or free_port()
         self.ledger_admin_key()
-        self.spawn("ledger", [sys.executable, "-m", "chain.node", "--data-dir", str(self.data_dir / "ledger"),
-                              "--host", self.host, "--port", str(port),
-                              "--genesis", str(genesis), "--ready-file", str(ready),
-                              "--admin-jwt-public-key", str(self.data_dir / "ledger-admin-public.pem")])
+        self.spawn(
+            "ledger",
+            [
+                sys.executable,
+                "-m",
+                "chain.node",
+                "--data-dir",
+                str(self.data_dir / "ledger"),
+                "--host",
+                self.host,
+                "--port",
+                str(port),
+                "--genesis",
+                str(genesis),
+                "--ready-file",
+                str(ready),
+                "--admin-jwt-public-key",
+                str(self.data_dir / "ledger-admin-public.pem"),
+            ],
+        )
         return f"http://{self.host}:{port}", ready
 
     def spawn_temporal(self) -> tuple[int, str]:
         port, ui = self.temporal_port or free_port(), self.ui_port or free_port()
-        self.spawn("temporal", [venv_bin("temporal"), "server", "start-dev", "--ip", self.host,
-                                "--port", str(port), "--ui-port", str(ui),
-                                "--db-filename", str(self.data_dir / "temporal.db"),
-                                "--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal",
-                                "--log-level", "warn", "--ui-disable-news-fetch"])
+        self.spawn(
+            "temporal",
+            [
+                venv_bin("temporal"),
+                "server",
+                "start-dev",
+                "--ip",
+                self.host,
+                "--port",
+                str(port),
+                "--ui-port",
+                str(ui),
+                "--db-filename",
+                str(self.data_dir / "temporal.db"),
+                "--sqlite-pragma",
+                "journal_mode=wal",
+                "--sqlite-pragma",
+                "synchronous=normal",
+                "--log-level",
+                "warn",
+                "--ui-disable-news-fetch",
+            ],
+        )
         return port, f"http://{self.host}:{ui}"
 
     def spawn_services(self, env: dict[str, str]) -> None:
@@ -296,7 +348,9 @@ class Stack:
             for name in AGENCIES:
                 self.spawn(f"agency-{name}", cli + ["worker", "agency", name], env)
         else:
-            self.spawn("workers", cli + ["worker", "all"], env, pids_for=("workers", *(f"agency-{n}" for n in AGENCIES)))
+            self.spawn(
+                "workers", cli + ["worker", "all"], env, pids_for=("workers", *(f"agency-{n}" for n in AGENCIES))
+            )
         self.spawn("gateway", cli + ["serve", "--host", self.host, "--port", str(self.port)], env)
 
     def provision(self, ledger_url: str, admin_key: bytes, agencies: dict) -> None:
@@ -337,15 +391,25 @@ class Stack:
         temporal_port, ui_url = self.spawn_temporal()
         ledger_url, ledger_ready = self.spawn_ledger(self.write_genesis(admin_key, agencies))
         temporal = f"{self.host}:{temporal_port}"
-        self.spawn_services({"ONEVISIT_DATA_DIR": str(self.data_dir), "ONEVISIT_TEMPORAL_ADDRESS": temporal,
-                             "ONEVISIT_TEMPORAL_UI_URL": ui_url, "ONEVISIT_LEDGER_RPC": ledger_url,
-                             "ONEVISIT_ENVIRONMENT": "embedded", "ONEVISIT_DEMO_ACCOUNTS": "1"})
+        self.spawn_services(
+            {
+                "ONEVISIT_DATA_DIR": str(self.data_dir),
+                "ONEVISIT_TEMPORAL_ADDRESS": temporal,
+                "ONEVISIT_TEMPORAL_UI_URL": ui_url,
+                "ONEVISIT_LEDGER_RPC": ledger_url,
+                "ONEVISIT_ENVIRONMENT": "embedded",
+                "ONEVISIT_DEMO_ACCOUNTS": "1",
+            }
+        )
         self.mark("spawned")
 
         self.wait_until("the ledger node", ledger_ready.exists, lambda: ["ledger"])
         self.mark("ledger")
-        self.in_background("the contracts and agency registrations",
-                           lambda: self.provision(ledger_url, admin_key, agencies), lambda: [])
+        self.in_background(
+            "the contracts and agency registrations",
+            lambda: self.provision(ledger_url, admin_key, agencies),
+            lambda: [],
+        )
         self.mark("provisioned")
         self.wait_until("Temporal", lambda: _tcp_open(self.host, temporal_port), lambda: ["temporal"])
         self.mark("temporal")
@@ -377,8 +441,11 @@ class Stack:
         if health is None:
             return ["gateway"]
         polled = health.get("workers", {})
-        return [n for n in self.parts if n not in (*STATEFUL, "gateway")
-                and not all(polled.get(q) for q in self.queues_of(n))]
+        return [
+            n
+            for n in self.parts
+            if n not in (*STATEFUL, "gateway") and not all(polled.get(q) for q in self.queues_of(n))
+        ]
 
     def cpu(self) -> dict[str, float]:
         """CPU seconds each part has used so far, and the supervisor's own."""

@@ -143,11 +143,17 @@ class SchemaMismatch(RuntimeError):
 def check_schema(engine: Engine) -> None:
     """Refuse, naming what differs, a database whose tables lack columns this version needs."""
     inspector = inspect(engine)
-    missing = [f"{table.name}.{col.name}" for table in SQLModel.metadata.sorted_tables
-               for col in table.columns if col.name not in {c["name"] for c in inspector.get_columns(table.name)}]
+    missing = [
+        f"{table.name}.{col.name}"
+        for table in SQLModel.metadata.sorted_tables
+        for col in table.columns
+        if col.name not in {c["name"] for c in inspector.get_columns(table.name)}
+    ]
     if missing:
-        raise SchemaMismatch(f"the database at {engine.url} was made by an older OneVisit and lacks "
-                             f"{', '.join(missing)}; start on a fresh --data-dir (schema migrations are not shipped yet)")
+        raise SchemaMismatch(
+            f"the database at {engine.url} was made by an older OneVisit and lacks "
+            f"{', '.join(missing)}; start on a fresh --data-dir (schema migrations are not shipped yet)"
+        )
 
 
 class Vault:

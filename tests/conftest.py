@@ -1,3 +1,10 @@
-pytest_plugins = ["tests.fixtures.trail", "tests.fixtures.temporal", "tests.fixtures.stack", "tests.fixtures.ledger",
-                  "tests.fixtures.anvil", "tests.fixtures.engine", "tests.fixtures.properties",
-                  "tests.fixtures.gateway"]
+pytest_plugins = [
+    "tests.fixtures.trail",
+    "tests.fixtures.temporal",
+    "tests.fixtures.stack",
+    "tests.fixtures.ledger",
+    "tests.fixtures.anvil",
+    "tests.fixtures.engine",
+    "tests.fixtures.properties",
+    "tests.fixtures.gateway",
+]

@@ -35,7 +35,9 @@ def test_every_part_of_the_system_is_a_service():
 @pytest.mark.parametrize("name", sorted(OURS))
 def test_each_command_is_a_real_onevisit_command(name):
     argv = [a for a in OURS[name]["command"] if not a.startswith("--") and not a[0].isdigit() and a != "0.0.0.0"]
-    result = subprocess.run([sys.executable, "-m", "gateway.cli", *argv, "--help"], capture_output=True, text=True, cwd=ROOT)
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", *argv, "--help"], capture_output=True, text=True, cwd=ROOT
+    )
     assert result.returncode == 0, result.stderr
 
 
@@ -82,7 +84,9 @@ def test_named_volumes_are_declared_and_the_image_holds_every_package():
 
 
 def test_the_besu_generator_makes_what_compose_mounts(tmp_path):
-    subprocess.run([sys.executable, str(ROOT / "deploy/besu/generate.py"), "--out", str(tmp_path)], check=True, cwd=ROOT)
+    subprocess.run(
+        [sys.executable, str(ROOT / "deploy/besu/generate.py"), "--out", str(tmp_path)], check=True, cwd=ROOT
+    )
     config = tmp_path / "deploy/besu/config"
     genesis = json.loads((config / "genesis.json").read_text())
     vanity, validators, vote, round_, seals = rlp.decode(bytes.fromhex(genesis["extraData"][2:]))
@@ -91,20 +95,30 @@ def test_the_besu_generator_makes_what_compose_mounts(tmp_path):
     accounts = {json.loads((tmp_path / f"secrets/keys/{a}.json").read_text())["account"] for a in (*AGENCIES, "admin")}
     assert set(perms["accounts-allowlist"]) == accounts and len(perms["nodes-allowlist"]) == 4
     toml = tomllib.loads((config / "besu.toml").read_text())
-    for key in ("genesis-file", "permissions-accounts-config-file", "static-nodes-file",
-                "rpc-ws-authentication-jwt-public-key-file"):
+    for key in (
+        "genesis-file",
+        "permissions-accounts-config-file",
+        "static-nodes-file",
+        "rpc-ws-authentication-jwt-public-key-file",
+    ):
         assert (config / Path(toml[key]).name).exists()
     for name, service in SERVICES.items():
         if name.startswith("besu-"):
             mounts = {t: s for s, t, *_ in (v.split(":") for v in service["volumes"] if v.startswith("./"))}
             assert (tmp_path / mounts["/keys"].removeprefix("./") / "key").exists()
-    again = subprocess.run([sys.executable, str(ROOT / "deploy/besu/generate.py"), "--out", str(tmp_path)],
-                           capture_output=True, text=True, cwd=ROOT)
+    again = subprocess.run(
+        [sys.executable, str(ROOT / "deploy/besu/generate.py"), "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert again.returncode != 0 and "refusing to overwrite" in again.stderr + again.stdout
 
 
 def test_besu_admin_apis_are_on_loopback_behind_jwt_and_the_public_interface_serves_no_admin_api(tmp_path):
-    subprocess.run([sys.executable, str(ROOT / "deploy/besu/generate.py"), "--out", str(tmp_path)], check=True, cwd=ROOT)
+    subprocess.run(
+        [sys.executable, str(ROOT / "deploy/besu/generate.py"), "--out", str(tmp_path)], check=True, cwd=ROOT
+    )
     toml = tomllib.loads((tmp_path / "deploy/besu/config/besu.toml").read_text())
     admin_apis = {"PERM", "QBFT", "ADMIN", "DEBUG", "MINER", "TXPOOL", "PLUGINS", "IBFT", "CLIQUE"}
     assert not admin_apis & set(toml["rpc-http-api"])
@@ -128,8 +142,11 @@ def test_besu_admin_apis_are_on_loopback_behind_jwt_and_the_public_interface_ser
 TEMPORAL_CERTS = "./secrets/temporal/"
 # What each service presents to Temporal: the server its own certificate (and the CLI's, for its
 # health check and namespace set-up), the UI and every OneVisit process their own.
-TEMPORAL_IDENTITIES = {"temporal": {"server", "temporal-cli"}, "temporal-ui": {"temporal-ui"},
-                       **{name: {name} for name in OURS}}
+TEMPORAL_IDENTITIES = {
+    "temporal": {"server", "temporal-cli"},
+    "temporal-ui": {"temporal-ui"},
+    **{name: {name} for name in OURS},
+}
 
 
 def mounts(service: dict) -> dict[str, str]:
@@ -182,9 +199,16 @@ def test_each_onevisit_service_connects_to_temporal_with_its_own_certificate(nam
     assert mounted_at(service, env["ONEVISIT_TEMPORAL_TLS_CA"]) == TEMPORAL_CERTS + "ca.pem"
     assert mounted_at(service, env["ONEVISIT_TEMPORAL_TLS_CERT"]) == TEMPORAL_CERTS + f"{name}.pem"
     assert mounted_at(service, env["ONEVISIT_TEMPORAL_TLS_KEY"]) == TEMPORAL_CERTS + f"{name}.key"
-    Settings(**{k.removeprefix("ONEVISIT_").lower(): v for k, v in env.items()  # production accepts it
-                if k.startswith("ONEVISIT_TEMPORAL_TLS_")},
-             environment="production", data_key=Fernet.generate_key().decode(), database_url="sqlite://")
+    Settings(
+        **{
+            k.removeprefix("ONEVISIT_").lower(): v
+            for k, v in env.items()  # production accepts it
+            if k.startswith("ONEVISIT_TEMPORAL_TLS_")
+        },
+        environment="production",
+        data_key=Fernet.generate_key().decode(),
+        database_url="sqlite://",
+    )
 
 
 @pytest.mark.parametrize("name", sorted(SERVICES))
@@ -198,8 +222,12 @@ def test_a_service_mounts_only_its_own_temporal_key_read_only_and_none_the_ca_ke
 
 
 def test_the_certificate_generator_makes_what_compose_mounts(tmp_path):
-    subprocess.run([sys.executable, str(ROOT / "deploy/temporal/generate_certs.py"), "--out", str(tmp_path)],
-                   check=True, cwd=ROOT, capture_output=True)
+    subprocess.run(
+        [sys.executable, str(ROOT / "deploy/temporal/generate_certs.py"), "--out", str(tmp_path)],
+        check=True,
+        cwd=ROOT,
+        capture_output=True,
+    )
     made = {p.name for p in (tmp_path / "secrets/temporal").iterdir()}
     mounted = {Path(s).name for service in SERVICES.values() for s in mounts(service) if s.startswith(TEMPORAL_CERTS)}
     assert mounted == made - {"ca.key"}

@@ -34,8 +34,9 @@ HANG_GUARD = 30  # seconds; a handshake on loopback takes milliseconds
 
 
 def generate(out: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(GENERATOR), "--out", str(out), *args],
-                          capture_output=True, text=True, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, str(GENERATOR), "--out", str(out), *args], capture_output=True, text=True, cwd=ROOT
+    )
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +67,7 @@ def usages(c: x509.Certificate) -> set:
 
 
 # -- the generator's output --------------------------------------------------------------------
+
 
 def test_the_server_certificate_chains_to_the_ca_and_names_temporal_and_localhost(certs):
     server = cert(certs, "server")
@@ -149,6 +151,7 @@ def test_chown_gives_each_key_to_the_user_its_container_reads_it_as(tmp_path):
 
 
 # -- real handshakes ---------------------------------------------------------------------------
+
 
 def server_context(certs: Path) -> ssl.SSLContext:
     """What Temporal's frontend does with TEMPORAL_TLS_REQUIRE_CLIENT_AUTH: its certificate, and a
@@ -263,16 +266,22 @@ async def test_the_temporal_sdk_presents_our_client_certificate_and_checks_the_s
     from gateway.settings import Settings
 
     def settings(server_name: str) -> Settings:
-        return Settings(temporal_tls_ca=certs / "ca.pem", temporal_tls_cert=certs / "engine.pem",
-                        temporal_tls_key=certs / "engine.key", temporal_tls_server_name=server_name)
+        return Settings(
+            temporal_tls_ca=certs / "ca.pem",
+            temporal_tls_cert=certs / "engine.pem",
+            temporal_tls_key=certs / "engine.key",
+            temporal_tls_server_name=server_name,
+        )
 
-    for server_ctx, server_name, expected in [(server_context(certs), "temporal", ("accepted", "engine")),
-                                              (server_context(certs), "besu-tax", "refused"),
-                                              (server_context(other_ca_certs), "temporal", "refused")]:
+    for server_ctx, server_name, expected in [
+        (server_context(certs), "temporal", ("accepted", "engine")),
+        (server_context(certs), "besu-tax", "refused"),
+        (server_context(other_ca_certs), "temporal", "refused"),
+    ]:
         server = OneShotTLSServer(server_ctx)
         with pytest.raises(RuntimeError):
-            await asyncio.wait_for(Client.connect(f"127.0.0.1:{server.port}", tls=settings(server_name).temporal_tls()),
-                                   HANG_GUARD)
+            await asyncio.wait_for(
+                Client.connect(f"127.0.0.1:{server.port}", tls=settings(server_name).temporal_tls()), HANG_GUARD
+            )
         outcome = server.result()
         assert (outcome if expected != "refused" else outcome[0]) == expected, outcome
-

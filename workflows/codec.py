@@ -27,15 +27,22 @@ class EncryptionCodec(PayloadCodec):
         self._key_id = hashlib.sha256(data_key.encode()).hexdigest()[:16].encode()
 
     async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
-        return [Payload(metadata={"encoding": ENCODING, "encryption-key-id": self._key_id},
-                        data=self._fernet.encrypt(p.SerializeToString())) for p in payloads]
+        return [
+            Payload(
+                metadata={"encoding": ENCODING, "encryption-key-id": self._key_id},
+                data=self._fernet.encrypt(p.SerializeToString()),
+            )
+            for p in payloads
+        ]
 
     async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
         out = []
         for p in payloads:
             if p.metadata.get("encoding") != ENCODING:
-                raise ValueError("refused a payload that is not encrypted under the data key "
-                                 f"(encoding {p.metadata.get('encoding', b'').decode(errors='replace')!r})")
+                raise ValueError(
+                    "refused a payload that is not encrypted under the data key "
+                    f"(encoding {p.metadata.get('encoding', b'').decode(errors='replace')!r})"
+                )
             if p.metadata.get("encryption-key-id") != self._key_id:
                 raise ValueError("payload was encrypted under another data key (ONEVISIT_DATA_KEY differs)")
             try:

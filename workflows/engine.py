@@ -23,10 +23,31 @@ with workflow.unsafe.imports_passed_through():
     from chain.handoff import SignedHandoff
     from workflows.flows import StepDef, agency_queue, changed_paths, overlaps
     from workflows.messages import (
-        ANCHOR_HANDOFF, CASE_WORKFLOW, COMPENSATE_STEP, CORRECT_UPDATE, DECIDE_UPDATE, ESCALATE_STEP, EXECUTE_STEP,
-        RECORD_CASE, RECORD_HANDOFF, STATUS_QUERY, WITHDRAW_UPDATE, AnchorInput, CaseEvent, CaseInput, CaseStatus,
-        CompensateInput, Correction, Decision, EscalateInput, HandoffRecord, Refusal, StepInput, StepStatus,
-        UpdateResult, Withdrawal,
+        ANCHOR_HANDOFF,
+        CASE_WORKFLOW,
+        COMPENSATE_STEP,
+        CORRECT_UPDATE,
+        DECIDE_UPDATE,
+        ESCALATE_STEP,
+        EXECUTE_STEP,
+        RECORD_CASE,
+        RECORD_HANDOFF,
+        STATUS_QUERY,
+        WITHDRAW_UPDATE,
+        AnchorInput,
+        CaseEvent,
+        CaseInput,
+        CaseStatus,
+        CompensateInput,
+        Correction,
+        Decision,
+        EscalateInput,
+        HandoffRecord,
+        Refusal,
+        StepInput,
+        StepStatus,
+        UpdateResult,
+        Withdrawal,
     )
 
 RECORD_TIMEOUT = timedelta(seconds=30)
@@ -35,8 +56,12 @@ RETURNED_FOR = timedelta(days=30)  # a returned case nobody corrects closes as r
 
 def _retry(step: StepDef) -> RetryPolicy:
     r = step.retry
-    return RetryPolicy(initial_interval=timedelta(seconds=r.initial_interval_s), backoff_coefficient=r.backoff,
-                       maximum_interval=timedelta(seconds=r.max_interval_s), maximum_attempts=r.max_attempts)
+    return RetryPolicy(
+        initial_interval=timedelta(seconds=r.initial_interval_s),
+        backoff_coefficient=r.backoff,
+        maximum_interval=timedelta(seconds=r.max_interval_s),
+        maximum_attempts=r.max_attempts,
+    )
 
 
 class StepStopped(Exception):
@@ -51,9 +76,14 @@ class CaseWorkflow:
         self._case = case
         self._application = case.application  # replaced by the applicant's correction
         self._status = CaseStatus(
-            case_id=case.case_id, flow=case.flow.name, flow_version=case.flow.version_hash(),
-            steps=[StepStatus(step=s.id, title=s.title, agency=s.agency, sla_minutes=s.sla_minutes)
-                   for s in case.flow.steps])
+            case_id=case.case_id,
+            flow=case.flow.name,
+            flow_version=case.flow.version_hash(),
+            steps=[
+                StepStatus(step=s.id, title=s.title, agency=s.agency, sla_minutes=s.sla_minutes)
+                for s in case.flow.steps
+            ],
+        )
         self._decisions: dict[str, Decision] = {}
         self._correction: Correction | None = None
         self._withdrawal: Withdrawal | None = None
@@ -78,9 +108,13 @@ class CaseWorkflow:
         if st is None:
             raise ApplicationError(f"this case has no step {decision.step!r}", type=Refusal.NO_SUCH_STEP)
         if st.agency != decision.clerk_agency:
-            raise ApplicationError(f"only a clerk of {st.agency} may decide {decision.step}", type=Refusal.NOT_YOUR_STEP)
+            raise ApplicationError(
+                f"only a clerk of {st.agency} may decide {decision.step}", type=Refusal.NOT_YOUR_STEP
+            )
         if st.state != "awaiting_decision" or decision.step in self._decisions:
-            raise ApplicationError(f"{decision.step} is not awaiting a decision (it is {st.state})", type=Refusal.NOT_AWAITING)
+            raise ApplicationError(
+                f"{decision.step} is not awaiting a decision (it is {st.state})", type=Refusal.NOT_AWAITING
+            )
         if not decision.approve and not (decision.reason or "").strip():
             raise ApplicationError("a rejection needs a reason", type=Refusal.REASON_REQUIRED)
 
@@ -93,7 +127,9 @@ class CaseWorkflow:
     def _validate_correct(self, correction: Correction) -> None:
         self._check_applicant(correction.applicant)
         if self._status.state != "returned" or self._correction is not None:
-            raise ApplicationError(f"the case is {self._status.state}, not returned for correction", type=Refusal.NOT_RETURNED)
+            raise ApplicationError(
+                f"the case is {self._status.state}, not returned for correction", type=Refusal.NOT_RETURNED
+            )
         changed = changed_paths(self._application, correction.application)
         for st in self._status.steps:  # completed steps do not run again: what they judged may not change
             step = self._case.flow.step(st.step)
@@ -102,7 +138,8 @@ class CaseWorkflow:
                 raise ApplicationError(
                     f"the correction changes {', '.join(touched)}, which {st.step} ({step.agency}) already "
                     "judged and completed; correct only what the returned step needs, or withdraw and apply again",
-                    type=Refusal.CHANGES_JUDGED)
+                    type=Refusal.CHANGES_JUDGED,
+                )
 
     @workflow.update(name=WITHDRAW_UPDATE)
     async def withdraw(self, withdrawal: Withdrawal) -> UpdateResult:
@@ -113,7 +150,9 @@ class CaseWorkflow:
     def _validate_withdraw(self, withdrawal: Withdrawal) -> None:
         self._check_applicant(withdrawal.applicant)
         if self._status.state not in ("running", "returned") or self._withdrawal is not None:
-            raise ApplicationError(f"the case is {self._status.state} and can no longer be withdrawn", type=Refusal.NOT_WITHDRAWABLE)
+            raise ApplicationError(
+                f"the case is {self._status.state} and can no longer be withdrawn", type=Refusal.NOT_WITHDRAWABLE
+            )
 
     def _check_applicant(self, applicant: str) -> None:
         if applicant != self._case.applicant:
@@ -140,7 +179,9 @@ class CaseWorkflow:
             self._apply_correction(rejected)
         if self._status.state == "running":
             failed = [s for s in self._status.steps if s.state == "failed"]
-            self._set_case("failed" if failed else "completed", "; ".join(f"{s.step}: {s.reason}" for s in failed) or None)
+            self._set_case(
+                "failed" if failed else "completed", "; ".join(f"{s.step}: {s.reason}" for s in failed) or None
+            )
             for sid in self._order:
                 self._status.result.update(self._completed[sid].record.outputs)
         if self._background:
@@ -163,7 +204,9 @@ class CaseWorkflow:
                         running[s.id] = asyncio.create_task(self._run_step(s))
             if not running:
                 return
-            await workflow.wait_condition(lambda: any(t.done() for t in running.values()) or self._withdrawal is not None)
+            await workflow.wait_condition(
+                lambda: any(t.done() for t in running.values()) or self._withdrawal is not None
+            )
             for sid, task in list(running.items()):
                 if task.done():
                     del running[sid]
@@ -183,7 +226,7 @@ class CaseWorkflow:
         work = asyncio.create_task(self._step_work(step, st))
         try:
             await workflow.wait_condition(work.done, timeout=timedelta(minutes=step.sla_minutes))
-        except asyncio.TimeoutError:
+        except TimeoutError:
             self._escalate(step, st)
             await workflow.wait_condition(work.done)
         work.result()
@@ -200,7 +243,11 @@ class CaseWorkflow:
                 return
             d = self._decisions.pop(step.id)
             decision, reason, decided_by = ("perform" if d.approve else "reject"), d.reason, f"clerk:{d.clerk}"
-            self._event("decided", step.id, f"{'approved' if d.approve else 'rejected'} by {d.clerk}" + (f": {d.reason}" if d.reason else ""))
+            self._event(
+                "decided",
+                step.id,
+                f"{'approved' if d.approve else 'rejected'} by {d.clerk}" + (f": {d.reason}" if d.reason else ""),
+            )
             st.state = "running"
             await self._record_case()  # off the clerks' queue
         st.decided_by = decided_by
@@ -225,22 +272,41 @@ class CaseWorkflow:
 
     def _step_input(self, step: StepDef, st: StepStatus, decided_by: str, application: dict, **decision) -> StepInput:
         return StepInput(
-            key=f"{self._case.case_id}/{step.id}/{st.attempt}", case_id=self._case.case_id, flow=self._case.flow.name,
-            flow_version=self._status.flow_version, rules_version=step.approval.version(), step=step.id,
-            agency=step.agency, commitment=self._case.commitment, application=application,
-            parents=[self._completed[d] for d in step.depends_on if d in self._completed], attempt=st.attempt,
-            decided_by=decided_by, **decision)
+            key=f"{self._case.case_id}/{step.id}/{st.attempt}",
+            case_id=self._case.case_id,
+            flow=self._case.flow.name,
+            flow_version=self._status.flow_version,
+            rules_version=step.approval.version(),
+            step=step.id,
+            agency=step.agency,
+            commitment=self._case.commitment,
+            application=application,
+            parents=[self._completed[d] for d in step.depends_on if d in self._completed],
+            attempt=st.attempt,
+            decided_by=decided_by,
+            **decision,
+        )
 
     def _agency_options(self, step: StepDef) -> dict:
-        return dict(task_queue=agency_queue(step.agency, self._case.queues.agency_prefix),
-                    start_to_close_timeout=timedelta(seconds=step.timeout_s), retry_policy=_retry(step))
+        return dict(
+            task_queue=agency_queue(step.agency, self._case.queues.agency_prefix),
+            start_to_close_timeout=timedelta(seconds=step.timeout_s),
+            retry_policy=_retry(step),
+        )
 
     async def _anchor_and_record(self, step: StepDef, handoff: SignedHandoff, opts: dict) -> Anchor:
         anchor = await workflow.execute_activity(
-            ANCHOR_HANDOFF, AnchorInput(flow=self._case.flow.name, step=step.id, handoff=handoff), result_type=Anchor, **opts)
+            ANCHOR_HANDOFF,
+            AnchorInput(flow=self._case.flow.name, step=step.id, handoff=handoff),
+            result_type=Anchor,
+            **opts,
+        )
         await workflow.execute_activity(
-            RECORD_HANDOFF, HandoffRecord(case_id=self._case.case_id, handoff=handoff, anchor=anchor),
-            task_queue=self._case.queues.engine, start_to_close_timeout=RECORD_TIMEOUT)
+            RECORD_HANDOFF,
+            HandoffRecord(case_id=self._case.case_id, handoff=handoff, anchor=anchor),
+            task_queue=self._case.queues.engine,
+            start_to_close_timeout=RECORD_TIMEOUT,
+        )
         return anchor
 
     # ------------------------------------------------------------- SLA, return, withdrawal
@@ -253,8 +319,9 @@ class CaseWorkflow:
 
     async def _signed_escalation(self, step: StepDef, st: StepStatus) -> None:
         base = self._step_input(step, st, "rule:sla", application={})  # an escalation needs no personal data
-        request = EscalateInput(key=f"{base.key}/escalated", step=base,
-                                sla_minutes=step.sla_minutes, since=st.since or "")
+        request = EscalateInput(
+            key=f"{base.key}/escalated", step=base, sla_minutes=step.sla_minutes, since=st.since or ""
+        )
         opts = self._agency_options(step)
         handoff = await workflow.execute_activity(ESCALATE_STEP, request, result_type=SignedHandoff, **opts)
         await self._anchor_and_record(step, handoff, opts)
@@ -264,9 +331,10 @@ class CaseWorkflow:
         self._event("returned", st.step, st.reason or "")
         await self._record_case()
         try:
-            await workflow.wait_condition(lambda: self._correction is not None or self._withdrawal is not None,
-                                          timeout=RETURNED_FOR)
-        except asyncio.TimeoutError:
+            await workflow.wait_condition(
+                lambda: self._correction is not None or self._withdrawal is not None, timeout=RETURNED_FOR
+            )
+        except TimeoutError:
             return
 
     def _apply_correction(self, rejected: list[StepStatus]) -> None:
@@ -293,9 +361,14 @@ class CaseWorkflow:
                 continue
             done = self._completed[sid]
             opts = self._agency_options(step)
-            request = CompensateInput(key=f"{self._case.case_id}/{sid}/compensate", case_id=self._case.case_id,
-                                      action=step.compensation, handoff=done, application=self._application,
-                                      reason=self._withdrawal.reason)
+            request = CompensateInput(
+                key=f"{self._case.case_id}/{sid}/compensate",
+                case_id=self._case.case_id,
+                action=step.compensation,
+                handoff=done,
+                application=self._application,
+                reason=self._withdrawal.reason,
+            )
             handoff = await workflow.execute_activity(COMPENSATE_STEP, request, result_type=SignedHandoff, **opts)
             anchor = await self._anchor_and_record(step, handoff, opts)
             st = self._step_status(sid)
@@ -322,5 +395,6 @@ class CaseWorkflow:
 
     async def _record_case(self) -> None:
         self._status.revision += 1  # the store keeps only the newest of concurrent records
-        await workflow.execute_activity(RECORD_CASE, self._status, task_queue=self._case.queues.engine,
-                                        start_to_close_timeout=RECORD_TIMEOUT)
+        await workflow.execute_activity(
+            RECORD_CASE, self._status, task_queue=self._case.queues.engine, start_to_close_timeout=RECORD_TIMEOUT
+        )

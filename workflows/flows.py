@@ -9,7 +9,7 @@ exact definition that produced a handoff, so an auditor can re-run the decision.
 from __future__ import annotations
 
 import re
-from typing import Any, Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -36,20 +36,26 @@ class StepDef(BaseModel):
     title: str
     agency: str = Field(pattern=SLUG.pattern)
     depends_on: list[str] = Field(default_factory=list)
-    when: str | None = Field(None, description="dotted path to an application option; the step runs only when it is true")
+    when: str | None = Field(
+        None, description="dotted path to an application option; the step runs only when it is true"
+    )
     approval: Approval = Approval()
     sla_minutes: int = Field(60, gt=0)
     timeout_s: float = Field(60.0, gt=0, description="one attempt of the agency's action")
     retry: RetrySpec = RetrySpec()
     compensation: str | None = Field(None, description="the agency's action that undoes this step on withdrawal")
     reads: list[Annotated[str, Field(pattern=FIELD_PATH)]] | None = Field(
-        None, exclude_if=lambda v: v is None,  # absent, a definition hashes as it did before steps declared reads
+        None,
+        exclude_if=lambda v: v is None,  # absent, a definition hashes as it did before steps declared reads
         description="the application's fields this step needs, as dotted paths (``company``, ``company.name``): "
-                    "all its agency's clerks may read of the case; none declared, none read")
+        "all its agency's clerks may read of the case; none declared, none read",
+    )
     judges: list[Annotated[str, Field(pattern=FIELD_PATH)]] | None = Field(
-        None, exclude_if=lambda v: v is None,
+        None,
+        exclude_if=lambda v: v is None,
         description="the fields its outcome rests on, when fewer than it reads (a correction may not change them "
-                    "once the step completed); default: what it reads")
+        "once the step completed); default: what it reads",
+    )
 
     def judged(self) -> list[str] | None:
         """The application paths this step's outcome rests on: what it declares it judges (else

@@ -44,8 +44,10 @@ class Refusal(StrEnum):
     NOT_APPLICANT = "NotApplicant"
     CHANGES_JUDGED = "CorrectionChangesJudged"  # a correction would change what a completed step judged
 
-StepState = Literal["waiting", "awaiting_decision", "running", "completed", "rejected", "failed",
-                    "skipped", "cancelled", "compensated"]
+
+StepState = Literal[
+    "waiting", "awaiting_decision", "running", "completed", "rejected", "failed", "skipped", "cancelled", "compensated"
+]
 CaseState = Literal["running", "returned", "completed", "rejected", "failed", "withdrawn"]
 
 

@@ -1,8 +1,8 @@
 """The auditor: everything that judges evidence rather than producing it.
 
-  evidence   the evidence bundle a case exports (records, signatures, anchors, registry history)
-  case       ``parse_bundle`` and ``verify_case``: one function per numbered check, each finding named
-  batch      handoffs anchored inside Merkle batches, as the chain's batch events tell them
-  ledger     the whole ledger reconciled with the store (every anchor its record, every record its anchor)
-  proofs     EIP-1186 state proofs, verified offline against a block's state root
+evidence   the evidence bundle a case exports (records, signatures, anchors, registry history)
+case       ``parse_bundle`` and ``verify_case``: one function per numbered check, each finding named
+batch      handoffs anchored inside Merkle batches, as the chain's batch events tell them
+ledger     the whole ledger reconciled with the store (every anchor its record, every record its anchor)
+proofs     EIP-1186 state proofs, verified offline against a block's state root
 """

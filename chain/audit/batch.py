@@ -20,9 +20,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from chain.anchors import Anchor, BatchAnchor
+from chain.audit.evidence import EvidenceBundle, EvidenceItem
 from chain.batch import anchor_in_batch, verify_proof
 from chain.errors import ChainValueError, VerificationError
-from chain.audit.evidence import EvidenceBundle, EvidenceItem
 from chain.handoff import agency_id
 from chain.hexid import bytes32, to_hex
 
@@ -30,7 +30,9 @@ if TYPE_CHECKING:  # only a type here: checking offline never imports the web3 c
     from chain.client import LedgerClient
 
 
-def batched_anchors(bundle: EvidenceBundle, ledger: LedgerClient | None, singles: dict[str, Anchor], find) -> dict[str, Anchor]:
+def batched_anchors(
+    bundle: EvidenceBundle, ledger: LedgerClient | None, singles: dict[str, Anchor], find
+) -> dict[str, Anchor]:
     """hash -> the anchor to judge by, for every item whose claimed anchor is a batch's and whose
     handoff is not anchored alone; each failure is a finding (``proof`` or ``anchor``)."""
     events: dict[str, BatchAnchor | None] = {}

@@ -46,8 +46,8 @@ from pydantic import Field as PydanticField
 from chain import jsonguard
 from chain.anchors import Anchor
 from chain.audit.batch import batched_anchors
-from chain.errors import VerificationError
 from chain.audit.evidence import EvidenceBundle, EvidenceItem
+from chain.errors import VerificationError
 from chain.handoff import agency_id, case_commitment, definition_hash, step_id
 from chain.hexid import to_hex
 
@@ -179,31 +179,46 @@ def _check_registry_shape(events: list[dict[str, Any]]) -> None:
         if name == "AgencyRegistered":
             registered.add(agency)
         elif name != "StepAssigned" and agency not in registered:
-            raise VerificationError("bundle", f"{where}: {name} of agency {agency}, "
-                                              "which was never registered before it")
+            raise VerificationError(
+                "bundle", f"{where}: {name} of agency {agency}, which was never registered before it"
+            )
 
 
 def _is_hex(value: Any, size: int) -> bool:
     """``0x`` and exactly ``size`` bytes of ASCII hex (``int(x, 16)`` also takes other digits)."""
-    return (isinstance(value, str) and value.isascii() and len(value) == 2 + 2 * size and value[:2] == "0x"
-            and all(c in string.hexdigits for c in value[2:]))
+    return (
+        isinstance(value, str)
+        and value.isascii()
+        and len(value) == 2 + 2 * size
+        and value[:2] == "0x"
+        and all(c in string.hexdigits for c in value[2:])
+    )
 
 
 def _check_ids(bundle: EvidenceBundle) -> None:
     """Every id the checks hash, compare or recover is ASCII hex of its size."""
     fields: list[tuple[str, Any, int]] = [
-        ("salt", bundle.salt, 32), ("commitment", bundle.commitment, 32),
-        ("chain.registry", bundle.chain.registry, 20), ("chain.ledger", bundle.chain.ledger, 20)]
+        ("salt", bundle.salt, 32),
+        ("commitment", bundle.commitment, 32),
+        ("chain.registry", bundle.chain.registry, 20),
+        ("chain.ledger", bundle.chain.ledger, 20),
+    ]
     for name, claim in bundle.agencies.items():
         fields += [(f"agencies.{name}.signer", claim.signer, 20), (f"agencies.{name}.account", claim.account, 20)]
     for n, item in enumerate(bundle.handoffs):
         h, at = item.handoff, f"handoffs[{n}]"
-        fields += [(f"{at}.hash", h.hash, 32), (f"{at}.signer", h.signer, 20), (f"{at}.signature", h.signature, 65),
-                   (f"{at}.record.case", h.record.case, 32)]
+        fields += [
+            (f"{at}.hash", h.hash, 32),
+            (f"{at}.signer", h.signer, 20),
+            (f"{at}.signature", h.signature, 65),
+            (f"{at}.record.case", h.record.case, 32),
+        ]
         fields += [(f"{at}.record.parents[{k}]", p, 32) for k, p in enumerate(h.record.parents)]
         if (a := item.anchor) is not None:  # the batch root and proof are judged by check "proof"
-            fields += [(f"{at}.anchor.{k}", getattr(a, k), 32) for k in ("handoff", "agency", "case_commitment", "step",
-                                                                          "tx_hash", "block_hash")]
+            fields += [
+                (f"{at}.anchor.{k}", getattr(a, k), 32)
+                for k in ("handoff", "agency", "case_commitment", "step", "tx_hash", "block_hash")
+            ]
             fields.append((f"{at}.anchor.account", a.account, 20))
     for name, value, size in fields:
         if not _is_hex(value, size):
@@ -254,11 +269,22 @@ def verify_case(bundle: EvidenceBundle, ledger: LedgerClient | None = None) -> R
     if not bundle.handoffs:
         findings.append(Finding(check="bundle", message="the bundle holds no handoffs: an empty trail proves nothing"))
 
-    def find(check: str, message: str, item: EvidenceItem | None = None, *,
-             handoff: str | None = None, step: str | None = None) -> None:
-        findings.append(Finding(check=check, message=message,
-                                handoff=item.handoff.hash if item else handoff,
-                                step=item.handoff.record.step if item else step))
+    def find(
+        check: str,
+        message: str,
+        item: EvidenceItem | None = None,
+        *,
+        handoff: str | None = None,
+        step: str | None = None,
+    ) -> None:
+        findings.append(
+            Finding(
+                check=check,
+                message=message,
+                handoff=item.handoff.hash if item else handoff,
+                step=item.handoff.record.step if item else step,
+            )
+        )
 
     check_case_commitment(bundle, find)
     check_each_handoff_once(bundle, find)
@@ -269,8 +295,14 @@ def verify_case(bundle: EvidenceBundle, ledger: LedgerClient | None = None) -> R
     for item in bundle.handoffs:
         for check in HANDOFF_CHECKS:
             check(trail, item, find)
-    return Report(case_id=bundle.case_id, ok=not findings, online=ledger is not None,
-                  handoffs=len(bundle.handoffs), anchored=len(anchors), findings=findings)
+    return Report(
+        case_id=bundle.case_id,
+        ok=not findings,
+        online=ledger is not None,
+        handoffs=len(bundle.handoffs),
+        anchored=len(anchors),
+        findings=findings,
+    )
 
 
 @dataclass
@@ -321,6 +353,7 @@ class Trail:
 
 # (1)(9) the case as a whole (and _anchors, below) ------------------------------------------
 
+
 def check_case_commitment(bundle: EvidenceBundle, find: Find) -> None:
     """(1) The salt and case id open the case commitment."""
     if case_commitment(bundle.case_id, bundle.salt) != bundle.commitment.lower():
@@ -354,6 +387,7 @@ def check_one_completed_per_step(bundle: EvidenceBundle, find: Find) -> dict[str
 
 # (1)-(8) each handoff, in this order ---------------------------------------------------------
 
+
 def check_hash_and_signature(trail: Trail, item: EvidenceItem, find: Find) -> None:
     """(2) The record hashes to its stated hash; (3) the signature recovers the stated signer."""
     try:
@@ -374,8 +408,12 @@ def check_flow(trail: Trail, item: EvidenceItem, find: Find) -> None:
     """(5) The record names this flow and definition version, and its agency owns the step."""
     rec = item.handoff.record
     if rec.flow != trail.flow_name or rec.flow_version != trail.flow_version:
-        find("flow", f"record names flow {rec.flow} {rec.flow_version}, not this bundle's "
-                     f"{trail.flow_name} {trail.flow_version}", item)
+        find(
+            "flow",
+            f"record names flow {rec.flow} {rec.flow_version}, not this bundle's "
+            f"{trail.flow_name} {trail.flow_version}",
+            item,
+        )
     owner, _ = trail.policy.get(rec.step, (None, []))
     if owner is None:
         find("flow", f"the flow has no step {rec.step!r}", item)
@@ -394,8 +432,11 @@ def check_parents(trail: Trail, item: EvidenceItem, find: Find) -> None:
         expected = sorted(trail.completed[d] for d in deps if d in trail.completed)
         missing_deps = [d for d in deps if d not in trail.completed and d not in trail.optional]
         if missing_deps:
-            find("parents", f"depends on step(s) {', '.join(missing_deps)} that have no completed handoff "
-                            "in the trail", item)
+            find(
+                "parents",
+                f"depends on step(s) {', '.join(missing_deps)} that have no completed handoff in the trail",
+                item,
+            )
     if sorted(p.lower() for p in rec.parents) != expected:
         find("parents", "parent links do not match the handoffs of the steps it depends on", item)
 
@@ -427,8 +468,12 @@ def check_signer(trail: Trail, item: EvidenceItem, find: Find) -> None:
     elif not reg["active"]:
         find("signer", f"{rec.agency} was suspended when anchored (block {anchor.block_number})", item)
     elif reg["signer"].lower() != h.signer.lower():
-        find("signer", f"signed by {h.signer}, but {rec.agency}'s registered key at block "
-                       f"{anchor.block_number} was {reg['signer']}", item)
+        find(
+            "signer",
+            f"signed by {h.signer}, but {rec.agency}'s registered key at block "
+            f"{anchor.block_number} was {reg['signer']}",
+            item,
+        )
 
 
 def check_anchor_account(trail: Trail, item: EvidenceItem, find: Find) -> None:
@@ -487,13 +532,20 @@ def check_decision(trail: Trail, item: EvidenceItem, find: Find) -> None:
     if rec.outcome in ("escalated", "compensated"):
         expected = ESCALATED_BY if rec.outcome == "escalated" else WITHDRAWN_BY
         if rec.decided_by != expected:
-            find("decision", f"the {rec.outcome} handoff says it was decided by {rec.decided_by!r}, "
-                             f"not {expected!r}", item)
+            find(
+                "decision",
+                f"the {rec.outcome} handoff says it was decided by {rec.decided_by!r}, not {expected!r}",
+                item,
+            )
         return
     allowed = {"instant": {"rule"}, "clerk": {"clerk"}, "rules": {"rule", "clerk"}}.get(mode, set())
     if kind not in allowed or not who:
-        find("decision", f"decided by {rec.decided_by!r}, but step {rec.step} in {mode} mode is decided by "
-                         f"{' or '.join(sorted(allowed)) or 'nothing'}", item)
+        find(
+            "decision",
+            f"decided by {rec.decided_by!r}, but step {rec.step} in {mode} mode is decided by "
+            f"{' or '.join(sorted(allowed)) or 'nothing'}",
+            item,
+        )
     elif kind == "clerk":
         named = who.removeprefix("clerk-") if who.startswith("clerk-") else None
         if not who.isprintable() or who != who.strip():
@@ -524,8 +576,12 @@ def check_attempt(trail: Trail, item: EvidenceItem, find: Find) -> None:
     one attempt, which sign nothing, so it does not bound this number.)"""
     rec = item.handoff.record
     if not 1 <= rec.attempt <= 1 + trail.rejections:
-        find("attempt", f"attempt {rec.attempt}, but the trail allows 1 to {1 + trail.rejections} "
-                        f"({trail.rejections} rejection(s))", item)
+        find(
+            "attempt",
+            f"attempt {rec.attempt}, but the trail allows 1 to {1 + trail.rejections} "
+            f"({trail.rejections} rejection(s))",
+            item,
+        )
 
 
 def check_time(trail: Trail, item: EvidenceItem, find: Find) -> None:
@@ -549,35 +605,69 @@ def check_time(trail: Trail, item: EvidenceItem, find: Find) -> None:
     block = anchor.timestamp
     sla_s = 60 * int((trail.steps.get(rec.step) or {}).get("sla_minutes", 60))
     if signed > block + CLOCK_SKEW_S:
-        find("time", f"signed at {rec.time}, {signed - block:.0f} s after its anchor block {anchor.block_number} "
-                     f"({source} block time; at most {CLOCK_SKEW_S} s of clock skew is allowed)", item)
+        find(
+            "time",
+            f"signed at {rec.time}, {signed - block:.0f} s after its anchor block {anchor.block_number} "
+            f"({source} block time; at most {CLOCK_SKEW_S} s of clock skew is allowed)",
+            item,
+        )
     elif signed < block - sla_s - ANCHOR_DELAY_S:
-        find("time", f"signed at {rec.time}, {block - signed:.0f} s before its anchor block {anchor.block_number} "
-                     f"({source} block time; at most the step's SLA plus {ANCHOR_DELAY_S} s is allowed)", item)
+        find(
+            "time",
+            f"signed at {rec.time}, {block - signed:.0f} s before its anchor block {anchor.block_number} "
+            f"({source} block time; at most the step's SLA plus {ANCHOR_DELAY_S} s is allowed)",
+            item,
+        )
 
 
 HANDOFF_CHECKS: tuple[Callable[[Trail, EvidenceItem, Find], None], ...] = (
-    check_hash_and_signature, check_record_case, check_flow, check_parents, check_anchor, check_signer,
-    check_anchor_account, check_order, check_decision, check_rules_hash, check_attempt, check_time)
+    check_hash_and_signature,
+    check_record_case,
+    check_flow,
+    check_parents,
+    check_anchor,
+    check_signer,
+    check_anchor_account,
+    check_order,
+    check_decision,
+    check_rules_hash,
+    check_attempt,
+    check_time,
+)
 
 
 def _anchors(bundle: EvidenceBundle, ledger: LedgerClient | None, find) -> dict[str, Anchor]:
     """(7)(9) The anchors to judge by: the ledger's own when online, else the bundle's claims."""
     if ledger is None:
-        claims = {i.handoff.hash.lower(): i.anchor for i in bundle.handoffs if i.anchor is not None and not i.anchor.batched}
+        claims = {
+            i.handoff.hash.lower(): i.anchor for i in bundle.handoffs if i.anchor is not None and not i.anchor.batched
+        }
         return {**claims, **batched_anchors(bundle, None, claims, find)}
     d = ledger.deployment
-    if (d.chain_id, d.registry.lower(), d.ledger.lower()) != (bundle.chain.chain_id, bundle.chain.registry.lower(), bundle.chain.ledger.lower()):
+    if (d.chain_id, d.registry.lower(), d.ledger.lower()) != (
+        bundle.chain.chain_id,
+        bundle.chain.registry.lower(),
+        bundle.chain.ledger.lower(),
+    ):
         find("anchor", "the bundle names another chain or contracts than the ledger checked against")
     on_chain = {a.handoff.lower(): a for a in ledger.anchors_for_case(bundle.commitment)}
     in_bundle = {i.handoff.hash.lower() for i in bundle.handoffs}
     step_names = {to_hex(step_id(str(bundle.flow.get("name")), s)): s for s in bundle.step_policy()}
     for h, a in on_chain.items():
         if h not in in_bundle:
-            find("complete", f"the ledger holds an anchor of this case ({h}, block {a.block_number}) "
-                             "whose handoff is missing from the trail", handoff=h, step=step_names.get(a.step.lower()))
+            find(
+                "complete",
+                f"the ledger holds an anchor of this case ({h}, block {a.block_number}) "
+                "whose handoff is missing from the trail",
+                handoff=h,
+                step=step_names.get(a.step.lower()),
+            )
     for item in bundle.handoffs:
         claimed, real = item.anchor, on_chain.get(item.handoff.hash.lower())
-        if claimed is not None and real is not None and (claimed.block_hash, claimed.tx_hash) != (real.block_hash, real.tx_hash):
+        if (
+            claimed is not None
+            and real is not None
+            and (claimed.block_hash, claimed.tx_hash) != (real.block_hash, real.tx_hash)
+        ):
             find("anchor", "the bundle's anchor reference differs from the ledger's", item)
     return {**on_chain, **batched_anchors(bundle, ledger, on_chain, find)}

@@ -46,9 +46,13 @@ class EvidenceBundle(BaseModel):
     flow: dict[str, Any] = Field(description="the flow definition, as the engine ran it")
     chain: ChainRef
     agencies: dict[str, AgencyClaim]
-    registry: list[dict[str, Any]] = Field(default_factory=list, description=(
-        "the registry's events at export (who was whose account and signer from which block): replayed "
-        "offline; online the chain's own events are used instead"))
+    registry: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description=(
+            "the registry's events at export (who was whose account and signer from which block): replayed "
+            "offline; online the chain's own events are used instead"
+        ),
+    )
     handoffs: list[EvidenceItem]
     exported_at: str
 

@@ -98,8 +98,16 @@ def _batched(record: StoredRecord, chain: _Chain, find: Find) -> bool:
     if batch.agency.lower() != to_hex(agency_id(record.agency)):
         find("anchor", f"batch {root} was anchored by another agency than {record.agency}")
     try:
-        verify_proof(record.hash, record.flow, record.step, record.case_commitment, ref.leaf_index or 0,
-                     batch.count, ref.proof or [], root)
+        verify_proof(
+            record.hash,
+            record.flow,
+            record.step,
+            record.case_commitment,
+            ref.leaf_index or 0,
+            batch.count,
+            ref.proof or [],
+            root,
+        )
     except VerificationError as exc:
         find("anchor", f"the stored inclusion proof does not lead to batch {root}: {exc}")
     return True
@@ -121,30 +129,52 @@ def _same_owner(record: StoredRecord, case: str, step: str, agency: str, find: F
         find("anchor", f"the ledger anchored it for another agency than {record.agency}")
 
 
-def reconcile(records: Iterable[StoredRecord], anchors: Iterable[Anchor],
-              batches: Iterable[BatchAnchor] = ()) -> LedgerReport:
+def reconcile(
+    records: Iterable[StoredRecord], anchors: Iterable[Anchor], batches: Iterable[BatchAnchor] = ()
+) -> LedgerReport:
     records = list(records)
     chain = _Chain({a.handoff.lower(): a for a in anchors}, {b.root.lower(): b for b in batches})
     findings: list[Finding] = []
     matched = 0
     for record in records:
+
         def find(check: str, message: str, record: StoredRecord = record) -> None:
-            findings.append(Finding(check=check, message=f"case {record.case_id}: {message}",
-                                    handoff=record.hash, step=record.step))
+            findings.append(
+                Finding(check=check, message=f"case {record.case_id}: {message}", handoff=record.hash, step=record.step)
+            )
 
         matched += KINDS[_kind(record)](record, chain, find)
     for h, a in chain.anchors.items():
         if h not in chain.claimed:
-            findings.append(Finding(check="complete", handoff=h, message=(
-                f"anchored on the ledger (block {a.block_number}, tx {a.tx_hash}, account {a.account}) "
-                "but the store has no record of it")))
+            findings.append(
+                Finding(
+                    check="complete",
+                    handoff=h,
+                    message=(
+                        f"anchored on the ledger (block {a.block_number}, tx {a.tx_hash}, account {a.account}) "
+                        "but the store has no record of it"
+                    ),
+                )
+            )
     for root, b in chain.batches.items():
         if chain.in_batch[root] < b.count:
-            findings.append(Finding(check="complete", message=(
-                f"batch {root} (block {b.block_number}) anchors {b.count} handoffs; the store holds "
-                f"records of {chain.in_batch[root]}")))
-    return LedgerReport(ok=not findings, anchors_on_chain=len(chain.anchors), batches_on_chain=len(chain.batches),
-                        records_in_store=len(records), matched=matched, findings=findings)
+            findings.append(
+                Finding(
+                    check="complete",
+                    message=(
+                        f"batch {root} (block {b.block_number}) anchors {b.count} handoffs; the store holds "
+                        f"records of {chain.in_batch[root]}"
+                    ),
+                )
+            )
+    return LedgerReport(
+        ok=not findings,
+        anchors_on_chain=len(chain.anchors),
+        batches_on_chain=len(chain.batches),
+        records_in_store=len(records),
+        matched=matched,
+        findings=findings,
+    )
 
 
 def reconcile_ledger(records: Iterable[StoredRecord], ledger: LedgerClient) -> LedgerReport:

@@ -33,8 +33,12 @@ EMPTY_CODE_HASH = keccak(b"")
 
 
 class _AccountRlp(rlp.Serializable):
-    fields = [("nonce", big_endian_int), ("balance", big_endian_int),
-              ("storage_root", binary.fixed_length(32)), ("code_hash", binary.fixed_length(32))]
+    fields = [
+        ("nonce", big_endian_int),
+        ("balance", big_endian_int),
+        ("storage_root", binary.fixed_length(32)),
+        ("code_hash", binary.fixed_length(32)),
+    ]
 
 
 @dataclass(frozen=True)
@@ -134,17 +138,19 @@ def verify_account_proof(state_root: bytes | str, address: bytes | str, proof: M
     else:
         account = ProvenAccount(0, 0, BLANK_ROOT, EMPTY_CODE_HASH)
     # (3) account-claim: what the answer says beside the proof must be what the proof shows
-    claims = {"nonce": (_int, account.nonce), "balance": (_int, account.balance),
-              "storageHash": (lambda v, w: _bytes(v, w, 32), account.storage_root),
-              "codeHash": (lambda v, w: _bytes(v, w, 32), account.code_hash)}
+    claims = {
+        "nonce": (_int, account.nonce),
+        "balance": (_int, account.balance),
+        "storageHash": (lambda v, w: _bytes(v, w, 32), account.storage_root),
+        "codeHash": (lambda v, w: _bytes(v, w, 32), account.code_hash),
+    }
     for name, (parse, proven) in claims.items():
         if name in proof and parse(proof[name], name) != proven:
             raise VerificationError("account-claim", f"{name} {proof[name]} is not the proven {proven!r}")
     return account
 
 
-def verify_storage_proof(state_root: bytes | str, address: bytes | str, slot: int,
-                         proof: Mapping[str, Any]) -> int:
+def verify_storage_proof(state_root: bytes | str, address: bytes | str, slot: int, proof: Mapping[str, Any]) -> int:
     """The value of storage ``slot`` of ``address`` under ``state_root``, as ``proof`` (an
     eth_getProof answer that asked for that slot) proves it: 0 for a proven absence. Raises
     VerificationError naming the step that failed."""
@@ -159,8 +165,13 @@ def verify_storage_proof(state_root: bytes | str, address: bytes | str, slot: in
     if entry is None:
         raise VerificationError("proof-format", f"no storageProof entry for slot {hex(slot)}")
     # (4) storage-proof
-    raw = _walk("storage-proof", account.storage_root, keccak(slot.to_bytes(32, "big")),
-                entry.get("proof"), "storageProof proof")
+    raw = _walk(
+        "storage-proof",
+        account.storage_root,
+        keccak(slot.to_bytes(32, "big")),
+        entry.get("proof"),
+        "storageProof proof",
+    )
     try:
         value = rlp.decode(raw, sedes=big_endian_int) if raw else 0
     except rlp.DeserializationError as exc:

@@ -48,8 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--admin-port", type=int, default=0)
     parser.add_argument("--admin-jwt-public-key", type=Path)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     genesis = None
     if args.genesis is not None:
@@ -59,8 +58,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: cannot read genesis {args.genesis}: {exc}", file=sys.stderr)
             return 2
     try:
-        node = LedgerNode(args.data_dir, genesis=genesis, block_time=args.block_time,
-                          max_block_txs=args.max_block_txs)
+        node = LedgerNode(args.data_dir, genesis=genesis, block_time=args.block_time, max_block_txs=args.max_block_txs)
     except (GenesisMismatch, DataDirInUse, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -71,8 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     admin_key = args.admin_jwt_public_key.read_bytes() if args.admin_jwt_public_key else None
     url = node.start(args.host, args.port, args.admin_port, admin_key)
     if args.ready_file is not None:
-        write_ready_file(args.ready_file, {"url": url, "admin_url": node.admin_url, "chain_id": node.chain_id,
-                                           "pid": os.getpid()})
+        write_ready_file(
+            args.ready_file, {"url": url, "admin_url": node.admin_url, "chain_id": node.chain_id, "pid": os.getpid()}
+        )
     print(url, flush=True)
     try:
         while not stop.wait(0.5):

@@ -12,9 +12,9 @@ import fcntl
 import queue
 import sqlite3
 from collections import OrderedDict
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from eth.db.atomic import AtomicDB
 from eth.db.backends.base import BaseDB

@@ -39,6 +39,18 @@ def error_response(rid: Any, code: int, message: str, data: Any = None) -> dict[
     return {"jsonrpc": "2.0", "id": rid, "error": err}
 
 
-__all__ = ["EXECUTION_FAILED", "EXECUTION_REVERTED", "INTERNAL_ERROR", "INVALID_PARAMS", "INVALID_REQUEST",
-           "LIMIT_EXCEEDED", "METHOD_NOT_FOUND", "NOT_AUTHORIZED", "NOT_FOUND", "PARSE_ERROR", "RpcError",
-           "TX_REJECTED", "error_response"]
+__all__ = [
+    "EXECUTION_FAILED",
+    "EXECUTION_REVERTED",
+    "INTERNAL_ERROR",
+    "INVALID_PARAMS",
+    "INVALID_REQUEST",
+    "LIMIT_EXCEEDED",
+    "METHOD_NOT_FOUND",
+    "NOT_AUTHORIZED",
+    "NOT_FOUND",
+    "PARSE_ERROR",
+    "RpcError",
+    "TX_REJECTED",
+    "error_response",
+]

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
-from eth.abc import BlockAPI, ReceiptAPI, SignedTransactionAPI
 from eth._utils.address import generate_contract_address
+from eth.abc import BlockAPI, ReceiptAPI, SignedTransactionAPI
 from eth_utils import to_checksum_address
 
 
@@ -99,8 +100,7 @@ def render_tx(tx: SignedTransactionAPI, block: BlockAPI | None, index: int | Non
         out["v"] = hx(tx.y_parity)
         out["yParity"] = hx(tx.y_parity)
         out["accessList"] = [
-            {"address": addr(a), "storageKeys": [hb(k.to_bytes(32, "big")) for k in keys]}
-            for a, keys in tx.access_list
+            {"address": addr(a), "storageKeys": [hb(k.to_bytes(32, "big")) for k in keys]} for a, keys in tx.access_list
         ]
         if type_id == 1:
             out["gasPrice"] = hx(tx.gas_price)
@@ -108,9 +108,7 @@ def render_tx(tx: SignedTransactionAPI, block: BlockAPI | None, index: int | Non
             out["maxFeePerGas"] = hx(tx.max_fee_per_gas)
             out["maxPriorityFeePerGas"] = hx(tx.max_priority_fee_per_gas)
             base = getattr(block.header, "base_fee_per_gas", 0) if block is not None else None
-            out["gasPrice"] = hx(
-                effective_gas_price(tx, base) if base is not None else tx.max_fee_per_gas
-            )
+            out["gasPrice"] = hx(effective_gas_price(tx, base) if base is not None else tx.max_fee_per_gas)
     return out
 
 
@@ -126,7 +124,7 @@ def block_rows(block: BlockAPI, receipts: Iterable[ReceiptAPI]):
     tx_rows, log_rows = [], []
     prev_cumulative = 0
     log_index = 0
-    for i, (tx, receipt) in enumerate(zip(block.transactions, receipts)):
+    for i, (tx, receipt) in enumerate(zip(block.transactions, receipts, strict=False)):
         tx_json = render_tx(tx, block, i)
         logs = []
         for log in receipt.logs:
@@ -144,9 +142,7 @@ def block_rows(block: BlockAPI, receipts: Iterable[ReceiptAPI]):
             }
             logs.append(entry)
             padded = (topics + [None] * 4)[:4]
-            log_rows.append(
-                (block.number, log_index, bytes(log.address), *padded, json.dumps(entry))
-            )
+            log_rows.append((block.number, log_index, bytes(log.address), *padded, json.dumps(entry)))
             log_index += 1
         gas_used = receipt.gas_used - prev_cumulative
         prev_cumulative = receipt.gas_used
@@ -197,8 +193,9 @@ def head_number(conn: sqlite3.Connection) -> int:
     return -1 if row is None or row[0] is None else int(row[0])
 
 
-def get_block(conn: sqlite3.Connection, number: int | None = None, block_hash: bytes | None = None,
-              full: bool = False) -> dict[str, Any] | None:
+def get_block(
+    conn: sqlite3.Connection, number: int | None = None, block_hash: bytes | None = None, full: bool = False
+) -> dict[str, Any] | None:
     if block_hash is not None:
         row = conn.execute("SELECT number, header FROM blocks WHERE hash=?", (block_hash,)).fetchone()
     else:
@@ -227,9 +224,15 @@ def get_block_receipts(conn: sqlite3.Connection, number: int) -> list[dict[str, 
     return [json.loads(r[0]) for r in rows]
 
 
-def get_logs(conn: sqlite3.Connection, from_block: int, to_block: int, addresses: list[bytes],
-             topics: list[list[bytes] | None], block_hash: bytes | None = None,
-             limit: int = 100_000) -> list[dict[str, Any]]:
+def get_logs(
+    conn: sqlite3.Connection,
+    from_block: int,
+    to_block: int,
+    addresses: list[bytes],
+    topics: list[list[bytes] | None],
+    block_hash: bytes | None = None,
+    limit: int = 100_000,
+) -> list[dict[str, Any]]:
     """Logs matching the filter, from the index (never by walking blocks)."""
     where, args = [], []
     if block_hash is not None:

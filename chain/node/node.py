@@ -6,23 +6,24 @@ import json
 import logging
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import rlp
+from cryptography.hazmat.primitives import serialization
 from eth.constants import SECPK1_N
 from eth.db.atomic import AtomicDB
 from eth.rlp.accounts import Account
 from eth.vm.forks.london.headers import calculate_expected_base_fee_per_gas
 from eth_hash.auto import keccak
-from cryptography.hazmat.primitives import serialization
 from trie import HexaryTrie
 
 from chain.node import index
 from chain.node.db import KVStore, Store
-from chain.node.evm import VM_CLASS, chain_classes, create_genesis, normalize_genesis
 from chain.node.errors import INVALID_PARAMS, NOT_AUTHORIZED, TX_REJECTED, RpcError
+from chain.node.evm import VM_CLASS, chain_classes, create_genesis, normalize_genesis
 from chain.node.rpcutil import allowlist_address
 from chain.node.sealer import Sealer
 from chain.node.server import serve
@@ -37,9 +38,14 @@ class GenesisMismatch(RuntimeError):
 class LedgerNode:
     """A permissioned py-evm node persisted in ``data_dir`` (one SQLite file)."""
 
-    def __init__(self, data_dir: str | Path, genesis: dict[str, Any] | None = None,
-                 block_time: float = 0.05, max_block_txs: int = 500,
-                 synchronous: str = "FULL"):
+    def __init__(
+        self,
+        data_dir: str | Path,
+        genesis: dict[str, Any] | None = None,
+        block_time: float = 0.05,
+        max_block_txs: int = 500,
+        synchronous: str = "FULL",
+    ):
         self.data_dir = Path(data_dir)
         self.store = Store(self.data_dir, synchronous=synchronous)
         try:
@@ -52,14 +58,16 @@ class LedgerNode:
         self._tx_builder = VM_CLASS.get_transaction_builder()
         self._allow_lock = threading.Lock()
         self._accounts: OrderedDict[tuple[bytes, bytes], tuple[int, int]] = OrderedDict()
-        self.allowlist: set[str] = {
-            r[0] for r in self.store.writer.execute("SELECT address FROM allowlist")
-        }
+        self.allowlist: set[str] = {r[0] for r in self.store.writer.execute("SELECT address FROM allowlist")}
         with self.store.read() as conn:
             self.head = index.head_number(conn)
-        self.sealer = Sealer(self.store, lambda: self._mining_cls(self.store.evm_db),
-                             block_time=block_time, max_block_txs=max_block_txs,
-                             on_sealed=self._on_sealed)
+        self.sealer = Sealer(
+            self.store,
+            lambda: self._mining_cls(self.store.evm_db),
+            block_time=block_time,
+            max_block_txs=max_block_txs,
+            on_sealed=self._on_sealed,
+        )
         self._server = None
         self._admin_server = None
         self.url: str | None = None
@@ -86,10 +94,8 @@ class LedgerNode:
         block0 = chain.get_canonical_block_by_number(0)
         with self.store.write_txn() as conn:
             index.write_block(conn, block0, [])
-            conn.execute("INSERT INTO meta (k, v) VALUES ('genesis', ?)",
-                         (json.dumps(given, sort_keys=True),))
-            conn.executemany("INSERT OR IGNORE INTO allowlist (address) VALUES (?)",
-                             [(a,) for a in given["allowlist"]])
+            conn.execute("INSERT INTO meta (k, v) VALUES ('genesis', ?)", (json.dumps(given, sort_keys=True),))
+            conn.executemany("INSERT OR IGNORE INTO allowlist (address) VALUES (?)", [(a,) for a in given["allowlist"]])
         return given
 
     def _on_sealed(self, number: int) -> None:
@@ -113,8 +119,7 @@ class LedgerNode:
         with self._allow_lock:
             with self.store.admin_write() as conn:
                 if add:
-                    conn.executemany("INSERT OR IGNORE INTO allowlist (address) VALUES (?)",
-                                     [(a,) for a in norm])
+                    conn.executemany("INSERT OR IGNORE INTO allowlist (address) VALUES (?)", [(a,) for a in norm])
                 else:
                     conn.executemany("DELETE FROM allowlist WHERE address=?", [(a,) for a in norm])
             self.allowlist = (self.allowlist | set(norm)) if add else (self.allowlist - set(norm))
@@ -155,8 +160,7 @@ class LedgerNode:
         if tx.chain_id is None:
             raise RpcError(INVALID_PARAMS, "only replay-protected (EIP-155) transactions are accepted")
         if tx.chain_id != self.chain_id:
-            raise RpcError(INVALID_PARAMS,
-                           f"invalid chain id {tx.chain_id}, this chain is {self.chain_id}")
+            raise RpcError(INVALID_PARAMS, f"invalid chain id {tx.chain_id}, this chain is {self.chain_id}")
         if not self.is_allowed(sender):
             raise RpcError(NOT_AUTHORIZED, "Sender account not authorized to send transactions")
         max_fee = tx.max_fee_per_gas if tx.type_id == 2 else tx.gas_price
@@ -171,8 +175,7 @@ class LedgerNode:
                 raise RpcError(TX_REJECTED, f"exceeds block gas limit {head.gas_limit}")
             base_fee = calculate_expected_base_fee_per_gas(head)
             if max_fee < base_fee:
-                raise RpcError(TX_REJECTED, f"max fee per gas less than block base fee: "
-                                            f"{max_fee} < {base_fee}")
+                raise RpcError(TX_REJECTED, f"max fee per gas less than block base fee: {max_fee} < {base_fee}")
             state_nonce, balance = self._account(sender)
             expected = self.sealer.next_nonce.get(sender, state_nonce)
             if tx.nonce < expected:
@@ -181,8 +184,9 @@ class LedgerNode:
                 raise RpcError(TX_REJECTED, f"nonce too high: next nonce {expected}, tx nonce {tx.nonce}")
             cost = tx.gas * max_fee + tx.value
             if balance < cost:
-                raise RpcError(TX_REJECTED, f"insufficient funds for gas * price + value: "
-                                            f"balance {balance}, tx cost {cost}")
+                raise RpcError(
+                    TX_REJECTED, f"insufficient funds for gas * price + value: balance {balance}, tx cost {cost}"
+                )
             self.sealer.add(tx, sender)
         return tx.hash
 
@@ -195,8 +199,13 @@ class LedgerNode:
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
-    def start(self, host: str = "127.0.0.1", port: int = 0, admin_port: int | None = None,
-              admin_public_key: bytes | None = None) -> str:
+    def start(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        admin_port: int | None = None,
+        admin_public_key: bytes | None = None,
+    ) -> str:
         """Serve the public JSON-RPC on host:port; with ``admin_public_key`` (PEM) also the admin
         interface (perm_*) on 127.0.0.1:admin_port, every call needing a JWT that key verifies.
         Without it the allowlist cannot be changed over the network at all."""
@@ -221,7 +230,7 @@ class LedgerNode:
         self.store.close()
         self._started = False
 
-    def __enter__(self) -> "LedgerNode":
+    def __enter__(self) -> LedgerNode:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -38,8 +38,9 @@ def storage_key_out(given: str, slot: int) -> str:
     return given.lower() if len(given) == 66 else hex(slot)
 
 
-def get_proof(db: Mapping[bytes, bytes], state_root: bytes, address: bytes,
-              slots: Sequence[tuple[str, int]]) -> dict[str, Any]:
+def get_proof(
+    db: Mapping[bytes, bytes], state_root: bytes, address: bytes, slots: Sequence[tuple[str, int]]
+) -> dict[str, Any]:
     """The eth_getProof result for ``address`` and ``slots`` ((key as given, slot number))."""
     state = HexaryTrie(db, state_root)
     key = keccak(address)
@@ -50,11 +51,13 @@ def get_proof(db: Mapping[bytes, bytes], state_root: bytes, address: bytes,
     for given, slot in slots:
         skey = keccak(slot.to_bytes(32, "big"))
         value = storage.get(skey)
-        storage_proof.append({
-            "key": storage_key_out(given, slot),
-            "value": hex(rlp.decode(value, sedes=rlp.sedes.big_endian_int) if value else 0),
-            "proof": _nodes(storage, skey),
-        })
+        storage_proof.append(
+            {
+                "key": storage_key_out(given, slot),
+                "value": hex(rlp.decode(value, sedes=rlp.sedes.big_endian_int) if value else 0),
+                "proof": _nodes(storage, skey),
+            }
+        )
     return {
         "address": hb(address),
         "balance": hex(account.balance),

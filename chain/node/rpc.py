@@ -4,19 +4,31 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from eth.exceptions import HeaderNotFound, Revert, VMError
 from eth_utils import ValidationError
 
 from chain.node import index
+from chain.node.db import KVStore
+from chain.node.errors import (
+    EXECUTION_FAILED,
+    EXECUTION_REVERTED,
+    INTERNAL_ERROR,
+    INVALID_PARAMS,
+    INVALID_REQUEST,
+    LIMIT_EXCEEDED,
+    METHOD_NOT_FOUND,
+    NOT_AUTHORIZED,
+    NOT_FOUND,
+    PARSE_ERROR,
+    RpcError,
+    error_response,
+)
+from chain.node.evm import call_tx
 from chain.node.index import hb
 from chain.node.proof import get_proof
-from chain.node.db import KVStore
-from chain.node.evm import call_tx
-from chain.node.errors import (EXECUTION_FAILED, EXECUTION_REVERTED, INTERNAL_ERROR, INVALID_PARAMS,
-                               INVALID_REQUEST, LIMIT_EXCEEDED, METHOD_NOT_FOUND, NOT_AUTHORIZED, NOT_FOUND, PARSE_ERROR,
-                               RpcError, error_response)
 from chain.node.rpcutil import address_bytes, data, hash32, qty, revert_message
 
 if TYPE_CHECKING:  # the node starts the server that makes an Rpc: only the type is needed here
@@ -37,7 +49,7 @@ ADMIN_NAMESPACES = ("perm",)  # served only on the admin interface (loopback, JW
 class Rpc:
     """``admin``: this instance serves the admin interface (perm_*) instead of the public one."""
 
-    def __init__(self, node: "LedgerNode", admin: bool = False):
+    def __init__(self, node: LedgerNode, admin: bool = False):
         self.node = node
         served = ADMIN_NAMESPACES if admin else PUBLIC_NAMESPACES
         self.methods: dict[str, Callable[..., Any]] = {
@@ -70,7 +82,9 @@ class Rpc:
         if method is None:
             if request["method"].split("_")[0] in (*PUBLIC_NAMESPACES, *ADMIN_NAMESPACES):
                 return error_response(rid, NOT_AUTHORIZED, f"{request['method']} is served on {self.elsewhere} only")
-            return error_response(rid, METHOD_NOT_FOUND, f"the method {request['method']} does not exist/is not available")
+            return error_response(
+                rid, METHOD_NOT_FOUND, f"the method {request['method']} does not exist/is not available"
+            )
         params = request.get("params") or []
         if not isinstance(params, list):
             return error_response(rid, INVALID_PARAMS, "params must be an array")
@@ -93,8 +107,7 @@ class Rpc:
         head = index.head_number(conn)
         if isinstance(tag, dict):
             if "blockHash" in tag:
-                row = conn.execute("SELECT number FROM blocks WHERE hash=?",
-                                   (hash32(tag["blockHash"]),)).fetchone()
+                row = conn.execute("SELECT number FROM blocks WHERE hash=?", (hash32(tag["blockHash"]),)).fetchone()
                 if row is None:
                     raise RpcError(NOT_FOUND, "block not found")
                 return row[0]
@@ -256,8 +269,9 @@ class Rpc:
         with self.node.store.read() as conn:
             last = self._number(conn, newest)
             first = max(0, last - count + 1)
-            rows = conn.execute("SELECT header FROM blocks WHERE number BETWEEN ? AND ? "
-                                "ORDER BY number", (first, last)).fetchall()
+            rows = conn.execute(
+                "SELECT header FROM blocks WHERE number BETWEEN ? AND ? ORDER BY number", (first, last)
+            ).fetchall()
         headers = [json.loads(r[0]) for r in rows]
         base_fees = [h.get("baseFeePerGas", "0x0") for h in headers]
         base_fees.append(hex(self._next_base_fee()) if last == self.node.head else base_fees[-1])
@@ -313,12 +327,17 @@ class Rpc:
         block_hash = hash32(flt["blockHash"]) if flt.get("blockHash") else None
         with self.node.store.read() as conn:
             head = index.head_number(conn)
-            lo, hi = (self._log_bound(flt.get("fromBlock"), head),
-                      self._log_bound(flt.get("toBlock"), head))
+            lo, hi = (self._log_bound(flt.get("fromBlock"), head), self._log_bound(flt.get("toBlock"), head))
             try:
-                return index.get_logs(conn, lo, min(hi, head),
-                                      [address_bytes(a) for a in addresses], topics,
-                                      block_hash=block_hash, limit=MAX_LOG_RANGE_RESULTS)
+                return index.get_logs(
+                    conn,
+                    lo,
+                    min(hi, head),
+                    [address_bytes(a) for a in addresses],
+                    topics,
+                    block_hash=block_hash,
+                    limit=MAX_LOG_RANGE_RESULTS,
+                )
             except OverflowError as exc:
                 raise RpcError(LIMIT_EXCEEDED, str(exc)) from exc
 

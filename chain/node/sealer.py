@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from typing import Callable
+from collections.abc import Callable
 
 from eth.abc import SignedTransactionAPI
 
@@ -24,8 +24,14 @@ log = logging.getLogger("chain.node.sealer")
 
 
 class Sealer:
-    def __init__(self, store: Store, chain_factory: Callable[[], object], block_time: float = 0.05,
-                 max_block_txs: int = 500, on_sealed: Callable[[int], None] | None = None):
+    def __init__(
+        self,
+        store: Store,
+        chain_factory: Callable[[], object],
+        block_time: float = 0.05,
+        max_block_txs: int = 500,
+        on_sealed: Callable[[int], None] | None = None,
+    ):
         self.store = store
         self._chain_factory = chain_factory
         self.chain = chain_factory()
@@ -87,7 +93,7 @@ class Sealer:
                 else:
                     self.lock.wait()
             batch = self.pending[: self.max_block_txs]
-            self.pending = self.pending[self.max_block_txs:]
+            self.pending = self.pending[self.max_block_txs :]
             self._first_pending_at = time.monotonic() if self.pending else None
             return batch
 
@@ -131,8 +137,7 @@ class Sealer:
         elapsed = time.perf_counter() - started
         self.seal_times.append((len(built.block.transactions), elapsed))
         del self.seal_times[:-1000]
-        log.debug("sealed block %d with %d txs in %.3fs", built.block.number,
-                  len(built.block.transactions), elapsed)
+        log.debug("sealed block %d with %d txs in %.3fs", built.block.number, len(built.block.transactions), elapsed)
         self._finish(batch, built.deferred, built.rejected, built.block.header)
         if self.on_sealed is not None:
             self.on_sealed(built.block.number)

@@ -124,13 +124,17 @@ def admin_refusal(authorization: str | None, public_key) -> str | None:
     return None
 
 
-def serve(node: "LedgerNode", host: str, port: int, admin_key=None) -> tuple[_Server, str]:
+def serve(node: LedgerNode, host: str, port: int, admin_key=None) -> tuple[_Server, str]:
     """The public interface, or with ``admin_key`` (a public key) the admin one (perm_*)."""
     server = _Server((host, port), _Handler)
     server.rpc = Rpc(node, admin=admin_key is not None)
     server.admin_key = admin_key
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},
-                              name="ledger-admin" if admin_key is not None else "ledger-http", daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever,
+        kwargs={"poll_interval": 0.2},
+        name="ledger-admin" if admin_key is not None else "ledger-http",
+        daemon=True,
+    )
     thread.start()
     bound_host, bound_port = server.server_address[:2]
     return server, f"http://{bound_host}:{bound_port}"

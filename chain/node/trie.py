@@ -7,7 +7,8 @@ of the time of sealing a block. tests/chain/node/test_trie.py checks the equival
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import rlp
 from eth.constants import BLANK_ROOT_HASH
@@ -71,10 +72,7 @@ def ordered_trie_root_and_nodes(values: Sequence[bytes]) -> tuple[bytes, dict[by
     """Root and hashed nodes of the trie mapping rlp(index) -> values[index]."""
     if not values:
         return BLANK_ROOT_HASH, {BLANK_ROOT_HASH: rlp.encode(b"")}
-    items = sorted(
-        (_nibbles(rlp.encode(i, sedes=rlp.sedes.big_endian_int)), bytes(v))
-        for i, v in enumerate(values)
-    )
+    items = sorted((_nibbles(rlp.encode(i, sedes=rlp.sedes.big_endian_int)), bytes(v)) for i, v in enumerate(values))
     nodes: dict[bytes, bytes] = {}
     encoded = rlp.encode(_build(items, 0, nodes))
     root = keccak(encoded)

@@ -14,7 +14,10 @@ def test_anchors_a_handoff(ledger, market):
     receipt = anchor(ledger, market.account, market.step)
 
     assert only_event(ledger, "HandoffAnchored", receipt) == {
-        "handoff": HANDOFF, "agency": market.id, "case_commitment": CASE, "step": market.step,
+        "handoff": HANDOFF,
+        "agency": market.id,
+        "case_commitment": CASE,
+        "step": market.step,
         "account": market.account,
     }
     assert ledger.functions.anchored_at(HANDOFF).call() == receipt.blockNumber
@@ -26,7 +29,10 @@ def test_anchors_of_a_case_are_found_by_its_commitment(ledger, market, tax):
     anchor(ledger, tax.account, tax.step, h("another case"), h("another commitment"))
 
     logs = ledger.events.HandoffAnchored().get_logs(argument_filters={"case_commitment": CASE}, from_block=0)
-    assert [(log.args.handoff, log.args.agency) for log in logs] == [(h("licence"), market.id), (h("tax number"), tax.id)]
+    assert [(log.args.handoff, log.args.agency) for log in logs] == [
+        (h("licence"), market.id),
+        (h("tax number"), tax.id),
+    ]
 
 
 @pytest.mark.parametrize("who", ["stranger", "admin"])

@@ -13,7 +13,10 @@ def test_anchors_a_batch(ledger, market):
     receipt = anchor_batch(ledger, market.account)
 
     assert only_event(ledger, "BatchAnchored", receipt) == {
-        "root": ROOT, "agency": market.id, "count": 8, "account": market.account,
+        "root": ROOT,
+        "agency": market.id,
+        "count": 8,
+        "account": market.account,
     }
     assert ledger.functions.batch_anchored_at(ROOT).call() == receipt.blockNumber
     assert ledger.functions.anchored_at(ROOT).call() == 0  # a root is not a handoff

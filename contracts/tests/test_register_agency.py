@@ -16,7 +16,10 @@ def test_registers_an_active_agency(registry, admin, spare_account):
 
     aid = agency_id(NAME)
     assert only_event(registry, "AgencyRegistered", receipt) == {
-        "agency": aid, "name": NAME, "account": spare_account, "signer": signer_address(NAME),
+        "agency": aid,
+        "name": NAME,
+        "account": spare_account,
+        "signer": signer_address(NAME),
     }
     r = registry.functions
     assert r.agency_of(spare_account).call() == aid

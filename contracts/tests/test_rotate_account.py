@@ -9,7 +9,9 @@ def test_moves_the_agency_to_the_new_account(registry, admin, market, spare_acco
     receipt = rotate(registry, admin, market.id, spare_account)
 
     assert only_event(registry, "AccountRotated", receipt) == {
-        "agency": market.id, "old_account": market.account, "new_account": spare_account,
+        "agency": market.id,
+        "old_account": market.account,
+        "new_account": spare_account,
     }
     r = registry.functions
     assert r.account_of(market.id).call() == spare_account

@@ -12,7 +12,9 @@ def test_replaces_the_signer(registry, admin, market):
     receipt = rotate(registry, admin, market.id, NEW_SIGNER)
 
     assert only_event(registry, "SignerRotated", receipt) == {
-        "agency": market.id, "old_signer": market.signer, "new_signer": NEW_SIGNER,
+        "agency": market.id,
+        "old_signer": market.signer,
+        "new_signer": NEW_SIGNER,
     }
     assert registry.functions.signer_of(market.id).call() == NEW_SIGNER
     assert registry.functions.account_of(market.id).call() == market.account

@@ -46,9 +46,20 @@ def qbft_extra_data(validators: list[bytes]) -> str:
 
 def genesis(chain_id: int, validators: list[bytes], funded: list[str]) -> dict:
     return {
-        "config": {"chainId": chain_id, "berlinBlock": 0, "londonBlock": 0, "shanghaiTime": 0, "cancunTime": 0,
-                   "zeroBaseFee": True, "qbft": {"blockperiodseconds": 1, "epochlength": 30000, "requesttimeoutseconds": 4}},
-        "nonce": "0x0", "timestamp": "0x0", "gasLimit": "0x3938700", "difficulty": "0x1", "mixHash": QBFT_MIX_HASH,
+        "config": {
+            "chainId": chain_id,
+            "berlinBlock": 0,
+            "londonBlock": 0,
+            "shanghaiTime": 0,
+            "cancunTime": 0,
+            "zeroBaseFee": True,
+            "qbft": {"blockperiodseconds": 1, "epochlength": 30000, "requesttimeoutseconds": 4},
+        },
+        "nonce": "0x0",
+        "timestamp": "0x0",
+        "gasLimit": "0x3938700",
+        "difficulty": "0x1",
+        "mixHash": QBFT_MIX_HASH,
         "coinbase": "0x0000000000000000000000000000000000000000",
         "alloc": {a.lower().removeprefix("0x"): {"balance": "0x" + (10**24).to_bytes(10, "big").hex()} for a in funded},
         "extraData": qbft_extra_data(validators),
@@ -60,18 +71,31 @@ def besu_toml() -> str:
     names; the admin APIs (PERM, QBFT, ADMIN) are on the WebSocket interface bound to loopback,
     and every call there needs a JWT signed by the operator's ES256 key."""
     hosts = ["localhost", "127.0.0.1", *(f"besu-{v.replace('_', '-')}" for v in VALIDATORS)]
-    return "\n".join([
-        'genesis-file="/config/genesis.json"', 'data-path="/data"', "min-gas-price=0",
-        "rpc-http-enabled=true", 'rpc-http-host="0.0.0.0"', 'rpc-http-api=["ETH","NET","WEB3"]',
-        f"host-allowlist={json.dumps(hosts)}",
-        "rpc-ws-enabled=true", 'rpc-ws-host="127.0.0.1"', "rpc-ws-port=8546", 'rpc-ws-api=["PERM","QBFT","ADMIN"]',
-        "rpc-ws-authentication-enabled=true", 'rpc-ws-authentication-jwt-algorithm="ES256"',
-        'rpc-ws-authentication-jwt-public-key-file="/config/admin-jwt-public.pem"',
-        "permissions-accounts-config-file-enabled=true",
-        'permissions-accounts-config-file="/config/permissions_config.toml"',
-        "permissions-nodes-config-file-enabled=true", 'permissions-nodes-config-file="/config/permissions_config.toml"',
-        'static-nodes-file="/config/static-nodes.json"', "p2p-port=30303", "",
-    ])
+    return "\n".join(
+        [
+            'genesis-file="/config/genesis.json"',
+            'data-path="/data"',
+            "min-gas-price=0",
+            "rpc-http-enabled=true",
+            'rpc-http-host="0.0.0.0"',
+            'rpc-http-api=["ETH","NET","WEB3"]',
+            f"host-allowlist={json.dumps(hosts)}",
+            "rpc-ws-enabled=true",
+            'rpc-ws-host="127.0.0.1"',
+            "rpc-ws-port=8546",
+            'rpc-ws-api=["PERM","QBFT","ADMIN"]',
+            "rpc-ws-authentication-enabled=true",
+            'rpc-ws-authentication-jwt-algorithm="ES256"',
+            'rpc-ws-authentication-jwt-public-key-file="/config/admin-jwt-public.pem"',
+            "permissions-accounts-config-file-enabled=true",
+            'permissions-accounts-config-file="/config/permissions_config.toml"',
+            "permissions-nodes-config-file-enabled=true",
+            'permissions-nodes-config-file="/config/permissions_config.toml"',
+            'static-nodes-file="/config/static-nodes.json"',
+            "p2p-port=30303",
+            "",
+        ]
+    )
 
 
 def write_new(path: Path, text: str, mode: int = 0o644) -> None:
@@ -93,16 +117,34 @@ def main(argv: list[str] | None = None) -> int:
     accounts = [k.account for k in agency_keys.values()]
     config = out / "deploy" / "besu" / "config"
     enodes = [f"enode://{k.public_key.to_hex()[2:]}@besu-{v.replace('_', '-')}:30303" for v, k in node_keys.items()]
-    write_new(config / "genesis.json", json.dumps(genesis(args.chain_id, [k.public_key.to_canonical_address() for k in node_keys.values()], accounts), indent=2) + "\n")
+    write_new(
+        config / "genesis.json",
+        json.dumps(
+            genesis(args.chain_id, [k.public_key.to_canonical_address() for k in node_keys.values()], accounts),
+            indent=2,
+        )
+        + "\n",
+    )
     write_new(config / "besu.toml", besu_toml())
-    write_new(config / "permissions_config.toml",
-              f"accounts-allowlist={json.dumps(accounts)}\nnodes-allowlist={json.dumps(enodes)}\n")
+    write_new(
+        config / "permissions_config.toml",
+        f"accounts-allowlist={json.dumps(accounts)}\nnodes-allowlist={json.dumps(enodes)}\n",
+    )
     write_new(config / "static-nodes.json", json.dumps(enodes, indent=2) + "\n")
     admin_jwt = ec.generate_private_key(ec.SECP256R1())
-    write_new(out / "secrets" / "besu" / "admin-jwt.pem", admin_jwt.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode(), 0o600)
-    write_new(config / "admin-jwt-public.pem", admin_jwt.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode())
+    write_new(
+        out / "secrets" / "besu" / "admin-jwt.pem",
+        admin_jwt.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ).decode(),
+        0o600,
+    )
+    write_new(
+        config / "admin-jwt-public.pem",
+        admin_jwt.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode(),
+    )
     for v, k in node_keys.items():
         write_new(out / "secrets" / "besu" / v / "key", k.to_hex(), 0o600)
     for name, k in agency_keys.items():

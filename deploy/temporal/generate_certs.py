@@ -44,52 +44,94 @@ CLIENTS = ("gateway", "engine", *(f"agency-{a.replace('_', '-')}" for a in AGENC
 # Who reads each key inside its container, for --chown: the onevisit image runs as 10001,
 # temporalio/auto-setup as 1000, temporalio/ui as root.
 ONEVISIT_UID, TEMPORAL_UID, UI_UID = 10001, 1000, 0
-READER_UID = {SERVER: TEMPORAL_UID, "temporal-cli": TEMPORAL_UID, "temporal-ui": UI_UID,
-              **{c: ONEVISIT_UID for c in CLIENTS if not c.startswith("temporal-")}}
+READER_UID = {
+    SERVER: TEMPORAL_UID,
+    "temporal-cli": TEMPORAL_UID,
+    "temporal-ui": UI_UID,
+    **{c: ONEVISIT_UID for c in CLIENTS if not c.startswith("temporal-")},
+}
 CA_DAYS, LEAF_DAYS = 3650, 365
 
 
 def _name(common_name: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "OneVisit"),
-                      x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "OneVisit"),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+        ]
+    )
 
 
 def make_ca(now: dt.datetime) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
     key = ec.generate_private_key(ec.SECP256R1())
     name = _name("OneVisit Temporal CA")
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=CA_DAYS))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False, key_encipherment=False,
-                                         data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                                         crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=CA_DAYS))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
     return key, cert
 
 
-def issue(name: str, ca_key: ec.EllipticCurvePrivateKey, ca: x509.Certificate,
-          now: dt.datetime) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+def issue(
+    name: str, ca_key: ec.EllipticCurvePrivateKey, ca: x509.Certificate, now: dt.datetime
+) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
     """The server's certificate (NAME == "server") or a client's, signed by the CA."""
     key = ec.generate_private_key(ec.SECP256R1())
     if name == SERVER:
         dns, usages = SERVER_NAMES, [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
     else:
         dns, usages = (name,), [ExtendedKeyUsageOID.CLIENT_AUTH]
-    cert = (x509.CertificateBuilder().subject_name(_name(dns[0] if name == SERVER else name))
-            .issuer_name(ca.subject).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=LEAF_DAYS))
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
-                                         data_encipherment=False, key_agreement=False, key_cert_sign=False,
-                                         crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
-            .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(d) for d in dns]), critical=False)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
-            .sign(ca_key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name(dns[0] if name == SERVER else name))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=LEAF_DAYS))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(d) for d in dns]), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
     return key, cert
 
 
@@ -112,8 +154,9 @@ def refuse_existing(paths: list[Path]) -> None:
 
 
 def pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 def pem_cert(cert: x509.Certificate) -> bytes:
@@ -132,10 +175,16 @@ def write_leaves(out: Path, names: list[str], ca_key, ca, now: dt.datetime, chow
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=ROOT)
-    ap.add_argument("--add", nargs="+", metavar="NAME", choices=[SERVER, *CLIENTS],
-                    help="issue these leaves from the existing CA (a renewal, or a new agency's worker)")
-    ap.add_argument("--chown", action="store_true",
-                    help="give each key to the user its container reads it as (root only)")
+    ap.add_argument(
+        "--add",
+        nargs="+",
+        metavar="NAME",
+        choices=[SERVER, *CLIENTS],
+        help="issue these leaves from the existing CA (a renewal, or a new agency's worker)",
+    )
+    ap.add_argument(
+        "--chown", action="store_true", help="give each key to the user its container reads it as (root only)"
+    )
     args = ap.parse_args(argv)
     out = args.out / "secrets" / "temporal"
     now = dt.datetime.now(dt.UTC)

@@ -32,16 +32,27 @@ def deployment(deployed: DeploymentDep) -> ChainRef:
 
 
 @router.get("/handoffs", response_model=HandoffPage)
-def handoffs(session: SessionDep,
-             after: Annotated[str | None, Query(pattern=HASH, description="the last hash of the previous page")] = None,
-             limit: Annotated[int, Query(ge=1, le=1000)] = 500) -> HandoffPage:
+def handoffs(
+    session: SessionDep,
+    after: Annotated[str | None, Query(pattern=HASH, description="the last hash of the previous page")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 500,
+) -> HandoffPage:
     """Every stored handoff record in hash order, ``limit`` at a time."""
     query = select(HandoffRow, Case.commitment, Case.flow).join(Case, Case.id == HandoffRow.case_id)
     if after is not None:
         query = query.where(HandoffRow.hash > after.lower())
     rows = session.exec(query.order_by(HandoffRow.hash).limit(limit + 1)).all()
-    items = [StoredRecord(hash=row.hash, case_id=row.case_id, case_commitment=commitment, flow=flow, step=row.step,
-                          agency=row.agency, outcome=row.outcome,
-                          anchor=Anchor.model_validate(row.anchor) if row.anchor else None)
-             for row, commitment, flow in rows[:limit]]
+    items = [
+        StoredRecord(
+            hash=row.hash,
+            case_id=row.case_id,
+            case_commitment=commitment,
+            flow=flow,
+            step=row.step,
+            agency=row.agency,
+            outcome=row.outcome,
+            anchor=Anchor.model_validate(row.anchor) if row.anchor else None,
+        )
+        for row, commitment, flow in rows[:limit]
+    ]
     return HandoffPage(items=items, next=items[-1].hash if len(rows) > limit else None)

@@ -5,23 +5,31 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
 
-from gateway.api.deps import BearerToken, CurrentUser, SessionDep, SettingsDep, ThrottleDep
 from gateway.accounts import authenticate, issue_token, revoke_token
+from gateway.api.deps import BearerToken, CurrentUser, SessionDep, SettingsDep, ThrottleDep
 from gateway.schemas import Token, UserPublic
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 
 
 @router.post("/token", response_model=Token)
-def login(request: Request, session: SessionDep, settings: SettingsDep, throttle: ThrottleDep,
-          form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> Token:
+def login(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    throttle: ThrottleDep,
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+) -> Token:
     """A bearer token; after repeated failures for an account or from an address, 429 with
     Retry-After (right password or not) until the lock passes."""
     keys = (f"user:{form.username.casefold()}", f"addr:{request.client.host if request.client else '?'}")
     wait = throttle.retry_after(*keys)
     if wait:
-        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, f"too many failed sign-ins: try again in {wait} s",
-                            headers={"Retry-After": str(wait)})
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            f"too many failed sign-ins: try again in {wait} s",
+            headers={"Retry-After": str(wait)},
+        )
     user = authenticate(session, form.username, form.password)
     if user is None:
         throttle.failed(*keys)

@@ -5,9 +5,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.exceptions import RequestValidationError
 
-from chain.errors import ChainError
 from chain.audit.evidence import EvidenceBundle
 from chain.client import LedgerClient
+from chain.errors import ChainError
 from gateway.access import extract, fields_for, log_read, reads_of, steps_held, visible_cases
 from gateway.api.deps import (
     CaseDep,
@@ -37,20 +37,25 @@ from workflows.messages import CORRECT_UPDATE, WITHDRAW_UPDATE, Correction, With
 router = APIRouter(prefix="/api/cases", tags=["cases"])
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=CasePublic,
-             dependencies=[require("applicant")])
-async def apply(application: RegistrationApplication, session: SessionDep, temporal: TemporalDep, vault: VaultDep,
-                user: CurrentUser) -> CasePublic:
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=CasePublic, dependencies=[require("applicant")])
+async def apply(
+    application: RegistrationApplication, session: SessionDep, temporal: TemporalDep, vault: VaultDep, user: CurrentUser
+) -> CasePublic:
     flow = get_flow(application.flow)
     try:
-        case = await open_case(session, temporal, vault, user, flow, application.model_dump(mode="json"),
-                               title=application.company.name)
+        case = await open_case(
+            session, temporal, vault, user, flow, application.model_dump(mode="json"), title=application.company.name
+        )
     except CaseNotStarted as exc:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"the case could not be started, nothing was kept: {exc}") from exc
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE, f"the case could not be started, nothing was kept: {exc}"
+        ) from exc
     except CaseStartUnconfirmed as exc:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
-                            f"case {exc.case_id} is kept, but the workflow engine did not confirm it started ({exc}); "
-                            f"look at GET /api/cases/{exc.case_id} before applying again") from exc
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            f"case {exc.case_id} is kept, but the workflow engine did not confirm it started ({exc}); "
+            f"look at GET /api/cases/{exc.case_id} before applying again",
+        ) from exc
     return await case_view(session, temporal, case)
 
 
@@ -58,8 +63,10 @@ async def apply(application: RegistrationApplication, session: SessionDep, tempo
 def list_cases(session: SessionDep, vault: VaultDep, user: CurrentUser) -> list[CaseSummary]:
     """The newest 500 cases you may see (an applicant their own, a clerk those their agency holds a
     step of); a summary holds no personal data."""
-    return [CaseSummary(case_id=c.id, flow=c.flow, status=c.status, created_at=c.created_at)
-            for c in visible_cases(session, user, vault)]
+    return [
+        CaseSummary(case_id=c.id, flow=c.flow, status=c.status, created_at=c.created_at)
+        for c in visible_cases(session, user, vault)
+    ]
 
 
 @router.get("/{case_id}", response_model=CasePublic)
@@ -77,23 +84,39 @@ def evidence(case: CaseDep, session: SessionDep, deployment: DeploymentDep, sett
     return evidence_bundle(session, case, deployment, registry)
 
 
-NO_PERSONAL_DATA = {"auditor": "auditors verify trails; they do not read personal data",
-                    "admin": "admins operate the system; they do not read personal data"}
+NO_PERSONAL_DATA = {
+    "auditor": "auditors verify trails; they do not read personal data",
+    "admin": "admins operate the system; they do not read personal data",
+}
 
 
 @router.get("/{case_id}/application", response_model=dict[str, Any])
-def application(case: CaseDep, session: SessionDep, vault: VaultDep, user: CurrentUser,
-                purpose: Annotated[Purpose | None, Query(description="why you read it, 2-200 characters; "
-                                                         "required of everyone but the applicant")] = None) -> dict:
+def application(
+    case: CaseDep,
+    session: SessionDep,
+    vault: VaultDep,
+    user: CurrentUser,
+    purpose: Annotated[
+        Purpose | None, Query(description="why you read it, 2-200 characters; required of everyone but the applicant")
+    ] = None,
+) -> dict:
     """The application as submitted (personal data): all of it for its applicant; for a clerk, only
     the fields the steps their agency holds on the case read. Every read is logged (who, why,
     which fields) before the data leaves, and the applicant can list the log (``/reads``)."""
     if user.role in NO_PERSONAL_DATA:
         raise HTTPException(status.HTTP_403_FORBIDDEN, NO_PERSONAL_DATA[user.role])
     if user.role != "applicant" and purpose is None:
-        raise RequestValidationError([{"type": "missing", "loc": ("query", "purpose"), "input": None,
-                                       "msg": "say why you read this application (2-200 characters): "
-                                              "every read is logged and shown to the applicant"}])
+        raise RequestValidationError(
+            [
+                {
+                    "type": "missing",
+                    "loc": ("query", "purpose"),
+                    "input": None,
+                    "msg": "say why you read this application (2-200 characters): "
+                    "every read is logged and shown to the applicant",
+                }
+            ]
+        )
     data = vault.open(session, case)
     if data is None:
         raise HTTPException(status.HTTP_410_GONE, "this application's personal data has been erased")
@@ -102,19 +125,26 @@ def application(case: CaseDep, session: SessionDep, vault: VaultDep, user: Curre
     else:
         fields = fields_for(steps_held(case, user.agency, vault, session))
         if not fields:
-            raise HTTPException(status.HTTP_403_FORBIDDEN,
-                                f"the steps {user.agency} holds on {case.id} declare no application fields they read")
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                f"the steps {user.agency} holds on {case.id} declare no application fields they read",
+            )
     log_read(session, case, user, purpose, fields)
     return data if user.role == "applicant" else extract(data, fields)
 
 
-@router.get("/{case_id}/reads", response_model=list[ApplicationReadPublic],
-            dependencies=[require("applicant", "auditor")])
+@router.get(
+    "/{case_id}/reads", response_model=list[ApplicationReadPublic], dependencies=[require("applicant", "auditor")]
+)
 def reads(case: CaseDep, session: SessionDep) -> list[ApplicationReadPublic]:
     """Every read of this case's application, oldest first: who, in which role and agency, why,
     when and which fields (for the applicant of the case, and auditors)."""
-    return [ApplicationReadPublic(reader=r.username, role=r.role, agency=r.agency, purpose=r.purpose,
-                                  fields=r.fields, read_at=r.read_at) for r in reads_of(session, case)]
+    return [
+        ApplicationReadPublic(
+            reader=r.username, role=r.role, agency=r.agency, purpose=r.purpose, fields=r.fields, read_at=r.read_at
+        )
+        for r in reads_of(session, case)
+    ]
 
 
 def _own(case: Case, user) -> None:
@@ -123,13 +153,21 @@ def _own(case: Case, user) -> None:
 
 
 @router.post("/{case_id}/correction", response_model=UpdateOut, dependencies=[require("applicant")])
-async def correct(body: RegistrationApplication, case: CaseDep, session: SessionDep, temporal: TemporalDep,
-                  vault: VaultDep, user: CurrentUser) -> UpdateOut:
+async def correct(
+    body: RegistrationApplication,
+    case: CaseDep,
+    session: SessionDep,
+    temporal: TemporalDep,
+    vault: VaultDep,
+    user: CurrentUser,
+) -> UpdateOut:
     """Resubmit a returned application; the returned step and its dependants run again."""
     _own(case, user)
     data = body.model_dump(mode="json")
     case.title = body.company.name
-    result = await send_update(temporal, case.id, CORRECT_UPDATE, Correction(applicant=user.username, application=data), user)
+    result = await send_update(
+        temporal, case.id, CORRECT_UPDATE, Correction(applicant=user.username, application=data), user
+    )
     vault.seal(session, case, data)
     session.add(case)
     session.commit()
@@ -140,5 +178,7 @@ async def correct(body: RegistrationApplication, case: CaseDep, session: Session
 async def withdraw(body: WithdrawalIn, case: CaseDep, temporal: TemporalDep, user: CurrentUser) -> UpdateOut:
     """Withdraw the case: completed steps are undone in reverse order, each a signed handoff."""
     _own(case, user)
-    result = await send_update(temporal, case.id, WITHDRAW_UPDATE, Withdrawal(applicant=user.username, reason=body.reason), user)
+    result = await send_update(
+        temporal, case.id, WITHDRAW_UPDATE, Withdrawal(applicant=user.username, reason=body.reason), user
+    )
     return UpdateOut(case_id=case.id, detail=result.detail)

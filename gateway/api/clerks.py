@@ -18,24 +18,45 @@ router = APIRouter(prefix="/api", tags=["clerks"])
 
 
 @router.get("/queue", response_model=list[QueueEntry], dependencies=[require("clerk", "admin")])
-def queue(session: SessionDep, user: CurrentUser,
-          agency: Annotated[str | None, Query(description="default: your agency")] = None) -> list[QueueEntry]:
+def queue(
+    session: SessionDep,
+    user: CurrentUser,
+    agency: Annotated[str | None, Query(description="default: your agency")] = None,
+) -> list[QueueEntry]:
     """The steps waiting for a decision by this agency: nearest SLA first, then oldest."""
     agency = agency or user.agency
     if agency is None:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "name the agency: ?agency=NAME")
     if user.role == "clerk" and agency != user.agency:
         raise HTTPException(status.HTTP_403_FORBIDDEN, f"you are a clerk of {user.agency}, not of {agency}")
-    rows = session.exec(select(QueueItem, Case).join(Case, Case.id == QueueItem.case_id)
-                        .where(QueueItem.agency == agency).order_by(QueueItem.deadline, QueueItem.since)).all()
-    return [QueueEntry(case_id=q.case_id, step=q.step, title=q.title, agency=q.agency, since=q.since,
-                       deadline=q.deadline, escalated=q.escalated, reasons=q.reasons,
-                       company_name=c.title) for q, c in rows]
+    rows = session.exec(
+        select(QueueItem, Case)
+        .join(Case, Case.id == QueueItem.case_id)
+        .where(QueueItem.agency == agency)
+        .order_by(QueueItem.deadline, QueueItem.since)
+    ).all()
+    return [
+        QueueEntry(
+            case_id=q.case_id,
+            step=q.step,
+            title=q.title,
+            agency=q.agency,
+            since=q.since,
+            deadline=q.deadline,
+            escalated=q.escalated,
+            reasons=q.reasons,
+            company_name=c.title,
+        )
+        for q, c in rows
+    ]
 
 
 @router.get("/escalations", response_model=list[Escalation], dependencies=[require("clerk", "admin")])
-def list_escalations(session: SessionDep, user: CurrentUser,
-                     agency: Annotated[str | None, Query(description="default: your agency")] = None) -> list[dict]:
+def list_escalations(
+    session: SessionDep,
+    user: CurrentUser,
+    agency: Annotated[str | None, Query(description="default: your agency")] = None,
+) -> list[dict]:
     """Open cases with a step of this agency past its SLA, most overdue first."""
     agency = agency or user.agency
     if agency is None or (user.role == "clerk" and agency != user.agency):
@@ -44,15 +65,24 @@ def list_escalations(session: SessionDep, user: CurrentUser,
 
 
 @router.post("/cases/{case_id}/decision", response_model=UpdateOut, dependencies=[require("clerk")])
-async def decide(body: DecisionIn, case: CaseDep, session: SessionDep, temporal: TemporalDep, user: CurrentUser) -> UpdateOut:
+async def decide(
+    body: DecisionIn, case: CaseDep, session: SessionDep, temporal: TemporalDep, user: CurrentUser
+) -> UpdateOut:
     """Approve or reject the step your agency holds on this case (a reject needs a reason)."""
     step = body.step
     if step is None:
-        item = session.exec(select(QueueItem).where(QueueItem.case_id == case.id, QueueItem.agency == user.agency)).first()
+        item = session.exec(
+            select(QueueItem).where(QueueItem.case_id == case.id, QueueItem.agency == user.agency)
+        ).first()
         if item is None:
             raise HTTPException(status.HTTP_409_CONFLICT, f"no step of {user.agency} awaits a decision on {case.id}")
         step = item.step
-    decision = Decision(step=step, approve=body.decision == "approve", reason=body.reason,
-                        clerk=user.username, clerk_agency=user.agency or "")
+    decision = Decision(
+        step=step,
+        approve=body.decision == "approve",
+        reason=body.reason,
+        clerk=user.username,
+        clerk_agency=user.agency or "",
+    )
     result = await send_update(temporal, case.id, DECIDE_UPDATE, decision, user)
     return UpdateOut(case_id=case.id, detail=result.detail)

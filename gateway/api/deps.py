@@ -65,8 +65,11 @@ oauth2 = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)
 def current_user(session: SessionDep, token: Annotated[str | None, Depends(oauth2)]) -> User:
     user = token_user(session, token) if token else None
     if user is None:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "not signed in, or the session expired",
-                            headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "not signed in, or the session expired",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     return user
 
 
@@ -86,8 +89,9 @@ def public_limit(request: Request) -> None:
     try:
         request.app.state.public_limit.check(request.client.host if request.client else "?")
     except RateLimited as exc:
-        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, str(exc),
-                            headers={"Retry-After": str(exc.retry_after)}) from exc
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS, str(exc), headers={"Retry-After": str(exc.retry_after)}
+        ) from exc
 
 
 PublicLimitDep = Depends(public_limit)
@@ -96,7 +100,9 @@ PublicLimitDep = Depends(public_limit)
 def require(*roles: str):
     def check(user: CurrentUser) -> User:
         if user.role not in roles:
-            raise HTTPException(status.HTTP_403_FORBIDDEN, f"this needs the role {' or '.join(roles)}; you are {user.role}")
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN, f"this needs the role {' or '.join(roles)}; you are {user.role}"
+            )
         return user
 
     return Depends(check)

@@ -23,7 +23,9 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz", response_model=Health, responses={503: {"model": Health, "description": "still starting"}})
-async def healthz(response: Response, settings: SettingsDep, deployment: DeploymentDep, temporal: TemporalDep) -> Health:
+async def healthz(
+    response: Response, settings: SettingsDep, deployment: DeploymentDep, temporal: TemporalDep
+) -> Health:
     body = await health(settings, deployment, temporal)
     if body.problems:
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
@@ -32,7 +34,8 @@ async def healthz(response: Response, settings: SettingsDep, deployment: Deploym
 
 async def _pollers(client: Client, namespace: str, queue: str, kind: TaskQueueType.ValueType) -> int:
     resp = await client.workflow_service.describe_task_queue(
-        DescribeTaskQueueRequest(namespace=namespace, task_queue=TaskQueue(name=queue), task_queue_type=kind))
+        DescribeTaskQueueRequest(namespace=namespace, task_queue=TaskQueue(name=queue), task_queue_type=kind)
+    )
     return len(resp.pollers)
 
 
@@ -45,8 +48,10 @@ async def health(settings: Settings, deployment: DeploymentFile, client: Client)
             problems.append(f"ledger is chain {chain_id}, expected {chain.chain_id}")
     except Exception as exc:  # report every part's state, never fail the probe itself
         problems.append(f"ledger: {exc}")
-    queues = {ENGINE_QUEUE: TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
-              **{agency_queue(a): TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY for a in AGENCIES}}
+    queues = {
+        ENGINE_QUEUE: TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+        **{agency_queue(a): TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY for a in AGENCIES},
+    }
     workers: dict[str, int] = {}
     for queue, kind in queues.items():
         try:
@@ -57,6 +62,13 @@ async def health(settings: Settings, deployment: DeploymentFile, client: Client)
         workers[queue] = n
         if n == 0:
             problems.append(f"no worker polls {queue}")
-    return Health(status="starting" if problems else "ok", temporal=settings.temporal_address,
-                  temporal_ui=settings.temporal_ui_url, ledger_rpc=settings.ledger_rpc, chain_id=chain.chain_id,
-                  contracts={"registry": chain.registry, "ledger": chain.ledger}, problems=problems, workers=workers)
+    return Health(
+        status="starting" if problems else "ok",
+        temporal=settings.temporal_address,
+        temporal_ui=settings.temporal_ui_url,
+        ledger_rpc=settings.ledger_rpc,
+        chain_id=chain.chain_id,
+        contracts={"registry": chain.registry, "ledger": chain.ledger},
+        problems=problems,
+        workers=workers,
+    )

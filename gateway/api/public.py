@@ -14,8 +14,8 @@ from pydantic import BaseModel
 from sqlmodel import select
 
 from agencies.identifiers import IdentifierError, validate_uscc
-from gateway.api.deps import PublicLimitDep, SessionDep
 from chain.handoff import SignedHandoff
+from gateway.api.deps import PublicLimitDep, SessionDep
 from gateway.store import HandoffRow
 
 router = APIRouter(prefix="/api/public", tags=["public"])
@@ -31,21 +31,34 @@ class LicenceCheck(BaseModel):
     issued_on: str | None = None
 
 
-@router.get("/licences/{code}", response_model=LicenceCheck, response_model_exclude_none=True,
-            dependencies=[PublicLimitDep])
+@router.get(
+    "/licences/{code}", response_model=LicenceCheck, response_model_exclude_none=True, dependencies=[PublicLimitDep]
+)
 def check_licence(code: str, session: SessionDep) -> LicenceCheck:
     shown = code[:64]
     try:
         code = validate_uscc(code)
     except IdentifierError:
         return LicenceCheck(code=shown, format_valid=False, status="unknown")
-    issued = session.exec(select(HandoffRow).where(
-        HandoffRow.step == LICENCE_STEP, HandoffRow.outcome == "completed",
-        HandoffRow.signed[("record", "outputs", "uscc")].as_string() == code)).first()
+    issued = session.exec(
+        select(HandoffRow).where(
+            HandoffRow.step == LICENCE_STEP,
+            HandoffRow.outcome == "completed",
+            HandoffRow.signed[("record", "outputs", "uscc")].as_string() == code,
+        )
+    ).first()
     if issued is None:
         return LicenceCheck(code=code, format_valid=True, status="unknown")
     outputs = SignedHandoff.model_validate(issued.signed).record.outputs
-    revoked = session.exec(select(HandoffRow).where(HandoffRow.case_id == issued.case_id, HandoffRow.step == LICENCE_STEP,
-                                                    HandoffRow.outcome == "compensated")).first()
-    return LicenceCheck(code=code, format_valid=True, status="revoked" if revoked else "valid",
-                        company_name=outputs.get("company_name"), issued_on=outputs.get("licence_date"))
+    revoked = session.exec(
+        select(HandoffRow).where(
+            HandoffRow.case_id == issued.case_id, HandoffRow.step == LICENCE_STEP, HandoffRow.outcome == "compensated"
+        )
+    ).first()
+    return LicenceCheck(
+        code=code,
+        format_valid=True,
+        status="revoked" if revoked else "valid",
+        company_name=outputs.get("company_name"),
+        issued_on=outputs.get("licence_date"),
+    )

@@ -40,5 +40,7 @@ async def send_update(temporal: Client, case_id: str, update: str, arg: BaseMode
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:
             log.warning("refused %s on closed case %s by %s", update, case_id, user.username)
-            raise HTTPException(status.HTTP_409_CONFLICT, f"case {case_id} is closed: nothing can change it now") from exc
+            raise HTTPException(
+                status.HTTP_409_CONFLICT, f"case {case_id} is closed: nothing can change it now"
+            ) from exc
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"the workflow engine did not answer: {exc}") from exc

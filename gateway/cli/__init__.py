@@ -1,9 +1,9 @@
 """The ``onevisit`` command line, assembled here from its parts:
 
-  running    up, serve, worker (engine | agency NAME | all), provision, keygen
-  cases      apply, status, correct, withdraw, queue, decide, verify-licence
-  audit      audit (verify | export | verify-bundle | ledger), bench (ledger | startup)
-  registry   registry (show | rotate-signer)
+running    up, serve, worker (engine | agency NAME | all), provision, keygen
+cases      apply, status, correct, withdraw, queue, decide, verify-licence
+audit      audit (verify | export | verify-bundle | ledger), bench (ledger | startup)
+registry   registry (show | rotate-signer)
 """
 
 from __future__ import annotations
@@ -12,8 +12,11 @@ import typer
 
 from gateway.cli import audit, cases, registry, running
 
-app = typer.Typer(help="OneVisit: one-visit government services with a verifiable ledger trail.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="OneVisit: one-visit government services with a verifiable ledger trail.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 app.add_typer(running.app)
 app.add_typer(running.worker_app, name="worker")
 app.add_typer(cases.app)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Callable, Optional
+from typing import Annotated
 
 import typer
 
@@ -20,7 +21,9 @@ def _print_report(report, as_json: bool) -> None:
     else:
         where = "against the ledger" if report.online else "offline (signatures, hashes, order)"
         verdict = "VALID" if report.ok else "INVALID"
-        typer.echo(f"{verdict}: case {report.case_id}, {report.handoffs} handoffs, {report.anchored} anchored, checked {where}")
+        typer.echo(
+            f"{verdict}: case {report.case_id}, {report.handoffs} handoffs, {report.anchored} anchored, checked {where}"
+        )
         for f in report.findings:
             typer.echo(f"  [{f.check}] {f.step or '-'} {f.handoff or ''}: {f.message}")
     if not report.ok:
@@ -28,9 +31,9 @@ def _print_report(report, as_json: bool) -> None:
 
 
 def _ledger_for(bundle, url: str | None, ledger_rpc: str | None):
-    from chain.errors import ChainError
     from chain.anchors import Deployment
     from chain.client import LedgerClient
+    from chain.errors import ChainError
 
     if ledger_rpc is None and url is None:
         return None
@@ -40,16 +43,22 @@ def _ledger_for(bundle, url: str | None, ledger_rpc: str | None):
         ledger_rpc = call(Api(url, "", "").health).get("ledger_rpc")
     c = bundle.chain
     try:
-        return LedgerClient(ledger_rpc, Deployment(chain_id=c.chain_id, registry=c.registry, ledger=c.ledger, block=c.block))
+        return LedgerClient(
+            ledger_rpc, Deployment(chain_id=c.chain_id, registry=c.registry, ledger=c.ledger, block=c.block)
+        )
     except ChainError as exc:
         fail(str(exc))
 
 
-
-
 @audit_app.command("verify")
-def audit_verify(case_id: str, url: Url = "http://127.0.0.1:8000", as_json: AsJson = False,
-                 ledger_rpc: LedgerRpc = None, user: User = None, password: Password = None) -> None:
+def audit_verify(
+    case_id: str,
+    url: Url = "http://127.0.0.1:8000",
+    as_json: AsJson = False,
+    ledger_rpc: LedgerRpc = None,
+    user: User = None,
+    password: Password = None,
+) -> None:
     """Verify a case's whole trail against the ledger; exit 0 only when it is valid."""
     from chain.audit.case import parse_bundle, verify_case
     from chain.errors import VerificationError
@@ -62,8 +71,13 @@ def audit_verify(case_id: str, url: Url = "http://127.0.0.1:8000", as_json: AsJs
 
 
 @audit_app.command("export")
-def audit_export(case_id: str, output: Annotated[Path, typer.Option("-o", "--output", help="where to write the bundle")],
-                 url: Url = "http://127.0.0.1:8000", user: User = None, password: Password = None) -> None:
+def audit_export(
+    case_id: str,
+    output: Annotated[Path, typer.Option("-o", "--output", help="where to write the bundle")],
+    url: Url = "http://127.0.0.1:8000",
+    user: User = None,
+    password: Password = None,
+) -> None:
     """Write a case's evidence bundle (records, signatures, anchors) to a file."""
     bundle = call(api(url, user, password, "auditor").get, f"/api/cases/{case_id}/evidence")
     output.write_text(json.dumps(bundle, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
@@ -71,8 +85,12 @@ def audit_export(case_id: str, output: Annotated[Path, typer.Option("-o", "--out
 
 
 @audit_app.command("verify-bundle")
-def audit_verify_bundle(file: Path, url: Annotated[Optional[str], typer.Option("--url", help="also check against the ledger this gateway names")] = None,
-                        ledger_rpc: LedgerRpc = None, as_json: AsJson = False) -> None:
+def audit_verify_bundle(
+    file: Path,
+    url: Annotated[str | None, typer.Option("--url", help="also check against the ledger this gateway names")] = None,
+    ledger_rpc: LedgerRpc = None,
+    as_json: AsJson = False,
+) -> None:
     """Re-verify an exported bundle: offline, or against the ledger with --url/--ledger-rpc."""
     from chain.audit.case import parse_bundle, verify_case
     from chain.errors import VerificationError
@@ -92,8 +110,12 @@ def _print_unparsed(file: Path, exc, as_json: bool) -> None:
     """A bundle that does not parse is INVALID with one finding naming what is wrong (exit 1)."""
     finding = {"check": exc.check, "message": exc.message, "handoff": exc.handoff, "step": None}
     if as_json:
-        typer.echo(json.dumps({"case_id": None, "ok": False, "online": False, "handoffs": 0, "anchored": 0,
-                               "findings": [finding]}, indent=2))
+        typer.echo(
+            json.dumps(
+                {"case_id": None, "ok": False, "online": False, "handoffs": 0, "anchored": 0, "findings": [finding]},
+                indent=2,
+            )
+        )
     else:
         typer.echo(f"INVALID: {file} is not a usable evidence bundle")
         typer.echo(f"  [{exc.check}] - : {exc.message}")
@@ -116,9 +138,11 @@ def reconcile_from_start(stored: Callable[[], list], ledger, settle_s: float):
         records = stored()
         claimed = {r.hash.lower() for r in records}
         roots = {r.anchor.batch_root.lower() for r in records if r.anchor is not None and r.anchor.batch_root}
-        report = reconcile(records,
-                           [a for a in ledger.all_anchors() if a.block_number <= block or a.handoff.lower() in claimed],
-                           [b for b in ledger.all_batches() if b.block_number <= block or b.root.lower() in roots])
+        report = reconcile(
+            records,
+            [a for a in ledger.all_anchors() if a.block_number <= block or a.handoff.lower() in claimed],
+            [b for b in ledger.all_batches() if b.block_number <= block or b.root.lower() in roots],
+        )
         if not any(f.check == "complete" for f in report.findings) or time.monotonic() >= deadline:
             return report, block
         time.sleep(pause)
@@ -126,18 +150,28 @@ def reconcile_from_start(stored: Callable[[], list], ledger, settle_s: float):
 
 
 @audit_app.command("ledger")
-def audit_ledger(url: Url = "http://127.0.0.1:8000", as_json: AsJson = False, ledger_rpc: LedgerRpc = None,
-                 user: User = None, password: Password = None,
-                 settle: Annotated[float, typer.Option(help="at most this many seconds to wait for the records of anchors mined "
-                                                            "before the audit began (a handoff is recorded just after it is "
-                                                            "anchored): bounds a real disagreement's report, never delays agreement")] = 30.0) -> None:
+def audit_ledger(
+    url: Url = "http://127.0.0.1:8000",
+    as_json: AsJson = False,
+    ledger_rpc: LedgerRpc = None,
+    user: User = None,
+    password: Password = None,
+    settle: Annotated[
+        float,
+        typer.Option(
+            help="at most this many seconds to wait for the records of anchors mined "
+            "before the audit began (a handoff is recorded just after it is "
+            "anchored): bounds a real disagreement's report, never delays agreement"
+        ),
+    ] = 30.0,
+) -> None:
     """Reconcile the whole ledger with the store: every anchor on the chain has its record, every
     record its anchor; exit 0 only when they agree. The ledger is read as it stood when the audit
     began (see ``reconcile_from_start``)."""
-    from chain.errors import ChainError
     from chain.anchors import Deployment
-    from chain.client import LedgerClient
     from chain.audit.ledger import StoredRecord
+    from chain.client import LedgerClient
+    from chain.errors import ChainError
 
     client = api(url, user, password, "auditor")
 
@@ -150,17 +184,20 @@ def audit_ledger(url: Url = "http://127.0.0.1:8000", as_json: AsJson = False, le
                 return found
 
     try:
-        ledger = LedgerClient(ledger_rpc or call(client.health).get("ledger_rpc"),
-                        Deployment(**call(client.get, "/api/audit/deployment")))
+        ledger = LedgerClient(
+            ledger_rpc or call(client.health).get("ledger_rpc"), Deployment(**call(client.get, "/api/audit/deployment"))
+        )
         report, block = reconcile_from_start(stored, ledger, settle)
     except ChainError as exc:
         fail(str(exc))
     if as_json:
         typer.echo(json.dumps({**report.model_dump(mode="json"), "block": block}, indent=2))
     else:
-        typer.echo(f"{'AGREE' if report.ok else 'DISAGREE'}: {report.anchors_on_chain} anchors and "
-                   f"{report.batches_on_chain} batches on the ledger as of block {block}, "
-                   f"{report.records_in_store} records in the store, {report.matched} matched")
+        typer.echo(
+            f"{'AGREE' if report.ok else 'DISAGREE'}: {report.anchors_on_chain} anchors and "
+            f"{report.batches_on_chain} batches on the ledger as of block {block}, "
+            f"{report.records_in_store} records in the store, {report.matched} matched"
+        )
         for f in report.findings:
             typer.echo(f"  [{f.check}] {f.step or '-'} {f.handoff or ''}: {f.message}")
     if not report.ok:
@@ -185,8 +222,10 @@ def _bench_module(name: str):
 
 
 @bench_app.command("ledger")
-def bench_ledger(as_json: AsJson = False,
-                 handoffs: Annotated[int, typer.Option("--handoffs", min=10, help="handoffs per batched run")] = 4000) -> None:
+def bench_ledger(
+    as_json: AsJson = False,
+    handoffs: Annotated[int, typer.Option("--handoffs", min=10, help="handoffs per batched run")] = 4000,
+) -> None:
     """Anchor single and batched, time an anchor's latency under load and offline verification."""
     result = _bench_module("anchoring").run(handoffs=handoffs)
     if as_json:
@@ -199,9 +238,13 @@ def bench_ledger(as_json: AsJson = False,
 
 
 @bench_app.command("startup")
-def bench_startup(as_json: AsJson = False,
-                  runs: Annotated[int, typer.Option("--runs", min=1, help="warm starts after the fresh one")] = 3,
-                  split_workers: Annotated[bool, typer.Option("--split-workers", help="one process per worker (production shape)")] = False) -> None:
+def bench_startup(
+    as_json: AsJson = False,
+    runs: Annotated[int, typer.Option("--runs", min=1, help="warm starts after the fresh one")] = 3,
+    split_workers: Annotated[
+        bool, typer.Option("--split-workers", help="one process per worker (production shape)")
+    ] = False,
+) -> None:
     """Seconds from `up` to healthy on a fresh and on a warm data directory, and each part's CPU."""
     result = _bench_module("startup").run(runs=runs, split_workers=split_workers)
     if as_json:

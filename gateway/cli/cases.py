@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -33,9 +33,16 @@ def _print_case(case: dict[str, Any], as_json: bool) -> None:
 
 
 def _case_json(case: dict[str, Any]) -> dict[str, Any]:
-    return {"case_id": case["case_id"], "status": case["status"], "reason": case.get("reason"),
-            "uscc": case.get("uscc"), "company_name": case.get("company_name"), "result": case["result"],
-            "steps": case["steps"], "events": case.get("events", [])}
+    return {
+        "case_id": case["case_id"],
+        "status": case["status"],
+        "reason": case.get("reason"),
+        "uscc": case.get("uscc"),
+        "company_name": case.get("company_name"),
+        "result": case["result"],
+        "steps": case["steps"],
+        "events": case.get("events", []),
+    }
 
 
 def _read_json(file: Path) -> Any:
@@ -54,10 +61,15 @@ def _read_json(file: Path) -> Any:
 
 
 @app.command()
-def apply(file: Annotated[Path, typer.Argument(help="the application, JSON")], url: Url = "http://127.0.0.1:8000",
-          wait: Annotated[bool, typer.Option("--wait", help="follow the case until it ends")] = False,
-          as_json: AsJson = False, user: User = None, password: Password = None,
-          timeout: Annotated[float, typer.Option(help="seconds --wait waits at most")] = 600) -> None:
+def apply(
+    file: Annotated[Path, typer.Argument(help="the application, JSON")],
+    url: Url = "http://127.0.0.1:8000",
+    wait: Annotated[bool, typer.Option("--wait", help="follow the case until it ends")] = False,
+    as_json: AsJson = False,
+    user: User = None,
+    password: Password = None,
+    timeout: Annotated[float, typer.Option(help="seconds --wait waits at most")] = 600,
+) -> None:
     """Submit an application as the applicant; with --wait, follow it until it ends or needs you."""
     body = _read_json(file)
     client = api(url, user, password, "applicant")
@@ -80,31 +92,55 @@ def apply(file: Annotated[Path, typer.Argument(help="the application, JSON")], u
 
 
 @app.command()
-def status(case_id: str, url: Url = "http://127.0.0.1:8000", as_json: AsJson = False,
-           user: User = None, password: Password = None) -> None:
+def status(
+    case_id: str,
+    url: Url = "http://127.0.0.1:8000",
+    as_json: AsJson = False,
+    user: User = None,
+    password: Password = None,
+) -> None:
     """Show a case: every step, who holds it, its handoff and anchor."""
     _print_case(call(api(url, user, password, "applicant").get, f"/api/cases/{case_id}"), as_json)
 
 
 @app.command()
-def correct(case_id: str, file: Annotated[Path, typer.Argument(help="the corrected application, JSON")],
-            url: Url = "http://127.0.0.1:8000", user: User = None, password: Password = None) -> None:
+def correct(
+    case_id: str,
+    file: Annotated[Path, typer.Argument(help="the corrected application, JSON")],
+    url: Url = "http://127.0.0.1:8000",
+    user: User = None,
+    password: Password = None,
+) -> None:
     """Resubmit a case that a clerk or an agency returned: the returned step runs again."""
     body = _read_json(file)
     typer.echo(call(api(url, user, password, "applicant").post, f"/api/cases/{case_id}/correction", body)["detail"])
 
 
 @app.command()
-def withdraw(case_id: str, reason: Annotated[str, typer.Option("--reason", help="why (kept in the trail)")],
-             url: Url = "http://127.0.0.1:8000", user: User = None, password: Password = None) -> None:
+def withdraw(
+    case_id: str,
+    reason: Annotated[str, typer.Option("--reason", help="why (kept in the trail)")],
+    url: Url = "http://127.0.0.1:8000",
+    user: User = None,
+    password: Password = None,
+) -> None:
     """Withdraw a case: every completed step is undone in reverse order, each a signed handoff."""
-    typer.echo(call(api(url, user, password, "applicant").post, f"/api/cases/{case_id}/withdrawal", {"reason": reason})["detail"])
+    typer.echo(
+        call(api(url, user, password, "applicant").post, f"/api/cases/{case_id}/withdrawal", {"reason": reason})[
+            "detail"
+        ]
+    )
 
 
 # ------------------------------------------------------------------------------------ clerks
 @app.command()
-def queue(agency: Annotated[str, typer.Option("--agency", help="the agency whose queue to list")],
-          url: Url = "http://127.0.0.1:8000", as_json: AsJson = False, user: User = None, password: Password = None) -> None:
+def queue(
+    agency: Annotated[str, typer.Option("--agency", help="the agency whose queue to list")],
+    url: Url = "http://127.0.0.1:8000",
+    as_json: AsJson = False,
+    user: User = None,
+    password: Password = None,
+) -> None:
     """The steps waiting for a decision by AGENCY, nearest SLA first (default user: clerk-AGENCY)."""
     items = call(api(url, user, password, f"clerk-{agency}").get, f"/api/queue?agency={agency}")
     if as_json:
@@ -120,11 +156,16 @@ def queue(agency: Annotated[str, typer.Option("--agency", help="the agency whose
 
 
 @app.command()
-def decide(case_id: str, decision: Annotated[str, typer.Argument(help="approve or reject")],
-           reason: Annotated[Optional[str], typer.Option("--reason", help="required to reject")] = None,
-           step: Annotated[Optional[str], typer.Option(help="default: the step your agency holds")] = None,
-           agency: Annotated[Optional[str], typer.Option("--agency", help="decide as the demo clerk of AGENCY")] = None,
-           url: Url = "http://127.0.0.1:8000", user: User = None, password: Password = None) -> None:
+def decide(
+    case_id: str,
+    decision: Annotated[str, typer.Argument(help="approve or reject")],
+    reason: Annotated[str | None, typer.Option("--reason", help="required to reject")] = None,
+    step: Annotated[str | None, typer.Option(help="default: the step your agency holds")] = None,
+    agency: Annotated[str | None, typer.Option("--agency", help="decide as the demo clerk of AGENCY")] = None,
+    url: Url = "http://127.0.0.1:8000",
+    user: User = None,
+    password: Password = None,
+) -> None:
     """Approve or reject the step the signed-in clerk's agency holds on a case."""
     if decision not in ("approve", "reject"):
         fail("the decision is approve or reject", 2)

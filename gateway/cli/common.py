@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 Url = Annotated[str, typer.Option("--url", envvar="ONEVISIT_URL", help="the gateway's URL")]
-User = Annotated[Optional[str], typer.Option("--user", envvar="ONEVISIT_USER", help="sign in as (default: the demo account for the command)")]
-Password = Annotated[Optional[str], typer.Option("--password", envvar="ONEVISIT_PASSWORD", help="password (demo accounts: the user name)")]
+User = Annotated[
+    str | None,
+    typer.Option("--user", envvar="ONEVISIT_USER", help="sign in as (default: the demo account for the command)"),
+]
+Password = Annotated[
+    str | None, typer.Option("--password", envvar="ONEVISIT_PASSWORD", help="password (demo accounts: the user name)")
+]
 AsJson = Annotated[bool, typer.Option("--json", help="print JSON")]
 
 
@@ -33,4 +38,7 @@ def call(fn, *args):
         fail(str(exc))
 
 
-LedgerRpc = Annotated[Optional[str], typer.Option("--ledger-rpc", help="verify against this ledger node directly (default: the one the gateway names)")]
+LedgerRpc = Annotated[
+    str | None,
+    typer.Option("--ledger-rpc", help="verify against this ledger node directly (default: the one the gateway names)"),
+]

@@ -11,7 +11,7 @@ import os
 import signal
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -19,14 +19,16 @@ from gateway.cli.common import AsJson, fail
 
 registry_app = typer.Typer(help="Show and change the agency registry on the ledger (admin key required).")
 
-DataDir = Annotated[Path, typer.Option("--data-dir", help="holds keys/ and deployment.json (as `onevisit up` makes it)")]
-Rpc = Annotated[Optional[str], typer.Option("--ledger-rpc", help="default: the embedded node `up` runs for DATA_DIR")]
+DataDir = Annotated[
+    Path, typer.Option("--data-dir", help="holds keys/ and deployment.json (as `onevisit up` makes it)")
+]
+Rpc = Annotated[str | None, typer.Option("--ledger-rpc", help="default: the embedded node `up` runs for DATA_DIR")]
 
 
 def _admin(data_dir: Path, ledger_rpc: str | None):
     from agencies.keys import AgencyKeys
-    from chain.errors import ChainError
     from chain.client import Admin, LedgerClient
+    from chain.errors import ChainError
     from gateway.deployment import read_deployment
 
     ready = data_dir / "run" / "ledger.json"
@@ -36,7 +38,9 @@ def _admin(data_dir: Path, ledger_rpc: str | None):
         ledger_rpc = json.loads(ready.read_text())["url"]
     try:
         deployment, _ = read_deployment(data_dir / "deployment.json")
-        return Admin(LedgerClient(ledger_rpc, deployment), AgencyKeys.load(data_dir / "keys" / "admin.json").account_key)
+        return Admin(
+            LedgerClient(ledger_rpc, deployment), AgencyKeys.load(data_dir / "keys" / "admin.json").account_key
+        )
     except FileNotFoundError as exc:
         fail(f"{exc.filename}: not found (is {data_dir} a OneVisit data directory?)", 2)
     except ChainError as exc:
@@ -49,12 +53,16 @@ def show(data_dir: DataDir = Path(".onevisit"), ledger_rpc: Rpc = None, as_json:
     from agencies.directory import AGENCIES
 
     admin = _admin(data_dir, ledger_rpc)
-    rows = {name: dict(zip(("account", "signer", "active"), admin.agency_record(name))) for name in AGENCIES}
+    rows = {
+        name: dict(zip(("account", "signer", "active"), admin.agency_record(name), strict=False)) for name in AGENCIES
+    }
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
     for name, r in rows.items():
-        typer.echo(f"{name:<18} account {r['account']}  signer {r['signer']}  {'active' if r['active'] else 'SUSPENDED'}")
+        typer.echo(
+            f"{name:<18} account {r['account']}  signer {r['signer']}  {'active' if r['active'] else 'SUSPENDED'}"
+        )
 
 
 @registry_app.command("rotate-signer")

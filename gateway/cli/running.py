@@ -9,7 +9,7 @@ import logging
 import signal
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -18,21 +18,33 @@ from gateway.cli.common import fail
 app = typer.Typer()  # running the stack and its parts, at the top level
 worker_app = typer.Typer(help="Run one worker (used by `onevisit up`; run them yourself to split machines).")
 
+
 # ---------------------------------------------------------------------------------- running
 @app.command()
-def up(data_dir: Annotated[Path, typer.Option("--data-dir", help="where everything persists")] = Path(".onevisit"),
-       port: Annotated[int, typer.Option("--port", help="the gateway's port")] = 8000,
-       host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
-       temporal_port: Annotated[Optional[int], typer.Option(help="Temporal gRPC port (default: a free one)")] = None,
-       temporal_ui_port: Annotated[Optional[int], typer.Option(help="Temporal Web UI port (default: a free one)")] = None,
-       ledger_port: Annotated[Optional[int], typer.Option(help="ledger JSON-RPC port (default: a free one)")] = None,
-       split_workers: Annotated[bool, typer.Option("--split-workers", help="each agency's worker and the engine's in its own process (the production shape)")] = False,
-       stall: Annotated[float, typer.Option("--stall-s", help="give up on a part that neither runs nor logs for this long while starting")] = 120.0) -> None:
+def up(
+    data_dir: Annotated[Path, typer.Option("--data-dir", help="where everything persists")] = Path(".onevisit"),
+    port: Annotated[int, typer.Option("--port", help="the gateway's port")] = 8000,
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    temporal_port: Annotated[int | None, typer.Option(help="Temporal gRPC port (default: a free one)")] = None,
+    temporal_ui_port: Annotated[int | None, typer.Option(help="Temporal Web UI port (default: a free one)")] = None,
+    ledger_port: Annotated[int | None, typer.Option(help="ledger JSON-RPC port (default: a free one)")] = None,
+    split_workers: Annotated[
+        bool,
+        typer.Option(
+            "--split-workers", help="each agency's worker and the engine's in its own process (the production shape)"
+        ),
+    ] = False,
+    stall: Annotated[
+        float,
+        typer.Option("--stall-s", help="give up on a part that neither runs nor logs for this long while starting"),
+    ] = 120.0,
+) -> None:
     """Start everything one machine needs; Ctrl-C stops it all. Run again on DIR to resume."""
     from gateway.stack import Stack
 
-    stack = Stack(data_dir, port, host, temporal_port, temporal_ui_port, ledger_port,
-                  split_workers=split_workers, stall_s=stall)
+    stack = Stack(
+        data_dir, port, host, temporal_port, temporal_ui_port, ledger_port, split_workers=split_workers, stall_s=stall
+    )
     stopping = False
 
     def on_signal(signum, _frame):
@@ -62,17 +74,32 @@ def up(data_dir: Annotated[Path, typer.Option("--data-dir", help="where everythi
 
 
 @app.command()
-def provision(ledger_rpc: Annotated[str, typer.Option("--ledger-rpc", help="a node of the network (e.g. Besu)")],
-              data_dir: Annotated[Path, typer.Option("--data-dir", help="holds keys/ (admin.json, AGENCY.json); deployment.json is written here")],
-              admitted: Annotated[bool, typer.Option(help="agency accounts are already allowed and funded (in the genesis)")] = True,
-              admin_rpc: Annotated[Optional[str], typer.Option("--admin-rpc", help="the node's admin interface, to admit accounts (Besu: ws://127.0.0.1:8546 on a validator)")] = None,
-              admin_jwt_key: Annotated[Optional[Path], typer.Option("--admin-jwt-key", help="the operator's ES256 key (PEM) the admin interface trusts")] = None) -> None:
+def provision(
+    ledger_rpc: Annotated[str, typer.Option("--ledger-rpc", help="a node of the network (e.g. Besu)")],
+    data_dir: Annotated[
+        Path, typer.Option("--data-dir", help="holds keys/ (admin.json, AGENCY.json); deployment.json is written here")
+    ],
+    admitted: Annotated[
+        bool, typer.Option(help="agency accounts are already allowed and funded (in the genesis)")
+    ] = True,
+    admin_rpc: Annotated[
+        str | None,
+        typer.Option(
+            "--admin-rpc",
+            help="the node's admin interface, to admit accounts (Besu: ws://127.0.0.1:8546 on a validator)",
+        ),
+    ] = None,
+    admin_jwt_key: Annotated[
+        Path | None, typer.Option("--admin-jwt-key", help="the operator's ES256 key (PEM) the admin interface trusts")
+    ] = None,
+) -> None:
     """Deploy the contracts (once) and register every agency and flow step on a ledger."""
     from agencies.directory import AGENCIES
     from agencies.keys import AgencyKeys
     from chain.adminrpc import AdminRpc
     from chain.errors import ChainError
-    from gateway.provision import load_agency_keys, provision as run
+    from gateway.provision import load_agency_keys
+    from gateway.provision import provision as run
 
     if (admin_rpc is None) != (admin_jwt_key is None):
         fail("--admin-rpc and --admin-jwt-key go together", 2)
@@ -91,9 +118,11 @@ def provision(ledger_rpc: Annotated[str, typer.Option("--ledger-rpc", help="a no
 
 
 @app.command()
-def keygen(kind: Annotated[str, typer.Argument(help="data (a data key, printed) or agency")],
-           name: Annotated[Optional[str], typer.Argument(help="the agency (or admin), for kind agency")] = None,
-           output: Annotated[Optional[Path], typer.Option("-o", "--output", help="where to write agency keys (0600)")] = None) -> None:
+def keygen(
+    kind: Annotated[str, typer.Argument(help="data (a data key, printed) or agency")],
+    name: Annotated[str | None, typer.Argument(help="the agency (or admin), for kind agency")] = None,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="where to write agency keys (0600)")] = None,
+) -> None:
     """Make keys: `keygen data` prints a data key; `keygen agency NAME -o FILE` writes an agency's keys."""
     from cryptography.fernet import Fernet
 
@@ -134,8 +163,14 @@ def _run_until_signal(make) -> None:
     asyncio.run(main())
 
 
-AnchorMode = Annotated[str, typer.Option("--anchor-mode", envvar="ONEVISIT_ANCHOR_MODE",
-                                         help="single: one transaction per handoff; batch: Merkle batches")]
+AnchorMode = Annotated[
+    str,
+    typer.Option(
+        "--anchor-mode",
+        envvar="ONEVISIT_ANCHOR_MODE",
+        help="single: one transaction per handoff; batch: Merkle batches",
+    ),
+]
 
 
 def _check_anchor_mode(anchor_mode: str) -> None:
@@ -147,10 +182,10 @@ def _check_anchor_mode(anchor_mode: str) -> None:
 def worker_engine() -> None:
     """The flow engine's worker (workflow + store activities)."""
     from gateway.app import connect_temporal
-    from gateway.settings import get_settings
-    from gateway.store import make_engine
-    from gateway.stack import wait_for_start
     from gateway.engine_worker import run_engine_worker
+    from gateway.settings import get_settings
+    from gateway.stack import wait_for_start
+    from gateway.store import make_engine
 
     wait_for_start()
     settings = get_settings()
@@ -163,9 +198,13 @@ def worker_engine() -> None:
 
 
 @worker_app.command("agency")
-def worker_agency(name: str,
-                  backend_url: Annotated[Optional[str], typer.Option(help="a remote agency service; default: the simulated back-end")] = None,
-                  anchor_mode: AnchorMode = "single") -> None:
+def worker_agency(
+    name: str,
+    backend_url: Annotated[
+        str | None, typer.Option(help="a remote agency service; default: the simulated back-end")
+    ] = None,
+    anchor_mode: AnchorMode = "single",
+) -> None:
     """One agency's worker, holding that agency's keys (DIR/keys/NAME.json)."""
     _check_anchor_mode(anchor_mode)
     from gateway.app import connect_temporal
@@ -190,10 +229,10 @@ def worker_all(anchor_mode: AnchorMode = "single") -> None:
     _check_anchor_mode(anchor_mode)
     from agencies.directory import AGENCIES
     from gateway.app import connect_temporal
+    from gateway.engine_worker import run_engine_worker
     from gateway.settings import get_settings
     from gateway.stack import wait_for_start
     from gateway.store import make_engine
-    from gateway.engine_worker import run_engine_worker
 
     agencies = _agency_workers(list(AGENCIES), batch=anchor_mode == "batch")
     wait_for_start()
@@ -218,8 +257,8 @@ def _agency_workers(names: list[str], backend_url: str | None = None, batch: boo
     async def run(client, settings, stop: asyncio.Event) -> None:
         keys = [AgencyKeys.load(settings.data_dir / "keys" / f"{n}.json") for n in names]
         deployment, _ = read_deployment(settings.deployment_file)
-        await run_agency_workers(client, keys, settings.ledger_rpc, deployment, settings.data_dir / "agencies", stop,
-                                 backend_url, batch)
+        await run_agency_workers(
+            client, keys, settings.ledger_rpc, deployment, settings.data_dir / "agencies", stop, backend_url, batch
+        )
 
     return run
-

@@ -11,8 +11,8 @@ from agencies.adapter import AgencyActivities, SignedHandoffs
 from agencies.backend import Broken, RemoteBackend
 from agencies.service import create_service
 from agencies.simulated import SimulatedBackend
-from chain.handoff import case_commitment, new_salt
 from chain.client import Sender
+from chain.handoff import case_commitment, new_salt
 from tests.fixtures.http import serving
 from tests.fixtures.stack import application
 from workflows.catalog import get_flow
@@ -23,16 +23,30 @@ FLOW = get_flow("business_registration")
 
 def adapter(embedded_ledger, tmp_path, agency: str, backend=None) -> AgencyActivities:
     keys = embedded_ledger.keys[agency]
-    return AgencyActivities(keys, backend or SimulatedBackend(agency, tmp_path), Sender(embedded_ledger.ledger(), keys.account_key),
-                            SignedHandoffs(tmp_path / f"{agency}-journal.db"))
+    return AgencyActivities(
+        keys,
+        backend or SimulatedBackend(agency, tmp_path),
+        Sender(embedded_ledger.ledger(), keys.account_key),
+        SignedHandoffs(tmp_path / f"{agency}-journal.db"),
+    )
 
 
 def request(step: str, case_id: str, app: dict, parents=(), attempt: int = 1) -> StepInput:
     s = FLOW.step(step)
-    return StepInput(key=f"{case_id}/{step}/{attempt}", case_id=case_id, flow=FLOW.name, flow_version=FLOW.version_hash(),
-                     rules_version=s.approval.version(),
-                     step=step, agency=s.agency, commitment=case_commitment(case_id, new_salt()), application=app,
-                     parents=list(parents), attempt=attempt, decided_by="rule:test")
+    return StepInput(
+        key=f"{case_id}/{step}/{attempt}",
+        case_id=case_id,
+        flow=FLOW.name,
+        flow_version=FLOW.version_hash(),
+        rules_version=s.approval.version(),
+        step=step,
+        agency=s.agency,
+        commitment=case_commitment(case_id, new_salt()),
+        application=app,
+        parents=list(parents),
+        attempt=attempt,
+        decided_by="rule:test",
+    )
 
 
 def run(fn, arg):
@@ -86,7 +100,9 @@ def test_an_agency_anchors_only_what_it_signed(embedded_ledger, tmp_path):
 def test_the_remote_client_speaks_to_an_agency_service(embedded_ledger, tmp_path):
     service = create_service(SimulatedBackend("market_regulation", tmp_path / "remote"))
     with serving(service) as url:
-        market = adapter(embedded_ledger, tmp_path, "market_regulation", backend=RemoteBackend("market_regulation", url))
+        market = adapter(
+            embedded_ledger, tmp_path, "market_regulation", backend=RemoteBackend("market_regulation", url)
+        )
         ok = run(market.execute_step, request("name_check", "C-6", application()))
         refused = run(market.execute_step, request("name_check", "C-7", application(name="济南中华科技有限公司")))
     assert ok.record.outcome == "completed" and ok.record.outputs["name_reserved"] is True
@@ -94,7 +110,9 @@ def test_the_remote_client_speaks_to_an_agency_service(embedded_ledger, tmp_path
 
 
 def test_an_unreachable_agency_service_is_retried_not_refused(embedded_ledger, tmp_path):
-    market = adapter(embedded_ledger, tmp_path, "market_regulation", backend=RemoteBackend("market_regulation", "http://127.0.0.1:9"))
+    market = adapter(
+        embedded_ledger, tmp_path, "market_regulation", backend=RemoteBackend("market_regulation", "http://127.0.0.1:9")
+    )
     with pytest.raises(ApplicationError, match="unreachable") as err:
         run(market.execute_step, request("name_check", "C-8", application()))
     assert not err.value.non_retryable and err.value.type == "AgencyUnavailable"
@@ -107,7 +125,9 @@ def test_a_permanent_fault_behind_the_agency_service_fails_the_step_for_good(emb
     monkeypatch.setattr(SimulatedBackend, "perform", broken)
     service = create_service(SimulatedBackend("market_regulation", tmp_path / "remote"))
     with serving(service) as url:
-        market = adapter(embedded_ledger, tmp_path, "market_regulation", backend=RemoteBackend("market_regulation", url))
+        market = adapter(
+            embedded_ledger, tmp_path, "market_regulation", backend=RemoteBackend("market_regulation", url)
+        )
         with pytest.raises(ApplicationError, match="registry schema mismatch") as err:
             run(market.execute_step, request("name_check", "C-9", application()))
     assert err.value.non_retryable and err.value.type == "AgencyBroken"

@@ -1,7 +1,8 @@
 from datetime import date
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
 from agencies.identifiers import (
@@ -238,9 +239,7 @@ def test_pydantic_types_normalise_and_report_field():
 
 # --- properties --------------------------------------------------------------------
 
-divisions = st.sampled_from(sorted(JINAN_DIVISIONS)) | st.from_regex(
-    r"(11|31|37|44|65|81)[0-9]{4}", fullmatch=True
-)
+divisions = st.sampled_from(sorted(JINAN_DIVISIONS)) | st.from_regex(r"(11|31|37|44|65|81)[0-9]{4}", fullmatch=True)
 births = st.dates(min_value=date(1900, 1, 1), max_value=date.today())
 uscc_chars = st.sampled_from(USCC_ALPHABET)
 
@@ -272,8 +271,11 @@ def test_uscc_from_sequence_valid_and_unique(a, b):
     assert (ca == cb) == (a == b)
 
 
-@given(st.sampled_from(KNOWN_USCCS) | st.integers(0, 31**8 - 1).map(
-    lambda n: uscc_from_sequence("370112", n)), st.integers(0, 17), uscc_chars)
+@given(
+    st.sampled_from(KNOWN_USCCS) | st.integers(0, 31**8 - 1).map(lambda n: uscc_from_sequence("370112", n)),
+    st.integers(0, 17),
+    uscc_chars,
+)
 def test_any_single_substitution_breaks_a_uscc(code, pos, char):
     if code[pos] == char:
         char = USCC_ALPHABET[(USCC_ALPHABET.index(char) + 1) % 31]

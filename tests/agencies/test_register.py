@@ -32,14 +32,21 @@ def test_codes_are_judged_whatever_comes_in(agencies):
         assert (status.format_valid, status.status) == (False, "unknown")
         assert len(status.code) <= 64
     never_issued = random_uscc("370102")
-    assert (police.register.status(never_issued).format_valid, police.register.status(never_issued).status) == (True, "unknown")
+    assert (police.register.status(never_issued).format_valid, police.register.status(never_issued).status) == (
+        True,
+        "unknown",
+    )
 
 
 def test_seals_only_for_a_licence_valid_now(agencies):
     market, police, upstream = agencies
     licence = market.perform(request("business_licence", "C-1", application()))
     status = police.register.status(licence["uscc"])
-    assert (status.status, status.company_name, status.issued_on) == ("valid", "济南泉智信息科技有限公司", licence["licence_date"])
+    assert (status.status, status.company_name, status.issued_on) == (
+        "valid",
+        "济南泉智信息科技有限公司",
+        licence["licence_date"],
+    )
     upstream["uscc"] = licence["uscc"]
     assert len(police.perform(request("seal_approval", "C-1", application()))["seals"]) == 5
 

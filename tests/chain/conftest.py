@@ -122,17 +122,17 @@ def deploy_notes(w3: Web3, acct):
     )
     tx.pop("from", None)
     receipt = w3.eth.wait_for_transaction_receipt(
-        w3.eth.send_raw_transaction(acct.sign_transaction(tx).raw_transaction),
-        timeout=60, poll_latency=0.02)
+        w3.eth.send_raw_transaction(acct.sign_transaction(tx).raw_transaction), timeout=60, poll_latency=0.02
+    )
     assert receipt.status == 1
     return w3.eth.contract(address=receipt.contractAddress, abi=abi)
 
 
 def transact(w3: Web3, acct, fn, **extra):
     """Build a contract call with web3's defaults (gas estimate, EIP-1559 fees), sign, send."""
-    tx = fn.build_transaction({"from": acct.address,
-                               "nonce": w3.eth.get_transaction_count(acct.address, "pending"),
-                               **extra})
+    tx = fn.build_transaction(
+        {"from": acct.address, "nonce": w3.eth.get_transaction_count(acct.address, "pending"), **extra}
+    )
     tx.pop("from", None)
     tx_hash = w3.eth.send_raw_transaction(acct.sign_transaction(tx).raw_transaction)
     return w3.eth.wait_for_transaction_receipt(tx_hash, timeout=60, poll_latency=0.02)

@@ -13,10 +13,10 @@ import rlp
 from eth_hash.auto import keccak
 
 from chain.audit.case import verify_case
+from chain.audit.proofs import anchored_at_slot, verify_account_proof, verify_storage_proof
+from chain.client import ADMIN_GAS, Sender
 from chain.errors import AnchorRefused, VerificationError
 from chain.handoff import agency_id, case_commitment, new_salt, step_id
-from chain.client import ADMIN_GAS, Sender
-from chain.audit.proofs import anchored_at_slot, verify_account_proof, verify_storage_proof
 from tests.chain.mpt_walk import MissingNode, mpt_get
 from tests.fixtures.onchain_trail import FLOW, OnChainTrail
 from workflows.catalog import get_flow
@@ -64,8 +64,10 @@ def check_eip1186_shape(answer: dict, address: str, slots: list[int]) -> None:
 
 def walk_by_hand(root: bytes, address: str, slot: int, answer: dict) -> tuple[list, int]:
     """The account leaf and the slot's value, from the proofs with the hand-written walker."""
+
     def nodes(hexes: list[str]) -> list[bytes]:
         return [bytes.fromhex(n[2:]) for n in hexes]
+
     leaf = mpt_get(root, keccak(bytes.fromhex(address[2:])), nodes(answer["accountProof"]))
     nonce, balance, storage_root, code_hash = rlp.decode(leaf)
     entry = next(e for e in answer["storageProof"] if int(e["key"], 16) == slot)
@@ -128,8 +130,9 @@ class LedgerSuite:
         h, case = fresh_hash(), fresh_hash()
         first = deployed.sender("tax").anchor(h, FLOW, "tax_registration", case)
         assert deployed.sender("tax").anchor(h, FLOW, "tax_registration", case) == first  # a retry: no new tx
-        raw = deployed.ledger().handoff_ledger.functions.anchor(bytes.fromhex(h[2:]), step_id(FLOW, "tax_registration"),
-                                                           bytes.fromhex(case[2:]))
+        raw = deployed.ledger().handoff_ledger.functions.anchor(
+            bytes.fromhex(h[2:]), step_id(FLOW, "tax_registration"), bytes.fromhex(case[2:])
+        )
         with pytest.raises(AnchorRefused, match="handoff already anchored"):
             deployed.sender("tax").send(raw, 250_000)
         assert [a.handoff for a in deployed.ledger().anchors_for_case(case)] == [h]
@@ -146,9 +149,11 @@ class LedgerSuite:
     # reading anchors back -------------------------------------------------------------------
     def test_anchors_read_back_by_case_in_chain_order_and_by_handoff(self, deployed):
         case = fresh_hash()
-        made = [deployed.sender("market_regulation").anchor(fresh_hash(), FLOW, "name_check", case),
-                deployed.sender("market_regulation").anchor(fresh_hash(), FLOW, "business_licence", case),
-                deployed.sender("tax").anchor(fresh_hash(), FLOW, "tax_registration", case)]
+        made = [
+            deployed.sender("market_regulation").anchor(fresh_hash(), FLOW, "name_check", case),
+            deployed.sender("market_regulation").anchor(fresh_hash(), FLOW, "business_licence", case),
+            deployed.sender("tax").anchor(fresh_hash(), FLOW, "tax_registration", case),
+        ]
         ledger = deployed.ledger()
         assert ledger.anchors_for_case(case) == made
         assert [ledger.anchor_of(a.handoff) for a in made] == made
@@ -172,11 +177,16 @@ class LedgerSuite:
         admin.rotate_signer("tax", outsider.address)
         admin.rotate_account("public_security", outsider.address)
         admin.suspend_agency("human_resources")
-        changes = [(e["event"], e.get("new_signer") or e.get("new_account") or e["agency"])
-                   for e in fresh.ledger().registry_events()
-                   if e["event"] in ("SignerRotated", "AccountRotated", "AgencySuspended")]
-        assert changes == [("SignerRotated", outsider.address), ("AccountRotated", outsider.address),
-                           ("AgencySuspended", "0x" + agency_id("human_resources").hex())]
+        changes = [
+            (e["event"], e.get("new_signer") or e.get("new_account") or e["agency"])
+            for e in fresh.ledger().registry_events()
+            if e["event"] in ("SignerRotated", "AccountRotated", "AgencySuspended")
+        ]
+        assert changes == [
+            ("SignerRotated", outsider.address),
+            ("AccountRotated", outsider.address),
+            ("AgencySuspended", "0x" + agency_id("human_resources").hex()),
+        ]
         with pytest.raises(AnchorRefused, match="agency suspended"):
             fresh.sender("human_resources").anchor(fresh_hash(), FLOW, "social_security", fresh_hash())
         with pytest.raises(AnchorRefused, match="unregistered account"):  # its old account
@@ -188,8 +198,10 @@ class LedgerSuite:
         anchor = deployed.sender("tax").anchor(h, FLOW, "tax_registration", fresh_hash())
         ledger, contract, slot = deployed.ledger(), deployed.deployment.ledger, anchored_at_slot(h)
         # the slot is where Vyper 0.4 keeps _anchored_at[h]: keccak256(pad32(0) ‖ h)
-        assert int.from_bytes(ledger.w3.eth.get_storage_at(contract, slot, anchor.block_number), "big") \
+        assert (
+            int.from_bytes(ledger.w3.eth.get_storage_at(contract, slot, anchor.block_number), "big")
             == anchor.block_number
+        )
         answer = get_proof(deployed, contract, [slot], anchor.block_number)
         check_eip1186_shape(answer, contract, [slot])
         assert int(answer["storageProof"][0]["value"], 16) == anchor.block_number
@@ -199,8 +211,11 @@ class LedgerSuite:
         assert value == anchor.block_number
         nonce, balance, storage_root, code_hash = account
         assert (int.from_bytes(nonce, "big"), int.from_bytes(balance, "big"), storage_root, code_hash) == (
-            int(answer["nonce"], 16), int(answer["balance"], 16),
-            bytes.fromhex(answer["storageHash"][2:]), bytes.fromhex(answer["codeHash"][2:]))
+            int(answer["nonce"], 16),
+            int(answer["balance"], 16),
+            bytes.fromhex(answer["storageHash"][2:]),
+            bytes.fromhex(answer["codeHash"][2:]),
+        )
         assert code_hash == keccak(bytes(ledger.w3.eth.get_code(contract, anchor.block_number)))
         # and with chain.audit.proofs, as the auditor will
         assert verify_storage_proof(root, contract, slot, answer) == anchor.block_number
@@ -259,16 +274,18 @@ class LedgerSuite:
 
         for i in range(len(answer["accountProof"])):
             for at in (0, 7, -1):
-                bad = tampered(accountProof=[flip(n, at) if j == i else n
-                                             for j, n in enumerate(answer["accountProof"])])
+                bad = tampered(
+                    accountProof=[flip(n, at) if j == i else n for j, n in enumerate(answer["accountProof"])]
+                )
                 with pytest.raises(VerificationError) as err:
                     verify_storage_proof(root, contract, slot, bad)
                 assert err.value.check in ("account-proof", "proof-format")
                 with pytest.raises((MissingNode, rlp.DecodingError, ValueError)):
                     walk_by_hand(root, contract, slot, bad)
         for i in range(len(entry["proof"])):
-            bad = tampered(storageProof=[{**entry, "proof": [flip(n, 9) if j == i else n
-                                                             for j, n in enumerate(entry["proof"])]}])
+            bad = tampered(
+                storageProof=[{**entry, "proof": [flip(n, 9) if j == i else n for j, n in enumerate(entry["proof"])]}]
+            )
             with pytest.raises(VerificationError) as err:
                 verify_storage_proof(root, contract, slot, bad)
             assert err.value.check == "storage-proof"

@@ -39,9 +39,9 @@ def mpt_get(root: bytes, key: bytes, proof: list[bytes]) -> bytes:
         encoded_path, child = node  # extension or leaf, hex-prefix path
         flag = encoded_path[0] >> 4
         prefix = ([encoded_path[0] & 15] if flag & 1 else []) + _nibbles(encoded_path[1:])
-        if path[:len(prefix)] != prefix:
+        if path[: len(prefix)] != prefix:
             return b""  # the key leaves the trie here: absent
-        path = path[len(prefix):]
+        path = path[len(prefix) :]
         if flag & 2:  # leaf
             return child if not path else b""
         ref = child

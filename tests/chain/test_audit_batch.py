@@ -11,10 +11,10 @@ from dataclasses import dataclass
 import pytest
 
 from chain.audit.case import verify_case
-from chain.batcher import AnchorBatcher
 from chain.audit.evidence import AgencyClaim, ChainRef, EvidenceBundle, EvidenceItem
-from chain.handoff import Handoff, case_commitment, new_salt, now_rfc3339, sign, step_id
+from chain.batcher import AnchorBatcher
 from chain.client import Sender
+from chain.handoff import Handoff, case_commitment, new_salt, now_rfc3339, sign, step_id
 from chain.merkle import Tree, handoff_leaf
 from workflows.catalog import get_flow
 
@@ -51,23 +51,42 @@ def build_batched_trail(embedded_ledger, tmp_path) -> BatchedTrail:
     commitment = case_commitment(case_id, salt)
     steps = [s for s in flow.topological_order() if not flow.step(s).when]
     agencies = sorted({flow.step(s).agency for s in steps})
-    batchers = {a: batcher_for(Sender(ledger, embedded_ledger.keys[a].account_key), tmp_path / f"{a}.db") for a in agencies}
+    batchers = {
+        a: batcher_for(Sender(ledger, embedded_ledger.keys[a].account_key), tmp_path / f"{a}.db") for a in agencies
+    }
     done, items = {}, []
     for n, sid in enumerate(steps):
         step = flow.step(sid)
-        record = Handoff(flow=flow.name, flow_version=flow.version_hash(), rules_version=step.approval.version(),
-                         step=sid, case=commitment, agency=step.agency, outcome="completed", outputs={"n": n},
-                         parents=[done[d].hash for d in step.depends_on],
-                         decided_by=f"rule:{step.approval.version()}", time=now_rfc3339())
+        record = Handoff(
+            flow=flow.name,
+            flow_version=flow.version_hash(),
+            rules_version=step.approval.version(),
+            step=sid,
+            case=commitment,
+            agency=step.agency,
+            outcome="completed",
+            outputs={"n": n},
+            parents=[done[d].hash for d in step.depends_on],
+            decided_by=f"rule:{step.approval.version()}",
+            time=now_rfc3339(),
+        )
         signed = done[sid] = sign(record, embedded_ledger.keys[step.agency].signing_key)
         anchor = anchor_with_fillers(batchers[step.agency], flow.name, sid, signed.hash, commitment)
         items.append(EvidenceItem(handoff=signed, anchor=anchor))
     d = embedded_ledger.deployment
-    bundle = EvidenceBundle(case_id=case_id, salt=salt, commitment=commitment, flow=flow.model_dump(mode="json"),
-                            chain=ChainRef(chain_id=d.chain_id, registry=d.registry, ledger=d.ledger, block=d.block),
-                            agencies={a: AgencyClaim(signer=embedded_ledger.keys[a].signer, account=embedded_ledger.keys[a].account)
-                                      for a in agencies},
-                            handoffs=items, exported_at="2026-11-21T10:01:00+00:00")
+    bundle = EvidenceBundle(
+        case_id=case_id,
+        salt=salt,
+        commitment=commitment,
+        flow=flow.model_dump(mode="json"),
+        chain=ChainRef(chain_id=d.chain_id, registry=d.registry, ledger=d.ledger, block=d.block),
+        agencies={
+            a: AgencyClaim(signer=embedded_ledger.keys[a].signer, account=embedded_ledger.keys[a].account)
+            for a in agencies
+        },
+        handoffs=items,
+        exported_at="2026-11-21T10:01:00+00:00",
+    )
     return BatchedTrail(bundle, batchers)
 
 
@@ -111,7 +130,8 @@ def test_a_batched_trail_verifies_offline_and_against_the_ledger(batched, embedd
 
 def test_a_single_anchor_still_serialises_as_before(batched):
     single = item(batched.bundle, "name_check").anchor.model_copy(
-        update={"batch_root": None, "leaf_index": None, "batch_size": None, "proof": None})
+        update={"batch_root": None, "leaf_index": None, "batch_size": None, "proof": None}
+    )
     assert "batch_root" not in single.model_dump() and "proof" not in single.model_dump_json()
     assert "proof" in item(batched.bundle, "name_check").anchor.model_dump()
 
@@ -126,8 +146,14 @@ def test_a_modified_proof_is_named(batched, embedded_ledger):
 
 def test_a_leaf_claimed_in_another_batch_is_named(batched, embedded_ledger):
     other = item(batched.bundle, "name_check").anchor  # market regulation's earlier batch
-    bundle = with_anchor(batched.bundle, "business_licence", batch_root=other.batch_root,
-                         batch_size=other.batch_size, block_hash=other.block_hash, tx_hash=other.tx_hash)
+    bundle = with_anchor(
+        batched.bundle,
+        "business_licence",
+        batch_root=other.batch_root,
+        batch_size=other.batch_size,
+        block_hash=other.block_hash,
+        tx_hash=other.tx_hash,
+    )
     for ledger in (None, embedded_ledger.ledger()):
         assert findings(verify_case(bundle, ledger)) == unproven("business_licence")
 
@@ -137,8 +163,14 @@ def test_a_root_never_anchored_is_named(batched, embedded_ledger):
     rec = it.handoff.record
     leaf = handoff_leaf(it.handoff.hash, step_id(rec.flow, rec.step), rec.case)
     tree = Tree([leaf, secrets.token_bytes(96), secrets.token_bytes(96)])  # a self-consistent forged batch
-    bundle = with_anchor(batched.bundle, "tax_registration", batch_root="0x" + tree.root.hex(), leaf_index=0,
-                         batch_size=3, proof=["0x" + p.hex() for p in tree.proof(0)])
+    bundle = with_anchor(
+        batched.bundle,
+        "tax_registration",
+        batch_root="0x" + tree.root.hex(),
+        leaf_index=0,
+        batch_size=3,
+        proof=["0x" + p.hex() for p in tree.proof(0)],
+    )
     assert verify_case(bundle).ok  # offline the bundle's claim is all there is ...
     report = verify_case(bundle, embedded_ledger.ledger())  # ... the ledger knows better
     assert findings(report) == [("anchor", "tax_registration"), ("anchor", "tax_registration")]

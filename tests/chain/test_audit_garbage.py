@@ -45,8 +45,13 @@ WANT = {  # file -> (check, phrase the finding must contain)
 
 
 def verify_bundle(path: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "gateway.cli", "audit", "verify-bundle", str(path), *args],
-                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "audit", "verify-bundle", str(path), *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
 
 
 def test_every_garbage_file_has_its_expectation():

@@ -7,8 +7,8 @@ import pytest
 from eth_account import Account
 
 from chain.audit.case import parse_bundle, verify_case
-from chain.errors import VerificationError
 from chain.audit.evidence import EvidenceItem
+from chain.errors import VerificationError
 from chain.handoff import Handoff, agency_id, sign, step_id
 from chain.hexid import to_hex
 from tests.fixtures.trail import build_trail
@@ -39,17 +39,30 @@ def test_a_changed_field_is_found_by_hash(trail):
 
 
 def test_a_deleted_handoff_breaks_its_dependants_parents(trail):
-    bundle = trail.bundle.model_copy(update={"handoffs": [h for h in trail.bundle.handoffs if h.handoff.record.step != "business_licence"]})
+    bundle = trail.bundle.model_copy(
+        update={"handoffs": [h for h in trail.bundle.handoffs if h.handoff.record.step != "business_licence"]}
+    )
     # each dependant of the licence misses it (a dependency without its handoff) and so has
     # parent links that match nothing in the trail
-    assert checks(verify_case(bundle)) == [("parents", s) for s in ("seal_approval", "seal_approval", "social_security",
-                                                                     "social_security", "tax_registration", "tax_registration")]
+    assert checks(verify_case(bundle)) == [
+        ("parents", s)
+        for s in (
+            "seal_approval",
+            "seal_approval",
+            "social_security",
+            "social_security",
+            "tax_registration",
+            "tax_registration",
+        )
+    ]
 
 
 def test_an_inserted_unanchored_handoff_is_found(trail):
     first = trail.bundle.handoffs[0].handoff
     extra = sign(first.record.model_copy(update={"outputs": {"again": True}}), trail.keys["market_regulation"])
-    items = list(trail.bundle.handoffs) + [trail.bundle.handoffs[0].model_copy(update={"handoff": extra, "anchor": None})]
+    items = list(trail.bundle.handoffs) + [
+        trail.bundle.handoffs[0].model_copy(update={"handoff": extra, "anchor": None})
+    ]
     report = verify_case(trail.bundle.model_copy(update={"handoffs": items}))
     # a second completed name check, and it was never anchored
     assert [(f.check, f.handoff) for f in report.findings] == [("complete", extra.hash), ("anchor", extra.hash)]
@@ -62,8 +75,12 @@ def test_a_reordered_parent_link_is_found(trail):
     name_check = next(i for i in items if i.handoff.record.step == "name_check")
     rec = tax.handoff.record.model_copy(update={"parents": [name_check.handoff.hash]})
     resigned = sign(Handoff.model_validate(rec.model_dump()), trail.keys["tax"])
-    bundle = replace_item(trail.bundle, items.index(tax), handoff=resigned,
-                          anchor=tax.anchor.model_copy(update={"handoff": resigned.hash}))
+    bundle = replace_item(
+        trail.bundle,
+        items.index(tax),
+        handoff=resigned,
+        anchor=tax.anchor.model_copy(update={"handoff": resigned.hash}),
+    )
     assert checks(verify_case(bundle)) == [("parents", "tax_registration")]
 
 
@@ -71,8 +88,9 @@ def test_a_handoff_signed_by_the_wrong_agency_key_is_found(trail):
     items = trail.bundle.handoffs
     seal = next(i for i in items if i.handoff.record.step == "seal_approval")
     forged = sign(seal.handoff.record, trail.keys["tax"])
-    bundle = replace_item(trail.bundle, items.index(seal), handoff=forged,
-                          anchor=seal.anchor.model_copy(update={"handoff": forged.hash}))
+    bundle = replace_item(
+        trail.bundle, items.index(seal), handoff=forged, anchor=seal.anchor.model_copy(update={"handoff": forged.hash})
+    )
     assert checks(verify_case(bundle)) == [("signer", "seal_approval")]
 
 
@@ -81,8 +99,9 @@ def test_a_step_emitted_by_an_agency_that_does_not_own_it_is_found(trail):
     seal = next(i for i in items if i.handoff.record.step == "seal_approval")
     rec = seal.handoff.record.model_copy(update={"agency": "tax"})
     forged = sign(Handoff.model_validate(rec.model_dump()), trail.keys["tax"])
-    bundle = replace_item(trail.bundle, items.index(seal), handoff=forged,
-                          anchor=seal.anchor.model_copy(update={"handoff": forged.hash}))
+    bundle = replace_item(
+        trail.bundle, items.index(seal), handoff=forged, anchor=seal.anchor.model_copy(update={"handoff": forged.hash})
+    )
     # tax does not own the step, and public security's anchor is not from tax's account
     assert checks(verify_case(bundle)) == [("flow", "seal_approval"), ("anchor", "seal_approval")]
 
@@ -90,7 +109,9 @@ def test_a_step_emitted_by_an_agency_that_does_not_own_it_is_found(trail):
 def test_anchored_before_its_parent_is_found(trail):
     items = trail.bundle.handoffs
     licence = next(i for i in items if i.handoff.record.step == "business_licence")
-    bundle = replace_item(trail.bundle, items.index(licence), anchor=licence.anchor.model_copy(update={"block_number": 999}))
+    bundle = replace_item(
+        trail.bundle, items.index(licence), anchor=licence.anchor.model_copy(update={"block_number": 999})
+    )
     children = ("seal_approval", "social_security", "tax_registration")
     assert checks(verify_case(bundle)) == [("order", s) for s in children]
 
@@ -109,23 +130,40 @@ def test_an_unparseable_bundle_raises_naming_the_bundle_check(garbage):
 
 # each of the auditor's checks that no tamper above trips, tripped alone -----------------------
 
+
 def registered(trail, *, late: str | None = None, suspended: str | None = None) -> list[dict]:
     """Registry events for the trail's agencies, all at block 1 (``late`` only at block 50, after
     every anchor), with ``suspended`` suspended at block 2 and reinstated at block 40."""
     events, steps = [], []
     for n, (name, claim) in enumerate(sorted(trail.bundle.agencies.items())):
         aid = to_hex(agency_id(name))
-        events.append({"event": "AgencyRegistered", "block_number": 50 if name == late else 1, "log_index": n,
-                       "agency": aid, "account": claim.account, "signer": claim.signer})
+        events.append(
+            {
+                "event": "AgencyRegistered",
+                "block_number": 50 if name == late else 1,
+                "log_index": n,
+                "agency": aid,
+                "account": claim.account,
+                "signer": claim.signer,
+            }
+        )
     for n, s in enumerate(trail.bundle.flow["steps"]):
-        steps.append({"event": "StepAssigned", "block_number": 1, "log_index": 100 + n,
-                      "agency": to_hex(agency_id(s["agency"])),
-                      "step": to_hex(step_id(trail.bundle.flow["name"], s["id"]))})
+        steps.append(
+            {
+                "event": "StepAssigned",
+                "block_number": 1,
+                "log_index": 100 + n,
+                "agency": to_hex(agency_id(s["agency"])),
+                "step": to_hex(step_id(trail.bundle.flow["name"], s["id"])),
+            }
+        )
     events = sorted(events + steps, key=lambda e: (e["block_number"], e["log_index"]))
     if suspended:
         aid = to_hex(agency_id(suspended))
-        events += [{"event": "AgencySuspended", "block_number": 2, "log_index": 0, "agency": aid},
-                   {"event": "AgencyReinstated", "block_number": 40, "log_index": 0, "agency": aid}]
+        events += [
+            {"event": "AgencySuspended", "block_number": 2, "log_index": 0, "agency": aid},
+            {"event": "AgencyReinstated", "block_number": 40, "log_index": 0, "agency": aid},
+        ]
     return sorted(events, key=lambda e: (e["block_number"], e["log_index"]))
 
 
@@ -135,8 +173,9 @@ def with_item(trail, step: str, **fields) -> tuple:
     item = next(i for i in trail.bundle.handoffs if i.handoff.record.step == step)
     rec = item.handoff.record
     signed = sign(Handoff.model_validate({**rec.model_dump(), **fields}), trail.keys[rec.agency])
-    anchor = item.anchor.model_copy(update={"handoff": signed.hash, "block_number": 30,
-                                            "timestamp": item.anchor.timestamp + 60})
+    anchor = item.anchor.model_copy(
+        update={"handoff": signed.hash, "block_number": 30, "timestamp": item.anchor.timestamp + 60}
+    )
     return appended(trail, EvidenceItem(handoff=signed, anchor=anchor))
 
 
@@ -170,8 +209,9 @@ def test_a_step_the_flow_does_not_have_is_found(trail):
     tax = next(i for i in trail.bundle.handoffs if i.handoff.record.step == "tax_registration")
     rec = tax.handoff.record
     notary = sign(Handoff.model_validate({**rec.model_dump(), "step": "notary", "parents": []}), trail.keys["tax"])
-    anchor = tax.anchor.model_copy(update={"handoff": notary.hash, "block_number": 30,
-                                           "step": to_hex(step_id(rec.flow, "notary"))})
+    anchor = tax.anchor.model_copy(
+        update={"handoff": notary.hash, "block_number": 30, "step": to_hex(step_id(rec.flow, "notary"))}
+    )
     bundle = appended(trail, EvidenceItem(handoff=notary, anchor=anchor))
     report = verify_case(bundle)
     assert checks(report) == [("flow", "notary")]
@@ -188,8 +228,11 @@ def test_an_agency_not_registered_at_the_anchor_block_is_found(trail):
 def test_an_anchor_made_for_another_case_is_found(trail):
     items = trail.bundle.handoffs
     seal = next(i for i in items if i.handoff.record.step == "seal_approval")
-    bundle = replace_item(trail.bundle, items.index(seal),
-                          anchor=seal.anchor.model_copy(update={"case_commitment": to_hex(secrets.token_bytes(32))}))
+    bundle = replace_item(
+        trail.bundle,
+        items.index(seal),
+        anchor=seal.anchor.model_copy(update={"case_commitment": to_hex(secrets.token_bytes(32))}),
+    )
     report = verify_case(bundle)
     assert checks(report) == [("anchor", "seal_approval")]
     assert "another case or step" in report.findings[0].message
@@ -204,9 +247,15 @@ def test_a_handoff_anchored_while_its_agency_was_suspended_is_found(trail):
 
 def test_a_signer_rotated_after_the_anchor_leaves_it_valid(trail):
     new_key = secrets.token_bytes(32)
-    events = registered(trail) + [{"event": "SignerRotated", "block_number": 11, "log_index": 5,
-                                   "agency": to_hex(agency_id("market_regulation")),
-                                   "new_signer": Account.from_key(new_key).address}]
+    events = registered(trail) + [
+        {
+            "event": "SignerRotated",
+            "block_number": 11,
+            "log_index": 5,
+            "agency": to_hex(agency_id("market_regulation")),
+            "new_signer": Account.from_key(new_key).address,
+        }
+    ]
     events.sort(key=lambda e: (e["block_number"], e["log_index"]))
     bundle = trail.bundle.model_copy(update={"registry": events})
     # the licence (block 11, log 0) was anchored just before the rotation (log 5): still valid

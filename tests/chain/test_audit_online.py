@@ -108,9 +108,13 @@ def test_a_handoff_never_anchored_is_found(embedded_ledger):
 def test_an_anchor_reference_the_chain_does_not_have_is_found(embedded_ledger):
     trail = build(embedded_ledger, social_security={"anchor": False})
     social = trail.item("social_security").handoff.hash
-    claimed = trail.item("tax_registration").anchor.model_copy(update={
-        "handoff": social, "tx_hash": "0x" + secrets.token_bytes(32).hex(),
-        "block_hash": "0x" + secrets.token_bytes(32).hex()})
+    claimed = trail.item("tax_registration").anchor.model_copy(
+        update={
+            "handoff": social,
+            "tx_hash": "0x" + secrets.token_bytes(32).hex(),
+            "block_hash": "0x" + secrets.token_bytes(32).hex(),
+        }
+    )
     assert found(trail, swapped(trail, "social_security", anchor=claimed)) == {("anchor", social)}
 
 
@@ -141,7 +145,11 @@ def test_a_record_of_another_case_is_found(embedded_ledger):
     # our anchor lacks its record; the stray is of another case, hangs off that case's handoffs
     # and has no anchor of this case
     assert [(f.check, f.handoff) for f in report.findings] == [
-        ("complete", ours), ("commitment", theirs), ("parents", theirs), ("anchor", theirs)]
+        ("complete", ours),
+        ("commitment", theirs),
+        ("parents", theirs),
+        ("anchor", theirs),
+    ]
 
 
 def test_a_time_after_its_anchor_block_is_found_against_the_chains_block_time(embedded_ledger):

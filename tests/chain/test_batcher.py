@@ -8,9 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from chain.batcher import AnchorBatcher, BatchJournal
+from chain.client import Sender
 from chain.errors import AnchorRefused, ChainValueError
 from chain.handoff import case_commitment, new_salt, step_id
-from chain.client import Sender
 from chain.merkle import Tree, handoff_leaf, parse_proof, verify_inclusion
 
 FLOW, STEP = "business_registration", "tax_registration"
@@ -33,8 +33,9 @@ def batcher(embedded_ledger, tmp_path):
 
 def check_proof(anchor) -> None:
     leaf = handoff_leaf(anchor.handoff, bytes.fromhex(anchor.step[2:]), anchor.case_commitment)
-    verify_inclusion(leaf, anchor.leaf_index, anchor.batch_size, parse_proof(anchor.proof),
-                     bytes.fromhex(anchor.batch_root[2:]))
+    verify_inclusion(
+        leaf, anchor.leaf_index, anchor.batch_size, parse_proof(anchor.proof), bytes.fromhex(anchor.batch_root[2:])
+    )
 
 
 def test_many_handoffs_share_few_transactions_and_each_has_a_proof(embedded_ledger, tmp_path):
@@ -59,8 +60,11 @@ def test_many_handoffs_share_few_transactions_and_each_has_a_proof(embedded_ledg
         event = ledger.batch_of(root)
         members = [a for a in anchors if a.batch_root == root]
         assert event.count == len(members) == members[0].batch_size
-        assert (event.tx_hash, event.block_number, event.log_index) == (members[0].tx_hash, members[0].block_number,
-                                                                        members[0].log_index)
+        assert (event.tx_hash, event.block_number, event.log_index) == (
+            members[0].tx_hash,
+            members[0].block_number,
+            members[0].log_index,
+        )
         assert ledger.batch_anchored_at(root) == event.block_number
     assert ledger.anchors_for_case(case) == []  # nothing anchored alone
 
@@ -95,7 +99,9 @@ def test_a_crash_after_sending_is_recovered_from_the_ledger_not_sent_again(embed
     journal = BatchJournal(path)
     journal.add(root, entries)  # what the batcher writes before sending ...
     ledger = sender.ledger
-    sender.send(ledger.handoff_ledger.functions.anchor_batch(bytes.fromhex(root[2:]), 3), 250_000)  # ... sent; then a crash
+    sender.send(
+        ledger.handoff_ledger.functions.anchor_batch(bytes.fromhex(root[2:]), 3), 250_000
+    )  # ... sent; then a crash
     journal.close()
     nonce = ledger.w3.eth.get_transaction_count(sender.address)
     b = AnchorBatcher(Sender(ledger, embedded_ledger.keys["tax"].account_key), path)
@@ -127,8 +133,9 @@ def test_a_crash_before_sending_is_sent_on_restart_and_a_resent_root_is_recognis
 
 def test_a_batch_the_contract_refuses_is_refused_to_every_waiter_and_kept(embedded_ledger, outsider, tmp_path):
     # the batch closes when its three handoffs are in (300 s only guards against a hang)
-    b = AnchorBatcher(Sender(embedded_ledger.ledger(), outsider.key), tmp_path / "outsider.db", max_batch=3,
-                      max_wait_s=300)
+    b = AnchorBatcher(
+        Sender(embedded_ledger.ledger(), outsider.key), tmp_path / "outsider.db", max_batch=3, max_wait_s=300
+    )
     try:
         with ThreadPoolExecutor(3) as pool:
             futures = [pool.submit(b.anchor, fresh(), FLOW, STEP, fresh()) for _ in range(3)]
@@ -151,8 +158,17 @@ def test_the_agency_worker_in_batch_mode_anchors_in_batches_exactly_once(embedde
     activities = build_activities(keys, embedded_ledger.ledger(), tmp_path, batch=True)
     try:
         assert isinstance(activities.anchorer, AnchorBatcher)
-        record = Handoff(flow=FLOW, flow_version="sha256:x", rules_version="sha256:y", step=STEP, case=fresh(),
-                         agency="tax", outcome="completed", decided_by="rule:test", time="2026-11-21T10:00:00.000Z")
+        record = Handoff(
+            flow=FLOW,
+            flow_version="sha256:x",
+            rules_version="sha256:y",
+            step=STEP,
+            case=fresh(),
+            agency="tax",
+            outcome="completed",
+            decided_by="rule:test",
+            time="2026-11-21T10:00:00.000Z",
+        )
         request = AnchorInput(flow=FLOW, step=STEP, handoff=sign(record, keys.signing_key))
         first = ActivityEnvironment().run(activities.anchor_handoff, request)
         again = ActivityEnvironment().run(activities.anchor_handoff, request)  # a retried activity

@@ -10,9 +10,18 @@ CASE = case_commitment("C-1", new_salt())
 
 
 def record(**over):
-    base = dict(flow="f", flow_version="sha256:x", rules_version="sha256:r", step="s", case=CASE,
-                agency="tax", outcome="completed", outputs={"名称": "济南", "n": 1}, decided_by="rule:r",
-                time="2026-11-21T10:00:00.000Z")
+    base = dict(
+        flow="f",
+        flow_version="sha256:x",
+        rules_version="sha256:r",
+        step="s",
+        case=CASE,
+        agency="tax",
+        outcome="completed",
+        outputs={"名称": "济南", "n": 1},
+        decided_by="rule:r",
+        time="2026-11-21T10:00:00.000Z",
+    )
     return Handoff(**{**base, **over})
 
 
@@ -59,7 +68,7 @@ def test_garbage_signature_is_a_verification_error():
 def test_commitment_hides_the_case_and_needs_a_32_byte_salt():
     salt = new_salt()
     c = case_commitment("BR-1", salt)
-    assert "BR-1".encode().hex() not in c and c != case_commitment("BR-1", new_salt())
+    assert b"BR-1".hex() not in c and c != case_commitment("BR-1", new_salt())
     with pytest.raises(ChainValueError):
         case_commitment("BR-1", "0x1234")
 

@@ -13,9 +13,11 @@ from hypothesis import strategies as st
 
 from chain.jsonguard import BodyLimit, JsonTooDeep, JsonTooLarge, check_json, loads, nesting_depth
 
-json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.text(alphabet='[]{}"\\ab\u4e2d'),
-                           lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner, max_size=4),
-                           max_leaves=30)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(alphabet='[]{}"\\ab\u4e2d'),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner, max_size=4),
+    max_leaves=30,
+)
 
 
 def depth_of(value) -> int:
@@ -32,12 +34,15 @@ def test_depth_matches_the_parsed_structure_whatever_the_strings_hold(value, asc
     assert nesting_depth(raw, 10_000) == depth_of(value)
 
 
-@pytest.mark.parametrize("raw, depth", [
-    (b'"[[[[{{{{"', 0),
-    (b'["\\\\", [1]]', 2),           # an escaped backslash ends before the quote
-    (b'["a\\"[[[["]', 1),            # an escaped quote does not end the string
-    (b'{"k": "\\u005b"}', 1),
-])
+@pytest.mark.parametrize(
+    "raw, depth",
+    [
+        (b'"[[[[{{{{"', 0),
+        (b'["\\\\", [1]]', 2),  # an escaped backslash ends before the quote
+        (b'["a\\"[[[["]', 1),  # an escaped quote does not end the string
+        (b'{"k": "\\u005b"}', 1),
+    ],
+)
 def test_strings_and_escapes(raw, depth):
     assert nesting_depth(raw) == depth
 

@@ -8,11 +8,21 @@ from pathlib import Path
 
 import pytest
 from eth_utils import keccak as eth_keccak
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from chain.errors import ChainValueError, VerificationError
-from chain.merkle import (Tree, handoff_leaf, hash_children, hash_leaf, inclusion_proof, keccak, parse_proof, root,
-                          verify_inclusion)
+from chain.merkle import (
+    Tree,
+    handoff_leaf,
+    hash_children,
+    hash_leaf,
+    inclusion_proof,
+    keccak,
+    parse_proof,
+    root,
+    verify_inclusion,
+)
 
 CASES = Path(__file__).parent / "testdata" / "inclusion"
 
@@ -93,8 +103,14 @@ def tamper_cases() -> list[Path]:
 
 def test_the_tamper_cases_are_there():
     names = {p.name for p in tamper_cases()}
-    assert {"valid.json", "modified-proof[0]-bit-@3.json", "wrong-leaf.json", "wrong-index.json",
-            "trailing-garbage.json", "truncated-proof.json"} <= names
+    assert {
+        "valid.json",
+        "modified-proof[0]-bit-@3.json",
+        "wrong-leaf.json",
+        "wrong-index.json",
+        "trailing-garbage.json",
+        "truncated-proof.json",
+    } <= names
 
 
 @pytest.mark.parametrize("path", tamper_cases(), ids=lambda p: p.stem)
@@ -102,8 +118,13 @@ def test_each_tamper_case_fails_naming_the_proof_check(path):
     case = json.loads(path.read_text())
 
     def run():
-        verify_inclusion(bytes.fromhex(case["leaf"][2:]), case["index"], case["size"], parse_proof(case["proof"]),
-                         bytes.fromhex(case["root"][2:]))
+        verify_inclusion(
+            bytes.fromhex(case["leaf"][2:]),
+            case["index"],
+            case["size"],
+            parse_proof(case["proof"]),
+            bytes.fromhex(case["root"][2:]),
+        )
 
     if case["want"] is None:
         run()

@@ -8,10 +8,10 @@ import secrets
 import pytest
 
 from chain.anchors import Anchor
-from chain.handoff import agency_id, step_id
-from chain.client import ADMIN_GAS
-from chain.merkle import Tree, handoff_leaf
 from chain.audit.ledger import StoredRecord, reconcile, reconcile_ledger
+from chain.client import ADMIN_GAS
+from chain.handoff import agency_id, step_id
+from chain.merkle import Tree, handoff_leaf
 from tests.fixtures.onchain_trail import FLOW, OnChainTrail
 
 
@@ -20,14 +20,30 @@ def h32() -> str:
 
 
 def anchor_for(record: StoredRecord, block: int = 7) -> Anchor:
-    return Anchor(handoff=record.hash, agency="0x" + agency_id(record.agency).hex(), case_commitment=record.case_commitment,
-                  step="0x" + step_id(record.flow, record.step).hex(), account="0x" + "ab" * 20, tx_hash=h32(),
-                  block_number=block, block_hash=h32(), log_index=0, timestamp=1_800_000_000)
+    return Anchor(
+        handoff=record.hash,
+        agency="0x" + agency_id(record.agency).hex(),
+        case_commitment=record.case_commitment,
+        step="0x" + step_id(record.flow, record.step).hex(),
+        account="0x" + "ab" * 20,
+        tx_hash=h32(),
+        block_number=block,
+        block_hash=h32(),
+        log_index=0,
+        timestamp=1_800_000_000,
+    )
 
 
 def record(step: str = "tax_registration", agency: str = "tax", **kw) -> StoredRecord:
-    r = StoredRecord(hash=h32(), case_id="BR-TEST-0001", case_commitment=h32(), flow=FLOW, step=step,
-                     agency=agency, outcome="completed")
+    r = StoredRecord(
+        hash=h32(),
+        case_id="BR-TEST-0001",
+        case_commitment=h32(),
+        flow=FLOW,
+        step=step,
+        agency=agency,
+        outcome="completed",
+    )
     r = r.model_copy(update={"anchor": anchor_for(r)})
     return r.model_copy(update=kw)
 
@@ -53,8 +69,14 @@ def test_an_anchor_without_record_and_a_record_without_anchor_are_found():
 @pytest.mark.parametrize("field", ["case_commitment", "step", "agency", "tx_hash"])
 def test_an_anchor_that_disagrees_with_its_record_is_found(field):
     r = record()
-    real = r.anchor.model_copy(update={field: {"step": "0x" + step_id(FLOW, "seal_approval").hex(),
-                                               "agency": "0x" + agency_id("public_security").hex()}.get(field, h32())})
+    real = r.anchor.model_copy(
+        update={
+            field: {
+                "step": "0x" + step_id(FLOW, "seal_approval").hex(),
+                "agency": "0x" + agency_id("public_security").hex(),
+            }.get(field, h32())
+        }
+    )
     report = reconcile([r], [real])
     assert checks(report) == {("anchor", r.hash)} and report.matched == 1
 
@@ -65,9 +87,19 @@ def test_a_record_without_a_stored_reference_is_found():
 
 
 def records_of(trail: OnChainTrail) -> list[StoredRecord]:
-    return [StoredRecord(hash=i.handoff.hash, case_id=trail.case_id, case_commitment=trail.commitment, flow=FLOW,
-                         step=i.handoff.record.step, agency=i.handoff.record.agency, outcome="completed", anchor=i.anchor)
-            for i in trail.items]
+    return [
+        StoredRecord(
+            hash=i.handoff.hash,
+            case_id=trail.case_id,
+            case_commitment=trail.commitment,
+            flow=FLOW,
+            step=i.handoff.record.step,
+            agency=i.handoff.record.agency,
+            outcome="completed",
+            anchor=i.anchor,
+        )
+        for i in trail.items
+    ]
 
 
 def test_the_real_ledger_reconciles_with_its_records_and_names_what_is_missing(embedded_ledger):
@@ -88,9 +120,23 @@ def test_batched_anchors_reconcile_by_their_proofs(embedded_ledger):
     sender = fresh.sender("tax")
     sender.send(fresh.ledger().handoff_ledger.functions.anchor_batch(tree.root, len(records)), ADMIN_GAS)
     batch = fresh.ledger().all_batches()[0]
-    stored = [r.model_copy(update={"anchor": r.anchor.model_copy(update={
-        "batch_root": batch.root, "leaf_index": n, "batch_size": len(records), "tx_hash": batch.tx_hash,
-        "block_hash": batch.block_hash, "proof": ["0x" + p.hex() for p in tree.proof(n)]})}) for n, r in enumerate(records)]
+    stored = [
+        r.model_copy(
+            update={
+                "anchor": r.anchor.model_copy(
+                    update={
+                        "batch_root": batch.root,
+                        "leaf_index": n,
+                        "batch_size": len(records),
+                        "tx_hash": batch.tx_hash,
+                        "block_hash": batch.block_hash,
+                        "proof": ["0x" + p.hex() for p in tree.proof(n)],
+                    }
+                )
+            }
+        )
+        for n, r in enumerate(records)
+    ]
     report = reconcile_ledger(stored, fresh.ledger())
     assert report.ok and (report.batches_on_chain, report.matched) == (1, 3), report.findings
     wrong = stored[2].model_copy(update={"anchor": stored[2].anchor.model_copy(update={"leaf_index": 0})})

@@ -9,13 +9,17 @@ import pytest
 import rfc8785
 from eth_keys import keys
 from eth_keys.constants import SECPK1_N
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from chain.errors import VerificationError
 from chain.handoff import canonical_json, recover_signer
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**60), 2**60) | st.text()
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**60), 2**60)
+    | st.text()
     | st.floats(allow_nan=False, allow_infinity=False),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
     max_leaves=12,
@@ -42,11 +46,16 @@ def test_canonical_bytes_equal_rfc8785_for_any_json_value(value):
     assert fast(value) == reference(value)
 
 
-@pytest.mark.parametrize("value", [
-    {"\U0001f600": 1, "\ufb01": 2, "a": 3},  # UTF-16 order differs from code point order
-    {"k": "\ud800"},  # a lone surrogate
-    {"big": 2**53}, {"float": 1.0, "e": 1e21}, {"ctl": "\x00\x1f\x7f\"\\\n\u2028"},
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"\U0001f600": 1, "\ufb01": 2, "a": 3},  # UTF-16 order differs from code point order
+        {"k": "\ud800"},  # a lone surrogate
+        {"big": 2**53},
+        {"float": 1.0, "e": 1e21},
+        {"ctl": '\x00\x1f\x7f"\\\n\u2028'},
+    ],
+)
 def test_canonical_bytes_equal_rfc8785_at_the_edges(value):
     assert fast(value) == reference(value)
 
@@ -76,11 +85,20 @@ def test_the_recovered_signer_equals_eth_keys():
         assert fast_signer(digest, high_s) == eth_keys_signer(digest, high_s)
 
 
-@pytest.mark.parametrize("sig", [
-    b"", b"\x01" * 64, b"\x01" * 64 + b"\x02", b"\x01" * 64 + b"\x1b", b"\x00" * 65,
-    SECPK1_N.to_bytes(32, "big") + b"\x01" * 32 + b"\x00", b"\x01" * 32 + SECPK1_N.to_bytes(32, "big") + b"\x00",
-    b"\xff" * 64 + b"\x00", b"\x01" * 66,
-])
+@pytest.mark.parametrize(
+    "sig",
+    [
+        b"",
+        b"\x01" * 64,
+        b"\x01" * 64 + b"\x02",
+        b"\x01" * 64 + b"\x1b",
+        b"\x00" * 65,
+        SECPK1_N.to_bytes(32, "big") + b"\x01" * 32 + b"\x00",
+        b"\x01" * 32 + SECPK1_N.to_bytes(32, "big") + b"\x00",
+        b"\xff" * 64 + b"\x00",
+        b"\x01" * 66,
+    ],
+)
 def test_bad_signatures_are_refused_as_eth_keys_refuses_them(sig):
     digest = secrets.token_bytes(32)
     assert fast_signer(digest, sig) == eth_keys_signer(digest, sig)

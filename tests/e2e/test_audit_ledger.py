@@ -49,7 +49,11 @@ def test_the_store_is_listed_a_page_at_a_time_without_personal_data(stack, compl
     assert all(set(i) == RECORD_FIELDS for i in items)
     text = json.dumps(items, ensure_ascii=False)
     app = application()
-    for secret in (app["legal_representative"]["id_number"], app["legal_representative"]["name"], completed["company_name"]):
+    for secret in (
+        app["legal_representative"]["id_number"],
+        app["legal_representative"]["name"],
+        completed["company_name"],
+    ):
         assert secret not in text
 
 

@@ -74,7 +74,11 @@ def test_cli_prints_the_field_and_exits_non_zero(stack, tmp_path, spoil, field, 
 
 def test_malformed_json_is_refused_by_api_and_cli(stack, tmp_path):
     before = case_count(stack)
-    resp = httpx.post(f"{stack.url}/api/cases", content=b'{"company": ', headers={**stack.token("applicant"), "content-type": "application/json"})
+    resp = httpx.post(
+        f"{stack.url}/api/cases",
+        content=b'{"company": ',
+        headers={**stack.token("applicant"), "content-type": "application/json"},
+    )
     assert resp.status_code == 422 and "not valid JSON" in resp.json()["detail"][0]["msg"]
     bad = tmp_path / "bad.json"
     bad.write_text('{"company": ')
@@ -86,12 +90,23 @@ def test_malformed_json_is_refused_by_api_and_cli(stack, tmp_path):
 def test_no_token_is_401_and_wrong_role_is_403(stack, tmp_path):
     assert httpx.get(f"{stack.url}/api/cases").status_code == 401
     assert httpx.post(f"{stack.url}/api/cases", json=application(), headers=stack.token("auditor")).status_code == 403
-    result = stack.cli("apply", str(write_application(tmp_path, application())), "--url", stack.url,
-                       "--user", "applicant", "--password", "wrong")
+    result = stack.cli(
+        "apply",
+        str(write_application(tmp_path, application())),
+        "--url",
+        stack.url,
+        "--user",
+        "applicant",
+        "--password",
+        "wrong",
+    )
     assert result.returncode == 1 and "wrong username or password" in result.stderr
 
 
 def test_applicants_get_no_evidence_and_unknown_cases_are_404(stack):
     case = httpx.post(f"{stack.url}/api/cases", json=application(), headers=stack.token("applicant")).json()
-    assert httpx.get(f"{stack.url}/api/cases/{case['case_id']}/evidence", headers=stack.token("applicant")).status_code == 403
+    assert (
+        httpx.get(f"{stack.url}/api/cases/{case['case_id']}/evidence", headers=stack.token("applicant")).status_code
+        == 403
+    )
     assert httpx.get(f"{stack.url}/api/cases/BR-NOPE", headers=stack.token("applicant")).status_code == 404

@@ -27,7 +27,9 @@ def wait_for(stack, case_id: str, predicate, timeout: float = 300) -> dict:  # a
         case = json.loads(stack.cli("status", case_id, "--url", stack.url, "--json", check=True).stdout)
         if predicate(case):
             return case
-        assert time.monotonic() < deadline, f"case never got there: {case['status']} {[s['state'] for s in case['steps']]}"
+        assert time.monotonic() < deadline, (
+            f"case never got there: {case['status']} {[s['state'] for s in case['steps']]}"
+        )
         time.sleep(0.3)
 
 
@@ -48,7 +50,9 @@ def test_the_review_example_needs_a_clerk_and_shows_in_the_queue(stack, tmp_path
     case = wait_for(stack, first["case_id"], lambda c: step(c, "business_licence")["state"] == "awaiting_decision")
     licence = step(case, "business_licence")
     assert licence["state"] == "awaiting_decision" and any("食品" in r for r in licence["review_reasons"])
-    queue = json.loads(stack.cli("queue", "--agency", "market_regulation", "--url", stack.url, "--json", check=True).stdout)
+    queue = json.loads(
+        stack.cli("queue", "--agency", "market_regulation", "--url", stack.url, "--json", check=True).stdout
+    )
     assert any(i["case_id"] == case["case_id"] and i["step"] == "business_licence" for i in queue)
     deadlines = [i["deadline"] for i in queue]
     assert deadlines == sorted(deadlines)  # nearest SLA first
@@ -76,16 +80,32 @@ def test_who_may_not_decide_gets_a_clear_refusal(stack, awaiting):
     assert no_reason.returncode == 2 and "needs --reason" in no_reason.stderr
     as_applicant = stack.cli("decide", case_id, "approve", "--url", stack.url, "--user", "applicant")
     assert as_applicant.returncode == 1 and "needs the role clerk" in as_applicant.stderr
-    forged = httpx.post(f"{stack.url}/api/cases/{case_id}/decision", json={"decision": "approve", "step": "business_licence"},
-                        headers=stack.token("clerk-tax"))
+    forged = httpx.post(
+        f"{stack.url}/api/cases/{case_id}/decision",
+        json={"decision": "approve", "step": "business_licence"},
+        headers=stack.token("clerk-tax"),
+    )
     assert forged.status_code == 403 and "only a clerk of market_regulation" in forged.json()["detail"]
-    assert step(json.loads(stack.cli("status", case_id, "--url", stack.url, "--json").stdout), "business_licence")["state"] == "awaiting_decision"
+    assert (
+        step(json.loads(stack.cli("status", case_id, "--url", stack.url, "--json").stdout), "business_licence")["state"]
+        == "awaiting_decision"
+    )
 
 
 def test_a_rejection_returns_the_case_and_a_correction_completes_it(stack, awaiting, tmp_path):
     case_id = awaiting["case_id"]
-    stack.cli("decide", case_id, "reject", "--reason", "upload the food business permit", "--url", stack.url,
-              "--agency", "market_regulation", check=True)
+    stack.cli(
+        "decide",
+        case_id,
+        "reject",
+        "--reason",
+        "upload the food business permit",
+        "--url",
+        stack.url,
+        "--agency",
+        "market_regulation",
+        check=True,
+    )
     returned = wait_for(stack, case_id, lambda c: c["status"] == "returned")
     assert "upload the food business permit" in returned["reason"]
     fixed = review_application()

@@ -16,12 +16,20 @@ pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("stack")]
 
 def test_anyone_checks_a_licence_without_signing_in(stack, tmp_path):
     app = application()
-    case = json.loads(stack.cli("apply", str(write_application(tmp_path, app)), "--url", stack.url, "--wait", "--json",
-                                check=True).stdout)
+    case = json.loads(
+        stack.cli(
+            "apply", str(write_application(tmp_path, app)), "--url", stack.url, "--wait", "--json", check=True
+        ).stdout
+    )
     code = case["uscc"]
     answer = httpx.get(f"{stack.url}/api/public/licences/{code}", timeout=30).json()
-    assert answer == {"code": code, "format_valid": True, "status": "valid",
-                      "company_name": app["company"]["name"], "issued_on": case["result"]["licence_date"]}
+    assert answer == {
+        "code": code,
+        "format_valid": True,
+        "status": "valid",
+        "company_name": app["company"]["name"],
+        "issued_on": case["result"]["licence_date"],
+    }
     ok = stack.cli("verify-licence", code, "--url", stack.url, "--json")
     assert ok.returncode == 0 and json.loads(ok.stdout)["status"] == "valid"
     elsewhere = stack.cli("verify-licence", random_uscc("370105"), "--url", stack.url)

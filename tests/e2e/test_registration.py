@@ -45,7 +45,9 @@ def test_status_json_tells_the_same_at_any_time(stack, completed):
 
 def test_each_handoff_is_signed_and_anchored_by_the_agency_owning_its_step(stack, completed):
     agencies = stack.deployment()["agencies"]
-    evidence = httpx.get(f"{stack.url}/api/cases/{completed['case_id']}/evidence", headers=stack.token("auditor")).json()
+    evidence = httpx.get(
+        f"{stack.url}/api/cases/{completed['case_id']}/evidence", headers=stack.token("auditor")
+    ).json()
     by_step = {i["handoff"]["record"]["step"]: i for i in evidence["handoffs"]}
     for step in completed["steps"][:5]:
         item = by_step[step["step"]]
@@ -101,15 +103,33 @@ def test_restricted_word_is_refused_with_the_reason(stack, tmp_path):
 def test_no_personal_data_reaches_the_ledger(stack, completed):
     rpc = stack.health["ledger_rpc"]
     app = application()
-    secrets_ = [app["legal_representative"]["id_number"], app["shareholders"][1]["id_number"],
-                app["legal_representative"]["name"], completed["case_id"], completed["company_name"]]
+    secrets_ = [
+        app["legal_representative"]["id_number"],
+        app["shareholders"][1]["id_number"],
+        app["legal_representative"]["name"],
+        completed["case_id"],
+        completed["company_name"],
+    ]
     needles = [s.encode().hex() for s in secrets_] + secrets_
-    head = int(httpx.post(rpc, json={"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber", "params": []}).json()["result"], 16)
+    head = int(
+        httpx.post(rpc, json={"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber", "params": []}).json()["result"],
+        16,
+    )
     dump = []
     for n in range(head + 1):
-        block = httpx.post(rpc, json={"jsonrpc": "2.0", "id": 1, "method": "eth_getBlockByNumber", "params": [hex(n), True]}).json()["result"]
+        block = httpx.post(
+            rpc, json={"jsonrpc": "2.0", "id": 1, "method": "eth_getBlockByNumber", "params": [hex(n), True]}
+        ).json()["result"]
         dump.append(json.dumps(block))
-    logs = httpx.post(rpc, json={"jsonrpc": "2.0", "id": 1, "method": "eth_getLogs", "params": [{"fromBlock": "0x0", "toBlock": "latest"}]}).json()["result"]
+    logs = httpx.post(
+        rpc,
+        json={
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "eth_getLogs",
+            "params": [{"fromBlock": "0x0", "toBlock": "latest"}],
+        },
+    ).json()["result"]
     dump.append(json.dumps(logs))
     text = "\n".join(dump)
     assert len(logs) > 5
@@ -121,6 +141,10 @@ def test_temporal_history_at_rest_holds_no_personal_data(stack, completed):
     app = application()
     raw = b"".join(p.read_bytes() for p in stack.data_dir.glob("temporal.db*"))
     assert completed["case_id"].encode() in raw  # the history is there, by its workflow id
-    for secret in (app["legal_representative"]["id_number"], app["legal_representative"]["name"],
-                   app["legal_representative"]["phone"], app["company"]["address"]):
+    for secret in (
+        app["legal_representative"]["id_number"],
+        app["legal_representative"]["name"],
+        app["legal_representative"]["phone"],
+        app["company"]["address"],
+    ):
         assert secret.encode() not in raw

@@ -54,8 +54,9 @@ def apply_and_wait(stack, tmp_path) -> dict:
 
 
 def test_a_crashed_agency_worker_is_started_again_and_cases_go_on(ops_stack, tmp_path):
-    tax = next(p for p in psutil.Process(ops_stack.proc.pid).children()
-               if p.cmdline()[-3:] == ["worker", "agency", "tax"])
+    tax = next(
+        p for p in psutil.Process(ops_stack.proc.pid).children() if p.cmdline()[-3:] == ["worker", "agency", "tax"]
+    )
     tax.kill()
     tax.wait(120)
     assert apply_and_wait(ops_stack, tmp_path)["status"] == "completed"
@@ -85,12 +86,16 @@ def test_a_rotated_signing_key_keeps_old_trails_valid_and_signs_new_ones(ops_sta
     old_signer = ops_stack.deployment()["agencies"]["tax"]["signer"]
     out = ops_stack.cli("registry", "rotate-signer", "tax", "--data-dir", str(ops_stack.data_dir), check=True).stdout
     assert f"signer {old_signer} -> " in out
-    shown = json.loads(ops_stack.cli("registry", "show", "--data-dir", str(ops_stack.data_dir), "--json", check=True).stdout)
+    shown = json.loads(
+        ops_stack.cli("registry", "show", "--data-dir", str(ops_stack.data_dir), "--json", check=True).stdout
+    )
     new_signer = shown["tax"]["signer"]
     assert new_signer != old_signer and new_signer == ops_stack.deployment()["agencies"]["tax"]["signer"]
     wait_for_new_worker(ops_stack, "tax", worker_before)
     after = apply_and_wait(ops_stack, tmp_path)
-    evidence = httpx.get(f"{ops_stack.url}/api/cases/{after['case_id']}/evidence", headers=ops_stack.token("auditor")).json()
+    evidence = httpx.get(
+        f"{ops_stack.url}/api/cases/{after['case_id']}/evidence", headers=ops_stack.token("auditor")
+    ).json()
     tax = next(i for i in evidence["handoffs"] if i["handoff"]["record"]["step"] == "tax_registration")
     assert tax["handoff"]["signer"] == new_signer
     for case in (before, after):  # each judged by the key registered when it was anchored

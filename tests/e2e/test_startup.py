@@ -30,9 +30,13 @@ def burners(n: int) -> list[subprocess.Popen]:
 
 
 def up(data: Path, *extra: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "gateway.cli", "up", "--data-dir", str(data),
-                             "--port", str(free_port()), *extra], cwd=ROOT, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli", "up", "--data-dir", str(data), "--port", str(free_port()), *extra],
+        cwd=ROOT,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
 
 
 def test_up_comes_up_on_a_loaded_machine_and_a_crashed_worker_process_is_started_again(tmp_path):

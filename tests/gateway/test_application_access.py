@@ -43,13 +43,18 @@ def section(app: dict, *keys: str) -> dict:
 # what each agency's steps need, and nothing else
 EXPECTED = {
     "market_regulation": lambda a: section(a, "company", "legal_representative", "shareholders"),
-    "public_security": lambda a: {"company": section(a["company"], "name", "division"),
-                                  "legal_representative": a["legal_representative"]},
+    "public_security": lambda a: {
+        "company": section(a["company"], "name", "division"),
+        "legal_representative": a["legal_representative"],
+    },
     "tax": lambda a: section(a, "company", "legal_representative", "contact"),
     "human_resources": lambda a: section(a, "company", "employees", "contact"),
     "housing_fund": lambda a: section(a, "company", "employees"),
-    "bank": lambda a: {"company": {"name": a["company"]["name"]},
-                       "legal_representative": a["legal_representative"], "contact": a["contact"]},
+    "bank": lambda a: {
+        "company": {"name": a["company"]["name"]},
+        "legal_representative": a["legal_representative"],
+        "contact": a["contact"],
+    },
 }
 
 
@@ -70,9 +75,14 @@ def test_a_clerk_whose_agency_holds_no_step_finds_no_case(in_process_gateway, ag
     no_case = {"detail": f"no case {case_id}"}
     resp = read(gw, case_id, clerk)
     assert (resp.status_code, resp.json()) == (404, no_case)
-    for resp in (gw.http.get(f"/api/cases/{case_id}", headers=gw.login(clerk)),
-                 gw.http.post(f"/api/cases/{case_id}/decision", json={"decision": "approve", "step": "bank_account"},
-                              headers=gw.login(clerk))):
+    for resp in (
+        gw.http.get(f"/api/cases/{case_id}", headers=gw.login(clerk)),
+        gw.http.post(
+            f"/api/cases/{case_id}/decision",
+            json={"decision": "approve", "step": "bank_account"},
+            headers=gw.login(clerk),
+        ),
+    ):
         assert (resp.status_code, resp.json()) == (404, no_case)
     assert gw.http.get("/api/cases", headers=gw.login(clerk)).json() == []
     assert reads_logged(gw) == 0
@@ -102,14 +112,18 @@ def test_an_admin_reads_no_application_and_lists_cases_without_personal_data(in_
     assert reads_logged(gw) == 0
 
 
-@pytest.mark.parametrize("purpose,rule", [
-    (None, "say why you read this application"),
-    ("x", "must be 2 to 200 characters once trimmed, not 1"),
-    ("  x  ", "must be 2 to 200 characters once trimmed, not 1"),
-    ("a" * 201, "must be 2 to 200 characters once trimmed, not 201"),
-    ("check\x07", "control characters"),
-    ("check\u202e", "format characters"),
-], ids=["missing", "too_short", "short_once_stripped", "too_long", "control_character", "bidi_override"])
+@pytest.mark.parametrize(
+    "purpose,rule",
+    [
+        (None, "say why you read this application"),
+        ("x", "must be 2 to 200 characters once trimmed, not 1"),
+        ("  x  ", "must be 2 to 200 characters once trimmed, not 1"),
+        ("a" * 201, "must be 2 to 200 characters once trimmed, not 201"),
+        ("check\x07", "control characters"),
+        ("check\u202e", "format characters"),
+    ],
+    ids=["missing", "too_short", "short_once_stripped", "too_long", "control_character", "bidi_override"],
+)
 def test_a_clerk_who_does_not_say_why_is_refused_naming_the_purpose(in_process_gateway, purpose, rule):
     case_id = in_process_gateway.open_case()
     resp = read(in_process_gateway, case_id, "clerk-tax", purpose)
@@ -130,12 +144,27 @@ def test_every_read_is_logged_and_the_applicant_lists_them(in_process_gateway):
     assert resp.status_code == 200
     log = resp.json()
     assert [{k: v for k, v in r.items() if k != "read_at"} for r in log] == [
-        {"reader": "applicant", "role": "applicant", "agency": None, "purpose": None,
-         "fields": ["company", "contact", "employees", "flow", "legal_representative", "options", "shareholders"]},
-        {"reader": "clerk-tax", "role": "clerk", "agency": "tax", "purpose": PURPOSE,
-         "fields": ["company", "contact", "legal_representative"]},
-        {"reader": "clerk-market_regulation", "role": "clerk", "agency": "market_regulation",
-         "purpose": "licence review", "fields": ["company", "legal_representative", "shareholders"]},
+        {
+            "reader": "applicant",
+            "role": "applicant",
+            "agency": None,
+            "purpose": None,
+            "fields": ["company", "contact", "employees", "flow", "legal_representative", "options", "shareholders"],
+        },
+        {
+            "reader": "clerk-tax",
+            "role": "clerk",
+            "agency": "tax",
+            "purpose": PURPOSE,
+            "fields": ["company", "contact", "legal_representative"],
+        },
+        {
+            "reader": "clerk-market_regulation",
+            "role": "clerk",
+            "agency": "market_regulation",
+            "purpose": "licence review",
+            "fields": ["company", "legal_representative", "shareholders"],
+        },
     ]
     assert [r["read_at"] for r in log] == sorted(r["read_at"] for r in log)
     assert gw.http.get(f"/api/cases/{case_id}/reads", headers=gw.login("auditor")).json() == log
@@ -184,8 +213,10 @@ def test_every_field_a_builtin_step_reads_is_a_field_of_the_application():
 
 
 def test_a_section_read_whole_covers_its_fields_and_a_field_brings_only_itself():
-    steps = [StepDef(id="a", title="a", agency="bank", reads=["company.name", "contact"]),
-             StepDef(id="b", title="b", agency="bank", reads=["company", "contact.phone"])]
+    steps = [
+        StepDef(id="a", title="a", agency="bank", reads=["company.name", "contact"]),
+        StepDef(id="b", title="b", agency="bank", reads=["company", "contact.phone"]),
+    ]
     assert fields_for(steps) == ["company", "contact"]
     app = {"company": {"name": "n", "division": "d"}, "contact": {"phone": "p"}, "employees": 3}
     got = extract(app, ["company.name", "contact.email", "employees", "shareholders"])

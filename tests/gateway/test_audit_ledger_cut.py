@@ -11,9 +11,19 @@ from tests.fixtures.onchain_trail import FLOW, OnChainTrail
 
 
 def records_of(trail: OnChainTrail) -> list[StoredRecord]:
-    return [StoredRecord(hash=i.handoff.hash, case_id=trail.case_id, case_commitment=trail.commitment, flow=FLOW,
-                         step=i.handoff.record.step, agency=i.handoff.record.agency, outcome="completed", anchor=i.anchor)
-            for i in trail.items]
+    return [
+        StoredRecord(
+            hash=i.handoff.hash,
+            case_id=trail.case_id,
+            case_commitment=trail.commitment,
+            flow=FLOW,
+            step=i.handoff.record.step,
+            agency=i.handoff.record.agency,
+            outcome="completed",
+            anchor=i.anchor,
+        )
+        for i in trail.items
+    ]
 
 
 def test_a_record_still_being_written_is_waited_for_not_reported(embedded_ledger):

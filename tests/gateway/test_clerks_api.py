@@ -34,8 +34,16 @@ def test_a_clerk_sees_their_agencys_escalations(in_process_gateway, fake_tempora
     company = fake_temporal.started[escalated].application["company"]["name"]
     resp = escalations(in_process_gateway, "clerk-market_regulation")
     assert resp.status_code == 200
-    assert resp.json() == [{"case_id": escalated, "title": company, "step": "business_licence",
-                            "state": "awaiting_decision", "since": SINCE, "deadline": DEADLINE}]
+    assert resp.json() == [
+        {
+            "case_id": escalated,
+            "title": company,
+            "step": "business_licence",
+            "state": "awaiting_decision",
+            "since": SINCE,
+            "deadline": DEADLINE,
+        }
+    ]
     assert escalations(in_process_gateway, "clerk-tax").json() == []
 
 
@@ -48,16 +56,27 @@ def test_an_admin_names_the_agency_and_a_clerk_sees_only_their_own(in_process_ga
     assert escalations(in_process_gateway, "applicant").status_code == 403
 
 
-@pytest.mark.parametrize("refusal,http_status", [
-    (Refusal.NOT_YOUR_STEP, 403), (Refusal.NO_SUCH_STEP, 404), (Refusal.REASON_REQUIRED, 422),
-    (Refusal.NOT_AWAITING, 409)])
-def test_the_engines_refusal_of_a_decision_is_an_http_status(in_process_gateway, fake_temporal, escalated,
-                                                             refusal, http_status):
+@pytest.mark.parametrize(
+    "refusal,http_status",
+    [
+        (Refusal.NOT_YOUR_STEP, 403),
+        (Refusal.NO_SUCH_STEP, 404),
+        (Refusal.REASON_REQUIRED, 422),
+        (Refusal.NOT_AWAITING, 409),
+    ],
+)
+def test_the_engines_refusal_of_a_decision_is_an_http_status(
+    in_process_gateway, fake_temporal, escalated, refusal, http_status
+):
     fake_temporal.refusals.append(ApplicationError("refused by the engine", type=refusal.value))
-    resp = in_process_gateway.http.post(f"/api/cases/{escalated}/decision", json={"decision": "approve"},
-                                        headers=in_process_gateway.login("clerk-market_regulation"))
+    resp = in_process_gateway.http.post(
+        f"/api/cases/{escalated}/decision",
+        json={"decision": "approve"},
+        headers=in_process_gateway.login("clerk-market_regulation"),
+    )
     assert (resp.status_code, resp.json()) == (http_status, {"detail": "refused by the engine"})
     case_id, update, decision = fake_temporal.updates[-1]
     assert (case_id, update) == (escalated, DECIDE_UPDATE)
-    assert decision == Decision(step="business_licence", approve=True, clerk="clerk-market_regulation",
-                                clerk_agency="market_regulation")
+    assert decision == Decision(
+        step="business_licence", approve=True, clerk="clerk-market_regulation", clerk_agency="market_regulation"
+    )

@@ -14,7 +14,16 @@ def test_health_names_each_part_that_does_not_serve(in_process_gateway, fake_tem
     resp = in_process_gateway.http.get("/healthz")
     body = resp.json()
     assert resp.status_code == 503 and body["status"] == "starting"
-    assert list(body) == ["status", "temporal", "temporal_ui", "ledger_rpc", "chain_id", "contracts", "problems", "workers"]
+    assert list(body) == [
+        "status",
+        "temporal",
+        "temporal_ui",
+        "ledger_rpc",
+        "chain_id",
+        "contracts",
+        "problems",
+        "workers",
+    ]
     assert body["chain_id"] == DEPLOYMENT.chain_id
     assert body["contracts"] == {"registry": DEPLOYMENT.registry, "ledger": DEPLOYMENT.ledger}
     queues = [ENGINE_QUEUE, *(agency_queue(a) for a in AGENCIES)]

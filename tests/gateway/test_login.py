@@ -11,10 +11,10 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlmodel import Session, select
 
-from gateway.app import prepare_accounts
 from gateway.accounts import DISABLED, LoginThrottle, authenticate, check_password, hash_password
+from gateway.app import prepare_accounts
 from gateway.settings import Settings
-from gateway.store import User, make_engine, mark
+from gateway.store import User, make_engine
 
 
 def login(gw, user: str, password: str):
@@ -100,9 +100,15 @@ def test_demo_accounts_only_when_asked_and_never_into_a_production_database(tmp_
         assert session.exec(select(User)).all() == []
         prepare_accounts(session, embedded(tmp_path, demo=True))
         assert session.exec(select(User).where(User.username == "admin")).one()
-        production = Settings(environment="production", data_dir=tmp_path, data_key=Fernet.generate_key().decode(),
-                              database_url=f"sqlite:///{tmp_path / 's.db'}", temporal_tls_ca=tmp_path / "ca.pem",
-                              temporal_tls_cert=tmp_path / "client.pem", temporal_tls_key=tmp_path / "client.key")
+        production = Settings(
+            environment="production",
+            data_dir=tmp_path,
+            data_key=Fernet.generate_key().decode(),
+            database_url=f"sqlite:///{tmp_path / 's.db'}",
+            temporal_tls_ca=tmp_path / "ca.pem",
+            temporal_tls_cert=tmp_path / "client.pem",
+            temporal_tls_key=tmp_path / "client.key",
+        )
         prepare_accounts(session, production)  # demo accounts left from an embedded run are disabled
         admin = session.exec(select(User).where(User.username == "admin")).one()
         assert admin.password_hash == DISABLED and authenticate(session, "admin", "admin") is None
@@ -112,5 +118,10 @@ def test_demo_accounts_only_when_asked_and_never_into_a_production_database(tmp_
 
 def test_production_refuses_the_demo_flag(tmp_path):
     with pytest.raises(ValueError, match="embedded stack only"):
-        Settings(environment="production", demo_accounts=True, data_dir=tmp_path,
-                 data_key=Fernet.generate_key().decode(), database_url="sqlite://")
+        Settings(
+            environment="production",
+            demo_accounts=True,
+            data_dir=tmp_path,
+            data_key=Fernet.generate_key().decode(),
+            database_url="sqlite://",
+        )

@@ -16,14 +16,31 @@ from gateway.casework import record_handoff
 
 
 def licence_handoff(uscc: str, outcome: str = "completed", step: str = "business_licence"):
-    record = Handoff(flow="business_registration", flow_version="sha256:" + "0" * 64, rules_version="sha256:" + "0" * 64,
-                     step=step, case="0x" + secrets.token_bytes(32).hex(), agency="market_regulation", outcome=outcome,
-                     outputs={"uscc": uscc, "company_name": "济南泉智信息科技有限公司", "licence_date": "2026-11-22"},
-                     decided_by="rule:test", time="2026-11-22T08:00:00.000Z")
+    record = Handoff(
+        flow="business_registration",
+        flow_version="sha256:" + "0" * 64,
+        rules_version="sha256:" + "0" * 64,
+        step=step,
+        case="0x" + secrets.token_bytes(32).hex(),
+        agency="market_regulation",
+        outcome=outcome,
+        outputs={"uscc": uscc, "company_name": "济南泉智信息科技有限公司", "licence_date": "2026-11-22"},
+        decided_by="rule:test",
+        time="2026-11-22T08:00:00.000Z",
+    )
     signed = sign(record, secrets.token_bytes(32))
-    anchor = Anchor(handoff=signed.hash, agency="0x" + "11" * 32, case_commitment=record.case, step="0x" + "22" * 32,
-                    account="0x" + "33" * 20, tx_hash="0x" + "44" * 32, block_number=7, block_hash="0x" + "55" * 32,
-                    log_index=0, timestamp=1795334400)
+    anchor = Anchor(
+        handoff=signed.hash,
+        agency="0x" + "11" * 32,
+        case_commitment=record.case,
+        step="0x" + "22" * 32,
+        account="0x" + "33" * 20,
+        tx_hash="0x" + "44" * 32,
+        block_number=7,
+        block_hash="0x" + "55" * 32,
+        log_index=0,
+        timestamp=1795334400,
+    )
     return signed, anchor
 
 
@@ -38,8 +55,13 @@ def test_issued_valid_then_revoked_by_the_withdrawals_compensation(in_process_ga
     case_id, uscc = gw.open_case(), random_uscc("370102")
     with gw.session() as session:
         record_handoff(session, case_id, *licence_handoff(uscc))
-    assert check(gw, uscc) == {"code": uscc, "format_valid": True, "status": "valid",
-                               "company_name": "济南泉智信息科技有限公司", "issued_on": "2026-11-22"}
+    assert check(gw, uscc) == {
+        "code": uscc,
+        "format_valid": True,
+        "status": "valid",
+        "company_name": "济南泉智信息科技有限公司",
+        "issued_on": "2026-11-22",
+    }
     with gw.session() as session:
         record_handoff(session, case_id, *licence_handoff(uscc, outcome="compensated"))
     assert check(gw, uscc)["status"] == "revoked"

@@ -15,13 +15,22 @@ TLS_VARIABLES = ("temporal_tls_ca", "temporal_tls_cert", "temporal_tls_key")
 def tls_files(tmp_path) -> dict:
     for name, text in (("ca.pem", "CA"), ("client.pem", "CERT"), ("client.key", "KEY")):
         (tmp_path / name).write_text(text)
-    return {"temporal_tls_ca": tmp_path / "ca.pem", "temporal_tls_cert": tmp_path / "client.pem",
-            "temporal_tls_key": tmp_path / "client.key"}
+    return {
+        "temporal_tls_ca": tmp_path / "ca.pem",
+        "temporal_tls_cert": tmp_path / "client.pem",
+        "temporal_tls_key": tmp_path / "client.key",
+    }
 
 
 def production(tmp_path, **overrides) -> Settings:
-    values = {"environment": "production", "data_dir": tmp_path, "data_key": Fernet.generate_key().decode(),
-              "database_url": "sqlite://", **tls_files(tmp_path), **overrides}
+    values = {
+        "environment": "production",
+        "data_dir": tmp_path,
+        "data_key": Fernet.generate_key().decode(),
+        "database_url": "sqlite://",
+        **tls_files(tmp_path),
+        **overrides,
+    }
     return Settings(**values)
 
 
@@ -37,8 +46,13 @@ def test_an_empty_variable_counts_as_unset_not_as_the_working_directory(tmp_path
     assert getattr(Settings(), missing) is None
     values = {k: v for k, v in tls_files(tmp_path).items() if k != missing}
     with pytest.raises(ValueError, match=f"ONEVISIT_{missing.upper()}"):
-        Settings(environment="production", data_dir=tmp_path, data_key=Fernet.generate_key().decode(),
-                 database_url="sqlite://", **values)
+        Settings(
+            environment="production",
+            data_dir=tmp_path,
+            data_key=Fernet.generate_key().decode(),
+            database_url="sqlite://",
+            **values,
+        )
 
 
 def test_the_embedded_stack_needs_no_tls():
@@ -73,8 +87,9 @@ class FakeClient:
 async def test_connect_temporal_passes_the_tls_config(tmp_path, monkeypatch):
     monkeypatch.setattr(gateway.app, "Client", FakeClient)
     FakeClient.calls = []
-    await gateway.app.connect_temporal(production(tmp_path, temporal_address="temporal:7233",
-                                                  temporal_tls_server_name="temporal"))
+    await gateway.app.connect_temporal(
+        production(tmp_path, temporal_address="temporal:7233", temporal_tls_server_name="temporal")
+    )
     [call] = FakeClient.calls
     assert call["address"] == "temporal:7233"
     assert call["tls"].client_cert == b"CERT" and call["tls"].domain == "temporal"

@@ -20,8 +20,19 @@ def session(tmp_path):
     with Session(engine) as s:
         s.add(User(id=1, username="applicant", password_hash="x", role="applicant"))
         s.commit()
-        s.add(Case(id="BR-1", applicant_id=1, flow=FLOW.name, title="济南测试科技有限公司", flow_version="v",
-                   flow_definition={}, salt="0x", commitment="0x", application_enc=b""))
+        s.add(
+            Case(
+                id="BR-1",
+                applicant_id=1,
+                flow=FLOW.name,
+                title="济南测试科技有限公司",
+                flow_version="v",
+                flow_definition={},
+                salt="0x",
+                commitment="0x",
+                application_enc=b"",
+            )
+        )
         s.commit()
         yield s
 
@@ -35,7 +46,9 @@ def status(revision: int, licence_state: str, escalated: bool = False) -> CaseSt
 
 def test_a_waiting_step_enters_the_agency_queue_and_leaves_when_decided(session):
     record_case(session, status(1, "awaiting_decision"))
-    assert [(q.step, q.agency) for q in session.exec(select(QueueItem)).all()] == [("business_licence", "market_regulation")]
+    assert [(q.step, q.agency) for q in session.exec(select(QueueItem)).all()] == [
+        ("business_licence", "market_regulation")
+    ]
     record_case(session, status(2, "running"))
     assert session.exec(select(QueueItem)).all() == []
 

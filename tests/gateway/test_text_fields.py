@@ -11,7 +11,9 @@ from pydantic import ValidationError
 
 from gateway.schemas import DecisionIn, RegistrationApplication, WithdrawalIn
 
-EXAMPLE = json.loads((Path(__file__).resolve().parents[2] / "examples" / "registration.json").read_text(encoding="utf-8"))
+EXAMPLE = json.loads(
+    (Path(__file__).resolve().parents[2] / "examples" / "registration.json").read_text(encoding="utf-8")
+)
 
 
 def with_(path: str, value: str) -> dict:
@@ -24,19 +26,22 @@ def with_(path: str, value: str) -> dict:
     return app
 
 
-@pytest.mark.parametrize("path, value, rule", [
-    ("company.name", "济南中\u200d国科技有限公司", "format characters (U+200D)"),          # zero-width joiner hides 中国
-    ("company.name", "济南泉智\u202e司公限有技科息信", "format characters (U+202E)"),        # right-to-left override
-    ("company.name", "济南泉智\x00信息科技有限公司", "control characters (U+0000)"),
-    ("legal_representative.name", "张\x1b[31m三", "control characters (U+001B)"),            # ANSI escape for a terminal
-    ("shareholders.0.name", "李\ufeff四", "format characters (U+FEFF)"),
-    ("contact.name", "王\ue000五", "private-use characters (U+E000)"),
-    ("company.address", "济南市历下区\u0378一号", "unassigned characters (U+0378)"),
-    ("company.business_scope", "软件开发\u2066", "format characters (U+2066)"),
-    ("contact.phone", "1٣8000000000"[:11], "should match pattern"),                           # Arabic-Indic digit
-    ("contact.phone", "１３８００１３８０００", "should match pattern"),                        # fullwidth digits
-    ("legal_representative.phone", "13८00138000", "should match pattern"),                  # Devanagari digit
-])
+@pytest.mark.parametrize(
+    "path, value, rule",
+    [
+        ("company.name", "济南中\u200d国科技有限公司", "format characters (U+200D)"),  # zero-width joiner hides 中国
+        ("company.name", "济南泉智\u202e司公限有技科息信", "format characters (U+202E)"),  # right-to-left override
+        ("company.name", "济南泉智\x00信息科技有限公司", "control characters (U+0000)"),
+        ("legal_representative.name", "张\x1b[31m三", "control characters (U+001B)"),  # ANSI escape for a terminal
+        ("shareholders.0.name", "李\ufeff四", "format characters (U+FEFF)"),
+        ("contact.name", "王\ue000五", "private-use characters (U+E000)"),
+        ("company.address", "济南市历下区\u0378一号", "unassigned characters (U+0378)"),
+        ("company.business_scope", "软件开发\u2066", "format characters (U+2066)"),
+        ("contact.phone", "1٣8000000000"[:11], "should match pattern"),  # Arabic-Indic digit
+        ("contact.phone", "１３８００１３８０００", "should match pattern"),  # fullwidth digits
+        ("legal_representative.phone", "13८00138000", "should match pattern"),  # Devanagari digit
+    ],
+)
 def test_refused_with_the_field_named(path, value, rule):
     with pytest.raises(ValidationError) as err:
         RegistrationApplication.model_validate(with_(path, value))

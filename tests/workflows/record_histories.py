@@ -20,8 +20,8 @@ from pathlib import Path
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from tests.fixtures.engine import engine_rig
 from chain.node import LedgerNode, genesis_for
+from tests.fixtures.engine import engine_rig
 from tests.fixtures.ledger import new_keys, onboard
 from tests.fixtures.stack import application
 from tests.fixtures.temporal import venv_binary
@@ -33,8 +33,13 @@ REVIEW = {"business_scope": "食品经营；日用百货销售"}
 
 
 def clerk(approve=True, reason=None) -> Decision:
-    return Decision(step="business_licence", approve=approve, reason=reason, clerk="clerk-market_regulation",
-                    clerk_agency="market_regulation")
+    return Decision(
+        step="business_licence",
+        approve=approve,
+        reason=reason,
+        clerk="clerk-market_regulation",
+        clerk_agency="market_regulation",
+    )
 
 
 def awaiting(s) -> bool:
@@ -49,11 +54,14 @@ async def save(name: str, handle) -> None:
 
 async def main() -> None:
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=venv_binary("temporal-test-server"), data_converter=pydantic_data_converter)
+        test_server_existing_path=venv_binary("temporal-test-server"), data_converter=pydantic_data_converter
+    )
     with tempfile.TemporaryDirectory() as tmp:
         admin, keys = new_keys()
         accounts = [admin.account, *(k.account for k in keys.values())]
-        node = LedgerNode(Path(tmp) / "ledger", genesis=genesis_for({a: 10**24 for a in accounts}, accounts), block_time=0.01)
+        node = LedgerNode(
+            Path(tmp) / "ledger", genesis=genesis_for({a: 10**24 for a in accounts}, accounts), block_time=0.01
+        )
         ledger = onboard("embedded", node.start("127.0.0.1", 0), admin.account_key, keys)
         try:
             async with engine_rig(env, "rec-", ledger, Path(tmp)) as rig:
@@ -75,7 +83,9 @@ async def main() -> None:
                 await h.execute_update(CaseWorkflow.decide, clerk(False, "permit missing"))
                 await rig.until(h, lambda s: s.state == "returned")
                 await save("inflight_returned", h)
-                await h.execute_update(CaseWorkflow.correct, Correction(applicant="applicant", application=application()))
+                await h.execute_update(
+                    CaseWorkflow.correct, Correction(applicant="applicant", application=application())
+                )
                 await h.result()
                 await save("completed_corrected", h)
 

@@ -11,8 +11,7 @@ KEY = Fernet.generate_key().decode()
 
 async def test_payloads_are_encrypted_and_come_back_whole():
     codec = EncryptionCodec(KEY)
-    plain = data_converter(None).payload_converter.to_payloads(
-        [{"id_number": "370102198806151237"}])
+    plain = data_converter(None).payload_converter.to_payloads([{"id_number": "370102198806151237"}])
     sealed = await codec.encode(plain)
     assert b"370102198806151237" not in sealed[0].SerializeToString()
     assert await codec.decode(sealed) == plain

@@ -29,33 +29,55 @@ ROOT = Path(__file__).resolve().parents[2]
 def tax_worker(env, data_dir: Path, latency_s: float = 0) -> subprocess.Popen:
     """The tax agency's worker as its own process (`onevisit worker agency tax`); each action takes
     ``latency_s`` before it is performed."""
-    environment = {**os.environ, "ONEVISIT_DATA_DIR": str(data_dir), "ONEVISIT_LEDGER_RPC": env["ledger"],
-                   "ONEVISIT_TEMPORAL_ADDRESS": env["temporal"], "ONEVISIT_SIMULATED_LATENCY_S": str(latency_s)}
+    environment = {
+        **os.environ,
+        "ONEVISIT_DATA_DIR": str(data_dir),
+        "ONEVISIT_LEDGER_RPC": env["ledger"],
+        "ONEVISIT_TEMPORAL_ADDRESS": env["temporal"],
+        "ONEVISIT_SIMULATED_LATENCY_S": str(latency_s),
+    }
     log = open(data_dir / "tax-worker.log", "ab")
-    return subprocess.Popen([sys.executable, "-m", "gateway.cli", "worker", "agency", "tax"], env=environment,
-                            stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+    return subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli", "worker", "agency", "tax"],
+        env=environment,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=ROOT,
+    )
 
 
 async def tax_step_started(handle, worker: subprocess.Popen) -> bool:
     """The tax step is running in that very worker process (not another agency's step)."""
     desc = await handle.describe()
-    return any(p.activity_type.name == EXECUTE_STEP and p.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
-               and p.last_worker_identity.startswith(f"{worker.pid}@") for p in desc.raw_description.pending_activities)
+    return any(
+        p.activity_type.name == EXECUTE_STEP
+        and p.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
+        and p.last_worker_identity.startswith(f"{worker.pid}@")
+        for p in desc.raw_description.pending_activities
+    )
 
 
 async def test_killing_the_agency_worker_mid_step_repeats_nothing(time_skipping_env, embedded_ledger, tmp_path):
     data = tmp_path / "data"
     (data / "keys").mkdir(parents=True)
     embedded_ledger.keys["tax"].save(data / "keys" / "tax.json")
-    write_deployment(data / "deployment.json", embedded_ledger.deployment,
-                     {n: {"signer": k.signer, "account": k.account} for n, k in embedded_ledger.keys.items()})
+    write_deployment(
+        data / "deployment.json",
+        embedded_ledger.deployment,
+        {n: {"signer": k.signer, "account": k.account} for n, k in embedded_ledger.keys.items()},
+    )
     key = Fernet.generate_key().decode()  # the worker process and this one share the data key
     (data / "keys" / "data.key").write_text(key)
-    client = Client(time_skipping_env.client.service_client, namespace=time_skipping_env.client.namespace,
-                    data_converter=data_converter(key))
+    client = Client(
+        time_skipping_env.client.service_client,
+        namespace=time_skipping_env.client.namespace,
+        data_converter=data_converter(key),
+    )
     target = time_skipping_env.client.service_client.config.target_host
     env = {"ledger": embedded_ledger.url, "temporal": target}
-    in_process = dataclasses.replace(embedded_ledger, keys={n: k for n, k in embedded_ledger.keys.items() if n != "tax"})
+    in_process = dataclasses.replace(
+        embedded_ledger, keys={n: k for n, k in embedded_ledger.keys.items() if n != "tax"}
+    )
     # the first worker holds the tax step until it is killed (its action would take 300 s), so the
     # kill lands mid-step however slowly this machine gets there; the retry comes once the dead
     # attempt's timeout runs out: the flow's own (60 s as shipped, and real time, as a running
@@ -77,14 +99,21 @@ async def test_killing_the_agency_worker_mid_step_repeats_nothing(time_skipping_
         worker.terminate()
         worker.wait(30)
     assert status.state == "completed"
-    attempts = [e.activity_task_started_event_attributes.attempt for e in history.events
-                if e.HasField("activity_task_started_event_attributes")]
+    attempts = [
+        e.activity_task_started_event_attributes.attempt
+        for e in history.events
+        if e.HasField("activity_task_started_event_attributes")
+    ]
     assert max(attempts) == 2  # the killed attempt, then one retry
     trail = rig.trail(status.case_id)
     assert sorted(h.handoff.record.step for h in trail) == sorted(s.id for s in FLOW.steps if not s.when)
     on_chain = embedded_ledger.ledger().anchors_for_case(trail[0].handoff.record.case)
     assert sorted(a.handoff for a in on_chain) == sorted(h.handoff.hash for h in trail)  # one anchor each
     state = data / "agencies" / "tax"
-    actions = sqlite3.connect(state / "tax-backend.db").execute("SELECT count(*) FROM actions WHERE case_id=?", (status.case_id,))
-    signed = sqlite3.connect(state / "tax-journal.db").execute("SELECT count(*) FROM signed WHERE key LIKE ?", (f"{status.case_id}/%",))
+    actions = sqlite3.connect(state / "tax-backend.db").execute(
+        "SELECT count(*) FROM actions WHERE case_id=?", (status.case_id,)
+    )
+    signed = sqlite3.connect(state / "tax-journal.db").execute(
+        "SELECT count(*) FROM signed WHERE key LIKE ?", (f"{status.case_id}/%",)
+    )
     assert actions.fetchone()[0] == 1 and signed.fetchone()[0] == 1

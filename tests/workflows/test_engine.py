@@ -41,9 +41,15 @@ async def test_standard_case_runs_the_dag_instantly_and_skips_unrequested_option
     handle = await rig.start(application())
     status = await handle.result()
     assert status.state == "completed"
-    assert states(status) == {"name_check": "completed", "business_licence": "completed", "seal_approval": "completed",
-                              "tax_registration": "completed", "social_security": "completed",
-                              "bank_account": "skipped", "housing_fund": "skipped"}
+    assert states(status) == {
+        "name_check": "completed",
+        "business_licence": "completed",
+        "seal_approval": "completed",
+        "tax_registration": "completed",
+        "social_security": "completed",
+        "bank_account": "skipped",
+        "housing_fund": "skipped",
+    }
     trail = {h.handoff.record.step: h.handoff for h in rig.trail(status.case_id)}
     assert trail["tax_registration"].record.parents == [trail["business_licence"].hash]
     assert all(h.record.decided_by.startswith("rule:sha256:") for h in trail.values())
@@ -76,11 +82,16 @@ async def test_only_a_clerk_of_the_owning_agency_may_decide_and_only_while_it_wa
     await rig.until(handle, lambda s: states(s)["business_licence"] == "awaiting_decision")
     assert await refused(handle, CaseWorkflow.decide, clerk(agency="tax", name="clerk-tax")) == "NotYourStep"
     assert await refused(handle, CaseWorkflow.decide, clerk(step="seal_approval")) == "NotYourStep"
-    assert await refused(handle, CaseWorkflow.decide, clerk(step="seal_approval", agency="public_security")) == "NotAwaiting"
+    assert (
+        await refused(handle, CaseWorkflow.decide, clerk(step="seal_approval", agency="public_security"))
+        == "NotAwaiting"
+    )
     assert await refused(handle, CaseWorkflow.decide, clerk(step="name_check")) == "NotAwaiting"
     assert await refused(handle, CaseWorkflow.decide, clerk(step="no_such_step")) == "NoSuchStep"
     assert await refused(handle, CaseWorkflow.decide, clerk(approve=False, reason="  ")) == "ReasonRequired"
-    assert await refused(handle, CaseWorkflow.correct, Correction(applicant="applicant", application={})) == "NotReturned"
+    assert (
+        await refused(handle, CaseWorkflow.correct, Correction(applicant="applicant", application={})) == "NotReturned"
+    )
     await handle.execute_update(CaseWorkflow.decide, clerk())
     assert await refused(handle, CaseWorkflow.decide, clerk()) == "NotAwaiting"
     assert (await handle.result()).state == "completed"
@@ -88,11 +99,17 @@ async def test_only_a_clerk_of_the_owning_agency_may_decide_and_only_while_it_wa
 
 async def test_an_update_that_arrives_with_the_start_is_judged_by_its_validator(rig):
     inp = rig.case_input(application())  # validators run before `run` has: the state is the init's
-    start = WithStartWorkflowOperation(CaseWorkflow.run, inp, id=inp.case_id, task_queue=rig.queues.engine,
-                                       id_conflict_policy=WorkflowIDConflictPolicy.FAIL)
+    start = WithStartWorkflowOperation(
+        CaseWorkflow.run,
+        inp,
+        id=inp.case_id,
+        task_queue=rig.queues.engine,
+        id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+    )
     with pytest.raises(WorkflowUpdateFailedError) as err:
         await rig.env.client.execute_update_with_start_workflow(
-            CaseWorkflow.withdraw, Withdrawal(applicant="mallory", reason="x"), start_workflow_operation=start)
+            CaseWorkflow.withdraw, Withdrawal(applicant="mallory", reason="x"), start_workflow_operation=start
+        )
     assert err.value.cause.type == "NotApplicant"
     assert (await (await start.workflow_handle()).result()).state == "completed"
 
@@ -104,17 +121,26 @@ async def test_a_clerks_rejection_returns_the_case_and_the_correction_reruns_onl
     await handle.execute_update(CaseWorkflow.decide, clerk(approve=False, reason="food licence certificate missing"))
     returned = await rig.until(handle, lambda s: s.state == "returned")
     assert returned.reason == "business_licence: food licence certificate missing"
-    assert await refused(handle, CaseWorkflow.correct, Correction(applicant="mallory", application={})) == "NotApplicant"
+    assert (
+        await refused(handle, CaseWorkflow.correct, Correction(applicant="mallory", application={})) == "NotApplicant"
+    )
     renamed = application(name="济南另起信息科技有限公司")  # name_check judged the name and completed
-    assert await refused(handle, CaseWorkflow.correct, Correction(applicant="applicant", application=renamed)) == \
-        "CorrectionChangesJudged"
+    assert (
+        await refused(handle, CaseWorkflow.correct, Correction(applicant="applicant", application=renamed))
+        == "CorrectionChangesJudged"
+    )
     fixed = application(name=first["company"]["name"])  # the same company, without the food scope
     await handle.execute_update(CaseWorkflow.correct, Correction(applicant="applicant", application=fixed))
     status = await handle.result()
     assert status.state == "completed" and status.steps[1].attempt == 2 and status.steps[0].attempt == 1
-    trail = [(h.handoff.record.step, h.handoff.record.outcome, h.handoff.record.attempt) for h in rig.trail(status.case_id)]
-    assert trail[:3] == [("name_check", "completed", 1), ("business_licence", "rejected", 1),
-                         ("business_licence", "completed", 2)]  # the first attempt stays in the trail
+    trail = [
+        (h.handoff.record.step, h.handoff.record.outcome, h.handoff.record.attempt) for h in rig.trail(status.case_id)
+    ]
+    assert trail[:3] == [
+        ("name_check", "completed", 1),
+        ("business_licence", "rejected", 1),
+        ("business_licence", "completed", 2),
+    ]  # the first attempt stays in the trail
     assert sum(1 for s, _, _ in trail if s == "name_check") == 1
 
 
@@ -130,8 +156,10 @@ async def test_an_sla_that_runs_out_escalates_without_failing_the_case(rig):
     handle = await rig.start(review_application())
     await rig.until(handle, lambda s: states(s)["business_licence"] == "awaiting_decision")
     await rig.env.sleep(timedelta(days=2))  # workflow time: the 60-minute SLA is long gone
-    status = await rig.until(handle, lambda s: s.steps[1].escalated and any(
-        h.handoff.record.outcome == "escalated" for h in rig.trail(s.case_id)))
+    status = await rig.until(
+        handle,
+        lambda s: s.steps[1].escalated and any(h.handoff.record.outcome == "escalated" for h in rig.trail(s.case_id)),
+    )
     assert status.state == "running" and states(status)["business_licence"] == "awaiting_decision"
     assert [e.kind for e in status.events] == ["escalated"]
     escalation = next(h.handoff for h in rig.trail(status.case_id) if h.handoff.record.outcome == "escalated")
@@ -171,7 +199,6 @@ async def test_a_permanent_agency_fault_fails_only_its_step(rig, monkeypatch):
     assert status.state == "failed" and "tax registry rejects" in status.reason
     assert states(status)["tax_registration"] == "failed"
     assert states(status)["seal_approval"] == states(status)["social_security"] == "completed"
-
 
 
 async def test_a_transient_agency_outage_is_retried_until_it_answers(rig, monkeypatch):

@@ -84,10 +84,16 @@ def test_what_a_correction_changes_and_what_a_completed_step_judged():
     from workflows.catalog import get_flow
     from workflows.flows import changed_paths, overlaps
 
-    old = {"company": {"name": "济南泉智信息科技有限公司", "business_scope": "软件开发", "division": "370102"},
-           "shareholders": [{"name": "张三"}], "options": {"bank_account": False}}
-    new = {"company": {"name": "济南泉智信息科技有限公司", "business_scope": "食品经营", "division": "370102"},
-           "shareholders": [{"name": "李四"}], "options": {"bank_account": False, "housing_fund": True}}
+    old = {
+        "company": {"name": "济南泉智信息科技有限公司", "business_scope": "软件开发", "division": "370102"},
+        "shareholders": [{"name": "张三"}],
+        "options": {"bank_account": False},
+    }
+    new = {
+        "company": {"name": "济南泉智信息科技有限公司", "business_scope": "食品经营", "division": "370102"},
+        "shareholders": [{"name": "李四"}],
+        "options": {"bank_account": False, "housing_fund": True},
+    }
     assert changed_paths(old, new) == ["company.business_scope", "options.housing_fund", "shareholders"]
     assert changed_paths(old, old) == []
     flow = get_flow("business_registration")

@@ -50,7 +50,9 @@ class CaseWorkflowThatForgetsToRecord(CaseWorkflow):
 async def test_an_incompatible_change_is_caught_by_replay():
     replayer = Replayer(workflows=[CaseWorkflowThatForgetsToRecord], data_converter=pydantic_data_converter)
     result = await replayer.replay_workflow(load(HISTORIES[0]), raise_on_replay_failure=False)
-    assert result.replay_failure is not None and "Nondeterminism" in type(result.replay_failure).__name__ + str(result.replay_failure)
+    assert result.replay_failure is not None and "Nondeterminism" in type(result.replay_failure).__name__ + str(
+        result.replay_failure
+    )
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
@@ -60,6 +62,11 @@ def test_a_recorded_definition_keeps_the_version_its_handoffs_name(path):
     events = json.loads(path.read_text())["events"]
     started = events[0]["workflowExecutionStartedEventAttributes"]["input"]["payloads"][0]
     case = CaseInput.model_validate_json(base64.b64decode(started["data"]))
-    named = {json.loads(base64.b64decode(e["activityTaskScheduledEventAttributes"]["input"]["payloads"][0]["data"]))
-             .get("flow_version") for e in events if "activityTaskScheduledEventAttributes" in e} - {None}
+    named = {
+        json.loads(base64.b64decode(e["activityTaskScheduledEventAttributes"]["input"]["payloads"][0]["data"])).get(
+            "flow_version"
+        )
+        for e in events
+        if "activityTaskScheduledEventAttributes" in e
+    } - {None}
     assert named == {case.flow.version_hash()}

@@ -24,7 +24,9 @@ from tests.chain.conftest import ADMIN_KEY
 
 def perm(url: str, method: str, params: list, token: str | None = None) -> httpx.Response:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return httpx.post(url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params}, headers=headers, timeout=30)
+    return httpx.post(
+        url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params}, headers=headers, timeout=30
+    )
 
 
 def signed(claims: dict, key_pem: bytes = ADMIN_KEY[0]) -> str:
@@ -33,6 +35,7 @@ def signed(claims: dict, key_pem: bytes = ADMIN_KEY[0]) -> str:
 
 def hmac_with_public_key(claims: dict) -> str:
     """The algorithm-confusion forgery: HS256 keyed with the (public) verification key."""
+
     def b64(raw: bytes) -> str:
         return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
@@ -54,16 +57,19 @@ def test_the_public_interface_does_not_serve_the_allowlist(node, accounts):
     assert node.admin_url.startswith("http://127.0.0.1:")
 
 
-@pytest.mark.parametrize("token, why", [
-    (None, "needs Authorization: Bearer"),
-    ("not-a-jwt", "admin JWT refused"),
-    (signed(fresh(), new_admin_key()[0]), "Signature verification failed"),
-    (hmac_with_public_key(fresh()), "admin JWT refused"),
-    (jwt.encode(fresh(), None, algorithm="none"), "admin JWT refused"),
-    (signed({"iat": 0, "exp": 60}), "expired"),
-    (signed(fresh(lifetime=30 * 24 * 3600)), "at most 3600 s"),
-    (signed({"exp": int(time.time()) + 60}), "iat"),
-])
+@pytest.mark.parametrize(
+    "token, why",
+    [
+        (None, "needs Authorization: Bearer"),
+        ("not-a-jwt", "admin JWT refused"),
+        (signed(fresh(), new_admin_key()[0]), "Signature verification failed"),
+        (hmac_with_public_key(fresh()), "admin JWT refused"),
+        (jwt.encode(fresh(), None, algorithm="none"), "admin JWT refused"),
+        (signed({"iat": 0, "exp": 60}), "expired"),
+        (signed(fresh(lifetime=30 * 24 * 3600)), "at most 3600 s"),
+        (signed({"exp": int(time.time()) + 60}), "iat"),
+    ],
+)
 def test_the_admin_interface_refuses_every_call_without_the_operators_jwt(node, accounts, token, why):
     resp = perm(node.admin_url, "perm_addAccountsToAllowlist", [[accounts[3].address]], token=token)
     assert resp.status_code == 401 and why in resp.json()["error"]["message"]

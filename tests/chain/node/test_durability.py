@@ -29,14 +29,14 @@ def test_kill9_keeps_every_returned_receipt(tmp_path, genesis, accounts):
         def fire(acct, burst: int) -> None:
             w3 = web3_for(url)
             nonce = w3.eth.get_transaction_count(acct.address, "pending")
-            fee = {"gas": 21000, "maxFeePerGas": 10**10, "maxPriorityFeePerGas": 10**9,
-                   "chainId": 1337}
+            fee = {"gas": 21000, "maxFeePerGas": 10**10, "maxPriorityFeePerGas": 10**9, "chainId": 1337}
             while not stop.is_set():
                 try:
                     hashes = []
                     for _ in range(burst):
-                        raw = acct.sign_transaction({"to": accounts[3].address, "value": 1,
-                                                     "nonce": nonce, **fee}).raw_transaction
+                        raw = acct.sign_transaction(
+                            {"to": accounts[3].address, "value": 1, "nonce": nonce, **fee}
+                        ).raw_transaction
                         hashes.append(w3.eth.send_raw_transaction(raw))
                         nonce += 1
                     for h in hashes:
@@ -48,8 +48,10 @@ def test_kill9_keeps_every_returned_receipt(tmp_path, genesis, accounts):
                 except Exception:
                     return  # the node died under us
 
-        threads = [threading.Thread(target=fire, args=(a, b), daemon=True)
-                   for a, b in zip(accounts[:3], (1, 5, 20))]
+        threads = [
+            threading.Thread(target=fire, args=(a, b), daemon=True)
+            for a, b in zip(accounts[:3], (1, 5, 20), strict=False)
+        ]
         for t in threads:
             t.start()
         deadline = time.monotonic() + 200  # only guards against a hang

@@ -10,7 +10,9 @@ from chain.node.server import MAX_BODY
 
 
 def rpc(url: str, method: str, *params, **kw) -> httpx.Response:
-    return httpx.post(url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}, timeout=120, **kw)
+    return httpx.post(
+        url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}, timeout=120, **kw
+    )
 
 
 def still_serves(url: str) -> None:

@@ -33,7 +33,8 @@ def test_get_logs_thousand_events_from_index(w3, node, accounts, monkeypatch):
     first, last = receipts[0].blockNumber, receipts[9].blockNumber
     ranged = notes.events.Noted().get_logs(from_block=first, to_block=last)
     assert len(ranged) == sum(len(r.logs) for r in receipts if first <= r.blockNumber <= last)
-    both = w3.eth.get_logs({"fromBlock": 0, "address": notes.address,
-                            "topics": [None, ["0x" + keys[0].hex(), "0x" + keys[1].hex()]]})
+    both = w3.eth.get_logs(
+        {"fromBlock": 0, "address": notes.address, "topics": [None, ["0x" + keys[0].hex(), "0x" + keys[1].hex()]]}
+    )
     assert len(both) == 500
     assert w3.eth.get_logs({"fromBlock": 0, "topics": [None, "0x" + "ee" * 32]}) == []

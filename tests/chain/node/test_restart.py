@@ -80,14 +80,31 @@ def test_no_genesis_no_chain(tmp_path):
         LedgerNode(tmp_path / "empty")
 
 
-def start_cli(data_dir: Path, ready: Path, genesis_file: Path | None = None,
-              extra: tuple[str, ...] = ()) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "chain.node", "--data-dir", str(data_dir), "--port", "0",
-           "--ready-file", str(ready), *extra]
+def start_cli(
+    data_dir: Path, ready: Path, genesis_file: Path | None = None, extra: tuple[str, ...] = ()
+) -> subprocess.Popen:
+    cmd = [
+        sys.executable,
+        "-m",
+        "chain.node",
+        "--data-dir",
+        str(data_dir),
+        "--port",
+        "0",
+        "--ready-file",
+        str(ready),
+        *extra,
+    ]
     if genesis_file is not None:
         cmd += ["--genesis", str(genesis_file)]
-    return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    return subprocess.Popen(
+        cmd,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
 
 
 def wait_ready(proc: subprocess.Popen, ready: Path, timeout: float = 180) -> dict:
@@ -113,8 +130,7 @@ def test_cli_ready_file_and_sigterm(tmp_path, genesis, accounts):
         assert proc.stdout.readline().strip() == info["url"]
         w3 = web3_for(info["url"])
         # leave one transaction pending and stop: it is sealed before exit
-        tx_hash = send(w3, accounts[0], {"to": accounts[1].address, "value": 5, "gas": 21000},
-                       wait=False)
+        tx_hash = send(w3, accounts[0], {"to": accounts[1].address, "value": 5, "gas": 21000}, wait=False)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(120) == 0
     finally:

@@ -58,10 +58,19 @@ def test_contract_call_events(w3, accounts):
     ranged = notes.events.Noted().get_logs(from_block=r2.blockNumber, to_block=r2.blockNumber)
     assert [e.args.amount for e in ranged] == [2]
 
-    topic0 = events[0].topics[0] if hasattr(events[0], "topics") else w3.eth.get_logs(
-        {"fromBlock": 0, "address": notes.address})[0]["topics"][0]
-    raw = w3.eth.get_logs({"fromBlock": 0, "toBlock": "latest", "address": [notes.address],
-                           "topics": [topic0, None, ["0x" + "00" * 12 + bob.address[2:].lower()]]})
+    topic0 = (
+        events[0].topics[0]
+        if hasattr(events[0], "topics")
+        else w3.eth.get_logs({"fromBlock": 0, "address": notes.address})[0]["topics"][0]
+    )
+    raw = w3.eth.get_logs(
+        {
+            "fromBlock": 0,
+            "toBlock": "latest",
+            "address": [notes.address],
+            "topics": [topic0, None, ["0x" + "00" * 12 + bob.address[2:].lower()]],
+        }
+    )
     assert [log.transactionHash for log in raw] == [r2.transactionHash]
     either = w3.eth.get_logs({"fromBlock": 0, "topics": [None, ["0x" + key_a.hex(), "0x" + key_b.hex()]]})
     assert len(either) == 3
@@ -99,8 +108,10 @@ def full_blocks(data_dir, genesis) -> Web3:
 def test_many_in_flight_from_one_sender(full_blocks, accounts):
     w3, (alice, bob) = full_blocks, accounts[:2]
     fee = {"maxFeePerGas": 10**10, "maxPriorityFeePerGas": 10**9, "gas": 21000, "chainId": 1337}
-    raws = [alice.sign_transaction({"to": bob.address, "value": i + 1, "nonce": i, **fee}).raw_transaction
-            for i in range(200)]
+    raws = [
+        alice.sign_transaction({"to": bob.address, "value": i + 1, "nonce": i, **fee}).raw_transaction
+        for i in range(200)
+    ]
     hashes = [w3.eth.send_raw_transaction(raw) for raw in raws]
     assert w3.eth.get_transaction_count(alice.address, "pending") == 200
     receipts = [w3.eth.wait_for_transaction_receipt(h, timeout=60, poll_latency=0.05) for h in hashes]
@@ -140,8 +151,14 @@ def test_unlisted_sender_refused_until_allowed(w3, node, accounts, admin_rpc):
 def test_bad_nonce_and_chain_id_refused(w3, accounts):
     alice, bob = accounts[:2]
     send(w3, alice, {"to": bob.address, "value": 1})
-    base = {"to": bob.address, "value": 1, "gas": 21000, "maxFeePerGas": 10**10,
-            "maxPriorityFeePerGas": 10**9, "chainId": 1337}
+    base = {
+        "to": bob.address,
+        "value": 1,
+        "gas": 21000,
+        "maxFeePerGas": 10**10,
+        "maxPriorityFeePerGas": 10**9,
+        "chainId": 1337,
+    }
     for nonce, word in ((0, "too low"), (5, "too high")):
         raw = alice.sign_transaction({**base, "nonce": nonce}).raw_transaction
         with pytest.raises(Web3RPCError, match=word):
@@ -159,14 +176,19 @@ def test_bad_nonce_and_chain_id_refused(w3, accounts):
 
 
 def test_jsonrpc_envelope(node):
-    batch = [{"jsonrpc": "2.0", "id": 1, "method": "eth_chainId"},
-             {"jsonrpc": "2.0", "id": 2, "method": "no_such"},
-             {"jsonrpc": "2.0", "id": 3, "method": "eth_getBalance", "params": ["nope"]}]
+    batch = [
+        {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId"},
+        {"jsonrpc": "2.0", "id": 2, "method": "no_such"},
+        {"jsonrpc": "2.0", "id": 3, "method": "eth_getBalance", "params": ["nope"]},
+    ]
     out = requests.post(node.url, json=batch, timeout=60).json()
     assert out[0]["result"] == "0x539"
     assert out[1]["error"]["code"] == -32601
     assert out[2]["error"]["code"] == -32602
     assert requests.post(node.url, data=b"{", timeout=60).json()["error"]["code"] == -32700
-    fees = requests.post(node.url, json={"jsonrpc": "2.0", "id": 4, "method": "eth_feeHistory",
-                                        "params": ["0x2", "latest", [50]]}, timeout=60).json()
+    fees = requests.post(
+        node.url,
+        json={"jsonrpc": "2.0", "id": 4, "method": "eth_feeHistory", "params": ["0x2", "latest", [50]]},
+        timeout=60,
+    ).json()
     assert fees["result"]["oldestBlock"] == "0x0"

@@ -10,8 +10,7 @@ FEE = {"gas": 21000, "maxFeePerGas": 10**10, "maxPriorityFeePerGas": 10**9, "cha
 
 
 def raw(acct, to, nonce, **extra):
-    return bytes(acct.sign_transaction({"to": to, "value": 1, "nonce": nonce, **FEE, **extra})
-                 .raw_transaction)
+    return bytes(acct.sign_transaction({"to": to, "value": 1, "nonce": nonce, **FEE, **extra}).raw_transaction)
 
 
 def seal_pending(node):
