@@ -2,7 +2,7 @@
 """Set-up and entry points that need nothing but Python 3.11+ and pip.
 
     python3 dev.py run  [onevisit up options]   set up, then start the whole stack
-    python3 dev.py test [pytest options]        set up, then run every test
+    python3 dev.py test [pytest options]        set up, then lint (ruff) and run every test
 
 Set-up is idempotent: a tools venv with a pinned uv (.tools/), then `uv sync --frozen` into
 .venv/ from the committed lock file, plus what the tests need from npm (anvil) when present.
@@ -86,6 +86,10 @@ def main(argv: list[str]) -> int:
     if command == "run":
         args = rest or ["--data-dir", ".onevisit", "--port", "8000"]
         return subprocess.call([str(bin_dir / "onevisit"), "up", *args], cwd=ROOT)
+    for lint in (["check", "."], ["format", "--check", "."]):  # the house style is part of the suite
+        if subprocess.call([str(bin_dir / "ruff"), *lint], cwd=ROOT) != 0:
+            print(f"ruff {' '.join(lint)} failed: fix it (ruff check --fix . ; ruff format .)", file=sys.stderr)
+            return 1
     workers = os.environ.get("ONEVISIT_TEST_WORKERS", "auto")
     return subprocess.call([str(bin_dir / "pytest"), "-n", workers, "--dist", "loadgroup", *rest], cwd=ROOT)
 
