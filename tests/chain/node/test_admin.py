@@ -58,20 +58,20 @@ def test_the_public_interface_does_not_serve_the_allowlist(node, accounts):
 
 
 @pytest.mark.parametrize(
-    "token, why",
-    [
-        (None, "needs Authorization: Bearer"),
-        ("not-a-jwt", "admin JWT refused"),
-        (signed(fresh(), new_admin_key()[0]), "Signature verification failed"),
-        (hmac_with_public_key(fresh()), "admin JWT refused"),
-        (jwt.encode(fresh(), None, algorithm="none"), "admin JWT refused"),
-        (signed({"iat": 0, "exp": 60}), "expired"),
-        (signed(fresh(lifetime=30 * 24 * 3600)), "at most 3600 s"),
-        (signed({"exp": int(time.time()) + 60}), "iat"),
+    "forge, why",
+    [  # tokens are made when the test runs (collection order and time differ between xdist workers)
+        pytest.param(lambda: None, "needs Authorization: Bearer", id="no-token"),
+        pytest.param(lambda: "not-a-jwt", "admin JWT refused", id="not-a-jwt"),
+        pytest.param(lambda: signed(fresh(), new_admin_key()[0]), "Signature verification failed", id="another-key"),
+        pytest.param(lambda: hmac_with_public_key(fresh()), "admin JWT refused", id="hs256-with-the-public-key"),
+        pytest.param(lambda: jwt.encode(fresh(), None, algorithm="none"), "admin JWT refused", id="alg-none"),
+        pytest.param(lambda: signed({"iat": 0, "exp": 60}), "expired", id="expired"),
+        pytest.param(lambda: signed(fresh(lifetime=30 * 24 * 3600)), "at most 3600 s", id="lives-30-days"),
+        pytest.param(lambda: signed({"exp": int(time.time()) + 60}), "iat", id="no-iat"),
     ],
 )
-def test_the_admin_interface_refuses_every_call_without_the_operators_jwt(node, accounts, token, why):
-    resp = perm(node.admin_url, "perm_addAccountsToAllowlist", [[accounts[3].address]], token=token)
+def test_the_admin_interface_refuses_every_call_without_the_operators_jwt(node, accounts, forge, why):
+    resp = perm(node.admin_url, "perm_addAccountsToAllowlist", [[accounts[3].address]], token=forge())
     assert resp.status_code == 401 and why in resp.json()["error"]["message"]
     assert accounts[3].address.lower() not in node.allowlist
 
