@@ -12,7 +12,7 @@ from chain.audit.ledger import StoredRecord, reconcile, reconcile_ledger
 from chain.client import ADMIN_GAS
 from chain.handoff import agency_id, step_id
 from chain.merkle import Tree, handoff_leaf
-from tests.fixtures.onchain_trail import FLOW, OnChainTrail
+from tests.fixtures.onchain_trail import FLOW, OnChainTrail, stored_records
 
 
 def h32() -> str:
@@ -86,26 +86,10 @@ def test_a_record_without_a_stored_reference_is_found():
     assert checks(reconcile([r.model_copy(update={"anchor": None})], [r.anchor])) == {("anchor", r.hash)}
 
 
-def records_of(trail: OnChainTrail) -> list[StoredRecord]:
-    return [
-        StoredRecord(
-            hash=i.handoff.hash,
-            case_id=trail.case_id,
-            case_commitment=trail.commitment,
-            flow=FLOW,
-            step=i.handoff.record.step,
-            agency=i.handoff.record.agency,
-            outcome="completed",
-            anchor=i.anchor,
-        )
-        for i in trail.items
-    ]
-
-
 def test_the_real_ledger_reconciles_with_its_records_and_names_what_is_missing(embedded_ledger):
     fresh = embedded_ledger.redeploy()  # a ledger of its own: other tests' anchors stay out
     trail = OnChainTrail.start(fresh).complete()
-    records = records_of(trail)
+    records = stored_records(trail)
     report = reconcile_ledger(records, fresh.ledger())
     assert report.ok and report.anchors_on_chain == report.records_in_store == report.matched == len(records)
     stray = record()

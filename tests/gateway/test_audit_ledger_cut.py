@@ -7,28 +7,12 @@ from __future__ import annotations
 
 from chain.audit.ledger import StoredRecord
 from gateway.cli.audit import reconcile_from_start
-from tests.fixtures.onchain_trail import FLOW, OnChainTrail
-
-
-def records_of(trail: OnChainTrail) -> list[StoredRecord]:
-    return [
-        StoredRecord(
-            hash=i.handoff.hash,
-            case_id=trail.case_id,
-            case_commitment=trail.commitment,
-            flow=FLOW,
-            step=i.handoff.record.step,
-            agency=i.handoff.record.agency,
-            outcome="completed",
-            anchor=i.anchor,
-        )
-        for i in trail.items
-    ]
+from tests.fixtures.onchain_trail import OnChainTrail, stored_records
 
 
 def test_a_record_still_being_written_is_waited_for_not_reported(embedded_ledger):
     fresh = embedded_ledger.redeploy()  # a ledger of its own: other tests' anchors stay out
-    records = records_of(OnChainTrail.start(fresh).complete())
+    records = stored_records(OnChainTrail.start(fresh).complete())
     listings = []
 
     def stored() -> list[StoredRecord]:  # the last handoff is recorded only after the first listing
@@ -42,12 +26,12 @@ def test_a_record_still_being_written_is_waited_for_not_reported(embedded_ledger
 
 def test_anchors_after_the_start_wait_for_the_next_audit_unless_a_record_claims_them(embedded_ledger):
     fresh = embedded_ledger.redeploy()
-    before = records_of(OnChainTrail.start(fresh).complete())
+    before = stored_records(OnChainTrail.start(fresh).complete())
     later: list[StoredRecord] = []
 
     def stored() -> list[StoredRecord]:  # a case anchored while the store is being listed ...
         if not later:
-            later.extend(records_of(OnChainTrail.start(fresh).complete()))
+            later.extend(stored_records(OnChainTrail.start(fresh).complete()))
         return before + later[:1]  # ... of which the store has recorded one handoff so far
 
     report, block = reconcile_from_start(stored, fresh.ledger(), settle_s=300)
@@ -57,6 +41,6 @@ def test_anchors_after_the_start_wait_for_the_next_audit_unless_a_record_claims_
 
 def test_a_record_that_never_comes_is_reported_once_the_bound_has_passed(embedded_ledger):
     fresh = embedded_ledger.redeploy()
-    records = records_of(OnChainTrail.start(fresh).complete())
+    records = stored_records(OnChainTrail.start(fresh).complete())
     report, _ = reconcile_from_start(lambda: records[1:], fresh.ledger(), settle_s=0.5)
     assert {(f.check, f.handoff) for f in report.findings} == {("complete", records[0].hash)}
