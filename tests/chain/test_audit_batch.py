@@ -14,8 +14,9 @@ from chain.audit.case import verify_case
 from chain.audit.evidence import AgencyClaim, ChainRef, EvidenceBundle, EvidenceItem
 from chain.batcher import AnchorBatcher
 from chain.client import Sender
-from chain.handoff import Handoff, case_commitment, new_salt, now_rfc3339, sign, step_id
+from chain.handoff import case_commitment, new_salt, now_rfc3339, sign, step_id
 from chain.merkle import Tree, handoff_leaf
+from tests.fixtures.trail import honest_record
 from workflows.catalog import get_flow
 
 FILLERS = 4  # other handoffs anchored in each batch, so that proofs are not empty
@@ -57,19 +58,7 @@ def build_batched_trail(embedded_ledger, tmp_path) -> BatchedTrail:
     done, items = {}, []
     for n, sid in enumerate(steps):
         step = flow.step(sid)
-        record = Handoff(
-            flow=flow.name,
-            flow_version=flow.version_hash(),
-            rules_version=step.approval.version(),
-            step=sid,
-            case=commitment,
-            agency=step.agency,
-            outcome="completed",
-            outputs={"n": n},
-            parents=[done[d].hash for d in step.depends_on],
-            decided_by=f"rule:{step.approval.version()}",
-            time=now_rfc3339(),
-        )
+        record = honest_record(flow, sid, commitment, done, n, now_rfc3339())
         signed = done[sid] = sign(record, embedded_ledger.keys[step.agency].signing_key)
         anchor = anchor_with_fillers(batchers[step.agency], flow.name, sid, signed.hash, commitment)
         items.append(EvidenceItem(handoff=signed, anchor=anchor))
