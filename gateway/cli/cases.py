@@ -1,4 +1,5 @@
-"""``onevisit`` commands for applicants and clerks: apply, status, correct, withdraw, queue, decide."""
+"""``onevisit`` commands for applicants and clerks: apply, status, correct, withdraw, queue, decide; and
+verify-licence (anyone) and licence-document (the applicant)."""
 
 from __future__ import annotations
 
@@ -194,3 +195,23 @@ def verify_licence(code: str, url: Url = "http://127.0.0.1:8000", as_json: AsJso
         typer.echo(f"{answer['code']}: {answer['status'].upper()}{issued}")
     if answer["status"] != "valid":
         raise typer.Exit(1)
+
+
+@app.command("licence-document")
+def licence_document(
+    code: str,
+    output: Annotated[Path, typer.Option("-o", "--output", help="where to write the PDF")],
+    url: Url = "http://127.0.0.1:8000",
+    user: User = None,
+    password: Password = None,
+) -> None:
+    """Download the e-licence (PDF with the QR code of its public check) of a licence issued to your case."""
+    from urllib.parse import quote
+
+    client = api(url, user, password, "applicant")
+    path = f"/api/public/licences/{quote(code, safe='')}/document.pdf"
+    pdf = call(lambda: client._send("GET", path, headers=client._auth()).content)
+    if not pdf.startswith(b"%PDF-"):
+        fail(f"the gateway's answer to {path} is not a PDF")
+    output.write_bytes(pdf)
+    typer.echo(f"{output}: the e-licence of {code} ({len(pdf):,} bytes)")
