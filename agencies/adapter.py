@@ -2,9 +2,10 @@
 
 Thin by design (after samples-python's ``hello_activity_method``): the rules live in the
 back-end passed in, the ledger access in the ``Anchorer`` passed in (a transaction per handoff or
-per batch). The adapter signs with the agency's key, journals what it signed (so a retry returns
-the very same handoff), anchors from the agency's account, and decides what is permanent
-(non-retryable) and what is transient.
+per batch). Each activity acts, signs with the agency's key, journals what it signed (so a retry
+returns the very same handoff) and anchors it from the agency's account, all in one activity: a
+retry after a crash or a ledger outage finds the handoff in the journal and only anchors (which
+is idempotent). The adapter decides what is permanent (non-retryable) and what is transient.
 """
 
 from __future__ import annotations
@@ -27,6 +28,10 @@ from workflows.messages import (
     COMPENSATE_STEP,
     ESCALATE_STEP,
     EXECUTE_STEP,
+    PERFORM_STEP,
+    SIGN_ESCALATION,
+    UNDO_STEP,
+    AnchoredHandoff,
     AnchorInput,
     CompensateInput,
     EscalateInput,
@@ -90,9 +95,52 @@ class AgencyActivities:
         )
         return self.journal.put_once(key, sign(record, self.keys.signing_key))
 
+    # the activities: act (exactly once per idempotency key), sign, journal, anchor ------------
+    @activity.defn(name=PERFORM_STEP)
+    def perform_step(self, request: StepInput) -> AnchoredHandoff:
+        """Act on a step (or sign a clerk's rejection) exactly once per idempotency key, and anchor it."""
+        return self._anchored(self._executed(request))
+
+    @activity.defn(name=UNDO_STEP)
+    def undo_step(self, request: CompensateInput) -> AnchoredHandoff:
+        """Undo a completed step on withdrawal: a handoff whose only parent is the one undone."""
+        return self._anchored(self._compensated(request))
+
+    @activity.defn(name=SIGN_ESCALATION)
+    def sign_escalation(self, request: EscalateInput) -> AnchoredHandoff:
+        """Sign that a step this agency holds went past its SLA (the trail shows who was late)."""
+        return self._anchored(self._escalated(request))
+
+    # the same, signing and anchoring apart: what cases started before one-activity steps call
     @activity.defn(name=EXECUTE_STEP)
     def execute_step(self, request: StepInput) -> SignedHandoff:
-        """Act on a step (or sign a clerk's rejection) exactly once per idempotency key."""
+        return self._executed(request)
+
+    @activity.defn(name=COMPENSATE_STEP)
+    def compensate_step(self, request: CompensateInput) -> SignedHandoff:
+        return self._compensated(request)
+
+    @activity.defn(name=ESCALATE_STEP)
+    def escalate_step(self, request: EscalateInput) -> SignedHandoff:
+        return self._escalated(request)
+
+    @activity.defn(name=ANCHOR_HANDOFF)
+    def anchor_handoff(self, request: AnchorInput) -> Anchor:
+        return self._anchored(request.handoff).anchor
+
+    def activities(self) -> list:
+        return [
+            self.perform_step,
+            self.undo_step,
+            self.sign_escalation,
+            self.execute_step,
+            self.compensate_step,
+            self.escalate_step,
+            self.anchor_handoff,
+        ]
+
+    # ------------------------------------------------------------------------------------------
+    def _executed(self, request: StepInput) -> SignedHandoff:
         self._check_agency(request.agency, request.step)
         done = self.journal.get(request.key)
         if done is not None:
@@ -110,9 +158,7 @@ class AgencyActivities:
                 raise ApplicationError(str(exc), type="AgencyBroken", non_retryable=True) from exc
         return self._sign_once(request.key, request, outcome, outputs, [p.hash for p in request.parents])
 
-    @activity.defn(name=COMPENSATE_STEP)
-    def compensate_step(self, request: CompensateInput) -> SignedHandoff:
-        """Undo a completed step on withdrawal: a handoff whose only parent is the one undone."""
+    def _compensated(self, request: CompensateInput) -> SignedHandoff:
         done = request.handoff.record
         self._check_agency(done.agency, done.step)
         if request.handoff.signer != self.keys.signer:
@@ -140,17 +186,10 @@ class AgencyActivities:
             attempt=done.attempt,
             decided_by="applicant:withdrawal",
         )
-        return self._sign_once(
-            request.key,
-            step,
-            "compensated",
-            {"action": request.action, "reason": request.reason, **outputs},
-            [request.handoff.hash],
-        )
+        outputs = {"action": request.action, "reason": request.reason, **outputs}
+        return self._sign_once(request.key, step, "compensated", outputs, [request.handoff.hash])
 
-    @activity.defn(name=ESCALATE_STEP)
-    def escalate_step(self, request: EscalateInput) -> SignedHandoff:
-        """Sign that a step this agency holds went past its SLA (the trail shows who was late)."""
+    def _escalated(self, request: EscalateInput) -> SignedHandoff:
         self._check_agency(request.step.agency, request.step.step)
         signed = self.journal.get(request.key)
         if signed is not None:
@@ -159,20 +198,17 @@ class AgencyActivities:
         step = request.step.model_copy(update={"decided_by": "rule:sla"})
         return self._sign_once(request.key, step, "escalated", outputs, [p.hash for p in request.step.parents])
 
-    @activity.defn(name=ANCHOR_HANDOFF)
-    def anchor_handoff(self, request: AnchorInput) -> Anchor:
-        handoff = request.handoff
-        if handoff.record.agency != self.agency or handoff.signer != self.keys.signer:
+    def _anchored(self, handoff: SignedHandoff) -> AnchoredHandoff:
+        """Anchor a handoff this agency signed (again: a retry finds the anchor already there)."""
+        if handoff.record.agency != self.agency or handoff.verify().lower() != self.keys.signer.lower():
             raise ApplicationError(
                 "an agency anchors only handoffs it signed itself", type="WrongAgency", non_retryable=True
             )
-        handoff.verify()
+        record = handoff.record
         try:
-            return self.anchorer.anchor(handoff.hash, request.flow, request.step, handoff.record.case)
+            anchor = self.anchorer.anchor(handoff.hash, record.flow, record.step, record.case)
         except AnchorRefused as exc:
             raise ApplicationError(
                 f"ledger refused the anchor: {exc}", type="AnchorRefused", non_retryable=True
             ) from exc
-
-    def activities(self) -> list:
-        return [self.execute_step, self.anchor_handoff, self.compensate_step, self.escalate_step]
+        return AnchoredHandoff(handoff=handoff, anchor=anchor)

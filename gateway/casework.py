@@ -19,7 +19,7 @@ from gateway.deployment import DeploymentFile
 from gateway.schemas import CasePublic, StepPublic
 from gateway.store import Case, CaseKey, HandoffRow, QueueItem, User, Vault, utcnow
 from workflows.flows import FlowDef
-from workflows.messages import CASE_WORKFLOW, ENGINE_QUEUE, STATUS_QUERY, CaseInput, CaseStatus, StepStatus
+from workflows.messages import CASE_WORKFLOW, ENGINE_QUEUE, CaseInput, CaseStatus, StepStatus
 
 PREFIX = {"business_registration": "BR"}
 TERMINAL = {"completed", "rejected", "failed", "withdrawn"}
@@ -104,21 +104,18 @@ def handoffs_of(session: Session, case_id: str) -> list[HandoffRow]:
     return list(session.exec(query.order_by(HandoffRow.block_number, HandoffRow.log_index)).all())
 
 
-async def case_view(session: Session, temporal: Client, case: Case) -> CasePublic:
-    status: CaseStatus | None = None
-    if case.status not in TERMINAL:
-        try:
-            status = await temporal.get_workflow_handle(case.id).query(STATUS_QUERY, result_type=CaseStatus)
-        except Exception:  # the engine is busy or restarting: show what the store knows
-            status = None
-    if status is None and case.snapshot:
-        status = CaseStatus.model_validate(case.snapshot)
+def case_view(session: Session, case: Case) -> CasePublic:
+    """A case as the store holds it: the engine records every handoff with the case's status after
+    it, so a read costs the engine nothing. A step the record still shows waiting although all it
+    depends on is done has started since: it is shown running."""
+    status = CaseStatus.model_validate(case.snapshot) if case.snapshot else None
     anchors: dict[str, HandoffRow] = {}
     for r in handoffs_of(session, case.id):  # the latest handoff of each step, by ledger order
         anchors[r.step] = r
     steps = []
     flow = FlowDef.model_validate(case.flow_definition)
     live = {s.step: s for s in status.steps} if status else {}
+    done = {sid for sid, st in live.items() if st.state in ("completed", "skipped")} | (set() if live else set(anchors))
     for s in flow.steps:
         row = anchors.get(s.id)
         base = live.get(s.id) or StepStatus(
@@ -128,6 +125,8 @@ async def case_view(session: Session, temporal: Client, case: Case) -> CasePubli
             sla_minutes=s.sla_minutes,
             state="completed" if row else "waiting",
         )
+        if case.status == "running" and base.state == "waiting" and all(d in done for d in s.depends_on):
+            base = base.model_copy(update={"state": "running"})
         steps.append(
             StepPublic(
                 **{**base.model_dump(), "handoff": row.hash if row else None, "anchor": row.anchor if row else None}
@@ -168,8 +167,13 @@ def evidence_bundle(
     )
 
 
-def record_handoff(session: Session, case_id: str, handoff: SignedHandoff, anchor: Anchor) -> None:
-    """Keep a handoff and its anchor off-chain; a repeated delivery changes nothing."""
+def record_handoff(
+    session: Session, case_id: str, handoff: SignedHandoff, anchor: Anchor, status: CaseStatus | None = None
+) -> None:
+    """Keep a handoff and its anchor off-chain, and with ``status`` the case's status after it, in
+    one transaction; a repeated delivery changes nothing."""
+    if status is not None:
+        _keep_status(session, status)
     if session.get(HandoffRow, handoff.hash) is None:
         session.add(
             HandoffRow(
@@ -184,11 +188,16 @@ def record_handoff(session: Session, case_id: str, handoff: SignedHandoff, ancho
                 log_index=anchor.log_index,
             )
         )
-        session.commit()
+    session.commit()
 
 
 def record_case(session: Session, status: CaseStatus) -> None:
     """Keep the newest status of a case and rebuild its entries in the clerks' queues."""
+    _keep_status(session, status)
+    session.commit()
+
+
+def _keep_status(session: Session, status: CaseStatus) -> None:
     case = session.get(Case, status.case_id, with_for_update=True)
     if case is None:
         raise LookupError(f"no case {status.case_id}")
@@ -213,7 +222,6 @@ def record_case(session: Session, status: CaseStatus) -> None:
                     reasons=st.review_reasons,
                 )
             )
-    session.commit()
 
 
 def escalations(session: Session, agency: str) -> list[dict[str, Any]]:

@@ -1,5 +1,5 @@
-"""The flow engine's worker: the one interpreting workflow plus the activities that record
-handoffs and case outcomes in the gateway's store."""
+"""The flow engine's worker: the one interpreting workflow plus the local activities that record
+handoffs and case statuses in the gateway's store."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ class StoreActivities:
     @activity.defn(name=RECORD_HANDOFF)
     def record_handoff(self, record: HandoffRecord) -> None:
         with Session(self.engine) as session:
-            record_handoff(session, record.case_id, record.handoff, record.anchor)
+            record_handoff(session, record.case_id, record.handoff, record.anchor, record.status)
 
     @activity.defn(name=RECORD_CASE)
     def record_case(self, status: CaseStatus) -> None:

@@ -1,9 +1,10 @@
 """The one workflow that runs every flow: it interprets a ``FlowDef`` as a DAG.
 
 Steps whose dependencies are met run in parallel. A step's approval policy either approves it by
-rule or waits for a clerk of the owning agency (an Update). The agency then acts and signs
-(``agency.execute_step``) and anchors (``agency.anchor_handoff``) on its own task queue; the
-engine's queue records the handoff. A step past its SLA escalates and keeps going. A rejection
+rule or waits for a clerk of the owning agency (an Update). The agency then acts, signs and
+anchors in one activity (``agency.execute_step``) on its own task queue; the engine records the
+handoff, its anchor and the case's new status in the gateway's store in one local activity, so the
+store is what status reads are served from. A step past its SLA escalates and keeps going. A rejection
 returns the case to the applicant, whose correction re-runs that step and its dependants; a
 withdrawal undoes the completed steps in reverse order, each undo a signed handoff of its own.
 Deterministic: all I/O is in activities, time is ``workflow.now()``.
@@ -30,10 +31,15 @@ with workflow.unsafe.imports_passed_through():
         DECIDE_UPDATE,
         ESCALATE_STEP,
         EXECUTE_STEP,
+        ONE_ACTIVITY_STEPS,
+        PERFORM_STEP,
         RECORD_CASE,
         RECORD_HANDOFF,
+        SIGN_ESCALATION,
         STATUS_QUERY,
+        UNDO_STEP,
         WITHDRAW_UPDATE,
+        AnchoredHandoff,
         AnchorInput,
         CaseEvent,
         CaseInput,
@@ -90,6 +96,7 @@ class CaseWorkflow:
         self._completed: dict[str, SignedHandoff] = {}  # step -> its completed handoff
         self._order: list[str] = []  # steps in the order they completed
         self._background: list[asyncio.Task] = []
+        self._one_activity = True  # decided for good at the start of ``run``
 
     # ------------------------------------------------------------------ queries and updates
     @workflow.query(name=STATUS_QUERY)
@@ -161,6 +168,8 @@ class CaseWorkflow:
     # ------------------------------------------------------------------------------- run
     @workflow.run
     async def run(self, case: CaseInput) -> CaseStatus:  # ``case`` is already held: see ``__init__``
+        # Cases started before one agency activity per step keep signing, anchoring and recording apart.
+        self._one_activity = workflow.patched(ONE_ACTIVITY_STEPS)
         while True:
             await self._run_dag()
             if self._withdrawal is not None:
@@ -251,24 +260,24 @@ class CaseWorkflow:
             st.state = "running"
             await self._record_case()  # off the clerks' queue
         st.decided_by = decided_by
-        opts = self._agency_options(step)
         request = self._step_input(step, st, decided_by, self._application, decision=decision, reason=reason)
         try:
-            handoff = await workflow.execute_activity(EXECUTE_STEP, request, result_type=SignedHandoff, **opts)
-            anchor = await self._anchor_and_record(step, handoff, opts)
+            done = await self._agency_act(step, PERFORM_STEP, EXECUTE_STEP, request)
         except ActivityError as err:
             cause = err.cause
             st.reason = cause.message if isinstance(cause, ApplicationError) else str(cause or err)
             st.state, st.since = "failed", workflow.now().isoformat()
             self._event("failed", step.id, st.reason)
             return
-        st.handoff, st.anchor_block, st.since = handoff.hash, anchor.block_number, workflow.now().isoformat()
+        handoff = done.handoff
+        st.handoff, st.anchor_block, st.since = handoff.hash, done.anchor.block_number, workflow.now().isoformat()
         if handoff.record.outcome == "rejected":
             st.state, st.reason = "rejected", str(handoff.record.outputs.get("reason", "rejected"))
-            return
-        st.state, st.reason = "completed", None
-        self._completed[step.id] = handoff
-        self._order.append(step.id)
+        else:
+            st.state, st.reason = "completed", None
+            self._completed[step.id] = handoff
+            self._order.append(step.id)
+        await self._record(done)
 
     def _step_input(self, step: StepDef, st: StepStatus, decided_by: str, application: dict, **decision) -> StepInput:
         return StepInput(
@@ -294,20 +303,31 @@ class CaseWorkflow:
             retry_policy=_retry(step),
         )
 
-    async def _anchor_and_record(self, step: StepDef, handoff: SignedHandoff, opts: dict) -> Anchor:
-        anchor = await workflow.execute_activity(
-            ANCHOR_HANDOFF,
-            AnchorInput(flow=self._case.flow.name, step=step.id, handoff=handoff),
-            result_type=Anchor,
-            **opts,
+    async def _agency_act(self, step: StepDef, activity: str, legacy: str, request) -> AnchoredHandoff:
+        """The owning agency acts, signs and anchors: one activity on its queue (two for a case
+        started before one-activity steps)."""
+        opts = self._agency_options(step)
+        if self._one_activity:
+            return await workflow.execute_activity(activity, request, result_type=AnchoredHandoff, **opts)
+        handoff = await workflow.execute_activity(legacy, request, result_type=SignedHandoff, **opts)
+        anchor_in = AnchorInput(flow=self._case.flow.name, step=step.id, handoff=handoff)
+        anchor = await workflow.execute_activity(ANCHOR_HANDOFF, anchor_in, result_type=Anchor, **opts)
+        return AnchoredHandoff(handoff=handoff, anchor=anchor)
+
+    async def _record(self, done: AnchoredHandoff) -> None:
+        """Keep the handoff, its anchor and the status it led to in the store (a local activity: the
+        engine's own bookkeeping, no round trip through a task queue)."""
+        self._status.revision += 1  # the store keeps only the newest of concurrent records
+        if not self._one_activity:
+            record = HandoffRecord(case_id=self._case.case_id, handoff=done.handoff, anchor=done.anchor)
+            await workflow.execute_activity(
+                RECORD_HANDOFF, record, task_queue=self._case.queues.engine, start_to_close_timeout=RECORD_TIMEOUT
+            )
+            return
+        record = HandoffRecord(
+            case_id=self._case.case_id, handoff=done.handoff, anchor=done.anchor, status=self._status
         )
-        await workflow.execute_activity(
-            RECORD_HANDOFF,
-            HandoffRecord(case_id=self._case.case_id, handoff=handoff, anchor=anchor),
-            task_queue=self._case.queues.engine,
-            start_to_close_timeout=RECORD_TIMEOUT,
-        )
-        return anchor
+        await workflow.execute_local_activity(RECORD_HANDOFF, record, start_to_close_timeout=RECORD_TIMEOUT)
 
     # ------------------------------------------------------------- SLA, return, withdrawal
     def _escalate(self, step: StepDef, st: StepStatus) -> None:
@@ -322,9 +342,7 @@ class CaseWorkflow:
         request = EscalateInput(
             key=f"{base.key}/escalated", step=base, sla_minutes=step.sla_minutes, since=st.since or ""
         )
-        opts = self._agency_options(step)
-        handoff = await workflow.execute_activity(ESCALATE_STEP, request, result_type=SignedHandoff, **opts)
-        await self._anchor_and_record(step, handoff, opts)
+        await self._record(await self._agency_act(step, SIGN_ESCALATION, ESCALATE_STEP, request))
 
     async def _return_to_applicant(self, st: StepStatus) -> None:
         self._set_case("returned", f"{st.step}: {st.reason}")
@@ -360,7 +378,6 @@ class CaseWorkflow:
             if step.compensation is None:
                 continue
             done = self._completed[sid]
-            opts = self._agency_options(step)
             request = CompensateInput(
                 key=f"{self._case.case_id}/{sid}/compensate",
                 case_id=self._case.case_id,
@@ -369,10 +386,10 @@ class CaseWorkflow:
                 application=self._application,
                 reason=self._withdrawal.reason,
             )
-            handoff = await workflow.execute_activity(COMPENSATE_STEP, request, result_type=SignedHandoff, **opts)
-            anchor = await self._anchor_and_record(step, handoff, opts)
+            undone = await self._agency_act(step, UNDO_STEP, COMPENSATE_STEP, request)
             st = self._step_status(sid)
-            st.state, st.handoff, st.anchor_block = "compensated", handoff.hash, anchor.block_number
+            st.state, st.handoff, st.anchor_block = "compensated", undone.handoff.hash, undone.anchor.block_number
+            await self._record(undone)
         for st in self._status.steps:
             if st.state in ("waiting", "awaiting_decision"):
                 st.state = "cancelled"
@@ -395,6 +412,9 @@ class CaseWorkflow:
 
     async def _record_case(self) -> None:
         self._status.revision += 1  # the store keeps only the newest of concurrent records
-        await workflow.execute_activity(
-            RECORD_CASE, self._status, task_queue=self._case.queues.engine, start_to_close_timeout=RECORD_TIMEOUT
-        )
+        if not self._one_activity:
+            await workflow.execute_activity(
+                RECORD_CASE, self._status, task_queue=self._case.queues.engine, start_to_close_timeout=RECORD_TIMEOUT
+            )
+            return
+        await workflow.execute_local_activity(RECORD_CASE, self._status, start_to_close_timeout=RECORD_TIMEOUT)

@@ -17,12 +17,20 @@ from chain.anchors import Anchor
 from chain.handoff import SignedHandoff
 from workflows.flows import FlowDef
 
-EXECUTE_STEP = "agency.execute_step"
-ANCHOR_HANDOFF = "agency.anchor_handoff"
-COMPENSATE_STEP = "agency.compensate_step"
-ESCALATE_STEP = "agency.escalate_step"
-RECORD_HANDOFF = "engine.record_handoff"
-RECORD_CASE = "engine.record_case"
+# An agency's activities act, sign, journal and anchor in one go: each returns an AnchoredHandoff.
+PERFORM_STEP = "agency.perform_step"  # StepInput
+UNDO_STEP = "agency.undo_step"  # CompensateInput
+SIGN_ESCALATION = "agency.sign_escalation"  # EscalateInput
+# The engine's bookkeeping in the gateway's store (local activities of the engine's worker).
+RECORD_HANDOFF = "engine.record_handoff"  # HandoffRecord: the handoff, its anchor and the status after it
+RECORD_CASE = "engine.record_case"  # CaseStatus
+# Cases started before one-activity steps (see ``ONE_ACTIVITY_STEPS``) sign with these, anchor with
+# ANCHOR_HANDOFF, and record with RECORD_HANDOFF (no status) as ordinary activities on the engine queue.
+EXECUTE_STEP = "agency.execute_step"  # StepInput -> SignedHandoff
+COMPENSATE_STEP = "agency.compensate_step"  # CompensateInput -> SignedHandoff
+ESCALATE_STEP = "agency.escalate_step"  # EscalateInput -> SignedHandoff
+ANCHOR_HANDOFF = "agency.anchor_handoff"  # AnchorInput -> Anchor
+ONE_ACTIVITY_STEPS = "one-activity-steps"  # the workflow.patched id of the current shape
 ENGINE_QUEUE = "onevisit-engine"
 
 CASE_WORKFLOW = "CaseWorkflow"
@@ -123,10 +131,11 @@ class AnchorInput(BaseModel):
     handoff: SignedHandoff
 
 
-class HandoffRecord(BaseModel):
+class AnchoredHandoff(BaseModel):
+    """What an agency's activity returns: the handoff it signed and where the ledger anchored it."""
+
     model_config = ConfigDict(frozen=True)
 
-    case_id: str
     handoff: SignedHandoff
     anchor: Anchor
 
@@ -193,3 +202,14 @@ class CaseStatus(BaseModel):
     reason: str | None = None
     events: list[CaseEvent] = []
     revision: int = 0
+
+
+class HandoffRecord(BaseModel):
+    """A handoff and its anchor for the store, with the case's status once the step took it in."""
+
+    model_config = ConfigDict(frozen=True)
+
+    case_id: str
+    handoff: SignedHandoff
+    anchor: Anchor
+    status: CaseStatus | None = None  # None from cases started before one-activity steps

@@ -16,7 +16,7 @@ from chain.handoff import case_commitment, new_salt
 from tests.fixtures.http import serving
 from tests.fixtures.stack import application
 from workflows.catalog import get_flow
-from workflows.messages import AnchorInput, StepInput
+from workflows.messages import AnchoredHandoff, AnchorInput, StepInput
 
 FLOW = get_flow("business_registration")
 
@@ -56,35 +56,47 @@ def run(fn, arg):
 def test_a_retried_step_returns_the_same_signed_handoff_and_one_licence(embedded_ledger, tmp_path):
     market = adapter(embedded_ledger, tmp_path, "market_regulation")
     app = application()
-    name = run(market.execute_step, request("name_check", "C-1", app))
+    name = run(market.perform_step, request("name_check", "C-1", app)).handoff
     req = request("business_licence", "C-1", app, [name])
-    first, second = run(market.execute_step, req), run(market.execute_step, req)
-    assert first == second and first.verify() == embedded_ledger.keys["market_regulation"].signer
+    first, second = run(market.perform_step, req), run(market.perform_step, req)
+    assert first == second and first.handoff.verify() == embedded_ledger.keys["market_regulation"].signer
     # a new attempt key would sign anew, but the back-end still issues the same licence code
-    third = run(market.execute_step, req.model_copy(update={"key": "C-1/business_licence/2"}))
-    assert third.record.outputs["uscc"] == first.record.outputs["uscc"]
+    third = run(market.perform_step, req.model_copy(update={"key": "C-1/business_licence/2"}))
+    assert third.handoff.record.outputs["uscc"] == first.handoff.record.outputs["uscc"]
 
 
-def test_a_retried_anchor_sends_no_second_transaction(embedded_ledger, tmp_path):
+def test_a_retried_step_sends_no_second_transaction(embedded_ledger, tmp_path):
     market = adapter(embedded_ledger, tmp_path, "market_regulation")
-    signed = run(market.execute_step, request("name_check", "C-2", application()))
+    req = request("name_check", "C-2", application())
+    first, again = run(market.perform_step, req), run(market.perform_step, req)
+    assert first == again and first.anchor.handoff == first.handoff.hash
+    assert first.anchor.account == embedded_ledger.keys["market_regulation"].account
+    assert embedded_ledger.ledger().anchors_for_case(first.handoff.record.case) == [first.anchor]
+
+
+def test_the_legacy_pair_signs_then_anchors_the_same_handoff_once(embedded_ledger, tmp_path):
+    """Cases started before one-activity steps sign (execute_step) and anchor (anchor_handoff) apart."""
+    market = adapter(embedded_ledger, tmp_path, "market_regulation")
+    req = request("name_check", "C-2b", application())
+    signed = run(market.execute_step, req)
     anchor_in = AnchorInput(flow=FLOW.name, step="name_check", handoff=signed)
     a1, a2 = run(market.anchor_handoff, anchor_in), run(market.anchor_handoff, anchor_in)
-    assert a1 == a2
+    assert a1 == a2 and run(market.perform_step, req) == AnchoredHandoff(handoff=signed, anchor=a1)
     assert len(embedded_ledger.ledger().anchors_for_case(signed.record.case)) == 1
 
 
 def test_a_refusal_becomes_a_signed_rejected_handoff(embedded_ledger, tmp_path):
     market = adapter(embedded_ledger, tmp_path, "market_regulation")
-    signed = run(market.execute_step, request("name_check", "C-3", application(name="济南国际贸易有限公司")))
+    done = run(market.perform_step, request("name_check", "C-3", application(name="济南国际贸易有限公司")))
+    signed = done.handoff
     assert signed.record.outcome == "rejected" and "restricted word" in signed.record.outputs["reason"]
-    signed.verify()
+    assert signed.verify() == embedded_ledger.keys["market_regulation"].signer and done.anchor.handoff == signed.hash
 
 
 def test_another_agencys_step_is_not_performed(embedded_ledger, tmp_path):
     tax = adapter(embedded_ledger, tmp_path, "tax")
     with pytest.raises(ApplicationError, match="belongs to market_regulation") as err:
-        run(tax.execute_step, request("name_check", "C-4", application()))
+        run(tax.perform_step, request("name_check", "C-4", application()))
     assert err.value.non_retryable
 
 
@@ -103,8 +115,9 @@ def test_the_remote_client_speaks_to_an_agency_service(embedded_ledger, tmp_path
         market = adapter(
             embedded_ledger, tmp_path, "market_regulation", backend=RemoteBackend("market_regulation", url)
         )
-        ok = run(market.execute_step, request("name_check", "C-6", application()))
-        refused = run(market.execute_step, request("name_check", "C-7", application(name="济南中华科技有限公司")))
+        ok = run(market.perform_step, request("name_check", "C-6", application())).handoff
+        restricted = application(name="济南中华科技有限公司")
+        refused = run(market.perform_step, request("name_check", "C-7", restricted)).handoff
     assert ok.record.outcome == "completed" and ok.record.outputs["name_reserved"] is True
     assert refused.record.outcome == "rejected" and "中华" in refused.record.outputs["reason"]
 

@@ -78,14 +78,16 @@ async def main() -> None:
                 await h.result()
                 await save("completed_escalated_then_approved", h)
 
-                h = await rig.start(application(**REVIEW))
+                returned = application(**REVIEW)
+                h = await rig.start(returned)
                 await rig.until(h, awaiting)
                 await h.execute_update(CaseWorkflow.decide, clerk(False, "permit missing"))
                 await rig.until(h, lambda s: s.state == "returned")
                 await save("inflight_returned", h)
-                await h.execute_update(
-                    CaseWorkflow.correct, Correction(applicant="applicant", application=application())
-                )
+                # the correction changes only what the rejected step judged (the business scope)
+                corrected = json.loads(json.dumps(returned))
+                corrected["company"]["business_scope"] = application()["company"]["business_scope"]
+                await h.execute_update(CaseWorkflow.correct, Correction(applicant="applicant", application=corrected))
                 await h.result()
                 await save("completed_corrected", h)
 

@@ -15,7 +15,20 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from workflows.engine import CaseWorkflow
-from workflows.messages import CASE_WORKFLOW, CaseInput, CaseStatus
+from workflows.messages import (
+    ANCHOR_HANDOFF,
+    CASE_WORKFLOW,
+    COMPENSATE_STEP,
+    ESCALATE_STEP,
+    EXECUTE_STEP,
+    PERFORM_STEP,
+    RECORD_CASE,
+    RECORD_HANDOFF,
+    SIGN_ESCALATION,
+    UNDO_STEP,
+    CaseInput,
+    CaseStatus,
+)
 
 HISTORIES = sorted(Path(__file__).with_name("histories").glob("*.json"))
 
@@ -24,9 +37,29 @@ def load(path: Path) -> WorkflowHistory:
     return WorkflowHistory.from_json(path.stem, json.loads(path.read_text()))
 
 
-def test_there_are_finished_and_in_flight_histories():
+def test_there_are_finished_and_in_flight_histories_of_both_shapes():
+    """``v1-``: cases started before one agency activity per step (they sign, anchor and record
+    apart, and must keep doing so across the upgrade); the others: the current shape."""
     names = {p.stem for p in HISTORIES}
-    assert {"completed_standard", "inflight_awaiting_clerk", "inflight_returned", "withdrawn"} <= names
+    kinds = {"completed_standard", "inflight_awaiting_clerk", "inflight_returned", "withdrawn"}
+    assert kinds <= names and {f"v1-{k}" for k in kinds} <= names
+
+
+def activity_types(path: Path) -> set[str]:
+    events = json.loads(path.read_text())["events"]
+    return {
+        e["activityTaskScheduledEventAttributes"]["activityType"]["name"]
+        for e in events
+        if "activityTaskScheduledEventAttributes" in e
+    }
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
+def test_each_shape_schedules_its_own_activities(path):
+    legacy = {EXECUTE_STEP, ANCHOR_HANDOFF, RECORD_HANDOFF, RECORD_CASE, COMPENSATE_STEP, ESCALATE_STEP}
+    current = {PERFORM_STEP, UNDO_STEP, SIGN_ESCALATION}  # and the engine's records as local activities
+    assert activity_types(path) <= (legacy if path.stem.startswith("v1-") else current)
+    assert activity_types(path) & ({EXECUTE_STEP, ANCHOR_HANDOFF} if path.stem.startswith("v1-") else {PERFORM_STEP})
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
@@ -47,9 +80,12 @@ class CaseWorkflowThatForgetsToRecord(CaseWorkflow):
         return None
 
 
-async def test_an_incompatible_change_is_caught_by_replay():
+@pytest.mark.parametrize("name", ["v1-completed_standard", "completed_standard"])
+async def test_an_incompatible_change_is_caught_by_replay(name):
     replayer = Replayer(workflows=[CaseWorkflowThatForgetsToRecord], data_converter=pydantic_data_converter)
-    result = await replayer.replay_workflow(load(HISTORIES[0]), raise_on_replay_failure=False)
+    result = await replayer.replay_workflow(
+        load(Path(__file__).with_name("histories") / f"{name}.json"), raise_on_replay_failure=False
+    )
     assert result.replay_failure is not None and "Nondeterminism" in type(result.replay_failure).__name__ + str(
         result.replay_failure
     )
