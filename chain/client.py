@@ -9,15 +9,19 @@ What it reads back (Deployment, Anchor, BatchAnchor) is plain data, kept in ``ch
 
 from __future__ import annotations
 
+import http.client
+import itertools
+import json
 import threading
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from eth_account import Account
+from eth_utils import function_signature_to_4byte_selector, keccak
 from web3 import Web3
 from web3.exceptions import ContractLogicError, TimeExhausted, Web3RPCError
-from web3.logs import DISCARD
 
 from chain import artifacts
 from chain.anchors import Anchor, BatchAnchor, Deployment
@@ -29,6 +33,9 @@ ANCHOR_GAS = 250_000
 ADMIN_GAS = 400_000
 DEPLOY_GAS = 5_000_000
 TIP = 1_000_000_000  # 1 gwei to the block's producer, where the chain charges fees at all
+FEES_FOR_S = 2.0  # how long a sender reuses the fee fields it read (re-read at once when refused)
+ANCHOR_SELECTOR = function_signature_to_4byte_selector("anchor(bytes32,bytes32,bytes32)")
+HANDOFF_ANCHORED = keccak(text="HandoffAnchored(bytes32,bytes32,bytes32,bytes32,address)")
 
 
 def connect(url: str, timeout: float = 30.0) -> Web3:
@@ -49,6 +56,48 @@ def fees(w3: Web3) -> dict[str, int]:
     return {"maxFeePerGas": 2 * base + tip, "maxPriorityFeePerGas": tip}
 
 
+class JsonRpc:
+    """Plain JSON-RPC calls over one keep-alive HTTP connection per thread: the anchoring path's few
+    hot calls (send, receipt, block time) without web3's formatting and middleware on every call."""
+
+    def __init__(self, url: str, timeout: float = 30.0):
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ChainError(f"ledger URL {url!r} is not http(s)://host[:port][/path]")
+        self.url, self.timeout = url, timeout
+        self._connection = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+        self._host, self._port, self._path = parts.hostname, parts.port, parts.path or "/"
+        self._local = threading.local()
+        self._ids = itertools.count(1)
+
+    def __call__(self, method: str, *params: Any) -> Any:
+        body = json.dumps({"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": list(params)})
+        for attempt in (1, 2):  # a kept-alive connection the node has since closed: once more on a new one
+            conn = getattr(self._local, "conn", None)
+            if conn is None:
+                conn = self._local.conn = self._connection(self._host, self._port, timeout=self.timeout)
+            try:
+                conn.request("POST", self._path, body, {"Content-Type": "application/json"})
+                resp = conn.getresponse()
+                raw = resp.read()
+                break
+            except (OSError, http.client.HTTPException) as exc:
+                conn.close()
+                self._local.conn = None
+                if attempt == 2 or not isinstance(exc, (http.client.RemoteDisconnected, BrokenPipeError)):
+                    raise LedgerUnavailable(f"ledger at {self.url} is unreachable: {exc}") from exc
+        try:
+            answer = json.loads(raw)
+        except ValueError as exc:
+            raise ChainError(f"ledger answered {method} with HTTP {resp.status} and no JSON") from exc
+        if not isinstance(answer, dict):
+            raise ChainError(f"ledger answered {method} with {type(answer).__name__}, not a JSON-RPC response")
+        if "error" in answer:
+            error = answer["error"] if isinstance(answer["error"], dict) else {"message": str(answer["error"])}
+            raise ChainError(f"ledger refused {method}: {error.get('message')}")
+        return answer.get("result")
+
+
 class LedgerClient:
     """Read access to a deployment, and the decoding every sender shares (a receipt's logs as anchors)."""
 
@@ -62,6 +111,7 @@ class LedgerClient:
         self.agency_registry = contract(address=deployment.registry, abi=artifacts.load("AgencyRegistry")["abi"])
         self.handoff_ledger = contract(address=deployment.ledger, abi=artifacts.load("HandoffLedger")["abi"])
         self._timestamps: dict[int, int] = {}
+        self.rpc = JsonRpc(url, timeout)
 
     # reading ---------------------------------------------------------------------------------
     def anchored_at(self, handoff_hash: str) -> int:
@@ -139,8 +189,45 @@ class LedgerClient:
 
     def block_timestamp(self, number: int) -> int:
         if number not in self._timestamps:
-            self._timestamps[number] = self.w3.eth.get_block(number)["timestamp"]
+            block = self.rpc("eth_getBlockByNumber", hex(number), False)
+            if block is None:
+                raise ChainError(f"ledger has no block {number}")
+            if len(self._timestamps) > 10_000:
+                self._timestamps.clear()
+            self._timestamps[number] = int(block["timestamp"], 16)
         return self._timestamps[number]
+
+    def anchor_from_raw_receipt(self, receipt: dict[str, Any], handoff_hash: str) -> Anchor | None:
+        """The HandoffAnchored log of ``handoff_hash`` in a receipt as eth_getTransactionReceipt
+        returns it (hex strings), read by the event's layout: three indexed topics, then step and
+        account as two 32-byte words of data. None if the receipt holds no such log."""
+        wanted = "0x" + HANDOFF_ANCHORED.hex()
+        for log in receipt.get("logs", []):
+            topics = [t.lower() for t in log.get("topics", [])]
+            if (
+                log.get("address", "").lower() != self.deployment.ledger.lower()
+                or len(topics) != 4
+                or topics[0] != wanted
+                or topics[1] != handoff_hash.lower()
+            ):
+                continue
+            data = from_hex(log["data"], "log data")
+            if len(data) != 64:
+                raise ChainError(f"a HandoffAnchored log of {len(data)} data bytes, not 64")
+            block = int(log["blockNumber"], 16)
+            return Anchor(
+                handoff=topics[1],
+                agency=topics[2],
+                case_commitment=topics[3],
+                step=to_hex(data[:32]),
+                account=Web3.to_checksum_address(data[44:64]),
+                tx_hash=log["transactionHash"].lower(),
+                block_number=block,
+                block_hash=log["blockHash"].lower(),
+                log_index=int(log["logIndex"], 16),
+                timestamp=self.block_timestamp(block),
+            )
+        return None
 
     def registry_events(self) -> list[dict[str, Any]]:
         """Every registry change in chain order: the auditor replays these to know which
@@ -177,6 +264,7 @@ class Sender:
         self.receipt_timeout = receipt_timeout
         self._lock = threading.Lock()
         self._nonce: int | None = None
+        self._fees: tuple[float, dict[str, int]] | None = None  # (read at, fee fields)
 
     def send(self, call, gas: int) -> dict[str, Any]:
         """Sign and send a contract call; return its receipt once mined (status 1), or raise
@@ -202,7 +290,8 @@ class Sender:
             self._nonce += 1
         receipt = self.wait(tx_hash)
         if receipt["status"] != 1:
-            raise AnchorRefused(self._revert_reason(tx, receipt["blockNumber"]))
+            call = {k: tx[k] for k in ("from", "to", "data", "gas")}
+            raise AnchorRefused(self._revert_reason(call, receipt["blockNumber"]))
         return receipt
 
     def wait(self, tx_hash) -> dict[str, Any]:
@@ -211,8 +300,7 @@ class Sender:
         except TimeExhausted as exc:
             raise AnchorTimeout(f"no receipt for {to_hex(tx_hash)} after {self.receipt_timeout}s") from exc
 
-    def _revert_reason(self, tx: dict[str, Any], block: int) -> str:
-        call = {k: tx[k] for k in ("from", "to", "data", "gas")}
+    def _revert_reason(self, call: dict[str, Any], block: int) -> str:
         try:
             self.w3.eth.call(call, block - 1)
         except ContractLogicError as exc:
@@ -221,32 +309,79 @@ class Sender:
             return str(exc)
         return "transaction reverted"
 
-    # anchoring -------------------------------------------------------------------------------
+    # anchoring: the hot path, in plain JSON-RPC ------------------------------------------------
     def anchor(self, handoff_hash: str, flow: str, step: str, case_commitment: str) -> Anchor:
-        """Anchor one handoff, exactly once: if it is on the ledger already (a retry after a
-        crash between send and receipt), return the existing anchor instead of sending again."""
-        existing = self.ledger.anchor_of(handoff_hash)
-        if existing is not None:
-            return existing
-        fn = self.ledger.handoff_ledger.functions.anchor(
-            from_hex(handoff_hash, "handoff hash"), step_id(flow, step), from_hex(case_commitment, "case commitment")
-        )
+        """Anchor one handoff, exactly once: the contract refuses a second anchor of a handoff, so a
+        retry (after a crash between send and receipt) reads back the one anchor there is."""
+        data = ANCHOR_SELECTOR + from_hex(handoff_hash, "handoff hash")
+        data += step_id(flow, step) + from_hex(case_commitment, "case commitment")
         try:
-            receipt = self.send(fn, ANCHOR_GAS)
+            receipt = self.transact(self.ledger.deployment.ledger, data, ANCHOR_GAS)
         except AnchorRefused as exc:
             if "already anchored" not in str(exc):
                 raise
         else:  # the receipt carries the event: no need to read it back
-            for log in self.ledger.handoff_ledger.events.HandoffAnchored().process_receipt(receipt, errors=DISCARD):
-                if to_hex(log.args.handoff) == handoff_hash.lower():
-                    return self.ledger.anchor_from_log(log)
-        # anchored meanwhile by a concurrent retry: read the one anchor there is
-        for _ in range(50):  # the receipt is final; the log index may lag on a foreign node
+            anchor = self.ledger.anchor_from_raw_receipt(receipt, handoff_hash)
+            if anchor is not None:
+                return anchor
+        for _ in range(50):  # anchored before: the receipt is final; the log index may lag on a foreign node
             anchor = self.ledger.anchor_of(handoff_hash)
             if anchor is not None:
                 return anchor
             time.sleep(0.05)
         raise ChainError(f"handoff {handoff_hash} was mined but its anchor event is not readable")
+
+    def transact(self, to: str, data: bytes, gas: int) -> dict[str, Any]:
+        """Sign and send a call of ``data`` to ``to`` with the cached nonce and fees; return the raw
+        receipt once mined (status 1), or raise AnchorRefused with the contract's reason (status 0)."""
+        rpc = self.ledger.rpc
+        with self._lock:
+            if self._nonce is None:
+                self._nonce = int(rpc("eth_getTransactionCount", self.address, "pending"), 16)
+            tx = {
+                "type": 2,
+                "chainId": self.ledger.deployment.chain_id,
+                "nonce": self._nonce,
+                "to": to,
+                "value": 0,
+                "data": data,
+                "gas": gas,
+                **self._fee_fields(),
+            }
+            signed = self.account.sign_transaction(tx)
+            try:
+                tx_hash = rpc("eth_sendRawTransaction", to_hex(signed.raw_transaction))
+            except ChainError as exc:  # refused, or unreachable after it may have arrived: re-read both
+                self._nonce, self._fees = None, None
+                if isinstance(exc, LedgerUnavailable):
+                    raise
+                raise ChainError(f"ledger refused the transaction: {exc}") from exc
+            self._nonce += 1
+        receipt = self._raw_receipt(tx_hash)
+        if int(receipt["status"], 16) != 1:
+            call = {"from": self.address, "to": to, "data": to_hex(data), "gas": gas}
+            raise AnchorRefused(self._revert_reason(call, int(receipt["blockNumber"], 16)))
+        return receipt
+
+    def _fee_fields(self) -> dict[str, int]:
+        now = time.monotonic()
+        if self._fees is None or now - self._fees[0] > FEES_FOR_S:
+            latest = self.ledger.rpc("eth_getBlockByNumber", "latest", False) or {}
+            base = int(latest.get("baseFeePerGas") or "0x0", 16)
+            tip = TIP if base else 0
+            self._fees = (now, {"maxFeePerGas": 2 * base + tip, "maxPriorityFeePerGas": tip})
+        return self._fees[1]
+
+    def _raw_receipt(self, tx_hash: str) -> dict[str, Any]:
+        deadline, pause = time.monotonic() + self.receipt_timeout, 0.01
+        while True:
+            receipt = self.ledger.rpc("eth_getTransactionReceipt", tx_hash)
+            if receipt is not None:
+                return receipt
+            if time.monotonic() > deadline:
+                raise AnchorTimeout(f"no receipt for {tx_hash} after {self.receipt_timeout}s")
+            time.sleep(pause)
+            pause = min(pause * 1.5, 0.1)
 
     def close(self) -> None:
         """Nothing to finish: each anchor() returned only once its transaction was mined, and the
