@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
@@ -28,6 +29,7 @@ from workflows.codec import data_converter
 
 log = logging.getLogger("onevisit.gateway")
 
+IN_FLIGHT = 32  # requests worked on at once; the rest wait their turn holding no thread or connection
 APPLICATION_BODY = 256 * 1024  # an application is a few KB, with room for long business scopes
 OTHER_BODY = 16 * 1024  # sign-in, decisions, withdrawals
 
@@ -37,6 +39,28 @@ def body_limit(method: str, path: str) -> int:
     if method == "POST" and (path == "/api/cases" or path.endswith("/correction")):
         return APPLICATION_BODY
     return OTHER_BODY
+
+
+class InFlightLimit:
+    """At most ``limit`` HTTP requests in the app at once (fewer than the request threads and the
+    database connections), the others queued in arrival order. Without it, a burst of reads could
+    take every database connection and then wait for request threads that were all waiting for a
+    connection: a standstill until the pool's 30 s timeout. ``exempt(path)``: long-lived streams."""
+
+    def __init__(self, app, limit: int, exempt=lambda path: False):
+        self.app, self.limit, self.exempt = app, limit, exempt
+        self._slots: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # event loop -> its semaphore
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http" or self.exempt(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        loop = asyncio.get_running_loop()
+        slots = self._slots.get(loop)
+        if slots is None:
+            slots = self._slots[loop] = asyncio.Semaphore(self.limit)
+        async with slots:
+            await self.app(scope, receive, send)
 
 
 async def connect_temporal(settings: Settings, attempts: int = 60) -> Client:
@@ -87,6 +111,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="OneVisit", version="0.1.0", lifespan=lifespan)
     app.add_middleware(BodyLimit, limit_for=body_limit)
+    app.add_middleware(InFlightLimit, limit=IN_FLIGHT)
     app.state.settings = settings
     app.state.temporal = None
     app.state.login_throttle = LoginThrottle()

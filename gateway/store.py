@@ -107,9 +107,20 @@ class HandoffRow(SQLModel, table=True):
     recorded_at: datetime = Field(default_factory=utcnow)
 
 
+# Connections for every thread that may hold a session at once: the gateway's request threads
+# (anyio's default limiter: 40) and its event loop, the engine worker's activity threads (16). A
+# smaller pool let 40 waiting requests starve the few that held connections until 30 s timeouts.
+POOL_SIZE, POOL_OVERFLOW = 48, 16
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            pool_size=POOL_SIZE,
+            max_overflow=POOL_OVERFLOW,
+        )
 
         @event.listens_for(engine, "connect")
         def _pragmas(conn, _record) -> None:
@@ -117,7 +128,7 @@ def make_engine(url: str) -> Engine:
             conn.execute("PRAGMA synchronous=FULL")  # cases and handoff records: Temporal will not write them again
             conn.execute("PRAGMA foreign_keys=ON")
     else:
-        engine = create_engine(url, pool_pre_ping=True)
+        engine = create_engine(url, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW)
     _create_tables(engine)
     check_schema(engine)
     return engine

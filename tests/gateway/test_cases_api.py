@@ -42,3 +42,19 @@ def test_an_erased_application_is_gone_and_the_case_remains(in_process_gateway):
     resp = in_process_gateway.http.get(f"/api/cases/{case_id}/application", headers=headers)
     assert resp.status_code == 410 and resp.json() == {"detail": "this application's personal data has been erased"}
     assert in_process_gateway.http.get(f"/api/cases/{case_id}", headers=headers).status_code == 200
+
+
+async def test_many_reads_at_once_are_all_answered_promptly(in_process_gateway):
+    """More requests at once than request threads: none waits for a database connection held by
+    another that waits for a thread (with a pool smaller than the threads, they timed out at 30 s)."""
+    import asyncio
+
+    import httpx
+
+    case_id = in_process_gateway.open_case()
+    headers = in_process_gateway.login("applicant")
+    transport = httpx.ASGITransport(app=in_process_gateway.http.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway", timeout=60) as http:
+        async with asyncio.timeout(25):  # under the pool's 30 s timeout: a starved read fails here
+            answers = await asyncio.gather(*(http.get(f"/api/cases/{case_id}", headers=headers) for _ in range(120)))
+    assert [r.status_code for r in answers] == [200] * 120
