@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import secrets
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
@@ -17,7 +20,7 @@ from chain.audit.evidence import AgencyClaim, ChainRef, EvidenceBundle, Evidence
 from chain.handoff import SignedHandoff, case_commitment, new_salt
 from gateway.deployment import DeploymentFile
 from gateway.schemas import CasePublic, StepPublic
-from gateway.store import Case, CaseKey, HandoffRow, QueueItem, User, Vault, utcnow
+from gateway.store import Case, CaseKey, HandoffRow, IdempotentRequest, QueueItem, User, Vault, utcnow
 from workflows.flows import FlowDef
 from workflows.messages import CASE_WORKFLOW, ENGINE_QUEUE, CaseInput, CaseStatus, StepStatus
 
@@ -27,6 +30,10 @@ TERMINAL = {"completed", "rejected", "failed", "withdrawn"}
 
 class CaseNotStarted(Exception):
     """The workflow engine did not accept the case; nothing was kept."""
+
+
+class IdempotencyKeyReused(Exception):
+    """The applicant's Idempotency-Key came with another request before."""
 
 
 class CaseStartUnconfirmed(Exception):
@@ -42,12 +49,38 @@ def new_case_id(flow: str) -> str:
     return f"{PREFIX.get(flow, 'CS')}-{datetime.now(UTC):%Y%m%d}-{secrets.token_hex(4).upper()}"
 
 
+def request_hash(application: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(application, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+def _replayed(session: Session, user: User, key: str, application: dict[str, Any]) -> Case | None:
+    """The case a request with this Idempotency-Key opened before, if any (the same request)."""
+    row = session.get(IdempotentRequest, (user.id, key))
+    if row is None:
+        return None
+    if row.request_hash != request_hash(application):
+        raise IdempotencyKeyReused(f"the Idempotency-Key {key!r} was sent before with another application")
+    return session.get(Case, row.case_id)
+
+
 async def open_case(
-    session: Session, temporal: Client, vault: Vault, user: User, flow: FlowDef, application: dict[str, Any], title: str
-) -> Case:
-    """Keep the case, then start its workflow under the case id. When the start fails, the engine
-    is asked whether it holds the workflow all the same (a lost reply): only if it does not is the
-    case deleted (``CaseNotStarted``); if it cannot say, the case is kept (``CaseStartUnconfirmed``)."""
+    session: Session,
+    temporal: Client,
+    vault: Vault,
+    user: User,
+    flow: FlowDef,
+    application: dict[str, Any],
+    title: str,
+    idempotency_key: str | None = None,
+) -> tuple[Case, bool]:
+    """Keep the case, then start its workflow under the case id; returns the case and whether it
+    is new. With ``idempotency_key``, a repeat of a request this applicant sent before returns the
+    case it opened (``IdempotencyKeyReused`` if the key came with another application); two at once
+    open one case between them. When the start fails, the engine is asked whether it holds the
+    workflow all the same (a lost reply): only if it does not is the case deleted
+    (``CaseNotStarted``); if it cannot say, the case is kept (``CaseStartUnconfirmed``)."""
+    if idempotency_key is not None and (earlier := _replayed(session, user, idempotency_key, application)):
+        return earlier, False
     case_id = new_case_id(flow.name)
     salt = new_salt()
     case = Case(
@@ -63,7 +96,20 @@ async def open_case(
     )
     vault.seal(session, case, application)
     session.add(case)
-    session.commit()
+    if idempotency_key is not None:
+        session.add(
+            IdempotentRequest(
+                user_id=user.id, key=idempotency_key, request_hash=request_hash(application), case_id=case_id
+            )
+        )
+    try:
+        session.commit()
+    except IntegrityError:  # the same key at the same moment: the other request's case stands
+        session.rollback()
+        earlier = _replayed(session, user, idempotency_key, application) if idempotency_key else None
+        if earlier is None:
+            raise
+        return earlier, False
     try:
         await temporal.start_workflow(
             CASE_WORKFLOW,
@@ -79,12 +125,14 @@ async def open_case(
     except Exception as exc:
         if not await _started(temporal, case_id, exc):
             session.delete(session.get(CaseKey, case_id))
-            session.flush()  # the key row names the case: it goes first
+            if idempotency_key is not None:
+                session.delete(session.get(IdempotentRequest, (user.id, idempotency_key)))
+            session.flush()  # the rows naming the case go first
             session.delete(case)
             session.commit()
             raise CaseNotStarted(str(exc)) from exc
     session.refresh(case)
-    return case
+    return case, True
 
 
 async def _started(temporal: Client, case_id: str, error: Exception) -> bool:

@@ -74,6 +74,17 @@ class Case(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow)
 
 
+class IdempotentRequest(SQLModel, table=True):
+    """An ``Idempotency-Key`` an applicant sent with a new case: a repeat of the same request
+    (a retry after a lost reply) is answered with the case the first one opened."""
+
+    user_id: int = Field(primary_key=True, foreign_key="user.id")
+    key: str = Field(primary_key=True)
+    request_hash: str  # sha256 of the application as parsed: the same key with another one is refused
+    case_id: str = Field(foreign_key="case.id")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
 class QueueItem(SQLModel, table=True):
     """A step waiting for a clerk's decision, rebuilt from each recorded case status."""
 

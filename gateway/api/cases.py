@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Header, HTTPException, Query, Response, status
 from fastapi.exceptions import RequestValidationError
 
 from chain.audit.evidence import EvidenceBundle
@@ -20,7 +20,14 @@ from gateway.api.deps import (
     require,
 )
 from gateway.api.updates import send_update
-from gateway.casework import CaseNotStarted, CaseStartUnconfirmed, case_view, evidence_bundle, open_case
+from gateway.casework import (
+    CaseNotStarted,
+    CaseStartUnconfirmed,
+    IdempotencyKeyReused,
+    case_view,
+    evidence_bundle,
+    open_case,
+)
 from gateway.schemas import (
     ApplicationReadPublic,
     CasePublic,
@@ -39,13 +46,37 @@ router = APIRouter(prefix="/api/cases", tags=["cases"])
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=CasePublic, dependencies=[require("applicant")])
 async def apply(
-    application: RegistrationApplication, session: SessionDep, temporal: TemporalDep, vault: VaultDep, user: CurrentUser
+    application: RegistrationApplication,
+    session: SessionDep,
+    temporal: TemporalDep,
+    vault: VaultDep,
+    user: CurrentUser,
+    response: Response,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            min_length=8,
+            max_length=128,
+            pattern=r"^[A-Za-z0-9._:-]+$",
+            description="a key of your choosing, unique per application: a retry with the same key and the "
+            "same application returns the case the first request opened, never a second case",
+        ),
+    ] = None,
 ) -> CasePublic:
     flow = get_flow(application.flow)
     try:
-        case = await open_case(
-            session, temporal, vault, user, flow, application.model_dump(mode="json"), title=application.company.name
+        case, new = await open_case(
+            session,
+            temporal,
+            vault,
+            user,
+            flow,
+            application.model_dump(mode="json"),
+            title=application.company.name,
+            idempotency_key=idempotency_key,
         )
+    except IdempotencyKeyReused as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"Idempotency-Key: {exc}") from exc
     except CaseNotStarted as exc:
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE, f"the case could not be started, nothing was kept: {exc}"
@@ -56,6 +87,8 @@ async def apply(
             f"case {exc.case_id} is kept, but the workflow engine did not confirm it started ({exc}); "
             f"look at GET /api/cases/{exc.case_id} before applying again",
         ) from exc
+    if not new:
+        response.headers["Idempotent-Replayed"] = "true"
     return case_view(session, case)
 
 
