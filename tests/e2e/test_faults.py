@@ -1,0 +1,123 @@
+"""Faults on the real embedded stack, with cases in flight: the whole stack killed with SIGKILL at
+random moments (Temporal, the ledger, the workers and the gateway at once) and started again, and
+the ledger node frozen for a while. Every case completes; each agency acted once per step, signed
+once per step and anchored each handoff once; `onevisit audit ledger` is clean."""
+
+from __future__ import annotations
+
+import random
+import signal
+import sqlite3
+import time
+import uuid
+
+import httpx
+import psutil
+import pytest
+
+from chain.client import LedgerClient
+from gateway.deployment import read_deployment
+from tests.fixtures.stack import RunningStack, application, start_stack
+
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("faults")]
+
+ROUNDS, PER_ROUND = 2, 4
+TERMINAL = {"completed", "rejected", "failed", "withdrawn", "returned"}
+
+
+def kill_9(stack: RunningStack) -> None:
+    """SIGKILL to `up` and every process it started, all at once: nothing gets to shut down."""
+    root = psutil.Process(stack.proc.pid)
+    procs = [root, *root.children(recursive=True)]
+    for p in procs:
+        try:
+            p.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(procs, timeout=60)
+    stack.proc.wait(timeout=60)
+
+
+def submit(stack: RunningStack, n: int) -> list[str]:
+    headers = stack.token("applicant")
+    ids = []
+    for _ in range(n):
+        key = {"Idempotency-Key": f"faults-{uuid.uuid4().hex}"}
+        resp = httpx.post(f"{stack.url}/api/cases", json=application(), headers=headers | key, timeout=60)
+        assert resp.status_code == 201, resp.text
+        ids.append(resp.json()["case_id"])
+    return ids
+
+
+def wait_all_ended(stack: RunningStack, ids: list[str], quiet_s: float = 180) -> dict[str, dict]:
+    """Poll until every case ended; fail only when none moved for ``quiet_s`` (progress, not a deadline)."""
+    headers, seen, moved = stack.token("applicant"), {}, time.monotonic()
+    while True:
+        now = {}
+        for case_id in ids:
+            case = httpx.get(f"{stack.url}/api/cases/{case_id}", headers=headers, timeout=60).json()
+            now[case_id] = case
+        progress = {k: (c["status"], [s["state"] for s in c["steps"]]) for k, c in now.items()}
+        if progress != seen:
+            seen, moved = progress, time.monotonic()
+        if all(c["status"] in TERMINAL for c in now.values()):
+            return now
+        assert time.monotonic() - moved < quiet_s, f"no case moved for {quiet_s:.0f}s: {progress}"
+        time.sleep(0.5)
+
+
+def count(db, sql: str, *args) -> int:
+    with sqlite3.connect(db) as conn:
+        return conn.execute(sql, args).fetchone()[0]
+
+
+def test_kill_9_of_the_whole_stack_and_a_frozen_ledger_lose_and_repeat_nothing(tmp_path):
+    rng = random.Random(20261122)
+    data = tmp_path / "data"
+    stack = start_stack(data)
+    ids: list[str] = []
+    in_flight_at_kill = 0
+    try:
+        for _ in range(ROUNDS):
+            ids += submit(stack, PER_ROUND)
+            time.sleep(rng.uniform(0.0, 0.3))  # somewhere mid-step, mid-anchor or mid-record
+            kill_9(stack)
+            in_flight_at_kill += count(data / "onevisit.db", "SELECT count(*) FROM 'case' WHERE status='running'")
+            stack = start_stack(data)
+        assert in_flight_at_kill > 0  # the kills landed with work under way
+        # the ledger node frozen (SIGSTOP) while cases need it, then thawed: they wait, then go on
+        ledger = psutil.Process(int((data / "run" / "ledger.pid").read_text()))
+        ids += submit(stack, PER_ROUND)
+        ledger.send_signal(signal.SIGSTOP)
+        time.sleep(4)
+        ledger.send_signal(signal.SIGCONT)
+        cases = wait_all_ended(stack, ids)
+
+        assert {c["status"] for c in cases.values()} == {"completed"}, {k: c["status"] for k, c in cases.items()}
+        agencies = data / "agencies"
+        auditor = stack.token("auditor")
+        chain = LedgerClient(stack.health["ledger_rpc"], read_deployment(data / "deployment.json")[0])
+        for case_id, case in cases.items():
+            done = [s for s in case["steps"] if s["state"] == "completed"]
+            evidence = httpx.get(f"{stack.url}/api/cases/{case_id}/evidence", headers=auditor, timeout=60).json()
+            handoffs = [i["handoff"]["hash"] for i in evidence["handoffs"]]
+            assert len(handoffs) == len(set(handoffs)) == len(done)  # one handoff per step, none twice
+            anchors = chain.anchors_for_case(evidence["commitment"])
+            assert sorted(a.handoff for a in anchors) == sorted(handoffs)  # each anchored once
+            for step in done:
+                name = step["agency"]
+                backend, journal = agencies / name / f"{name}-backend.db", agencies / name / f"{name}-journal.db"
+                acted = count(
+                    backend, "SELECT count(*) FROM actions WHERE case_id=? AND action=?", case_id, step["step"]
+                )
+                signed = count(journal, "SELECT count(*) FROM signed WHERE key LIKE ?", f"{case_id}/{step['step']}/%")
+                assert (acted, signed) == (1, 1), (case_id, step["step"])
+            market = agencies / "market_regulation" / "market_regulation-backend.db"
+            security = agencies / "public_security" / "public_security-backend.db"
+            assert count(market, "SELECT count(*) FROM issued WHERE case_id=? AND kind='uscc'", case_id) == 1
+            assert count(security, "SELECT count(*) FROM issued WHERE case_id=? AND kind='seal'", case_id) == 5
+        audit = stack.cli("audit", "ledger", "--url", stack.url)
+        assert audit.returncode == 0, audit.stdout + audit.stderr
+    finally:
+        if stack.proc.poll() is None:
+            stack.stop()
