@@ -17,12 +17,11 @@ import pytest
 
 from chain.client import LedgerClient
 from gateway.deployment import read_deployment
-from tests.fixtures.stack import RunningStack, application, start_stack
+from tests.fixtures.stack import RunningStack, application, start_stack, wait_all_ended
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("faults")]
 
 ROUNDS, PER_ROUND = 2, 4
-TERMINAL = {"completed", "rejected", "failed", "withdrawn", "returned"}
 
 
 def kill_9(stack: RunningStack) -> None:
@@ -47,23 +46,6 @@ def submit(stack: RunningStack, n: int) -> list[str]:
         assert resp.status_code == 201, resp.text
         ids.append(resp.json()["case_id"])
     return ids
-
-
-def wait_all_ended(stack: RunningStack, ids: list[str], quiet_s: float = 180) -> dict[str, dict]:
-    """Poll until every case ended; fail only when none moved for ``quiet_s`` (progress, not a deadline)."""
-    headers, seen, moved = stack.token("applicant"), {}, time.monotonic()
-    while True:
-        now = {}
-        for case_id in ids:
-            case = httpx.get(f"{stack.url}/api/cases/{case_id}", headers=headers, timeout=60).json()
-            now[case_id] = case
-        progress = {k: (c["status"], [s["state"] for s in c["steps"]]) for k, c in now.items()}
-        if progress != seen:
-            seen, moved = progress, time.monotonic()
-        if all(c["status"] in TERMINAL for c in now.values()):
-            return now
-        assert time.monotonic() - moved < quiet_s, f"no case moved for {quiet_s:.0f}s: {progress}"
-        time.sleep(0.5)
 
 
 def count(db, sql: str, *args) -> int:

@@ -9,7 +9,7 @@ import pytest
 
 from agencies.directory import AGENCIES
 from agencies.identifiers import validate_uscc
-from tests.fixtures.stack import application, write_application
+from tests.fixtures.stack import application, wait_all_ended, write_application
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("stack")]
 
@@ -92,6 +92,25 @@ def test_a_taken_name_is_refused_by_a_signed_anchored_rejection(stack, completed
     assert result.returncode == 1 and case["status"] == "returned" and "already registered" in case["reason"]
     assert case["steps"][0]["state"] == "rejected" and case["steps"][0]["anchor"]["block_number"] > 0
     assert stack.cli("audit", "verify", case["case_id"], "--url", stack.url).returncode == 0
+
+
+def test_two_applications_for_one_name_at_once_exactly_one_proceeds(stack):
+    """Six applicants' worth of the same new name, sent together: one case completes, the others
+    are returned with the name taken (the registry reserves a name in one transaction)."""
+    import asyncio
+
+    app, headers = application(), stack.token("applicant")
+
+    async def race() -> list[str]:
+        async with httpx.AsyncClient(base_url=stack.url, headers=headers, timeout=60) as http:
+            answers = await asyncio.gather(*(http.post("/api/cases", json=app) for _ in range(6)))
+        assert [r.status_code for r in answers] == [201] * 6
+        return [r.json()["case_id"] for r in answers]
+
+    ended = wait_all_ended(stack, asyncio.run(race()))
+    outcomes = sorted(c["status"] for c in ended.values())
+    assert outcomes == ["completed"] + ["returned"] * 5
+    assert all("already registered or reserved" in c["reason"] for c in ended.values() if c["status"] == "returned")
 
 
 def test_restricted_word_is_refused_with_the_reason(stack, tmp_path):
