@@ -87,13 +87,14 @@ def _ticks(pid: int) -> int:
 
 
 def stack_pids(data_dir: Path) -> dict[str, int]:
-    """Each running part of the stack by its run/NAME.pid (parts sharing a process counted once)."""
-    pids: dict[str, int] = {}
+    """Each running process of the stack by its run/NAME.pid. Names sharing a process (every
+    agency in `worker all`) count once, under the process's own name ("workers")."""
+    names: dict[int, list[str]] = {}
     for f in sorted((data_dir / "run").glob("*.pid")):
         pid = int(f.read_text().strip() or 0)
-        if pid and pid not in pids.values() and Path(f"/proc/{pid}").exists():
-            pids[f.stem] = pid
-    return pids
+        if pid and Path(f"/proc/{pid}").exists():
+            names.setdefault(pid, []).append(f.stem)
+    return {("workers" if "workers" in n else n[0]): pid for pid, n in names.items()}
 
 
 def cpu_now(pids: dict[str, int]) -> dict[str, float]:
