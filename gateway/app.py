@@ -23,6 +23,7 @@ from gateway.api import clerks as clerks_api
 from gateway.api import health as health_api
 from gateway.api import public as public_api
 from gateway.deployment import DeploymentFile
+from gateway.live import CaseFeed
 from gateway.settings import Settings, get_settings
 from gateway.store import Vault, make_engine, mark, marked
 from workflows.codec import data_converter
@@ -101,6 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.engine = make_engine(settings.db_url)
+        app.state.case_feed = CaseFeed(app.state.engine)
         app.state.vault = Vault(settings.resolved_data_key())
         with Session(app.state.engine) as session:
             prepare_accounts(session, settings)
@@ -111,7 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="OneVisit", version="0.1.0", lifespan=lifespan)
     app.add_middleware(BodyLimit, limit_for=body_limit)
-    app.add_middleware(InFlightLimit, limit=IN_FLIGHT)
+    app.add_middleware(InFlightLimit, limit=IN_FLIGHT, exempt=lambda path: path.endswith("/events"))
     app.state.settings = settings
     app.state.temporal = None
     app.state.login_throttle = LoginThrottle()

@@ -1,14 +1,19 @@
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, HTTPException, Query, Response, status
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+from sqlmodel import Session
 
 from chain.audit.evidence import EvidenceBundle
 from chain.client import LedgerClient
 from chain.errors import ChainError
-from gateway.access import extract, fields_for, log_read, reads_of, steps_held, visible_cases
+from gateway.access import extract, fields_for, log_read, may_see, reads_of, steps_held, visible_cases
+from gateway.accounts import token_user
 from gateway.api.deps import (
     CaseDep,
     CurrentUser,
@@ -17,10 +22,12 @@ from gateway.api.deps import (
     SettingsDep,
     TemporalDep,
     VaultDep,
+    oauth2,
     require,
 )
 from gateway.api.updates import send_update
 from gateway.casework import (
+    TERMINAL,
     CaseNotStarted,
     CaseStartUnconfirmed,
     IdempotencyKeyReused,
@@ -106,6 +113,46 @@ def list_cases(session: SessionDep, vault: VaultDep, user: CurrentUser) -> list[
 def get_case(case: CaseDep, session: SessionDep) -> CasePublic:
     """The case as the store holds it (the engine records each step as it ends): no engine round trip."""
     return case_view(session, case)
+
+
+def watched_case(case_id: str, request: Request, token: Annotated[str | None, Depends(oauth2)]) -> str:
+    """The case id, if the signed-in user may see the case; checked on a session closed again at
+    once, so that a stream holds no database connection while it waits."""
+    with Session(request.app.state.engine) as session:
+        user = token_user(session, token) if token else None
+        if user is None:
+            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "not signed in, or the session expired")
+        case = session.get(Case, case_id)
+        if case is None or not may_see(case, user, request.app.state.vault, session):
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no case {case_id}")
+    return case_id
+
+
+def _view(engine, case_id: str) -> CasePublic:
+    with Session(engine) as session:
+        return case_view(session, session.get(Case, case_id))
+
+
+@router.get(
+    "/{case_id}/events",
+    response_class=EventSourceResponse,
+    responses={200: {"description": "`case` events, each the whole case as GET /api/cases/{id} gives it"}},
+)
+async def case_events(
+    case_id: Annotated[str, Depends(watched_case)], request: Request
+) -> AsyncIterable[ServerSentEvent]:
+    """The case now, then again each time it changes, until it ends (server-sent events)."""
+    feed, engine, last = request.app.state.case_feed, request.app.state.engine, None
+    async with feed.watch(case_id) as changed:
+        while True:
+            view = await asyncio.to_thread(_view, engine, case_id)
+            if view != last:
+                yield ServerSentEvent(event="case", data=view.model_dump(mode="json"))
+                last = view
+            if view.status in TERMINAL:
+                return
+            await changed.wait()
+            changed.clear()
 
 
 @router.get("/{case_id}/evidence", response_model=EvidenceBundle, dependencies=[require("auditor", "admin")])
