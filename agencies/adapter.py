@@ -10,6 +10,8 @@ is idempotent). The adapter decides what is permanent (non-retryable) and what i
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
 import threading
 from pathlib import Path
@@ -39,6 +41,30 @@ from workflows.messages import (
 )
 
 log = logging.getLogger(__name__)
+HEARTBEAT_EVERY_S = 2.0  # well inside the engine's heartbeat timeout (workflows.engine.HEARTBEAT_TIMEOUT)
+
+
+@contextlib.contextmanager
+def heartbeating(every_s: float = HEARTBEAT_EVERY_S):
+    """Heartbeat from a side thread while the activity runs, so that a worker killed mid-step is
+    noticed by its missing heartbeats (seconds) rather than by the attempt's timeout (a minute)."""
+    done = threading.Event()
+    context = contextvars.copy_context()  # the activity's context: heartbeat() finds the activity there
+
+    def beat() -> None:
+        while not done.wait(every_s):
+            try:
+                context.run(activity.heartbeat)
+            except Exception:  # the activity is finishing: nothing left to keep alive
+                return
+
+    thread = threading.Thread(target=beat, name="heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
 
 
 class SignedHandoffs:
@@ -99,34 +125,41 @@ class AgencyActivities:
     @activity.defn(name=PERFORM_STEP)
     def perform_step(self, request: StepInput) -> AnchoredHandoff:
         """Act on a step (or sign a clerk's rejection) exactly once per idempotency key, and anchor it."""
-        return self._anchored(self._executed(request))
+        with heartbeating():
+            return self._anchored(self._executed(request))
 
     @activity.defn(name=UNDO_STEP)
     def undo_step(self, request: CompensateInput) -> AnchoredHandoff:
         """Undo a completed step on withdrawal: a handoff whose only parent is the one undone."""
-        return self._anchored(self._compensated(request))
+        with heartbeating():
+            return self._anchored(self._compensated(request))
 
     @activity.defn(name=SIGN_ESCALATION)
     def sign_escalation(self, request: EscalateInput) -> AnchoredHandoff:
         """Sign that a step this agency holds went past its SLA (the trail shows who was late)."""
-        return self._anchored(self._escalated(request))
+        with heartbeating():
+            return self._anchored(self._escalated(request))
 
     # the same, signing and anchoring apart: what cases started before one-activity steps call
     @activity.defn(name=EXECUTE_STEP)
     def execute_step(self, request: StepInput) -> SignedHandoff:
-        return self._executed(request)
+        with heartbeating():
+            return self._executed(request)
 
     @activity.defn(name=COMPENSATE_STEP)
     def compensate_step(self, request: CompensateInput) -> SignedHandoff:
-        return self._compensated(request)
+        with heartbeating():
+            return self._compensated(request)
 
     @activity.defn(name=ESCALATE_STEP)
     def escalate_step(self, request: EscalateInput) -> SignedHandoff:
-        return self._escalated(request)
+        with heartbeating():
+            return self._escalated(request)
 
     @activity.defn(name=ANCHOR_HANDOFF)
     def anchor_handoff(self, request: AnchorInput) -> Anchor:
-        return self._anchored(request.handoff).anchor
+        with heartbeating():
+            return self._anchored(request.handoff).anchor
 
     def activities(self) -> list:
         return [

@@ -57,6 +57,7 @@ with workflow.unsafe.imports_passed_through():
     )
 
 RECORD_TIMEOUT = timedelta(seconds=30)
+HEARTBEAT_TIMEOUT = timedelta(seconds=10)  # an agency's activity heartbeats every 2 s while it runs
 RETURNED_FOR = timedelta(days=30)  # a returned case nobody corrects closes as rejected
 
 
@@ -300,6 +301,7 @@ class CaseWorkflow:
         return dict(
             task_queue=agency_queue(step.agency, self._case.queues.agency_prefix),
             start_to_close_timeout=timedelta(seconds=step.timeout_s),
+            heartbeat_timeout=HEARTBEAT_TIMEOUT,  # a killed worker's attempt is retried in seconds
             retry_policy=_retry(step),
         )
 

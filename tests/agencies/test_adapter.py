@@ -144,3 +144,27 @@ def test_a_permanent_fault_behind_the_agency_service_fails_the_step_for_good(emb
         with pytest.raises(ApplicationError, match="registry schema mismatch") as err:
             run(market.execute_step, request("name_check", "C-9", application()))
     assert err.value.non_retryable and err.value.type == "AgencyBroken"
+
+
+def test_a_running_activity_heartbeats_until_it_ends_and_then_stops():
+    """A worker killed mid-step stops heartbeating, so Temporal retries in seconds, not a minute."""
+    import time
+
+    from temporalio import activity
+
+    from agencies.adapter import heartbeating
+
+    beats: list[float] = []
+    env = ActivityEnvironment()
+    env.on_heartbeat = lambda *details: beats.append(time.monotonic())
+
+    @activity.defn(name="slow")
+    def slow() -> str:
+        with heartbeating(every_s=0.05):
+            time.sleep(0.6)
+        return "done"
+
+    assert env.run(slow) == "done"
+    during = len(beats)
+    time.sleep(0.3)
+    assert during >= 3 and len(beats) == during

@@ -80,8 +80,8 @@ async def test_killing_the_agency_worker_mid_step_repeats_nothing(time_skipping_
     )
     # the first worker holds the tax step until it is killed (its action would take 300 s), so the
     # kill lands mid-step however slowly this machine gets there; the retry comes once the dead
-    # attempt's timeout runs out: the flow's own (60 s as shipped, and real time, as a running
-    # activity holds the test server's clock), ample for the retried attempt on any machine
+    # attempt's heartbeats are missed for the engine's heartbeat timeout (10 s, not the attempt's
+    # 60 s), while the live retried attempt heartbeats however slowly it runs
     worker = tax_worker(env, data, latency_s=300)
     try:
         # the subprocess polls the production queue name agency-tax: run the rest on that prefix too
