@@ -3,6 +3,7 @@
 running    up, serve, worker (engine | agency NAME | all), provision, keygen
 cases      apply, status, correct, withdraw, queue, decide, verify-licence
 audit      audit (verify | export | verify-bundle | ledger), bench (ledger | startup)
+bench      bench registrations
 registry   registry (show | rotate-signer)
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import typer
 
-from gateway.cli import audit, cases, registry, running
+from gateway.cli import audit, bench, cases, registry, running
 
 app = typer.Typer(
     help="OneVisit: one-visit government services with a verifiable ledger trail.",
@@ -21,7 +22,8 @@ app.add_typer(running.app)
 app.add_typer(running.worker_app, name="worker")
 app.add_typer(cases.app)
 app.add_typer(audit.audit_app, name="audit")
-app.add_typer(audit.bench_app, name="bench")
+app.add_typer(audit.bench_app, name="bench")  # with gateway.cli.bench's registrations
+assert bench.bench_registrations
 app.add_typer(registry.registry_app, name="registry")
 
 
