@@ -3,6 +3,10 @@
 The checks, in order (each finding names its check):
   (0) bundle      the bundle parses (within size and nesting bounds), its flow definition is a
                   flow, its registry events are the registry's, its ids are hex; it holds handoffs
+  (0a) trust      with a trust root (``chain.audit.trust``): the bundle names the pinned chain,
+                  contracts and deployment block, and the ledger is read at the pinned addresses
+                  (that the node is the pinned chain, ``trust.open_ledger`` checks first); without
+                  one, the report says it was checked against what the operator claims
   (1) commitment  keccak(salt || case id) equals the commitment every record carries
   (2) hash        each record's canonical bytes hash to its stated hash
   (3) signature   the signature recovers the stated signer
@@ -47,6 +51,7 @@ from chain import jsonguard
 from chain.anchors import Anchor
 from chain.audit.batch import batched_anchors
 from chain.audit.evidence import EvidenceBundle, EvidenceItem
+from chain.audit.trust import OPERATOR_CLAIMED, PINNED, TrustBasis, TrustRoot
 from chain.errors import VerificationError
 from chain.handoff import agency_id, case_commitment, definition_hash, step_id
 from chain.hexid import to_hex
@@ -69,6 +74,12 @@ class Report(BaseModel):
     handoffs: int
     anchored: int
     findings: list[Finding]
+    trust: TrustBasis = OPERATOR_CLAIMED  # pinned: judged by the auditor's trust root
+
+    def with_findings(self, first: list[Finding]) -> Report:
+        """The report with ``first`` (e.g. a node the trust root refused) before its own findings."""
+        findings = [*first, *self.findings]
+        return self.model_copy(update={"findings": findings, "ok": not findings})
 
 
 MAX_BUNDLE_BYTES = 16 * 1024 * 1024  # a case's bundle is tens of kilobytes; this bounds a hostile one
@@ -262,9 +273,11 @@ class RegistryHistory:
 Find = Callable[..., None]
 
 
-def verify_case(bundle: EvidenceBundle, ledger: LedgerClient | None = None) -> Report:
+def verify_case(bundle: EvidenceBundle, ledger: LedgerClient | None = None, trust: TrustRoot | None = None) -> Report:
     """Every check over one case's trail, online against ``ledger`` or offline: first those of the
-    case as a whole, then ``HANDOFF_CHECKS`` on each handoff in trail order."""
+    case as a whole, then ``HANDOFF_CHECKS`` on each handoff in trail order. With ``trust``, the
+    bundle and the ledger are judged by the auditor's trust root (the ledger should come from
+    ``trust.open_ledger``); without it, by what the bundle itself claims."""
     findings: list[Finding] = []
     if not bundle.handoffs:
         findings.append(Finding(check="bundle", message="the bundle holds no handoffs: an empty trail proves nothing"))
@@ -286,10 +299,12 @@ def verify_case(bundle: EvidenceBundle, ledger: LedgerClient | None = None) -> R
             )
         )
 
+    if trust is not None:
+        check_trust(bundle, ledger, trust, find)
     check_case_commitment(bundle, find)
     check_each_handoff_once(bundle, find)
     completed = check_one_completed_per_step(bundle, find)
-    anchors = _anchors(bundle, ledger, find)
+    anchors = _anchors(bundle, ledger, find, pinned=trust is not None)
     events = ledger.registry_events() if ledger else bundle.registry
     trail = Trail(bundle, completed, anchors, RegistryHistory(events) if events else None, online=ledger is not None)
     for item in bundle.handoffs:
@@ -302,6 +317,7 @@ def verify_case(bundle: EvidenceBundle, ledger: LedgerClient | None = None) -> R
         handoffs=len(bundle.handoffs),
         anchored=len(anchors),
         findings=findings,
+        trust=PINNED if trust is not None else OPERATOR_CLAIMED,
     )
 
 
@@ -351,7 +367,23 @@ class Trail:
         return agencies.get(to_hex(agency_id(agency)))
 
 
-# (1)(9) the case as a whole (and _anchors, below) ------------------------------------------
+# (0a)(1)(9) the case as a whole (and _anchors, below) --------------------------------------
+
+
+def check_trust(bundle: EvidenceBundle, ledger: LedgerClient | None, trust: TrustRoot, find: Find) -> None:
+    """(0a) The bundle names the chain, contracts and deployment block the trust root pins, and the
+    ledger checked against is read at the pinned addresses (not at ones the bundle gave it)."""
+    c = bundle.chain
+    for message in trust.differences(
+        "the bundle", chain_id=c.chain_id, registry=c.registry, ledger=c.ledger, block=c.block
+    ):
+        find("trust", message)
+    if ledger is not None:
+        d = ledger.deployment
+        for message in trust.differences(
+            "the ledger client", chain_id=d.chain_id, registry=d.registry, ledger=d.ledger, block=d.block
+        ):
+            find("trust", message)
 
 
 def check_case_commitment(bundle: EvidenceBundle, find: Find) -> None:
@@ -636,15 +668,17 @@ HANDOFF_CHECKS: tuple[Callable[[Trail, EvidenceItem, Find], None], ...] = (
 )
 
 
-def _anchors(bundle: EvidenceBundle, ledger: LedgerClient | None, find) -> dict[str, Anchor]:
-    """(7)(9) The anchors to judge by: the ledger's own when online, else the bundle's claims."""
+def _anchors(bundle: EvidenceBundle, ledger: LedgerClient | None, find, *, pinned: bool = False) -> dict[str, Anchor]:
+    """(7)(9) The anchors to judge by: the ledger's own when online, else the bundle's claims.
+    Without a trust root (``pinned``), the ledger is at least the one the bundle names; with one,
+    (0a) has judged both by the root instead."""
     if ledger is None:
         claims = {
             i.handoff.hash.lower(): i.anchor for i in bundle.handoffs if i.anchor is not None and not i.anchor.batched
         }
         return {**claims, **batched_anchors(bundle, None, claims, find)}
     d = ledger.deployment
-    if (d.chain_id, d.registry.lower(), d.ledger.lower()) != (
+    if not pinned and (d.chain_id, d.registry.lower(), d.ledger.lower()) != (
         bundle.chain.chain_id,
         bundle.chain.registry.lower(),
         bundle.chain.ledger.lower(),

@@ -4,7 +4,9 @@ store, and every stored record has its anchor. Pure over the two sides (``reconc
 
 Findings use the auditor's check names (chain.audit):
   complete  an anchor on the ledger whose record the store does not hold (a single anchor, or a
-            batch root anchoring more handoffs than the store has records of)
+            batch root anchoring more leaves than the store's records prove: distinct leaves,
+            each by a proof that leads to the root, so a record listed twice hides no missing
+            one); a record the store lists twice
   anchor    a stored record the ledger has no anchor of, or whose anchor disagrees with the record
             (another case, step or agency) or with the store's anchor reference
 A record's anchor is judged by its kind: ``KINDS`` maps each kind to its check, so a new way of
@@ -13,7 +15,7 @@ anchoring adds one function.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -22,6 +24,7 @@ from pydantic import BaseModel
 
 from chain.anchors import Anchor, BatchAnchor
 from chain.audit.case import Finding
+from chain.audit.trust import OPERATOR_CLAIMED, TrustBasis
 from chain.batch import verify_proof
 from chain.errors import VerificationError
 from chain.handoff import agency_id, step_id
@@ -51,6 +54,12 @@ class LedgerReport(BaseModel):
     records_in_store: int
     matched: int
     findings: list[Finding]
+    trust: TrustBasis = OPERATOR_CLAIMED  # pinned: the contracts and node judged by the trust root
+
+    def with_findings(self, first: list[Finding]) -> LedgerReport:
+        """The report with ``first`` (e.g. what the trust root refused) before its own findings."""
+        findings = [*first, *self.findings]
+        return self.model_copy(update={"findings": findings, "ok": not findings})
 
 
 @dataclass
@@ -60,7 +69,7 @@ class _Chain:
     anchors: dict[str, Anchor]
     batches: dict[str, BatchAnchor]
     claimed: set[str] = field(default_factory=set)
-    in_batch: Counter = field(default_factory=Counter)
+    in_batch: defaultdict[str, set[int]] = field(default_factory=lambda: defaultdict(set))  # root -> proven leaves
 
 
 Find = Callable[..., None]
@@ -91,7 +100,6 @@ def _batched(record: StoredRecord, chain: _Chain, find: Find) -> bool:
     if batch is None:
         find("anchor", f"the store says batch {root}, which the ledger does not hold")
         return False
-    chain.in_batch[root] += 1
     if (alone := chain.anchors.get(record.hash.lower())) is not None:
         chain.claimed.add(record.hash.lower())
         find("anchor", f"anchored twice: alone in block {alone.block_number} and in batch {root}")
@@ -110,6 +118,8 @@ def _batched(record: StoredRecord, chain: _Chain, find: Find) -> bool:
         )
     except VerificationError as exc:
         find("anchor", f"the stored inclusion proof does not lead to batch {root}: {exc}")
+    else:  # the proof fixes the leaf's index in the batch of its size: one record per leaf
+        chain.in_batch[root].add(ref.leaf_index or 0)
     return True
 
 
@@ -136,6 +146,7 @@ def reconcile(
     chain = _Chain({a.handoff.lower(): a for a in anchors}, {b.root.lower(): b for b in batches})
     findings: list[Finding] = []
     matched = 0
+    seen: set[str] = set()
     for record in records:
 
         def find(check: str, message: str, record: StoredRecord = record) -> None:
@@ -143,6 +154,10 @@ def reconcile(
                 Finding(check=check, message=f"case {record.case_id}: {message}", handoff=record.hash, step=record.step)
             )
 
+        if record.hash.lower() in seen:
+            find("complete", "the store lists this record twice")
+            continue
+        seen.add(record.hash.lower())
         matched += KINDS[_kind(record)](record, chain, find)
     for h, a in chain.anchors.items():
         if h not in chain.claimed:
@@ -157,13 +172,13 @@ def reconcile(
                 )
             )
     for root, b in chain.batches.items():
-        if chain.in_batch[root] < b.count:
+        if len(chain.in_batch[root]) < b.count:
             findings.append(
                 Finding(
                     check="complete",
                     message=(
-                        f"batch {root} (block {b.block_number}) anchors {b.count} handoffs; the store holds "
-                        f"records of {chain.in_batch[root]}"
+                        f"batch {root} (block {b.block_number}) anchors {b.count} handoffs; the store's records "
+                        f"prove {len(chain.in_batch[root])} distinct leaves of it"
                     ),
                 )
             )
