@@ -2,27 +2,65 @@
 
 from __future__ import annotations
 
+import enum
 import json
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from gateway.cli.common import AsJson, LedgerRpc, Password, Url, User, api, call, fail
 
 audit_app = typer.Typer(help="Verify a case's handoff trail, export and re-verify evidence bundles.")
+trust_app = typer.Typer(help="The auditor's trust root: the chain, contracts and head keys, pinned once.")
+audit_app.add_typer(trust_app, name="trust")
+
+TrustFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--trust",
+        envvar="ONEVISIT_TRUST",
+        help="the auditor's trust root (`audit trust init`): chain id, genesis, contracts and deployment block "
+        "are read from it, and a bundle, gateway or node naming others is refused (default: verify against "
+        "what the operator claims)",
+    ),
+]
+CLAIMED_NOTE = "operator-claimed (chain and contracts as the operator names them; pin your own with --trust)"
 
 
-def _print_report(report, as_json: bool) -> None:
+def _trust(path: Path | None):
+    """The trust root at ``path`` (None without one); a bad one stops the command (exit 2)."""
+    from chain.audit.trust import TrustRootError, load_trust
+
+    if path is None:
+        return None
+    try:
+        return load_trust(path)
+    except TrustRootError as exc:
+        fail(str(exc), 2)
+
+
+def _trust_note(report, trust_file: Path | None) -> str:
+    return f"pinned ({trust_file})" if report.trust == "pinned" else CLAIMED_NOTE
+
+
+def _refused(messages: list[str]) -> list:
+    from chain.audit.case import Finding
+
+    return [Finding(check="trust", message=m) for m in messages]
+
+
+def _print_report(report, as_json: bool, trust_file: Path | None = None) -> None:
     if as_json:
         typer.echo(report.model_dump_json(indent=2))
     else:
         where = "against the ledger" if report.online else "offline (signatures, hashes, order)"
         verdict = "VALID" if report.ok else "INVALID"
         typer.echo(
-            f"{verdict}: case {report.case_id}, {report.handoffs} handoffs, {report.anchored} anchored, checked {where}"
+            f"{verdict}: case {report.case_id}, {report.handoffs} handoffs, {report.anchored} anchored, "
+            f"checked {where}; trust: {_trust_note(report, trust_file)}"
         )
         for f in report.findings:
             typer.echo(f"  [{f.check}] {f.step or '-'} {f.handoff or ''}: {f.message}")
@@ -30,22 +68,42 @@ def _print_report(report, as_json: bool) -> None:
         raise typer.Exit(1)
 
 
-def _ledger_for(bundle, url: str | None, ledger_rpc: str | None):
+def _gateway_claims(health: dict[str, Any]) -> dict[str, Any]:
+    """What a gateway's /healthz names of the chain, keeping only values of the right type."""
+    contracts = health.get("contracts") if isinstance(health.get("contracts"), dict) else {}
+    named = {"chain_id": health.get("chain_id"), **{k: contracts.get(k) for k in ("registry", "ledger")}}
+    return {k: v for k, v in named.items() if isinstance(v, int if k == "chain_id" else str)}
+
+
+def _ledger_for(bundle, url: str | None, ledger_rpc: str | None, trust=None) -> tuple[Any, list]:
+    """(ledger client, trust findings) to verify against: the node given, or the one the gateway
+    names. With a trust root: the pinned contracts, on a node that is the pinned chain (else no
+    client and a finding), and a gateway naming other ones is a finding; without one: the chain
+    and contracts the bundle names."""
     from chain.anchors import Deployment
+    from chain.audit.trust import open_ledger
     from chain.client import LedgerClient
     from chain.errors import ChainError
 
     if ledger_rpc is None and url is None:
-        return None
+        return None, []
+    refused: list[str] = []
     if ledger_rpc is None:
         from gateway.client import Api
 
-        ledger_rpc = call(Api(url, "", "").health).get("ledger_rpc")
-    c = bundle.chain
+        health = call(Api(url, "", "").health)
+        ledger_rpc = health.get("ledger_rpc")
+        if not isinstance(ledger_rpc, str):
+            fail(f"the gateway at {url} names no ledger node: give --ledger-rpc")
+        if trust is not None:
+            refused += trust.differences(f"the gateway at {url}", **_gateway_claims(health))
     try:
-        return LedgerClient(
-            ledger_rpc, Deployment(chain_id=c.chain_id, registry=c.registry, ledger=c.ledger, block=c.block)
-        )
+        if trust is not None:
+            ledger, bad_node = open_ledger(ledger_rpc, trust)
+            return ledger, _refused(refused + bad_node)
+        c = bundle.chain
+        deployment = Deployment(chain_id=c.chain_id, registry=c.registry, ledger=c.ledger, block=c.block)
+        return LedgerClient(ledger_rpc, deployment), []
     except ChainError as exc:
         fail(str(exc))
 
@@ -56,6 +114,7 @@ def audit_verify(
     url: Url = "http://127.0.0.1:8000",
     as_json: AsJson = False,
     ledger_rpc: LedgerRpc = None,
+    trust_file: TrustFile = None,
     user: User = None,
     password: Password = None,
 ) -> None:
@@ -63,11 +122,13 @@ def audit_verify(
     from chain.audit.case import parse_bundle, verify_case
     from chain.errors import VerificationError
 
+    trust = _trust(trust_file)
     try:
         bundle = parse_bundle(call(api(url, user, password, "auditor").get, f"/api/cases/{case_id}/evidence"))
     except VerificationError as exc:
-        _print_unparsed(Path(f"the evidence of case {case_id}"), exc, as_json)
-    _print_report(verify_case(bundle, _ledger_for(bundle, url, ledger_rpc)), as_json)
+        _print_unparsed(Path(f"the evidence of case {case_id}"), exc, as_json, trust)
+    ledger, refused = _ledger_for(bundle, url, ledger_rpc, trust)
+    _print_report(verify_case(bundle, ledger, trust).with_findings(refused), as_json, trust_file)
 
 
 @audit_app.command("export")
@@ -89,12 +150,14 @@ def audit_verify_bundle(
     file: Path,
     url: Annotated[str | None, typer.Option("--url", help="also check against the ledger this gateway names")] = None,
     ledger_rpc: LedgerRpc = None,
+    trust_file: TrustFile = None,
     as_json: AsJson = False,
 ) -> None:
     """Re-verify an exported bundle: offline, or against the ledger with --url/--ledger-rpc."""
     from chain.audit.case import parse_bundle, verify_case
     from chain.errors import VerificationError
 
+    trust = _trust(trust_file)
     try:
         bundle = parse_bundle(file.read_bytes())
     except FileNotFoundError:
@@ -102,20 +165,17 @@ def audit_verify_bundle(
     except OSError as exc:
         fail(f"{file}: cannot be read: {exc.strerror or exc}", 2)
     except VerificationError as exc:
-        _print_unparsed(file, exc, as_json)
-    _print_report(verify_case(bundle, _ledger_for(bundle, url, ledger_rpc)), as_json)
+        _print_unparsed(file, exc, as_json, trust)
+    ledger, refused = _ledger_for(bundle, url, ledger_rpc, trust)
+    _print_report(verify_case(bundle, ledger, trust).with_findings(refused), as_json, trust_file)
 
 
-def _print_unparsed(file: Path, exc, as_json: bool) -> None:
+def _print_unparsed(file: Path, exc, as_json: bool, trust=None) -> None:
     """A bundle that does not parse is INVALID with one finding naming what is wrong (exit 1)."""
     finding = {"check": exc.check, "message": exc.message, "handoff": exc.handoff, "step": None}
     if as_json:
-        typer.echo(
-            json.dumps(
-                {"case_id": None, "ok": False, "online": False, "handoffs": 0, "anchored": 0, "findings": [finding]},
-                indent=2,
-            )
-        )
+        report = {"case_id": None, "ok": False, "online": False, "handoffs": 0, "anchored": 0, "findings": [finding]}
+        typer.echo(json.dumps({**report, "trust": "pinned" if trust else "operator-claimed"}, indent=2))
     else:
         typer.echo(f"INVALID: {file} is not a usable evidence bundle")
         typer.echo(f"  [{exc.check}] - : {exc.message}")
@@ -154,6 +214,7 @@ def audit_ledger(
     url: Url = "http://127.0.0.1:8000",
     as_json: AsJson = False,
     ledger_rpc: LedgerRpc = None,
+    trust_file: TrustFile = None,
     user: User = None,
     password: Password = None,
     settle: Annotated[
@@ -167,12 +228,18 @@ def audit_ledger(
 ) -> None:
     """Reconcile the whole ledger with the store: every anchor on the chain has its record, every
     record its anchor; exit 0 only when they agree. The ledger is read as it stood when the audit
-    began (see ``reconcile_from_start``)."""
+    began (see ``reconcile_from_start``). With --trust, the pinned contracts are read, on a node
+    that is the pinned chain, and a gateway naming other contracts is a finding."""
+    from pydantic import ValidationError
+
     from chain.anchors import Deployment
-    from chain.audit.ledger import StoredRecord
+    from chain.audit.evidence import ChainRef
+    from chain.audit.ledger import LedgerReport, StoredRecord
+    from chain.audit.trust import PINNED, open_ledger
     from chain.client import LedgerClient
     from chain.errors import ChainError
 
+    trust = _trust(trust_file)
     client = api(url, user, password, "auditor")
 
     def stored() -> list[StoredRecord]:
@@ -184,24 +251,119 @@ def audit_ledger(
                 return found
 
     try:
-        ledger = LedgerClient(
-            ledger_rpc or call(client.health).get("ledger_rpc"), Deployment(**call(client.get, "/api/audit/deployment"))
-        )
-        report, block = reconcile_from_start(stored, ledger, settle)
+        named = ChainRef.model_validate(call(client.get, "/api/audit/deployment"))
+    except ValidationError as exc:
+        fail(f"the gateway at {url} names no deployment: {exc.errors(include_url=False)[0]['msg']}")
+    rpc = ledger_rpc or call(client.health).get("ledger_rpc")
+    try:
+        if trust is None:
+            ledger = LedgerClient(rpc, Deployment(**named.model_dump()))
+            report, block = reconcile_from_start(stored, ledger, settle)
+        else:
+            gateway = trust.differences(
+                f"the gateway at {url}",
+                chain_id=named.chain_id,
+                registry=named.registry,
+                ledger=named.ledger,
+                block=named.block,
+            )
+            ledger, bad_node = open_ledger(rpc, trust)
+            if ledger is None:  # not the pinned chain: nothing on it to reconcile with
+                n = len(stored())
+                report = LedgerReport(ok=False, anchors_on_chain=0, records_in_store=n, matched=0, findings=[])
+                block = None
+            else:
+                report, block = reconcile_from_start(stored, ledger, settle)
+            report = report.with_findings(_refused(gateway + bad_node))
+            report = report.model_copy(update={"trust": PINNED})
     except ChainError as exc:
         fail(str(exc))
     if as_json:
         typer.echo(json.dumps({**report.model_dump(mode="json"), "block": block}, indent=2))
     else:
+        seen = f"as of block {block}" if block is not None else "(the node is not the pinned chain)"
         typer.echo(
             f"{'AGREE' if report.ok else 'DISAGREE'}: {report.anchors_on_chain} anchors and "
-            f"{report.batches_on_chain} batches on the ledger as of block {block}, "
-            f"{report.records_in_store} records in the store, {report.matched} matched"
+            f"{report.batches_on_chain} batches on the ledger {seen}, "
+            f"{report.records_in_store} records in the store, {report.matched} matched; "
+            f"trust: {_trust_note(report, trust_file)}"
         )
         for f in report.findings:
             typer.echo(f"  [{f.check}] {f.step or '-'} {f.handoff or ''}: {f.message}")
     if not report.ok:
         raise typer.Exit(1)
+
+
+class Heads(enum.StrEnum):
+    auto = "auto"
+    agency_checkpoints = "agency-checkpoints"
+    qbft_validators = "qbft-validators"
+
+
+@trust_app.command("init")
+def trust_init(
+    ledger_rpc: Annotated[str, typer.Option("--ledger-rpc", help="the ledger node to read the chain from")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="where to write the trust root")],
+    url: Annotated[
+        str | None, typer.Option("--url", help="take the contracts the gateway names (/api/audit/deployment)")
+    ] = None,
+    registry: Annotated[str | None, typer.Option("--registry", help="the registry contract's address")] = None,
+    ledger: Annotated[str | None, typer.Option("--ledger", help="the ledger contract's address")] = None,
+    deployment_block: Annotated[
+        int | None, typer.Option("--deployment-block", min=0, help="default: read from the registry's deployment")
+    ] = None,
+    heads: Annotated[
+        Heads,
+        typer.Option(
+            "--heads",
+            help="the keys that vouch for ledger heads: the agencies' checkpoint keys, Besu's QBFT validators, "
+            "or auto (validators if the node answers qbft_getValidatorsByBlockNumber)",
+        ),
+    ] = Heads.auto,
+    quorum: Annotated[
+        int | None, typer.Option("--quorum", min=1, help="default: a majority of agencies, 2/3 of validators")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="overwrite an existing file")] = False,
+    as_json: AsJson = False,
+    user: User = None,
+    password: Password = None,
+) -> None:
+    """Write a trust root read from the chain: chain id, genesis hash, the registry and ledger
+    contracts, their deployment block, and the keys that vouch for ledger heads with their quorum.
+    Check it out of band (with the network's operators and each agency) before relying on it."""
+    from chain.audit.trust import TrustRootError, dump_trust, pin
+    from chain.errors import ChainError
+
+    if url is not None and (registry or ledger or deployment_block is not None):
+        fail("give either --url or --registry and --ledger (and --deployment-block), not both", 2)
+    if url is not None:
+        named = call(api(url, user, password, "auditor").get, "/api/audit/deployment")
+        if not isinstance(named, dict):
+            fail(f"the gateway at {url} names no deployment")
+        registry, ledger, deployment_block = named.get("registry"), named.get("ledger"), named.get("block")
+        if not isinstance(deployment_block, int) or isinstance(deployment_block, bool):
+            deployment_block = None
+    if not (isinstance(registry, str) and isinstance(ledger, str)):
+        fail("name the contracts: --url GATEWAY, or --registry ADDRESS --ledger ADDRESS", 2)
+    if output.exists() and not force:
+        fail(f"{output} exists: a trust root is not replaced by accident (--force to overwrite)", 2)
+    try:
+        trust = pin(ledger_rpc, registry, ledger, deployment_block, heads=heads.value, quorum=quorum)
+    except (TrustRootError, ChainError) as exc:
+        fail(str(exc))
+    output.write_text(dump_trust(trust), encoding="utf-8")
+    if as_json:
+        typer.echo(dump_trust(trust), nl=False)
+        return
+    h = trust.heads
+    agencies = h.kind == "agency-checkpoints"
+    keys = f"{len(h.signers)} agency checkpoint keys" if agencies else f"{len(h.validators)} QBFT validators"
+    typer.echo(
+        f"wrote {output}: chain {trust.chain_id} (genesis {trust.genesis_hash}), registry {trust.registry}, "
+        f"ledger {trust.ledger}, deployed in block {trust.deployment_block}; heads: {keys}, quorum {h.quorum}\n"
+        "Check these out of band (the chain id and genesis with the network's operators, each key with its "
+        "agency) before verifying with --trust."
+    )
 
 
 # ------------------------------------------------------------------------------------ bench
