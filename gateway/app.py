@@ -7,6 +7,7 @@ import logging
 import weakref
 from contextlib import asynccontextmanager
 
+import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -30,7 +31,8 @@ from workflows.codec import data_converter
 
 log = logging.getLogger("onevisit.gateway")
 
-IN_FLIGHT = 32  # requests worked on at once; the rest wait their turn holding no thread or connection
+IN_FLIGHT = 16  # requests worked on at once; the rest wait their turn holding no thread or connection
+REQUEST_THREADS = 8  # for the routes' blocking work: more only fight over the GIL
 APPLICATION_BODY = 256 * 1024  # an application is a few KB, with room for long business scopes
 OTHER_BODY = 16 * 1024  # sign-in, decisions, withdrawals
 
@@ -101,6 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        anyio.to_thread.current_default_thread_limiter().total_tokens = REQUEST_THREADS
         app.state.engine = make_engine(settings.db_url)
         app.state.case_feed = CaseFeed(app.state.engine)
         app.state.vault = Vault(settings.resolved_data_key())

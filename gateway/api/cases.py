@@ -22,6 +22,7 @@ from gateway.api.deps import (
     SettingsDep,
     TemporalDep,
     VaultDep,
+    blocking,
     oauth2,
     require,
 )
@@ -110,9 +111,9 @@ def list_cases(session: SessionDep, vault: VaultDep, user: CurrentUser) -> list[
 
 
 @router.get("/{case_id}", response_model=CasePublic)
-def get_case(case: CaseDep, session: SessionDep) -> CasePublic:
+async def get_case(case: CaseDep, session: SessionDep, request: Request) -> CasePublic:
     """The case as the store holds it (the engine records each step as it ends): no engine round trip."""
-    return case_view(session, case)
+    return await blocking(request, case_view, session, case)
 
 
 def watched_case(case_id: str, request: Request, token: Annotated[str | None, Depends(oauth2)]) -> str:

@@ -4,8 +4,10 @@ vault, the deployment and the Temporal client). Routes take these; none reads ``
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
+import anyio.to_thread
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import OAuth2PasswordBearer
 from sqlmodel import Session
@@ -17,30 +19,34 @@ from gateway.deployment import DeploymentFile
 from gateway.settings import Settings
 from gateway.store import Case, User, Vault
 
+T = TypeVar("T")
+
 
 # ----------------------------------------------------------------- what the app holds
-def app_settings(request: Request) -> Settings:
+# Dependencies that do no I/O are ``async def``: FastAPI runs a plain ``def`` in a worker thread,
+# a hop that costs more than these do.
+async def app_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
 SettingsDep = Annotated[Settings, Depends(app_settings)]
 
 
-def get_vault(request: Request) -> Vault:
+async def get_vault(request: Request) -> Vault:
     return request.app.state.vault
 
 
 VaultDep = Annotated[Vault, Depends(get_vault)]
 
 
-def get_deployment(request: Request) -> DeploymentFile:
+async def get_deployment(request: Request) -> DeploymentFile:
     return request.app.state.deployment
 
 
 DeploymentDep = Annotated[DeploymentFile, Depends(get_deployment)]
 
 
-def get_temporal(request: Request) -> Client:
+async def get_temporal(request: Request) -> Client:
     client = request.app.state.temporal
     if client is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "the workflow engine is not connected yet")
@@ -50,7 +56,9 @@ def get_temporal(request: Request) -> Client:
 TemporalDep = Annotated[Client, Depends(get_temporal)]
 
 
-def get_session(request: Request):
+async def get_session(request: Request):
+    """A session for the request, opened and closed on the event loop (no thread hop: it connects
+    lazily, in the thread of the first query)."""
     with Session(request.app.state.engine) as session:
         yield session
 
@@ -58,12 +66,21 @@ def get_session(request: Request):
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
+async def blocking(request: Request, fn: Callable[..., T], *args: Any) -> T:
+    """Run a store call: inline on an SQLite store (a local file answers in well under a
+    millisecond, less than a hop to a worker thread costs), in a worker thread on a database
+    across the network (PostgreSQL), so that a slow answer never stalls the event loop."""
+    if request.app.state.engine.dialect.name == "sqlite":
+        return fn(*args)
+    return await anyio.to_thread.run_sync(fn, *args)
+
+
 # ------------------------------------------------------------------ who is asking
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)
 
 
-def current_user(session: SessionDep, token: Annotated[str | None, Depends(oauth2)]) -> User:
-    user = token_user(session, token) if token else None
+async def current_user(request: Request, session: SessionDep, token: Annotated[str | None, Depends(oauth2)]) -> User:
+    user = await blocking(request, token_user, session, token) if token else None
     if user is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
@@ -77,14 +94,14 @@ CurrentUser = Annotated[User, Depends(current_user)]
 BearerToken = Annotated[str, Depends(oauth2)]  # the raw token, for a route that revokes it (after CurrentUser)
 
 
-def get_throttle(request: Request) -> LoginThrottle:
+async def get_throttle(request: Request) -> LoginThrottle:
     return request.app.state.login_throttle
 
 
 ThrottleDep = Annotated[LoginThrottle, Depends(get_throttle)]
 
 
-def public_limit(request: Request) -> None:
+async def public_limit(request: Request) -> None:
     """Unauthenticated routes: at most so many requests a minute per address (429, Retry-After)."""
     try:
         request.app.state.public_limit.check(request.client.host if request.client else "?")
@@ -98,7 +115,7 @@ PublicLimitDep = Depends(public_limit)
 
 
 def require(*roles: str):
-    def check(user: CurrentUser) -> User:
+    async def check(user: CurrentUser) -> User:
         if user.role not in roles:
             raise HTTPException(
                 status.HTTP_403_FORBIDDEN, f"this needs the role {' or '.join(roles)}; you are {user.role}"
@@ -108,11 +125,16 @@ def require(*roles: str):
     return Depends(check)
 
 
-def get_case(case_id: str, session: SessionDep, user: CurrentUser, vault: VaultDep) -> Case:
+async def get_case(request: Request, case_id: str, session: SessionDep, user: CurrentUser, vault: VaultDep) -> Case:
     """The case, if this user may see it: applicants their own, clerks those their agency holds a
     step of, auditors and admins any. Any other is "no case", as if it did not exist."""
-    case = session.get(Case, case_id)
-    if case is None or not may_see(case, user, vault, session):
+
+    def visible() -> Case | None:
+        case = session.get(Case, case_id)
+        return case if case is not None and may_see(case, user, vault, session) else None
+
+    case = await blocking(request, visible)
+    if case is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no case {case_id}")
     return case
 
