@@ -63,3 +63,73 @@ def test_only_an_auditor_lists_the_store(stack):
     assert httpx.get(f"{stack.url}/api/audit/deployment", headers=stack.token("clerk-tax")).status_code == 403
     bad = httpx.get(f"{stack.url}/api/audit/handoffs", params={"after": "not-a-hash"}, headers=stack.token("auditor"))
     assert bad.status_code == 422 and "after" in bad.text
+
+
+@pytest.fixture(scope="module")
+def trust_file(stack, tmp_path_factory):
+    """The auditor's trust root, pinned from the contracts the gateway names, read on the node."""
+    path = tmp_path_factory.mktemp("trust") / "trust.json"
+    rpc = stack.health["ledger_rpc"]
+    stack.cli("audit", "trust", "init", "--url", stack.url, "--ledger-rpc", rpc, "-o", str(path), check=True)
+    return path
+
+
+def moved(trust_file, tmp_path) -> tuple[dict, str]:
+    """A trust root one block after the real deployment: (the root, its file)."""
+    trust = json.loads(trust_file.read_text())
+    trust["deployment_block"] += 1
+    path = tmp_path / "moved.json"
+    path.write_text(json.dumps(trust))
+    return trust, str(path)
+
+
+def test_trust_init_pins_what_the_gateway_names(stack, trust_file):
+    trust, chain = json.loads(trust_file.read_text()), stack.deployment()
+    pinned = {k: trust[k] for k in ("chain_id", "registry", "ledger", "deployment_block")}
+    assert pinned == {k: chain[k] for k in ("chain_id", "registry", "ledger")} | {"deployment_block": chain["block"]}
+    assert trust["heads"]["kind"] == "agency-checkpoints" and len(trust["heads"]["signers"]) >= 4
+
+
+def test_audit_ledger_with_a_trust_root_agrees_and_says_so(stack, completed, trust_file):
+    pinned = stack.cli("audit", "ledger", "--url", stack.url, "--trust", str(trust_file), "--json")
+    report = json.loads(pinned.stdout)
+    assert pinned.returncode == 0 and report["ok"] and report["trust"] == "pinned", pinned.stdout
+    claimed = json.loads(stack.cli("audit", "ledger", "--url", stack.url, "--json").stdout)
+    assert claimed["trust"] == "operator-claimed"
+
+
+def test_audit_ledger_refuses_a_gateway_naming_another_deployment(stack, completed, trust_file, tmp_path):
+    trust, path = moved(trust_file, tmp_path)
+    result = stack.cli("audit", "ledger", "--url", stack.url, "--trust", path, "--json")
+    block = stack.deployment()["block"]
+    assert result.returncode == 1 and json.loads(result.stdout)["findings"] == [
+        {
+            "check": "trust",
+            "message": f"the gateway at {stack.url} says the contracts were deployed in block {block}; "
+            f"the trust root pins block {trust['deployment_block']}",
+            "handoff": None,
+            "step": None,
+        }
+    ]
+
+
+def test_audit_verify_with_a_trust_root(stack, completed, trust_file, tmp_path):
+    case = completed["case_id"]
+    pinned = stack.cli("audit", "verify", case, "--url", stack.url, "--trust", str(trust_file))
+    assert pinned.returncode == 0 and pinned.stdout.splitlines()[0].endswith(f"trust: pinned ({trust_file})")
+    trust, path = moved(trust_file, tmp_path)
+    refused = stack.cli("audit", "verify", case, "--url", stack.url, "--json", user_env={"ONEVISIT_TRUST": path})
+    block = stack.deployment()["block"]
+    report = json.loads(refused.stdout)
+    assert refused.returncode == 1 and (report["trust"], report["findings"]) == (
+        "pinned",
+        [
+            {
+                "check": "trust",
+                "message": f"the bundle says the contracts were deployed in block {block}; "
+                f"the trust root pins block {trust['deployment_block']}",
+                "handoff": None,
+                "step": None,
+            }
+        ],
+    )
