@@ -56,7 +56,11 @@ def _print_report(report, as_json: bool, trust_file: Path | None = None) -> None
     if as_json:
         typer.echo(report.model_dump_json(indent=2))
     else:
-        where = "against the ledger" if report.online else "offline (signatures, hashes, order)"
+        where = (
+            "against the ledger"
+            if report.online
+            else "offline (signatures, hashes, order; anchors and registry history as the bundle claims them)"
+        )
         verdict = "VALID" if report.ok else "INVALID"
         typer.echo(
             f"{verdict}: case {report.case_id}, {report.handoffs} handoffs, {report.anchored} anchored, "

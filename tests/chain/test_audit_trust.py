@@ -337,7 +337,8 @@ def test_verify_bundle_with_trust_refuses_an_impostor_node_and_says_what_it_trus
     assert claimed.returncode == 0 and json.loads(claimed.stdout)["trust"] == "operator-claimed"
     human = cli("audit", "verify-bundle", str(bundle_file))
     assert human.stdout == (
-        f"VALID: case {trail.case_id}, {n} handoffs, {n} anchored, checked offline (signatures, hashes, order); "
+        f"VALID: case {trail.case_id}, {n} handoffs, {n} anchored, checked offline (signatures, hashes, order; "
+        "anchors and registry history as the bundle claims them); "
         "trust: operator-claimed (chain and contracts as the operator names them; pin your own with --trust)\n"
     )
 
