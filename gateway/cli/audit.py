@@ -96,7 +96,7 @@ def _ledger_for(bundle, url: str | None, ledger_rpc: str | None, trust=None) -> 
         from gateway.client import Api
 
         health = call(Api(url, "", "").health)
-        ledger_rpc = health.get("ledger_rpc")
+        ledger_rpc = health.get("ledger_rpc") if isinstance(health, dict) else None
         if not isinstance(ledger_rpc, str):
             fail(f"the gateway at {url} names no ledger node: give --ledger-rpc")
         if trust is not None:
