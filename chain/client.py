@@ -33,6 +33,7 @@ ANCHOR_GAS = 250_000
 ADMIN_GAS = 400_000
 DEPLOY_GAS = 5_000_000
 TIP = 1_000_000_000  # 1 gwei to the block's producer, where the chain charges fees at all
+FIRST_POLL_S = 0.04  # before the first look for a receipt
 FEES_FOR_S = 2.0  # how long a sender reuses the fee fields it read (re-read at once when refused)
 ANCHOR_SELECTOR = function_signature_to_4byte_selector("anchor(bytes32,bytes32,bytes32)")
 HANDOFF_ANCHORED = keccak(text="HandoffAnchored(bytes32,bytes32,bytes32,bytes32,address)")
@@ -373,7 +374,10 @@ class Sender:
         return self._fees[1]
 
     def _raw_receipt(self, tx_hash: str) -> dict[str, Any]:
-        deadline, pause = time.monotonic() + self.receipt_timeout, 0.01
+        """Poll for the receipt: first after FIRST_POLL_S (a transaction is not in a block sooner
+        on the embedded node, which seals 50 ms after the first pending one), then more slowly."""
+        deadline, pause = time.monotonic() + self.receipt_timeout, 0.02
+        time.sleep(FIRST_POLL_S)
         while True:
             receipt = self.ledger.rpc("eth_getTransactionReceipt", tx_hash)
             if receipt is not None:
