@@ -11,13 +11,11 @@ logged (``ApplicationRead``) before the data leaves, and the applicant can list 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 from sqlmodel import Session, select
 
 from gateway.store import ApplicationRead, Case, User, Vault
 from workflows.flows import FlowDef, StepDef
-from workflows.rules import MISSING, lookup
 
 UNDECIDED = {"waiting", "skipped"}  # step states that do not show an optional step ran
 
@@ -66,21 +64,6 @@ def fields_for(steps: list[StepDef]) -> list[str]:
     """The union of what ``steps`` read, a field dropped when its section is read whole."""
     paths = sorted({p for s in steps for p in (s.reads or [])})
     return [p for p in paths if not any(p.startswith(q + ".") for q in paths)]
-
-
-def extract(application: dict[str, Any], fields: list[str]) -> dict[str, Any]:
-    """The application limited to ``fields`` (dotted paths), in its own shape."""
-    out: dict[str, Any] = {}
-    for path in fields:
-        value = lookup(application, path)
-        if value is MISSING:
-            continue
-        *parents, leaf = path.split(".")
-        into = out
-        for part in parents:
-            into = into.setdefault(part, {})
-        into[leaf] = value
-    return out
 
 
 def log_read(session: Session, case: Case, user: User, purpose: str | None, fields: list[str]) -> None:

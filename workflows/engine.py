@@ -22,7 +22,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from chain.anchors import Anchor
     from chain.handoff import SignedHandoff
-    from workflows.flows import StepDef, agency_queue, changed_paths, overlaps
+    from workflows.flows import StepDef, agency_queue, changed_paths, extract, overlaps
     from workflows.messages import (
         ANCHOR_HANDOFF,
         CASE_WORKFLOW,
@@ -290,7 +290,7 @@ class CaseWorkflow:
             step=step.id,
             agency=step.agency,
             commitment=self._case.commitment,
-            application=application,
+            application=application if step.reads is None else extract(application, step.reads),  # need to know
             parents=[self._completed[d] for d in step.depends_on if d in self._completed],
             attempt=st.attempt,
             decided_by=decided_by,
@@ -385,7 +385,7 @@ class CaseWorkflow:
                 case_id=self._case.case_id,
                 action=step.compensation,
                 handoff=done,
-                application=self._application,
+                application=self._application if step.reads is None else extract(self._application, step.reads),
                 reason=self._withdrawal.reason,
             )
             undone = await self._agency_act(step, UNDO_STEP, COMPENSATE_STEP, request)

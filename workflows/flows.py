@@ -131,6 +131,22 @@ def agency_queue(agency: str, prefix: str = "agency-") -> str:
     return f"{prefix}{agency}"
 
 
+def extract(application: dict[str, Any], fields: list[str]) -> dict[str, Any]:
+    """The application limited to ``fields`` (dotted paths), in its own shape: what an agency's
+    step is sent and what its clerks are shown (need to know)."""
+    out: dict[str, Any] = {}
+    for path in fields:
+        value = lookup(application, path)
+        if value is MISSING:
+            continue
+        *parents, leaf = path.split(".")
+        into = out
+        for part in parents:
+            into = into.setdefault(part, {})
+        into[leaf] = value
+    return out
+
+
 def changed_paths(old: Any, new: Any, prefix: str = "") -> list[str]:
     """Dotted paths where two applications differ (a list counts as one value)."""
     if isinstance(old, dict) and isinstance(new, dict):

@@ -12,7 +12,7 @@ from sqlmodel import Session
 from chain.audit.evidence import EvidenceBundle
 from chain.client import LedgerClient
 from chain.errors import ChainError
-from gateway.access import extract, fields_for, log_read, may_see, reads_of, steps_held, visible_cases
+from gateway.access import fields_for, log_read, may_see, reads_of, steps_held, visible_cases
 from gateway.accounts import token_user
 from gateway.api.deps import (
     CaseDep,
@@ -47,6 +47,7 @@ from gateway.schemas import (
 )
 from gateway.store import Case
 from workflows.catalog import get_flow
+from workflows.flows import extract
 from workflows.messages import CORRECT_UPDATE, WITHDRAW_UPDATE, Correction, Withdrawal
 
 router = APIRouter(prefix="/api/cases", tags=["cases"])

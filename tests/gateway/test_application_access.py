@@ -7,14 +7,14 @@ from __future__ import annotations
 import pytest
 from sqlmodel import func, select
 
-from gateway.access import extract, fields_for
+from gateway.access import fields_for
 from gateway.casework import record_case
 from gateway.schemas import RegistrationApplication
 from gateway.store import ApplicationRead, CaseKey
 from tests.fixtures.stack import application
 from workflows.catalog import builtin_flows
 from workflows.engine import CaseWorkflow
-from workflows.flows import StepDef
+from workflows.flows import StepDef, extract
 
 PURPOSE = "tax registration of the new company"
 BOTH_OPTIONS = {"bank_account": True, "housing_fund": True}

@@ -37,6 +37,30 @@ async def refused(handle, update, arg) -> str:
     return err.value.cause.type
 
 
+async def test_each_agency_is_sent_only_the_fields_its_step_reads(rig):
+    """Need to know: a step's activity input holds what the flow says the step reads, no more."""
+    import json
+
+    from workflows.catalog import get_flow
+    from workflows.flows import extract
+    from workflows.messages import PERFORM_STEP
+
+    app = application() | {"options": {"bank_account": True}}
+    handle = await rig.start(app)
+    await handle.result()
+    sent = {}
+    async for event in handle.fetch_history_events():
+        if event.HasField("activity_task_scheduled_event_attributes"):
+            attrs = event.activity_task_scheduled_event_attributes
+            if attrs.activity_type.name == PERFORM_STEP:
+                step_input = json.loads(attrs.input.payloads[0].data)
+                sent[step_input["step"]] = step_input["application"]
+    flow = get_flow("business_registration")
+    assert sent == {s.id: extract(app, s.reads) for s in flow.steps if s.id in sent}
+    assert set(sent) == {s.id for s in flow.steps} - {"housing_fund"}
+    assert "shareholders" not in sent["seal_approval"] and "contact" not in sent["name_check"]
+
+
 async def test_standard_case_runs_the_dag_instantly_and_skips_unrequested_options(rig):
     handle = await rig.start(application())
     status = await handle.result()
