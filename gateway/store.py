@@ -118,9 +118,9 @@ class HandoffRow(SQLModel, table=True):
     recorded_at: datetime = Field(default_factory=utcnow)
 
 
-# Connections for every thread that may hold a session at once: the gateway's request threads
-# (anyio's default limiter: 40) and its event loop, the engine worker's activity threads (16). A
-# smaller pool let 40 waiting requests starve the few that held connections until 30 s timeouts.
+# Connections for everything that may hold a session at once: the gateway's requests in flight
+# (gateway.app.IN_FLIGHT) and the engine worker's activity threads (16), with room to spare. Once,
+# 15 connections and 40 request threads starved each other until the pool's 30 s timeout.
 POOL_SIZE, POOL_OVERFLOW = 48, 16
 
 
