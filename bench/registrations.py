@@ -253,6 +253,13 @@ async def read_load(url: str, ids: list[str], rps: float, seconds: float) -> dic
     }
 
 
+def plain_in_subprocess(temporal: str, n: int, concurrency: int) -> dict:
+    """The plain workflows from a process of their own (its worker's CPU apart from this client's)."""
+    argv = [sys.executable, __file__, "--plain-only", temporal, "--n", str(n), "--concurrency", str(concurrency)]
+    out = subprocess.run(argv, stdout=subprocess.PIPE, text=True, check=True, cwd=Path(__file__).resolve().parents[1])
+    return json.loads(out.stdout)
+
+
 def reads_in_subprocess(url: str, ids: list[str], rps: float, seconds: float) -> subprocess.Popen:
     argv = [sys.executable, __file__, "--url", url, "--reads-only", ",".join(ids)]
     argv += ["--reads-rps", str(rps), "--reads-s", str(seconds)]
@@ -292,7 +299,7 @@ def run(
     if plain:
         temporal = {k: v for k, v in pids.items() if k == "temporal"}
         before = cpu_now(temporal)
-        base = asyncio.run(plain_load(health["temporal"], "default", n, concurrency))
+        base = plain_in_subprocess(health["temporal"], n, concurrency)
         base["cpu_s"] = cpu_used(before, cpu_now(temporal), base["n"])
         result["plain"] = base
         if base["registrations_per_s"] and onevisit["registrations_per_s"] and base["p95_s"] and onevisit["p95_s"]:
@@ -318,7 +325,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--reads-rps", type=float, default=0.0)
     parser.add_argument("--reads-s", type=float, default=10.0)
     parser.add_argument("--reads-only", help=argparse.SUPPRESS)  # the reader subprocess: case ids
+    parser.add_argument("--plain-only", help=argparse.SUPPRESS)  # the plain-Temporal subprocess: its address
     args = parser.parse_args(argv)
+    if args.plain_only:
+        print(json.dumps(asyncio.run(plain_load(args.plain_only, "default", args.n, args.concurrency))), flush=True)
+        os._exit(0)  # not through interpreter shutdown, which the Temporal client's threads can crash
     if args.reads_only:
         print(json.dumps(asyncio.run(read_load(args.url, args.reads_only.split(","), args.reads_rps, args.reads_s))))
         return
