@@ -71,7 +71,7 @@ class Case(SQLModel, table=True):
     snapshot: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     revision: int = 0
     created_at: datetime = Field(default_factory=utcnow)
-    updated_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow, index=True)  # the live feed looks up what changed
 
 
 class IdempotentRequest(SQLModel, table=True):
