@@ -9,7 +9,7 @@ from chain.audit.case import Finding
 from chain.audit.ledger import LedgerReport, StoredRecord, reconcile
 from chain.handoff import agency_id, step_id
 from chain.merkle import Tree, handoff_leaf
-from tests.chain.test_reconcile import h32, record
+from tests.chain.test_reconcile import as_batched, h32, record
 
 
 def batch_of(records: list[StoredRecord]) -> tuple[BatchAnchor, list[StoredRecord]]:
@@ -26,23 +26,7 @@ def batch_of(records: list[StoredRecord]) -> tuple[BatchAnchor, list[StoredRecor
         log_index=0,
         timestamp=1_800_000_000,
     )
-    stored = [
-        r.model_copy(
-            update={
-                "anchor": r.anchor.model_copy(
-                    update={
-                        "batch_root": batch.root,
-                        "leaf_index": n,
-                        "batch_size": len(records),
-                        "tx_hash": batch.tx_hash,
-                        "block_hash": batch.block_hash,
-                        "proof": ["0x" + p.hex() for p in tree.proof(n)],
-                    }
-                )
-            }
-        )
-        for n, r in enumerate(records)
-    ]
+    stored = as_batched(records, batch, tree)
     return batch, stored
 
 

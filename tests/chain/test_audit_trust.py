@@ -79,19 +79,8 @@ def unanchored(trail: OnChainTrail) -> list[Finding]:
 def test_trust_init_writes_what_the_chain_says(honest, tmp_path):
     path = tmp_path / "trust.json"
     d = honest.deployment
-    result = cli(
-        "audit",
-        "trust",
-        "init",
-        "--ledger-rpc",
-        honest.url,
-        "--registry",
-        d.registry,
-        "--ledger",
-        d.ledger,
-        "-o",
-        str(path),
-    )
+    init = ("audit", "trust", "init", "--ledger-rpc", honest.url, "--registry", d.registry, "--ledger", d.ledger)
+    result = cli(*init, "-o", str(path))
     assert result.returncode == 0, result.stderr
     written = json.loads(path.read_text())
     genesis = JsonRpc(honest.url)("eth_getBlockByNumber", "0x0", False)["hash"]
@@ -112,19 +101,7 @@ def test_trust_init_writes_what_the_chain_says(honest, tmp_path):
     assert written["pinned_at_block"] > d.block
     assert result.stdout.startswith(f"wrote {path}: chain 1337 (genesis {genesis}), registry {d.registry}")
     assert "Check these out of band" in result.stdout
-    again = cli(
-        "audit",
-        "trust",
-        "init",
-        "--ledger-rpc",
-        honest.url,
-        "--registry",
-        d.registry,
-        "--ledger",
-        d.ledger,
-        "-o",
-        str(path),
-    )
+    again = cli(*init, "-o", str(path))
     assert (again.returncode, again.stderr) == (
         2,
         f"error: {path} exists: a trust root is not replaced by accident (--force to overwrite)\n",

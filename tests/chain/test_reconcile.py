@@ -97,14 +97,9 @@ def test_the_real_ledger_reconciles_with_its_records_and_names_what_is_missing(e
     assert checks(report) == {("complete", records[0].hash), ("anchor", stray.hash)}
 
 
-def test_batched_anchors_reconcile_by_their_proofs(embedded_ledger):
-    fresh = embedded_ledger.redeploy()
-    records = [record("tax_registration", "tax") for _ in range(3)]
-    tree = Tree([handoff_leaf(r.hash, step_id(r.flow, r.step), r.case_commitment) for r in records])
-    sender = fresh.sender("tax")
-    sender.send(fresh.ledger().handoff_ledger.functions.anchor_batch(tree.root, len(records)), ADMIN_GAS)
-    batch = fresh.ledger().all_batches()[0]
-    stored = [
+def as_batched(records: list, batch, tree: Tree) -> list:
+    """The records as the store keeps them once ``batch`` (the event of ``tree``'s root) anchored them."""
+    return [
         r.model_copy(
             update={
                 "anchor": r.anchor.model_copy(
@@ -121,6 +116,16 @@ def test_batched_anchors_reconcile_by_their_proofs(embedded_ledger):
         )
         for n, r in enumerate(records)
     ]
+
+
+def test_batched_anchors_reconcile_by_their_proofs(embedded_ledger):
+    fresh = embedded_ledger.redeploy()
+    records = [record("tax_registration", "tax") for _ in range(3)]
+    tree = Tree([handoff_leaf(r.hash, step_id(r.flow, r.step), r.case_commitment) for r in records])
+    sender = fresh.sender("tax")
+    sender.send(fresh.ledger().handoff_ledger.functions.anchor_batch(tree.root, len(records)), ADMIN_GAS)
+    batch = fresh.ledger().all_batches()[0]
+    stored = as_batched(records, batch, tree)
     report = reconcile_ledger(stored, fresh.ledger())
     assert report.ok and (report.batches_on_chain, report.matched) == (1, 3), report.findings
     wrong = stored[2].model_copy(update={"anchor": stored[2].anchor.model_copy(update={"leaf_index": 0})})
