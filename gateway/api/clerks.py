@@ -59,7 +59,9 @@ def list_escalations(
 ) -> list[dict]:
     """Open cases with a step of this agency past its SLA, most overdue first."""
     agency = agency or user.agency
-    if agency is None or (user.role == "clerk" and agency != user.agency):
+    if agency is None:  # as for the queue: an admin names the agency
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "name the agency: ?agency=NAME")
+    if user.role == "clerk" and agency != user.agency:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "clerks see their own agency's escalations")
     return escalations(session, agency)
 

@@ -1,0 +1,136 @@
+"""Every endpoint the gateway serves (read from its OpenAPI document) × every kind of caller, with
+the status each must get: the table is the access policy of DESIGN.md written out, and a route
+missing from it fails the test, so a new endpoint cannot ship without its row.
+
+The case is an applicant's registration without the optional steps (so housing fund and bank
+hold no step of it), recorded as completed; Temporal is faked (updates are accepted) and the
+ledger is unreachable (routes that need it answer 503 to those who may call them)."""
+
+from __future__ import annotations
+
+import pytest
+
+from agencies.identifiers import random_uscc
+from gateway.casework import record_case
+from tests.fixtures.stack import application
+from workflows.engine import CaseWorkflow
+
+CALLERS = (
+    "anonymous",
+    "applicant",
+    "other-applicant",
+    "clerk-market_regulation",
+    "clerk-public_security",
+    "clerk-tax",
+    "clerk-human_resources",
+    "clerk-housing_fund",
+    "clerk-bank",
+    "auditor",
+    "admin",
+)
+HOLDING = {"clerk-market_regulation", "clerk-public_security", "clerk-tax", "clerk-human_resources"}
+NOT_HOLDING = {"clerk-housing_fund", "clerk-bank"}
+
+
+def statuses(default: int, **named: int) -> dict[str, int]:
+    """``default`` for every caller not named; callers named by role group (see GROUPS)."""
+    out = dict.fromkeys(CALLERS, default)
+    for group, status in named.items():
+        for caller in GROUPS[group]:
+            out[caller] = status
+    return out
+
+
+GROUPS = {
+    "anonymous": {"anonymous"},
+    "owner": {"applicant"},
+    "stranger": {"other-applicant"},
+    "applicants": {"applicant", "other-applicant"},
+    "holding": HOLDING,
+    "not_holding": NOT_HOLDING,
+    "clerks": HOLDING | NOT_HOLDING,
+    "auditor": {"auditor"},
+    "admin": {"admin"},
+}
+UNKNOWN_LICENCE = random_uscc("370102")  # well formed, and issued to nobody
+
+# The access policy, endpoint by endpoint. 401: not signed in; 403: the role may never do this;
+# 404: the case is not one this caller may see (as if it did not exist); 409/422: the caller may,
+# but not now or not so; 503: allowed, and the unreachable ledger or engine answered for it.
+MATRIX: dict[tuple[str, str], dict[str, int]] = {
+    ("POST", "/api/auth/token"): statuses(200, anonymous=401),  # anonymous: a wrong password
+    ("GET", "/api/auth/me"): statuses(200, anonymous=401),
+    ("POST", "/api/auth/logout"): statuses(204, anonymous=401),
+    ("POST", "/api/cases"): statuses(403, anonymous=401, applicants=201),
+    ("GET", "/api/cases"): statuses(200, anonymous=401),  # each sees their own list
+    ("GET", "/api/cases/{case_id}"): statuses(200, anonymous=401, stranger=404, not_holding=404),
+    ("GET", "/api/cases/{case_id}/events"): statuses(200, anonymous=401, stranger=404, not_holding=404),
+    ("GET", "/api/cases/{case_id}/evidence"): statuses(403, anonymous=401, auditor=503, admin=503),
+    ("GET", "/api/cases/{case_id}/application"): statuses(
+        403, anonymous=401, owner=200, stranger=404, holding=200, not_holding=404
+    ),
+    ("GET", "/api/cases/{case_id}/reads"): statuses(403, anonymous=401, owner=200, stranger=404, auditor=200),
+    ("POST", "/api/cases/{case_id}/correction"): statuses(403, anonymous=401, owner=200, stranger=404),
+    ("POST", "/api/cases/{case_id}/withdrawal"): statuses(403, anonymous=401, owner=200, stranger=404),
+    ("GET", "/api/queue"): statuses(403, anonymous=401, clerks=200, admin=422),  # admin: name the agency
+    ("GET", "/api/escalations"): statuses(403, anonymous=401, clerks=200, admin=422),
+    # holding clerks may decide, but no step of theirs awaits a decision on a completed case
+    ("POST", "/api/cases/{case_id}/decision"): statuses(403, anonymous=401, holding=409, not_holding=404),
+    ("GET", "/api/audit/deployment"): statuses(403, anonymous=401, auditor=200),
+    ("GET", "/api/audit/handoffs"): statuses(403, anonymous=401, auditor=200),
+    ("GET", "/healthz"): statuses(503),  # public; the ledger is unreachable here
+    ("GET", "/api/public/licences/{code}"): statuses(200),  # public: "unknown"
+    # the e-licence shows personal data: only the applicant it was issued to (nobody here: 404)
+    ("GET", "/api/public/licences/{code}/document.pdf"): statuses(403, anonymous=401, applicants=404),
+}
+
+
+@pytest.fixture
+def world(in_process_gateway, fake_temporal):
+    gw = in_process_gateway
+    gw.add_user("other-applicant", "applicant")
+    case_id = gw.open_case(application())
+    status = CaseWorkflow(fake_temporal.started[case_id]).status()
+    status.state, status.revision = "completed", 1
+    for st in status.steps:
+        st.state = "completed" if st.step not in ("bank_account", "housing_fund") else "skipped"
+    with gw.session() as session:
+        record_case(session, status)
+    tokens = {c: ({} if c == "anonymous" else gw.login(c)) for c in CALLERS}
+    return gw, case_id, tokens
+
+
+def call(gw, method: str, path: str, case_id: str, headers: dict, caller: str):
+    url = path.replace("{case_id}", case_id).replace("{code}", UNKNOWN_LICENCE)
+    body = None
+    if (method, path) == ("POST", "/api/auth/token"):
+        user = "applicant" if caller == "anonymous" else caller
+        password = "wrong password" if caller == "anonymous" else caller
+        return gw.http.post(url, data={"username": user, "password": password})
+    if (method, path) == ("POST", "/api/auth/logout") and headers:
+        headers = gw.login(caller)  # a token of its own: the others stay signed in
+    if (method, path) == ("POST", "/api/cases"):
+        body = application()
+    elif path.endswith("/correction"):
+        body = application()
+    elif path.endswith("/withdrawal"):
+        body = {"reason": "changed plans"}
+    elif path.endswith("/decision"):
+        body = {"decision": "approve"}
+    if path.endswith("/application"):
+        url += "?purpose=role matrix check"
+    return gw.http.request(method, url, headers=headers, json=body)
+
+
+def test_every_endpoint_answers_every_caller_as_the_policy_says(world):
+    gw, case_id, tokens = world
+    served = {(m.upper(), p) for p, ops in gw.http.get("/openapi.json").json()["paths"].items() for m in ops}
+    assert served == set(MATRIX), (
+        f"endpoints without a row: {served - set(MATRIX)}; rows without one: {set(MATRIX) - served}"
+    )
+    wrong = {}
+    for (method, path), expected in MATRIX.items():
+        got = {c: call(gw, method, path, case_id, tokens[c], c).status_code for c in CALLERS}
+        if got != expected:
+            wrong[f"{method} {path}"] = {c: (got[c], expected[c]) for c in CALLERS if got[c] != expected[c]}
+    assert wrong == {}, "(got, expected) per caller: " + repr(wrong)
