@@ -18,6 +18,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator
 
+from agencies.divisions import last_year, names_of
+
 
 class IdentifierError(ValueError):
     """An identifier broke one of its format rules; the message says which."""
@@ -41,12 +43,6 @@ JINAN_DIVISIONS: dict[str, str] = {
 }
 JINAN_CITY = "370100"  # 济南市 itself (city-level registrations use it)
 
-# First two digits of every GB/T 2260 province-level code (81/82/83: HK, Macao and
-# Taiwan residents' residence permits, which use the same number format).
-_PROVINCES = frozenset(
-    "11 12 13 14 15 21 22 23 31 32 33 34 35 36 37 41 42 43 44 45 46 50 51 52 53 54 61 62 63 64 65 71 81 82 83".split()
-)
-
 
 def is_jinan_division(code: str) -> bool:
     """True for Jinan's current districts/counties and the city code 370100."""
@@ -69,24 +65,40 @@ def resident_id_check_char(first17: str) -> str:
 
 
 def validate_resident_id(value: str, *, today: date | None = None) -> str:
-    """Return the normalised ID (trimmed, 'x' -> 'X') or raise IdentifierError."""
+    """Return the normalised ID (trimmed, 'x' -> 'X') or raise IdentifierError.
+
+    Rules, in order: 18 characters, 17 ASCII digits and a digit or X (a fullwidth digit is named
+    by its position, never folded silently); a GB/T 2260 division code (current or former, not
+    abolished before the birth year); a real birth date from 1900 on and not after ``today``;
+    the GB 11643 check character."""
     if not isinstance(value, str):
         raise IdentifierError("resident ID must be a string")
     value = value.strip().upper()
+    for pos, c in enumerate(value, start=1):
+        if not (c.isascii() and c.isdigit()) and not (pos == 18 and c == "X"):
+            what = "fullwidth " if "\uff10" <= c <= "\uff19" or c == "\uff38" else ""
+            if pos == 18 and len(value) == 18 and not what:
+                raise IdentifierError(f"resident ID check character must be a digit or X, not {c!r}")
+            raise IdentifierError(
+                f"resident ID must be 17 digits followed by a digit or X, in ASCII: {what}character "
+                f"{c!r} (U+{ord(c):04X}) at position {pos}"
+            )
     if len(value) != 18:
-        raise IdentifierError("resident ID must be 18 characters")
+        raise IdentifierError(f"resident ID must be 18 characters, not {len(value)}")
     body, check = value[:17], value[17]
-    if not body.isascii() or not body.isdigit():
-        raise IdentifierError("resident ID must be 17 digits followed by a digit or X")
-    if not (check.isascii() and check.isdigit()) and check != "X":
-        raise IdentifierError(f"resident ID check character must be a digit or X, not {check!r}")
-    if body[:2] not in _PROVINCES:
-        raise IdentifierError(f"resident ID region code {body[:6]} is not a Chinese province code")
     raw = body[6:14]
     try:
         birth = date(int(raw[:4]), int(raw[4:6]), int(raw[6:]))
     except ValueError:
         raise IdentifierError(f"resident ID birth date {raw} is not a date") from None
+    region = body[:6]
+    if not names_of(region):
+        raise IdentifierError(f"resident ID region code {region} is not a GB/T 2260 administrative division")
+    until = last_year(region)
+    if until is not None and until < birth.year:
+        raise IdentifierError(
+            f"resident ID region code {region} was abolished in {until}, before the birth year {birth.year}"
+        )
     if birth.year < 1900:
         raise IdentifierError(f"resident ID birth date {raw} is before 1900")
     if birth > (today or date.today()):
@@ -94,6 +106,27 @@ def validate_resident_id(value: str, *, today: date | None = None) -> str:
     expected = resident_id_check_char(body)
     if check != expected:
         raise IdentifierError(f"resident ID check character is wrong: expected {expected}")
+    return value
+
+
+def resident_id_birth_date(value: str) -> date:
+    """The birth date a (valid) resident ID carries."""
+    raw = validate_resident_id(value)[6:14]
+    return date(int(raw[:4]), int(raw[4:6]), int(raw[6:]))
+
+
+def age_on(birth: date, today: date) -> int:
+    """Full years from ``birth`` to ``today`` (a 29 February birthday falls on 1 March)."""
+    return today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
+
+
+def validate_adult_resident_id(value: str, *, today: date | None = None, min_age: int = 18) -> str:
+    """A valid resident ID whose holder is at least ``min_age`` (a legal representative: 18)."""
+    today = today or date.today()
+    value = validate_resident_id(value, today=today)
+    birth = resident_id_birth_date(value)
+    if (age := age_on(birth, today)) < min_age:
+        raise IdentifierError(f"resident ID holder must be at least {min_age} years old, not {age} (born {birth})")
     return value
 
 
@@ -228,4 +261,5 @@ def random_seal_number() -> str:
 # --- Pydantic field types -----------------------------------------------------
 
 ResidentId = Annotated[str, AfterValidator(validate_resident_id)]
+AdultResidentId = Annotated[str, AfterValidator(validate_adult_resident_id)]  # a legal representative
 Uscc = Annotated[str, AfterValidator(validate_uscc)]
