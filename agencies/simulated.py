@@ -16,10 +16,18 @@ from pathlib import Path
 from typing import Any
 
 from agencies.backend import Refused
-from agencies.identifiers import JINAN_DIVISIONS, random_seal_number, random_uscc
+from agencies.identifiers import (
+    JINAN_DIVISIONS,
+    IdentifierError,
+    random_seal_number,
+    random_uscc,
+    validate_adult_resident_id,
+    validate_resident_id,
+)
 from agencies.localdb import open_local
 from agencies.names import NameRefused, parse_name
 from agencies.register import LICENCES_TABLE, LicenceRegister
+from agencies.scope import ScopeRefused, parse_scope
 from workflows.messages import CompensateInput, StepInput
 
 SEAL_KINDS = ("official", "finance", "invoice", "contract", "legal_representative")
@@ -98,6 +106,23 @@ class ActionStore:
         return None
 
 
+def check_registration_items(application: dict[str, Any]) -> None:
+    """What the registry checks again whatever the gateway let through: every resident ID (the
+    legal representative's of someone at least 18) and a business scope from the catalogue."""
+    people = [("legal_representative", application.get("legal_representative") or {})]
+    people += [(f"shareholders[{i}]", s) for i, s in enumerate(application.get("shareholders") or [])]
+    for where, person in people:
+        check = validate_adult_resident_id if where == "legal_representative" else validate_resident_id
+        try:
+            check(str(person.get("id_number", "")))
+        except IdentifierError as exc:
+            raise Refused(f"{where}.id_number: {exc}", "ResidentIdInvalid") from exc
+    try:
+        parse_scope(str((application.get("company") or {}).get("business_scope", "")))
+    except ScopeRefused as exc:
+        raise Refused(f"company.business_scope: {exc}", "ScopeRefused") from exc
+
+
 def _parent_output(request: StepInput, key: str) -> Any:
     for parent in request.parents:
         if key in parent.record.outputs:
@@ -170,6 +195,7 @@ class SimulatedBackend:
         return {"company_name": name.name, "division": division, "name_reserved": True}
 
     def _business_licence(self, request: StepInput) -> dict[str, Any]:
+        check_registration_items(request.application)
         division = request.application["company"]["division"]
         uscc = self.store.issue_unique("uscc", request.case_id, lambda: random_uscc(division))
         name, issued_on = _parent_output(request, "company_name"), date.today().isoformat()

@@ -21,7 +21,8 @@ from pydantic import (
     model_validator,
 )
 
-from agencies.identifiers import JINAN_DIVISIONS, ResidentId
+from agencies.identifiers import JINAN_DIVISIONS, AdultResidentId, ResidentId
+from agencies.scope import parse_scope
 from workflows.messages import StepStatus
 
 Phone = Field(pattern=r"^1[3-9][0-9]{9}$", description="mainland mobile number, 11 ASCII digits")
@@ -66,8 +67,10 @@ class Strict(BaseModel):
 
 
 class Person(Strict):
+    """The legal representative: a resident ID of someone at least 18 years old."""
+
     name: Text = Field(min_length=2, max_length=30)
-    id_number: ResidentId
+    id_number: AdultResidentId
     phone: str = Phone
 
 
@@ -83,6 +86,12 @@ class Company(Strict):
     registered_capital_cny: int = Field(gt=0, le=10**12)
     business_scope: LongText = Field(min_length=2, max_length=2000)
     address: Text = Field(min_length=4, max_length=200)
+
+    @field_validator("business_scope")
+    @classmethod
+    def _from_catalogue(cls, v: str) -> str:
+        parse_scope(v)  # ScopeRefused is a ValueError naming the item and the rule
+        return v
 
     @field_validator("division")
     @classmethod
