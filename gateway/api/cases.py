@@ -25,6 +25,7 @@ from gateway.api.deps import (
     blocking,
     oauth2,
     require,
+    unprocessable,
 )
 from gateway.api.updates import send_update
 from gateway.casework import (
@@ -85,7 +86,7 @@ async def apply(
             idempotency_key=idempotency_key,
         )
     except IdempotencyKeyReused as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"Idempotency-Key: {exc}") from exc
+        raise unprocessable(("header", "idempotency-key"), f"Idempotency-Key: {exc}", value=idempotency_key) from exc
     except CaseNotStarted as exc:
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE, f"the case could not be started, nothing was kept: {exc}"

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, status
 from sqlmodel import select
 
-from gateway.api.deps import CaseDep, CurrentUser, SessionDep, TemporalDep, require
+from gateway.api.deps import CaseDep, CurrentUser, SessionDep, TemporalDep, require, unprocessable
 from gateway.api.updates import send_update
 from gateway.casework import escalations
 from gateway.schemas import DecisionIn, Escalation, QueueEntry, UpdateOut
@@ -26,7 +26,7 @@ def queue(
     """The steps waiting for a decision by this agency: nearest SLA first, then oldest."""
     agency = agency or user.agency
     if agency is None:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "name the agency: ?agency=NAME")
+        raise unprocessable(("query", "agency"), "name the agency: ?agency=NAME", "missing")
     if user.role == "clerk" and agency != user.agency:
         raise HTTPException(status.HTTP_403_FORBIDDEN, f"you are a clerk of {user.agency}, not of {agency}")
     rows = session.exec(
@@ -60,7 +60,7 @@ def list_escalations(
     """Open cases with a step of this agency past its SLA, most overdue first."""
     agency = agency or user.agency
     if agency is None:  # as for the queue: an admin names the agency
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "name the agency: ?agency=NAME")
+        raise unprocessable(("query", "agency"), "name the agency: ?agency=NAME", "missing")
     if user.role == "clerk" and agency != user.agency:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "clerks see their own agency's escalations")
     return escalations(session, agency)

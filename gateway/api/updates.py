@@ -13,6 +13,7 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from gateway.api.deps import unprocessable
 from gateway.store import User
 from workflows.messages import Refusal, UpdateResult
 
@@ -22,8 +23,10 @@ REFUSAL_STATUS = {  # any other refusal (the case is not in a state to take it) 
     Refusal.NO_SUCH_STEP: status.HTTP_404_NOT_FOUND,
     Refusal.NOT_YOUR_STEP: status.HTTP_403_FORBIDDEN,
     Refusal.NOT_APPLICANT: status.HTTP_403_FORBIDDEN,
-    Refusal.REASON_REQUIRED: status.HTTP_422_UNPROCESSABLE_CONTENT,
-    Refusal.CHANGES_JUDGED: status.HTTP_422_UNPROCESSABLE_CONTENT,
+}
+UNPROCESSABLE = {  # refusals of what was sent: a 422 naming the field, as every 422 does
+    Refusal.REASON_REQUIRED: ("body", "reason"),
+    Refusal.CHANGES_JUDGED: ("body",),  # the message names the fields and the step that judged them
 }
 
 
@@ -36,6 +39,8 @@ async def send_update(temporal: Client, case_id: str, update: str, arg: BaseMode
         kind = cause.type if isinstance(cause, ApplicationError) else None
         message = cause.message if isinstance(cause, ApplicationError) else str(cause or exc)
         log.warning("refused %s on %s by %s (%s): %s", update, case_id, user.username, kind, message)
+        if kind in UNPROCESSABLE:
+            raise unprocessable(UNPROCESSABLE[kind], message, kind) from exc
         raise HTTPException(REFUSAL_STATUS.get(kind or "", status.HTTP_409_CONFLICT), message) from exc
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:

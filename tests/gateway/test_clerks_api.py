@@ -52,21 +52,28 @@ def test_an_admin_names_the_agency_and_a_clerk_sees_only_their_own(in_process_ga
     resp = escalations(in_process_gateway, "clerk-tax", "market_regulation")
     assert (resp.status_code, resp.json()) == (403, {"detail": "clerks see their own agency's escalations"})
     resp = escalations(in_process_gateway, "admin", None)  # as for the queue
-    assert (resp.status_code, resp.json()) == (422, {"detail": "name the agency: ?agency=NAME"})
+    assert resp.status_code == 422  # in the shape of every 422, naming the parameter
+    assert [(e["loc"], e["msg"]) for e in resp.json()["detail"]] == [
+        (["query", "agency"], "name the agency: ?agency=NAME")
+    ]
     assert escalations(in_process_gateway, "applicant").status_code == 403
 
 
 @pytest.mark.parametrize(
-    "refusal,http_status",
+    "refusal,http_status,detail",
     [
-        (Refusal.NOT_YOUR_STEP, 403),
-        (Refusal.NO_SUCH_STEP, 404),
-        (Refusal.REASON_REQUIRED, 422),
-        (Refusal.NOT_AWAITING, 409),
+        (Refusal.NOT_YOUR_STEP, 403, "refused by the engine"),
+        (Refusal.NO_SUCH_STEP, 404, "refused by the engine"),
+        (  # in the shape of every 422, naming the field
+            Refusal.REASON_REQUIRED,
+            422,
+            [{"type": "ReasonRequired", "loc": ["body", "reason"], "msg": "refused by the engine", "input": None}],
+        ),
+        (Refusal.NOT_AWAITING, 409, "refused by the engine"),
     ],
 )
 def test_the_engines_refusal_of_a_decision_is_an_http_status(
-    in_process_gateway, fake_temporal, escalated, refusal, http_status
+    in_process_gateway, fake_temporal, escalated, refusal, http_status, detail
 ):
     fake_temporal.refusals.append(ApplicationError("refused by the engine", type=refusal.value))
     resp = in_process_gateway.http.post(
@@ -74,7 +81,7 @@ def test_the_engines_refusal_of_a_decision_is_an_http_status(
         json={"decision": "approve"},
         headers=in_process_gateway.login("clerk-market_regulation"),
     )
-    assert (resp.status_code, resp.json()) == (http_status, {"detail": "refused by the engine"})
+    assert (resp.status_code, resp.json()) == (http_status, {"detail": detail})
     case_id, update, decision = fake_temporal.updates[-1]
     assert (case_id, update) == (escalated, DECIDE_UPDATE)
     assert decision == Decision(

@@ -34,7 +34,8 @@ def test_the_same_key_with_another_application_is_refused_and_nothing_is_stored(
     first = post(in_process_gateway, application(), "retry-0002")
     other = post(in_process_gateway, application(), "retry-0002")  # another company name
     assert first.status_code == 201 and other.status_code == 422
-    assert other.json()["detail"].startswith("Idempotency-Key: ")
+    [error] = other.json()["detail"]  # in the shape of every 422, naming the header
+    assert error["loc"] == ["header", "idempotency-key"] and error["msg"].startswith("Idempotency-Key: ")
     assert stored(in_process_gateway)[0] == [first.json()["case_id"]] and len(fake_temporal.started) == 1
 
 
