@@ -1,0 +1,137 @@
+"""Schemathesis against the OpenAPI document the gateway serves, in-process (a fake Temporal
+client, a ledger faked to answer), once as each kind of caller: every operation gets requests that fit its schema
+and requests that do not, half of the well-formed ones aimed at a real case and a real licence of
+the applicant's. No answer may be a 5xx or break the schema the gateway publishes for it, and
+malformed input must be refused with a 4xx.
+
+Statuses the document does not list (401, 403, 404, 409, 429...) are the role matrix's business
+(``test_role_matrix.py``), not checked here. Bounded and derandomized: the same requests every run."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from schemathesis import GenerationMode
+from schemathesis.checks import (
+    content_type_conformance,
+    negative_data_rejection,
+    not_a_server_error,
+    response_schema_conformance,
+)
+
+from agencies.identifiers import random_uscc
+from gateway.casework import record_case
+from tests.fixtures.gateway import DEPLOYMENT
+from tests.fixtures.stack import application
+from tests.gateway.test_licence_document_api import issue
+from tests.gateway.test_role_matrix import CALLERS
+from workflows.engine import CaseWorkflow
+
+EXAMPLES = 4  # per operation, caller and mode: about 1,300 requests in all
+CHECKS = {
+    GenerationMode.POSITIVE: [not_a_server_error, response_schema_conformance, content_type_conformance],
+    GenerationMode.NEGATIVE: [
+        not_a_server_error,
+        response_schema_conformance,
+        content_type_conformance,
+        negative_data_rejection,
+    ],
+}
+APPLICATION_BODIES = {"POST /api/cases", "POST /api/cases/{case_id}/correction"}
+BOUNDED = settings(
+    max_examples=EXAMPLES,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+)
+
+
+@pytest.fixture
+def fake_ledger(monkeypatch) -> None:
+    """A ledger that answers: the chain id the deployment names, and no registry events. With none
+    listening, /healthz and the evidence bundle rightly answer 503, which would hide their 200s."""
+    import gateway.api.cases
+    import gateway.api.health
+
+    eth = SimpleNamespace(chain_id=DEPLOYMENT.chain_id)
+    monkeypatch.setattr(gateway.api.health, "connect", lambda *_args, **_kw: SimpleNamespace(eth=eth))
+    monkeypatch.setattr(gateway.api.cases, "LedgerClient", lambda *_args: SimpleNamespace(registry_events=lambda: []))
+
+
+def completed_case(gw, fake_temporal) -> dict[str, str]:
+    """The applicant's case, recorded as completed (so its event stream ends), and its licence:
+    the values of the path parameters ``case_id`` and ``code``."""
+    app = application()
+    case_id = gw.open_case(app)
+    status = CaseWorkflow(fake_temporal.started[case_id]).status()
+    status.state, status.revision = "completed", 1
+    for st_ in status.steps:
+        st_.state = "skipped" if st_.step in ("bank_account", "housing_fund") else "completed"
+    with gw.session() as session:
+        record_case(session, status)
+    return {"case_id": case_id, "code": issue(gw, case_id, random_uscc("370102"), app["company"]["name"])}
+
+
+def operations(gw):
+    """Every operation in the served document; sign-out last, so the caller keeps its token."""
+    schema = schemathesis.openapi.from_dict(gw.http.get("/openapi.json").json())
+    ops = [result.ok() for result in schema.get_all_operations()]
+    return sorted(ops, key=lambda op: (op.path == "/api/auth/logout", op.label))
+
+
+def fuzz(gw, op, mode: GenerationMode, headers: dict[str, str], real: dict[str, str], aim: bool = False) -> None:
+    """``EXAMPLES`` requests to ``op`` as the caller ``headers`` sign in; raises on the first failure
+    (shrunk). ``aim``: well-formed requests name the ``real`` case and licence, and send an
+    application that passes the checks no schema can state (check characters, company names)."""
+
+    @BOUNDED
+    @given(case=op.as_strategy(generation_mode=mode))
+    def run(case):
+        if aim and case.path_parameters:
+            case.path_parameters = {k: real.get(k, v) for k, v in case.path_parameters.items()}
+        if aim and op.label in APPLICATION_BODIES:
+            case.body = application()
+            case.headers = {k: v for k, v in (case.headers or {}).items() if k.lower() != "idempotency-key"}
+        sent = case.as_transport_kwargs(base_url=str(gw.http.base_url), headers=headers)
+        sent.pop("cookies", None)
+        if isinstance(sent.get("data"), bytes | str):  # raw bytes go as content
+            sent["content"] = sent.pop("data")
+        case.validate_response(gw.http.request(**sent), checks=CHECKS[mode])
+
+    run()
+
+
+def runs(op) -> list[tuple[GenerationMode, bool]]:
+    """Well-formed requests as generated, and (where the operation names a case, a licence or
+    takes an application) aimed at the real ones, so the fuzzer gets past what no schema states;
+    malformed ones where there is something to malform (a bare string path parameter has none)."""
+    plan = [(GenerationMode.POSITIVE, False)]
+    if op.path_parameters or op.label in APPLICATION_BODIES:
+        plan.append((GenerationMode.POSITIVE, True))
+    if len(op.body) or len(op.query) or len(op.headers):
+        plan.append((GenerationMode.NEGATIVE, False))
+    return plan
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+def test_no_request_gets_a_server_error_or_an_answer_that_breaks_the_schema(
+    in_process_gateway, fake_temporal, fake_ledger, caller
+):
+    gw = in_process_gateway
+    gw.add_user("other-applicant", "applicant")
+    real = completed_case(gw, fake_temporal)
+    headers = {} if caller == "anonymous" else gw.login(caller)
+    failures: dict[str, str] = {}
+    for op in operations(gw):
+        for mode, aim in runs(op):
+            try:
+                fuzz(gw, op, mode, headers, real, aim)
+            except Exception as exc:  # every operation is fuzzed; the failures are reported together
+                failures[f"{op.label} ({mode}{', aimed' if aim else ''})"] = str(exc)
+    if caller in ("applicant", "other-applicant"):  # the fuzzer got past the checks no schema states
+        assert len(fake_temporal.started) > 1
+    assert not failures, "\n\n".join(f"{where}:\n{what}" for where, what in failures.items())
