@@ -15,6 +15,13 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from agencies.accounts import (
+    invoice_quota,
+    random_bank_account,
+    random_housing_fund_account,
+    social_insurances,
+    taxpayer_type,
+)
 from agencies.backend import Refused
 from agencies.identifiers import (
     JINAN_DIVISIONS,
@@ -34,7 +41,7 @@ SEAL_KINDS = ("official", "finance", "invoice", "contract", "legal_representativ
 
 
 class ActionStore:
-    """The back-end's records: one row per (case, action), plus named counters."""
+    """The back-end's records: one row per (case, action), names reserved and codes issued."""
 
     def __init__(self, path: Path):
         self._db = open_local(
@@ -42,7 +49,6 @@ class ActionStore:
             "CREATE TABLE IF NOT EXISTS actions "
             "(case_id TEXT, action TEXT, outputs TEXT, PRIMARY KEY (case_id, action))",
             "CREATE TABLE IF NOT EXISTS names (division TEXT, name TEXT, case_id TEXT, PRIMARY KEY (division, name))",
-            "CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER)",
             "CREATE TABLE IF NOT EXISTS issued (kind TEXT, code TEXT, case_id TEXT, PRIMARY KEY (kind, code))",
             LICENCES_TABLE,
         )
@@ -67,12 +73,6 @@ class ActionStore:
                 self._db.execute("ROLLBACK")
                 raise
             return outputs
-
-    def next(self, counter: str) -> int:
-        self._db.execute(
-            "INSERT INTO counters VALUES (?, 1) ON CONFLICT(name) DO UPDATE SET value = value + 1", (counter,)
-        )
-        return self._db.execute("SELECT value FROM counters WHERE name=?", (counter,)).fetchone()[0]
 
     def issue_unique(self, kind: str, case_id: str, draw: Callable[[], str]) -> str:
         """A code of ``kind`` never issued before (drawn at random until one is free), recorded
@@ -218,21 +218,38 @@ class SimulatedBackend:
         return {"seals": seals}
 
     def _tax_registration(self, request: StepInput) -> dict[str, Any]:
+        """Taxpayer registration keyed on the credit code: the type from the declared annual sales,
+        the division's tax authority and the first invoice quota."""
         division = request.application["company"]["division"]
+        sales = int(request.application.get("expected_annual_sales_cny") or 0)
         return {
             "taxpayer_id": _parent_output(request, "uscc"),
+            "taxpayer_type": taxpayer_type(sales),
+            "declared_annual_sales_cny": sales,
             "tax_office": f"国家税务总局济南市{JINAN_DIVISIONS.get(division, '')}税务局",
+            "invoice_quota": invoice_quota(),
         }
 
     def _bank_account(self, request: StepInput) -> dict[str, Any]:
         uscc = _parent_output(request, "uscc")
-        return {"basic_account": f"3701{self.store.next('account'):014d}", "account_holder_uscc": uscc}
+        account = self.store.issue_unique("bank_account", request.case_id, random_bank_account)
+        return {"basic_account": account, "account_holder_uscc": uscc}
 
     def _housing_fund(self, request: StepInput) -> dict[str, Any]:
-        return {"housing_fund_unit_id": f"HF{_parent_output(request, 'uscc')[-10:]}"}
+        division = request.application["company"]["division"]
+        account = self.store.issue_unique(
+            "housing_fund_account", request.case_id, lambda: random_housing_fund_account(division)
+        )
+        return {
+            "housing_fund_unit_account": account,
+            "unit_uscc": _parent_output(request, "uscc"),
+            "insured_staff": int(request.application.get("employees", 0)),
+            "insurances": social_insurances(int(request.application.get("employees", 0))),
+        }
 
     def _social_security(self, request: StepInput) -> dict[str, Any]:
         return {
             "social_security_employer_id": _parent_output(request, "uscc"),
             "insured_staff": int(request.application.get("employees", 0)),
+            "insurances": social_insurances(int(request.application.get("employees", 0))),
         }

@@ -119,6 +119,9 @@ class RegistrationApplication(Strict):
     shareholders: list[Shareholder] = Field(min_length=1, max_length=50)
     contact: Contact
     employees: int = Field(0, ge=0, le=100_000)
+    expected_annual_sales_cny: int = Field(
+        0, ge=0, le=10**13, description="declared for tax: up to 5,000,000 a small-scale taxpayer, above it general"
+    )
     options: Options = Options()
 
     @model_validator(mode="after")

@@ -1,0 +1,148 @@
+"""What tax, human resources, the bank and the housing fund issue: account numbers with their
+check digits (checked here against reference implementations written from the schemes, not with
+the library the code uses), the taxpayer type, and every code unique across 100,000 draws."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from agencies.accounts import (
+    SMALL_SCALE_MAX_ANNUAL_SALES_CNY,
+    random_bank_account,
+    random_housing_fund_account,
+    taxpayer_type,
+    validate_bank_account,
+    validate_housing_fund_account,
+)
+from agencies.identifiers import IdentifierError, random_seal_number, random_uscc, validate_uscc
+from agencies.simulated import ActionStore, SimulatedBackend
+from tests.agencies.test_adapter import request
+from tests.fixtures.stack import application
+
+DRAWS = 100_000
+
+
+def luhn_ok(number: str) -> bool:  # ISO/IEC 7812-1 annex B
+    total = 0
+    for i, ch in enumerate(reversed(number)):
+        d = int(ch) * (2 if i % 2 else 1)
+        total += d - 9 if d > 9 else d
+    return total % 10 == 0
+
+
+def mod97_ok(number: str) -> bool:  # ISO 7064 MOD 97-10: the whole number is 1 modulo 97
+    return int(number) % 97 == 1
+
+
+def test_the_reference_checks_accept_published_examples():
+    assert luhn_ok("79927398713") and not luhn_ok("79927398710")  # the scheme's textbook example
+    # an IBAN's check: GB82 WEST 1234 5698 7654 32 rearranged and converted to digits (ISO 13616)
+    assert mod97_ok("3214282912345698765432161182")
+
+
+@pytest.mark.parametrize(
+    "kind,draw,valid",
+    [
+        ("uscc", lambda: random_uscc("370102"), validate_uscc),
+        ("seal", random_seal_number, lambda s: len(s) == 13 and s.isdigit() and s),
+        ("bank_account", random_bank_account, validate_bank_account),
+        ("housing_fund_account", lambda: random_housing_fund_account("370102"), validate_housing_fund_account),
+    ],
+)
+def test_every_issued_code_is_valid_and_unique_across_100000_draws(kind, draw, valid):
+    store = ActionStore(Path(":memory:"))  # the back-end's own store: it redraws a code issued before
+    codes = [store.issue_unique(kind, f"C-{i}", draw) for i in range(DRAWS)]
+    assert len(set(codes)) == DRAWS
+    assert all(valid(code) == code for code in codes)
+
+
+def test_account_numbers_pass_their_schemes():
+    for _ in range(1000):
+        bank, fund = random_bank_account(), random_housing_fund_account("370112")
+        assert len(bank) == 19 and bank.startswith("3701") and luhn_ok(bank)
+        assert len(fund) == 16 and fund.startswith("370112") and mod97_ok(fund)
+
+
+@given(st.data())
+def test_one_changed_digit_fails_either_account_number(data):
+    for number, validate in (
+        (random_bank_account(), validate_bank_account),
+        (random_housing_fund_account("370102"), validate_housing_fund_account),
+    ):
+        pos, step = data.draw(st.integers(0, len(number) - 1)), data.draw(st.integers(1, 9))
+        digit = str((int(number[pos]) + step) % 10)
+        with pytest.raises(IdentifierError):
+            validate(number[:pos] + digit + number[pos + 1 :])
+
+
+@given(st.data())
+def test_a_swap_of_neighbours_fails_the_housing_fund_account(data):
+    number = random_housing_fund_account("370102")
+    pos = data.draw(st.integers(6, len(number) - 2))
+    swapped = number[:pos] + number[pos + 1] + number[pos] + number[pos + 2 :]
+    if swapped != number:
+        with pytest.raises(IdentifierError):
+            validate_housing_fund_account(swapped)
+
+
+@pytest.mark.parametrize(
+    "number,message",
+    [
+        ("370112345678901234", "19 ASCII digits"),
+        ("３７０１１２３４５６７８９０１２３４５６", "19 ASCII digits"),  # fullwidth digits
+        ("1101123456789012345", "starts 3701"),
+    ],
+)
+def test_a_malformed_bank_account_is_refused_naming_the_rule(number, message):
+    with pytest.raises(IdentifierError, match=message):
+        validate_bank_account(number)
+
+
+def test_a_housing_fund_account_of_another_division_is_refused():
+    with pytest.raises(IdentifierError, match="not of division 370103"):
+        validate_housing_fund_account(random_housing_fund_account("370102"), "370103")
+
+
+@pytest.mark.parametrize(
+    "sales,kind",
+    [(0, "small_scale"), (SMALL_SCALE_MAX_ANNUAL_SALES_CNY, "small_scale"), (5_000_001, "general")],
+)
+def test_the_taxpayer_type_follows_the_declared_sales(sales, kind):
+    assert taxpayer_type(sales) == kind
+
+
+def test_tax_hr_bank_and_housing_fund_register_the_company(tmp_path, monkeypatch):
+    upstream = {"uscc": random_uscc("370102")}
+    monkeypatch.setattr("agencies.simulated._parent_output", lambda _request, key: upstream[key])
+    app = application(division="370102")
+    app.update(employees=12, expected_annual_sales_cny=8_000_000)
+
+    def perform(agency: str, step: str) -> dict:
+        backend = SimulatedBackend(agency, tmp_path / agency)
+        first = backend.perform(request(step, "C-1", app))
+        assert backend.perform(request(step, "C-1", app, attempt=2)) == first  # a retry: the same, once
+        return first
+
+    tax = perform("tax", "tax_registration")
+    assert (tax["taxpayer_id"], tax["taxpayer_type"], tax["tax_office"]) == (
+        upstream["uscc"],
+        "general",
+        "国家税务总局济南市历下区税务局",
+    )
+    assert [q["kind"] for q in tax["invoice_quota"]] == ["增值税专用发票", "增值税普通发票"]
+    social = perform("human_resources", "social_security")
+    assert [(i["kind"], i["insured_staff"]) for i in social["insurances"]] == [
+        ("pension", 12),
+        ("medical", 12),
+        ("unemployment", 12),
+        ("work_injury", 12),
+        ("maternity", 12),
+    ]
+    assert validate_bank_account(perform("bank", "bank_account")["basic_account"])
+    fund = perform("housing_fund", "housing_fund")
+    assert validate_housing_fund_account(fund["housing_fund_unit_account"], "370102")
+    assert (fund["unit_uscc"], fund["insured_staff"]) == (upstream["uscc"], 12)
