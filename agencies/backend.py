@@ -45,8 +45,10 @@ class RemoteBackend:
     """Client for an agency service (``POST {base_url}/steps/{step}``, see ``agencies.service``)."""
 
     def __init__(self, agency: str, base_url: str, *, timeout: float = 30.0, client: httpx.Client | None = None):
+        """``timeout``: for an answer; a service that does not accept the connection within
+        3 s is unavailable now (the step's retry policy backs off and asks again)."""
         self.agency = agency
-        self._client = client or httpx.Client(base_url=base_url, timeout=timeout)
+        self._client = client or httpx.Client(base_url=base_url, timeout=httpx.Timeout(timeout, connect=3.0))
 
     def perform(self, request: StepInput) -> dict[str, Any]:
         return self._call(f"/steps/{request.step}", request.model_dump_json(), request.key)

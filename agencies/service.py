@@ -2,8 +2,8 @@
 
 This is what ``RemoteBackend`` talks to; an agency that runs its own system exposes the same
 three answers: 200 with outputs, 409 with a refusal reason, 503 when it cannot answer now.
-Run the simulated one with ``uvicorn --factory agencies.service:simulated_app``
-(ONEVISIT_AGENCY and ONEVISIT_AGENCY_STATE name the agency and its state directory).
+Run the simulated one with ``onevisit agency serve NAME --port P`` (or ``uvicorn --factory
+agencies.service:simulated_app`` with ONEVISIT_AGENCY and ONEVISIT_AGENCY_STATE).
 """
 
 from __future__ import annotations

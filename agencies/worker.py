@@ -25,7 +25,8 @@ log = logging.getLogger("onevisit.agency")
 def build_activities(
     keys: AgencyKeys, ledger: LedgerClient, state_dir: Path, backend_url: str | None = None, batch: bool = False
 ) -> AgencyActivities:
-    """``batch``: anchor through an AnchorBatcher (one transaction per Merkle batch, its journal
+    """``backend_url``: the agency's service over HTTP (else its simulated back-end in
+    ``state_dir``). ``batch``: anchor through an AnchorBatcher (one transaction per Merkle batch, its journal
     beside the agency's) instead of one transaction per handoff."""
     backend: AgencyBackend = (
         RemoteBackend(keys.agency, backend_url) if backend_url else SimulatedBackend(keys.agency, state_dir)
@@ -75,15 +76,23 @@ async def run_agency_workers(
     deployment: Deployment,
     state_root: Path,
     stop: asyncio.Event,
-    backend_url: str | None = None,
+    backend_urls: dict[str, str] | None = None,
     batch: bool = False,
 ) -> None:
     """Each agency's worker (its own task queue, adapter, keys, ledger account and state in
-    ``state_root/NAME``) on one Temporal client; the first to fail stops them all."""
+    ``state_root/NAME``, its back-end at ``backend_urls[NAME]`` if named there) on one Temporal
+    client; the first to fail stops them all."""
     async with asyncio.TaskGroup() as group:
         for keys in agencies:
             group.create_task(
                 run_agency_worker(
-                    client, keys, ledger_url, deployment, state_root / keys.agency, stop, backend_url, batch
+                    client,
+                    keys,
+                    ledger_url,
+                    deployment,
+                    state_root / keys.agency,
+                    stop,
+                    (backend_urls or {}).get(keys.agency),
+                    batch,
                 )
             )

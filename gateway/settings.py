@@ -35,6 +35,21 @@ class Settings(BaseSettings):
     data_key: str | None = None
     token_ttl_minutes: int = 8 * 60
     demo_accounts: bool = False  # seed the demo accounts (password = name): set by `onevisit up` only
+    # agencies reached over HTTP (`onevisit agency serve NAME` or the agency's own system), as a JSON
+    # object {"tax": "http://10.0.0.5:8101", ...}; every other agency uses its simulated back-end
+    agency_services: dict[str, str] = {}
+
+    @field_validator("agency_services")
+    @classmethod
+    def _known_agencies_by_http(cls, value: dict[str, str]) -> dict[str, str]:
+        from agencies.directory import AGENCIES
+
+        for name, url in value.items():
+            if name not in AGENCIES:
+                raise ValueError(f"ONEVISIT_AGENCY_SERVICES names {name!r}, not an agency: {', '.join(AGENCIES)}")
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"ONEVISIT_AGENCY_SERVICES[{name}] must be an http(s) URL, not {url!r}")
+        return value
 
     @model_validator(mode="after")
     def _refuse_placeholders(self) -> Settings:

@@ -17,6 +17,7 @@ from gateway.cli.common import fail
 
 app = typer.Typer()  # running the stack and its parts, at the top level
 worker_app = typer.Typer(help="Run one worker (used by `onevisit up`; run them yourself to split machines).")
+agency_app = typer.Typer(help="An agency's own service, which its worker reaches over HTTP.")
 
 
 # ---------------------------------------------------------------------------------- running
@@ -150,6 +151,31 @@ def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
     uvicorn.run(create_app(), host=host, port=port, log_level="warning")
 
 
+@agency_app.command("serve")
+def agency_serve(
+    name: Annotated[str, typer.Argument(help="the agency, e.g. tax")],
+    port: Annotated[int, typer.Option("--port")] = 8100,
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    data_dir: Annotated[
+        Path, typer.Option("--data-dir", help="its state goes in DIR/agencies/NAME, where its worker would keep it")
+    ] = Path(".onevisit"),
+) -> None:
+    """Serve NAME's simulated back-end over HTTP (POST /steps/{step}, /compensations/{action}); point
+    its worker at it with ONEVISIT_AGENCY_SERVICES='{"NAME": "http://HOST:PORT"}' or --backend-url.
+    A real agency system answers the same three ways: 200 outputs, 409 refusal, 503 not now."""
+    import uvicorn
+
+    from agencies.directory import AGENCIES
+    from agencies.service import create_service
+    from agencies.simulated import SimulatedBackend
+
+    if name not in AGENCIES:
+        fail(f"no agency {name!r}: one of {', '.join(AGENCIES)}", 2)
+    service = create_service(SimulatedBackend(name, data_dir / "agencies" / name))
+    typer.echo(f"{name} agency service on http://{host}:{port} (state in {data_dir / 'agencies' / name})")
+    uvicorn.run(service, host=host, port=port, log_level="warning")
+
+
 def _run_until_signal(make) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
@@ -201,7 +227,10 @@ def worker_engine() -> None:
 def worker_agency(
     name: str,
     backend_url: Annotated[
-        str | None, typer.Option(help="a remote agency service; default: the simulated back-end")
+        str | None,
+        typer.Option(
+            help="the agency's service over HTTP (default: ONEVISIT_AGENCY_SERVICES[NAME], else the simulated back-end)"
+        ),
     ] = None,
     anchor_mode: AnchorMode = "single",
 ) -> None:
@@ -249,7 +278,8 @@ def worker_all(anchor_mode: AnchorMode = "single") -> None:
 
 def _agency_workers(names: list[str], backend_url: str | None = None, batch: bool = False):
     """Imported now, run later: these agencies' workers, each with only its own keys
-    (DIR/keys/NAME.json, read when they start)."""
+    (DIR/keys/NAME.json, read when they start), each reaching its back-end as
+    ONEVISIT_AGENCY_SERVICES says (``backend_url`` for a single agency overrides it)."""
     from agencies.keys import AgencyKeys
     from agencies.worker import run_agency_workers
     from gateway.deployment import read_deployment
@@ -257,8 +287,9 @@ def _agency_workers(names: list[str], backend_url: str | None = None, batch: boo
     async def run(client, settings, stop: asyncio.Event) -> None:
         keys = [AgencyKeys.load(settings.data_dir / "keys" / f"{n}.json") for n in names]
         deployment, _ = read_deployment(settings.deployment_file)
+        urls = {**settings.agency_services, **({names[0]: backend_url} if backend_url else {})}
         await run_agency_workers(
-            client, keys, settings.ledger_rpc, deployment, settings.data_dir / "agencies", stop, backend_url, batch
+            client, keys, settings.ledger_rpc, deployment, settings.data_dir / "agencies", stop, urls, batch
         )
 
     return run

@@ -105,3 +105,21 @@ async def test_an_unreadable_certificate_fails_at_once_naming_its_variable(tmp_p
     with pytest.raises(ValueError, match=r"ONEVISIT_TEMPORAL_TLS_KEY=.*absent\.key: cannot read it"):
         await gateway.app.connect_temporal(settings)
     assert FakeClient.calls == []  # not retried as if Temporal were still starting
+
+
+def test_agency_services_come_from_the_environment_as_json(monkeypatch):
+    monkeypatch.setenv("ONEVISIT_AGENCY_SERVICES", '{"tax": "http://10.0.0.5:8101"}')
+    assert Settings().agency_services == {"tax": "http://10.0.0.5:8101"}
+
+
+@pytest.mark.parametrize(
+    "services,message",
+    [
+        ('{"taxes": "http://10.0.0.5:8101"}', "names 'taxes', not an agency"),
+        ('{"tax": "file:///etc/passwd"}', r"ONEVISIT_AGENCY_SERVICES\[tax\] must be an http\(s\) URL"),
+    ],
+)
+def test_agency_services_name_known_agencies_at_http_urls(monkeypatch, services, message):
+    monkeypatch.setenv("ONEVISIT_AGENCY_SERVICES", services)
+    with pytest.raises(ValueError, match=message):
+        Settings()
