@@ -44,11 +44,23 @@ class AgencyBackend(Protocol):
 class RemoteBackend:
     """Client for an agency service (``POST {base_url}/steps/{step}``, see ``agencies.service``)."""
 
-    def __init__(self, agency: str, base_url: str, *, timeout: float = 30.0, client: httpx.Client | None = None):
-        """``timeout``: for an answer; a service that does not accept the connection within
-        3 s is unavailable now (the step's retry policy backs off and asks again)."""
+    def __init__(
+        self,
+        agency: str,
+        base_url: str,
+        *,
+        token: str | None = None,
+        timeout: float = 30.0,
+        client: httpx.Client | None = None,
+    ):
+        """``token``: the service's bearer token. ``timeout``: for an answer; a service that does
+        not accept the connection within 3 s is unavailable now (the step's retry policy backs off
+        and asks again)."""
         self.agency = agency
-        self._client = client or httpx.Client(base_url=base_url, timeout=httpx.Timeout(timeout, connect=3.0))
+        headers = {"authorization": f"Bearer {token}"} if token else {}
+        self._client = client or httpx.Client(
+            base_url=base_url, timeout=httpx.Timeout(timeout, connect=3.0), headers=headers
+        )
 
     def perform(self, request: StepInput) -> dict[str, Any]:
         return self._call(f"/steps/{request.step}", request.model_dump_json(), request.key)
@@ -68,6 +80,8 @@ class RemoteBackend:
         if resp.status_code == 409:
             body = resp.json()
             raise Refused(body["reason"], body.get("code", "Refused"))
+        if resp.status_code in (401, 403):  # the operator's to mend (the token); the step waits meanwhile
+            raise Unavailable(f"{self.agency} service refused this worker's token ({resp.status_code})")
         if resp.status_code in (429, 502, 503, 504) or resp.status_code >= 500:
             raise Unavailable(f"{self.agency} service answered {resp.status_code}")
         raise Broken(f"{self.agency} service answered {resp.status_code}: {resp.text[:500]}")

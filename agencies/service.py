@@ -8,6 +8,7 @@ agencies.service:simulated_app`` with ONEVISIT_AGENCY and ONEVISIT_AGENCY_STATE)
 
 from __future__ import annotations
 
+import hmac
 import os
 from pathlib import Path
 
@@ -36,9 +37,23 @@ def _answer(kind: str, in_path: str, in_body: str, act) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=422)
 
 
-def create_service(backend: AgencyBackend) -> FastAPI:
+def create_service(backend: AgencyBackend, token: str | None = None) -> FastAPI:
+    """``token``: every request must carry ``Authorization: Bearer TOKEN`` (checked before the body
+    is read); without one, serve on loopback only (``onevisit agency serve`` refuses otherwise)."""
     app = FastAPI(title=f"{backend.agency} agency service")
     app.add_middleware(BodyLimit, limit_for=lambda _method, _path: MAX_BODY)
+    if token is not None:
+        expected = f"Bearer {token}".encode()
+
+        @app.middleware("http")  # added last, so it runs first
+        async def authenticate(request, call_next):
+            if not hmac.compare_digest(request.headers.get("authorization", "").encode(), expected):
+                return JSONResponse(
+                    {"detail": "this agency service answers its own workers only: Authorization: Bearer TOKEN"},
+                    status_code=401,
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
+            return await call_next(request)
 
     @app.post("/steps/{step}")
     def perform(step: str, request: StepInput) -> JSONResponse:

@@ -23,13 +23,20 @@ log = logging.getLogger("onevisit.agency")
 
 
 def build_activities(
-    keys: AgencyKeys, ledger: LedgerClient, state_dir: Path, backend_url: str | None = None, batch: bool = False
+    keys: AgencyKeys,
+    ledger: LedgerClient,
+    state_dir: Path,
+    backend_url: str | None = None,
+    batch: bool = False,
+    backend_token: str | None = None,
 ) -> AgencyActivities:
     """``backend_url``: the agency's service over HTTP (else its simulated back-end in
     ``state_dir``). ``batch``: anchor through an AnchorBatcher (one transaction per Merkle batch, its journal
     beside the agency's) instead of one transaction per handoff."""
     backend: AgencyBackend = (
-        RemoteBackend(keys.agency, backend_url) if backend_url else SimulatedBackend(keys.agency, state_dir)
+        RemoteBackend(keys.agency, backend_url, token=backend_token)
+        if backend_url
+        else SimulatedBackend(keys.agency, state_dir)
     )
     sender = Sender(ledger, keys.account_key)
     anchorer: Anchorer = AnchorBatcher(sender, state_dir / f"{keys.agency}-batches.db") if batch else sender
@@ -45,9 +52,10 @@ async def run_agency_worker(
     stop: asyncio.Event,
     backend_url: str | None = None,
     batch: bool = False,
+    backend_token: str | None = None,
 ) -> None:
     ledger = await asyncio.to_thread(LedgerClient, ledger_url, deployment)
-    activities = build_activities(keys, ledger, state_dir, backend_url, batch)
+    activities = build_activities(keys, ledger, state_dir, backend_url, batch, backend_token)
     with ThreadPoolExecutor(max_workers=32, thread_name_prefix=f"agency-{keys.agency}") as pool:
         worker = Worker(
             client,
@@ -78,6 +86,7 @@ async def run_agency_workers(
     stop: asyncio.Event,
     backend_urls: dict[str, str] | None = None,
     batch: bool = False,
+    backend_tokens: dict[str, str] | None = None,
 ) -> None:
     """Each agency's worker (its own task queue, adapter, keys, ledger account and state in
     ``state_root/NAME``, its back-end at ``backend_urls[NAME]`` if named there) on one Temporal
@@ -94,5 +103,6 @@ async def run_agency_workers(
                     stop,
                     (backend_urls or {}).get(keys.agency),
                     batch,
+                    (backend_tokens or {}).get(keys.agency),
                 )
             )

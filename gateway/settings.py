@@ -38,6 +38,7 @@ class Settings(BaseSettings):
     # agencies reached over HTTP (`onevisit agency serve NAME` or the agency's own system), as a JSON
     # object {"tax": "http://10.0.0.5:8101", ...}; every other agency uses its simulated back-end
     agency_services: dict[str, str] = {}
+    agency_service_tokens: dict[str, str] = {}  # the bearer token of each of those services, by agency
 
     @field_validator("agency_services")
     @classmethod

@@ -162,7 +162,12 @@ def agency_serve(
 ) -> None:
     """Serve NAME's simulated back-end over HTTP (POST /steps/{step}, /compensations/{action}); point
     its worker at it with ONEVISIT_AGENCY_SERVICES='{"NAME": "http://HOST:PORT"}' or --backend-url.
-    A real agency system answers the same three ways: 200 outputs, 409 refusal, 503 not now."""
+    A real agency system answers the same three ways: 200 outputs, 409 refusal, 503 not now.
+    ONEVISIT_AGENCY_SERVICE_TOKEN: the bearer token every request must carry (its worker's
+    ONEVISIT_AGENCY_SERVICE_TOKENS='{"NAME": TOKEN}'); required to serve beyond loopback."""
+    import ipaddress
+    import os
+
     import uvicorn
 
     from agencies.directory import AGENCIES
@@ -171,7 +176,14 @@ def agency_serve(
 
     if name not in AGENCIES:
         fail(f"no agency {name!r}: one of {', '.join(AGENCIES)}", 2)
-    service = create_service(SimulatedBackend(name, data_dir / "agencies" / name))
+    token = os.environ.get("ONEVISIT_AGENCY_SERVICE_TOKEN") or None
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if token is None and not loopback:
+        fail(f"--host {host} is reachable from the network: set ONEVISIT_AGENCY_SERVICE_TOKEN first", 2)
+    service = create_service(SimulatedBackend(name, data_dir / "agencies" / name), token)
     typer.echo(f"{name} agency service on http://{host}:{port} (state in {data_dir / 'agencies' / name})")
     uvicorn.run(service, host=host, port=port, log_level="warning")
 
@@ -289,7 +301,15 @@ def _agency_workers(names: list[str], backend_url: str | None = None, batch: boo
         deployment, _ = read_deployment(settings.deployment_file)
         urls = {**settings.agency_services, **({names[0]: backend_url} if backend_url else {})}
         await run_agency_workers(
-            client, keys, settings.ledger_rpc, deployment, settings.data_dir / "agencies", stop, urls, batch
+            client,
+            keys,
+            settings.ledger_rpc,
+            deployment,
+            settings.data_dir / "agencies",
+            stop,
+            urls,
+            batch,
+            settings.agency_service_tokens,
         )
 
     return run

@@ -122,6 +122,30 @@ def test_the_remote_client_speaks_to_an_agency_service(embedded_ledger, tmp_path
     assert refused.record.outcome == "rejected" and "中华" in refused.record.outputs["reason"]
 
 
+def test_an_agency_service_with_a_token_acts_only_for_its_token(embedded_ledger, tmp_path):
+    backend = SimulatedBackend("market_regulation", tmp_path / "remote")
+    with serving(create_service(backend, token="s3cret-token")) as url:
+        for token in (None, "wrong-token"):
+            market = adapter(
+                embedded_ledger,
+                tmp_path / str(token),
+                "market_regulation",
+                backend=RemoteBackend("market_regulation", url, token=token),
+            )
+            with pytest.raises(ApplicationError, match="refused this worker's token") as err:
+                run(market.perform_step, request("name_check", "C-10", application()))
+            assert not err.value.non_retryable  # the operator mends the token; the step waits meanwhile
+        assert backend.store.once("C-10", "name_check", lambda: {"untouched": True}) == {"untouched": True}
+        market = adapter(
+            embedded_ledger,
+            tmp_path,
+            "market_regulation",
+            backend=RemoteBackend("market_regulation", url, token="s3cret-token"),
+        )
+        ok = run(market.perform_step, request("name_check", "C-11", application())).handoff
+    assert ok.record.outcome == "completed"
+
+
 def test_an_unreachable_agency_service_is_retried_not_refused(embedded_ledger, tmp_path):
     market = adapter(
         embedded_ledger, tmp_path, "market_regulation", backend=RemoteBackend("market_regulation", "http://127.0.0.1:9")

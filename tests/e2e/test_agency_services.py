@@ -7,6 +7,8 @@ then it completes, and each agency acted, signed and anchored once."""
 from __future__ import annotations
 
 import json
+import os
+import secrets
 import socket
 import sqlite3
 import subprocess
@@ -24,6 +26,7 @@ from tests.fixtures.stack import ROOT, application, start_stack, wait_all_ended
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("agency-services")]
 
 REMOTE = ("tax", "human_resources")
+TOKENS = {name: secrets.token_urlsafe(24) for name in REMOTE}
 
 
 class DownService:
@@ -54,17 +57,18 @@ class DownService:
 
 
 def serve(data: Path, name: str, port: int) -> subprocess.Popen:
-    """`onevisit agency serve NAME`, waited for until it answers."""
+    """`onevisit agency serve NAME` with its token, waited for until it answers."""
     log = open(data.parent / f"{name}-service.log", "ab")  # noqa: SIM115 - the process holds it
     proc = subprocess.Popen(
         [sys.executable, "-m", "gateway.cli", "agency", "serve", name, "--port", str(port), "--data-dir", str(data)],
         stdout=log,
         stderr=subprocess.STDOUT,
         cwd=ROOT,
+        env={**os.environ, "ONEVISIT_AGENCY_SERVICE_TOKEN": TOKENS[name]},
     )
     while proc.poll() is None:
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=5).status_code == 200:
+            if httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=5).status_code == 401:
                 return proc
         except httpx.HTTPError:
             time.sleep(0.2)
@@ -88,6 +92,7 @@ def test_a_remote_agency_that_is_down_is_waited_for_and_acts_once_when_back(tmp_
     services = {"human_resources": serve(data, "human_resources", ports["human_resources"])}
     down = DownService(ports["tax"])
     monkeypatch.setenv("ONEVISIT_AGENCY_SERVICES", json.dumps({n: f"http://127.0.0.1:{p}" for n, p in ports.items()}))
+    monkeypatch.setenv("ONEVISIT_AGENCY_SERVICE_TOKENS", json.dumps(TOKENS))
     stack = start_stack(data)
     try:
         resp = httpx.post(f"{stack.url}/api/cases", json=application(), headers=stack.token("applicant"), timeout=60)
@@ -135,3 +140,27 @@ def test_serving_an_agency_that_does_not_exist_is_refused_naming_the_agencies(tm
     )
     assert done.returncode == 2 and "no agency 'taxes': one of market_regulation, public_security, tax" in done.stderr
     assert not (tmp_path / "agencies").exists()
+
+
+def test_serving_beyond_loopback_without_a_token_is_refused(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "ONEVISIT_AGENCY_SERVICE_TOKEN"}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gateway.cli",
+            "agency",
+            "serve",
+            "tax",
+            "--host",
+            "0.0.0.0",
+            "--data-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=120,
+    )
+    assert done.returncode == 2 and "set ONEVISIT_AGENCY_SERVICE_TOKEN first" in done.stderr
