@@ -27,6 +27,7 @@ from gateway.deployment import DeploymentFile
 from gateway.live import CaseFeed
 from gateway.settings import Settings, get_settings
 from gateway.store import Vault, make_engine, mark, marked
+from gateway.web import router as web_router
 from workflows.codec import data_converter
 
 log = logging.getLogger("onevisit.gateway")
@@ -127,6 +128,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(audit_api.router)
     app.include_router(health_api.router)
     app.include_router(public_api.router)
+    app.include_router(web_router)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:

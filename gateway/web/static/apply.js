@@ -1,0 +1,134 @@
+// The application form: builds RegistrationApplication JSON, POSTs it to /api/cases, and shows
+// the API's 422 errors by their fields and in a summary (the values stay as typed).
+"use strict";
+document.addEventListener("DOMContentLoaded", () => {
+  if (!OV.needSignIn(["applicant"])) return;
+  const form = document.getElementById("apply");
+  const top = document.getElementById("form-top");
+  const list = document.getElementById("shareholder-list");
+  const rowTemplate = document.getElementById("shareholder-row");
+  const addButton = document.getElementById("add-shareholder");
+  const status = document.getElementById("apply-status");
+  const idempotencyKey = "web-" + (crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + Math.random().toString(16).slice(2));
+
+  function renumber() {
+    const rows = [...list.children];
+    rows.forEach((row, i) => {
+      row.querySelector("legend").textContent = OV.t("shareholder_n", { n: i + 1 });
+      row.id = `shareholders-${i}`;
+      for (const input of row.querySelectorAll("[data-name]")) {
+        const name = input.dataset.name;
+        input.id = `shareholders-${i}-${name}`;
+        input.dataset.path = `shareholders.${i}.${name}`;
+        row.querySelector(`label[data-for=${name}]`).htmlFor = input.id;
+      }
+      row.querySelector("[data-remove]").hidden = rows.length === 1;
+    });
+  }
+  function addRow() {
+    const row = rowTemplate.content.firstElementChild.cloneNode(true);
+    row.querySelector("[data-remove]").addEventListener("click", () => {
+      row.remove(); renumber(); addButton.focus();
+    });
+    list.append(row);
+    renumber();
+    return row;
+  }
+  addRow();
+  addButton.addEventListener("click", () => addRow().querySelector("input").focus());
+
+  function collect() {
+    const data = { flow: "business_registration" };
+    for (const input of form.querySelectorAll("[data-path]")) {
+      let value;
+      if (input.type === "checkbox") value = input.checked;
+      else {
+        value = input.value.trim();
+        if (value === "") continue; // left out: the API names what is missing
+        if (input.dataset.kind === "int" && /^\d+$/.test(value)) value = Number(value);
+      }
+      const path = input.dataset.path.split(".");
+      let node = data;
+      path.forEach((key, i) => {
+        if (i === path.length - 1) { node[key] = value; return; }
+        const nextIsIndex = /^\d+$/.test(path[i + 1]);
+        node[key] = node[key] ?? (nextIsIndex ? [] : {});
+        node = node[key];
+      });
+    }
+    if (data.shareholders) data.shareholders = data.shareholders.map((s) => s ?? {});
+    return data;
+  }
+
+  function labelOf(input) {
+    const label = input && form.querySelector(`label[for="${input.id}"]`);
+    let text = label ? label.textContent.replace(/\s*\*$/, "").trim() : "";
+    const set = input?.closest("fieldset.shareholder, #legal_representative, #contact");
+    if (set) {
+      const legend = set.querySelector(":scope > legend").textContent.trim();
+      text = OV.lang === "zh" ? legend + text : `${legend}: ${text.toLowerCase()}`;
+    }
+    return text;
+  }
+  function inWords(err, input) {
+    const label = labelOf(input) || err.loc.slice(1).join(".");
+    const ctx = err.ctx || {};
+    const msg = String(err.msg || "").replace(/^Value error, /, "");
+    switch (err.type) {
+      case "missing": return OV.t("v_missing", { label });
+      case "string_too_short": return OV.t("v_too_short", { label, n: ctx.min_length });
+      case "string_too_long": return OV.t("v_too_long", { label, n: ctx.max_length });
+      case "string_pattern_mismatch": return OV.t("v_pattern", { label });
+      case "int_parsing": case "int_type": case "int_from_float": return OV.t("v_int", { label });
+      case "decimal_parsing": case "decimal_type": case "float_parsing": return OV.t("v_number", { label });
+      case "greater_than": return OV.t("v_gt", { label, n: ctx.gt });
+      case "greater_than_equal": return OV.t("v_ge", { label, n: ctx.ge });
+      case "less_than_equal": return OV.t("v_le", { label, n: ctx.le });
+      case "decimal_max_places": return OV.t("v_places", { label, n: ctx.decimal_places });
+      case "too_short": return OV.t("v_missing", { label });
+    }
+    const total = msg.match(/add up to 100, not ([\d.]+)/);
+    if (total) return OV.t("shares_total", { total: total[1] });
+    if (/email address/i.test(msg)) return OV.t("v_email", { label });
+    return OV.t("v_other", { label, msg });
+  }
+  function fieldFor(loc) {
+    let parts = loc[0] === "body" ? loc.slice(1) : loc;
+    if (!parts.length) return null;
+    while (parts.length) {
+      const node = document.getElementById(parts.join("-"));
+      if (node) return node.matches("input, select, textarea") ? node : node.querySelector("input, select, textarea") || node;
+      parts = parts.slice(0, -1);
+    }
+    return null;
+  }
+
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const button = form.querySelector("button[type=submit]");
+    OV.clearErrors(top, form);
+    button.disabled = true;
+    status.textContent = OV.t("submitting");
+    try {
+      const resp = await OV.api("/api/cases", { method: "POST", json: collect(), headers: { "Idempotency-Key": idempotencyKey } });
+      const made = await resp.json();
+      location.assign(`/cases/${encodeURIComponent(made.case_id)}?new=1`);
+      return;
+    } catch (err) {
+      status.textContent = "";
+      let errors;
+      if (err.status === 422 && Array.isArray(err.body?.detail)) {
+        errors = err.body.detail.map((e) => {
+          let input = fieldFor(e.loc || []);
+          if (!input && /add up to 100/.test(e.msg || "")) input = document.getElementById("shareholders-0-share_percent");
+          return { id: input?.id, text: inWords(e, input?.matches("input, select, textarea") ? input : null) };
+        });
+      } else {
+        errors = [{ text: OV.describe(err) }];
+      }
+      OV.showErrors(top, form, errors);
+    } finally {
+      button.disabled = false;
+    }
+  });
+});

@@ -1,0 +1,136 @@
+// A case, live: the server-sent events of GET /api/cases/{id}/events (read with fetch, which can
+// carry the bearer token), each the whole case; the applicant may withdraw it, a clerk decide it.
+"use strict";
+document.addEventListener("DOMContentLoaded", () => {
+  const who = OV.needSignIn();
+  if (!who) return;
+  const top = document.getElementById("form-top");
+  const caseId = top.dataset.caseId;
+  const live = document.getElementById("live");
+  const timeline = document.getElementById("timeline");
+  const actionStatus = document.getElementById("action-status");
+  const ENDED = new Set(["completed", "rejected", "failed", "withdrawn"]);
+  let current = null;
+  let lastStatus = null;
+
+  function fact(label, value, cls) {
+    return OV.el("div", {}, OV.el("dt", { text: label }), OV.el("dd", { class: cls, text: value }));
+  }
+  function render(view) {
+    current = view;
+    document.getElementById("case-facts").hidden = false;
+    const badge = document.getElementById("case-status");
+    badge.className = `badge badge-${view.status}`;
+    badge.textContent = OV.stateWord(view.status);
+    document.getElementById("case-company").textContent = view.company_name || "—";
+    const show = (name, value) => {
+      const row = top.querySelector(`[data-show=${name}]`);
+      row.hidden = !value;
+      if (value) row.querySelector("dd").textContent = value;
+    };
+    show("uscc", view.uscc);
+    show("reason", view.reason);
+    timeline.replaceChildren(...view.steps.map((s) => {
+      const block = s.anchor?.block_number ?? s.anchor_block;
+      const facts = OV.el("dl", { class: "facts" },
+        fact(OV.t("step_agency"), OV.agencyWord(s.agency)),
+        s.since ? fact(OV.t("step_since"), OV.when(s.since)) : null,
+        s.deadline ? fact(OV.t("step_deadline"), OV.when(s.deadline)) : null,
+        block !== undefined && block !== null ? fact(OV.t("step_block"), "#" + block, "mono") : null,
+        s.reason ? fact(OV.t("step_reason"), s.reason) : null,
+      );
+      return OV.el("li", { class: `state-${s.state}`, "data-step": s.step, "data-state": s.state },
+        OV.el("h3", {}, OV.stepWord(s.step, s.title), " ",
+          OV.el("span", { class: `badge badge-${s.state}`, text: OV.stateWord(s.state) })),
+        s.escalated ? OV.el("p", { class: "escalated", text: OV.t("step_escalated") }) : null,
+        facts);
+    }));
+    const ended = ENDED.has(view.status);
+    if (view.status !== lastStatus) {
+      live.textContent = OV.t("live_status", { status: OV.stateWord(view.status), more: ended ? OV.t("live_done") : OV.t("live_on") });
+      lastStatus = view.status;
+    }
+    document.getElementById("withdraw").hidden = !(who.role === "applicant" && (view.status === "running" || view.status === "returned"));
+    document.getElementById("licence-actions").hidden = !(who.role === "applicant" && view.status === "completed" && view.uscc);
+    const mine = view.steps.some((s) => s.state === "awaiting_decision" && s.agency === who.agency);
+    document.getElementById("decide").hidden = !(who.role === "clerk" && mine);
+  }
+
+  async function follow() {
+    // Reads the stream until the case ends; reconnects (with a pause) if the connection drops.
+    for (let pause = 1000; ; pause = Math.min(pause * 2, 15000)) {
+      try {
+        const resp = await OV.api(`/api/cases/${encodeURIComponent(caseId)}/events`, { headers: { Accept: "text/event-stream" } });
+        const reader = resp.body.getReader();
+        const decoder = new TextDecoder();
+        let buffer = "";
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          buffer += decoder.decode(value, { stream: true }).replace(/\r\n/g, "\n");
+          let cut;
+          while ((cut = buffer.indexOf("\n\n")) >= 0) {
+            const block = buffer.slice(0, cut);
+            buffer = buffer.slice(cut + 2);
+            const data = block.split("\n").filter((l) => l.startsWith("data:")).map((l) => l.slice(5).replace(/^ /, "")).join("\n");
+            if (data) { render(JSON.parse(data)); pause = 1000; }
+          }
+        }
+        if (current && ENDED.has(current.status)) return;
+      } catch (err) {
+        if (err.status === 404 || err.status === 403 || err.status === 401) {
+          live.textContent = err.status === 404 ? OV.t("err_server", { status: 404, detail: err.message }) : OV.describe(err);
+          return;
+        }
+      }
+      live.textContent = OV.t("live_lost");
+      await new Promise((r) => setTimeout(r, pause));
+    }
+  }
+  follow();
+
+  document.getElementById("withdraw-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const form = ev.target;
+    const reason = form.reason.value.trim();
+    if (reason.length < 2) {
+      return OV.showErrors(top, form, [{ id: "withdraw-reason", text: OV.t(reason ? "v_too_short" : "v_missing", { label: OV.t("withdraw_reason"), n: 2 }) }]);
+    }
+    OV.clearErrors(top, form);
+    try {
+      await OV.api(`/api/cases/${encodeURIComponent(caseId)}/withdrawal`, { method: "POST", json: { reason } });
+      actionStatus.textContent = OV.t("withdraw_sent");
+      document.getElementById("withdraw").hidden = true;
+    } catch (err) {
+      OV.showErrors(top, form, [{ id: "withdraw-reason", text: OV.describe(err) }]);
+    }
+  });
+
+  document.getElementById("decide-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const form = ev.target;
+    const decision = form.querySelector("input[name=decision]:checked")?.value;
+    const reason = form.reason.value.trim();
+    const errors = [];
+    if (!decision) errors.push({ id: "decision-approve", text: OV.t("v_missing", { label: OV.t("decision") }) });
+    if (decision === "reject" && !reason) errors.push({ id: "reason", text: OV.t("v_missing", { label: OV.t("decide_reason") }) });
+    if (errors.length) return OV.showErrors(top, form, errors);
+    OV.clearErrors(top, form);
+    try {
+      await OV.api(`/api/cases/${encodeURIComponent(caseId)}/decision`, { method: "POST", json: { decision, reason: reason || null } });
+      actionStatus.textContent = OV.t("decide_sent");
+      document.getElementById("decide").hidden = true;
+    } catch (err) {
+      OV.showErrors(top, form, [{ id: "reason", text: OV.describe(err) }]);
+    }
+  });
+
+  document.getElementById("download-licence").addEventListener("click", async () => {
+    try {
+      const resp = await OV.api(`/api/public/licences/${encodeURIComponent(current.uscc)}/document.pdf`);
+      OV.download(await resp.blob(), `licence-${current.uscc}.pdf`);
+    } catch (err) {
+      actionStatus.textContent = OV.describe(err);
+    }
+  });
+});
