@@ -108,3 +108,11 @@ def pages(chromium, screenshots, served_gateway):
     made = Pages(chromium, screenshots, served_gateway.url)
     yield made
     made.close()
+
+
+@pytest.fixture
+def stack_pages(chromium, screenshots, stack):
+    """Browser pages on the real stack (`onevisit up`)."""
+    made = Pages(chromium, screenshots, stack.url)
+    yield made
+    made.close()

@@ -37,6 +37,7 @@ document.addEventListener("DOMContentLoaded", () => {
         s.since ? fact(OV.t("step_since"), OV.when(s.since)) : null,
         s.deadline ? fact(OV.t("step_deadline"), OV.when(s.deadline)) : null,
         block !== undefined && block !== null ? fact(OV.t("step_block"), "#" + block, "mono") : null,
+        s.decided_by?.startsWith("clerk:") ? fact(OV.t("step_decided_by"), s.decided_by.slice(6)) : null,
         s.reason ? fact(OV.t("step_reason"), s.reason) : null,
       );
       return OV.el("li", { class: `state-${s.state}`, "data-step": s.step, "data-state": s.state },
