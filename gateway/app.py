@@ -108,6 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = make_engine(settings.db_url)
         app.state.case_feed = CaseFeed(app.state.engine)
         app.state.vault = Vault(settings.resolved_data_key())
+        app.state.signer = settings.gateway_signer()
         with Session(app.state.engine) as session:
             prepare_accounts(session, settings)
         app.state.deployment = DeploymentFile.read(settings.deployment_file)

@@ -12,10 +12,12 @@ from sqlmodel import Session
 from temporalio import activity
 from temporalio.client import Client
 from temporalio.worker import Worker
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from gateway.casework import record_case, record_handoff
-from workflows.engine import CaseWorkflow
+from workflows import authority
+from workflows.authority import Keyring
+from workflows.engine import ENGINE_SANDBOX, CaseWorkflow
 from workflows.messages import ENGINE_QUEUE, RECORD_CASE, RECORD_HANDOFF, CaseStatus, HandoffRecord
 
 log = logging.getLogger("onevisit.engine")
@@ -37,8 +39,10 @@ class StoreActivities:
 
 
 async def run_engine_worker(
-    client: Client, engine: Engine, stop: asyncio.Event, task_queue: str = ENGINE_QUEUE
+    client: Client, engine: Engine, stop: asyncio.Event, keyring: Keyring, task_queue: str = ENGINE_QUEUE
 ) -> None:
+    """``keyring``: the gateway keys whose signed updates the cases take (workflows.authority)."""
+    authority.trust(keyring)
     store = StoreActivities(engine)
     with ThreadPoolExecutor(max_workers=16, thread_name_prefix="engine") as pool:
         worker = Worker(
@@ -50,7 +54,7 @@ async def run_engine_worker(
             # the sandbox still guards every workflow task; no module is imported again per case
             # (CaseWorkflow's module holds no state: its replay tests run it in the full sandbox)
             workflow_runner=SandboxedWorkflowRunner(
-                restrictions=SandboxRestrictions.default.with_passthrough_all_modules()
+                restrictions=ENGINE_SANDBOX.with_passthrough_all_modules()
             ),
         )
         async with worker:

@@ -14,6 +14,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 if TYPE_CHECKING:
     from temporalio.service import TLSConfig
 
+    from workflows.authority import GatewaySigner, Keyring
+
 PLACEHOLDERS = {"", "changethis", "change-me", "secret", "password"}
 
 
@@ -39,6 +41,11 @@ class Settings(BaseSettings):
     # object {"tax": "http://10.0.0.5:8101", ...}; every other agency uses its simulated back-end
     agency_services: dict[str, str] = {}
     agency_service_tokens: dict[str, str] = {}  # the bearer token of each of those services, by agency
+    # the gateway signs every update it sends a case (workflows.authority): its Ed25519 private key
+    # (PEM; embedded: DIR/keys/gateway.pem, made once) and the public keys the engine trusts (JSON;
+    # embedded: DIR/gateway-keys.json). The engine's worker needs only the second.
+    gateway_key: Path | None = None
+    gateway_keys: Path | None = None
 
     @field_validator("agency_services")
     @classmethod
@@ -68,7 +75,9 @@ class Settings(BaseSettings):
                     )
         return self
 
-    @field_validator("temporal_tls_ca", "temporal_tls_cert", "temporal_tls_key", mode="before")
+    @field_validator(
+        "temporal_tls_ca", "temporal_tls_cert", "temporal_tls_key", "gateway_key", "gateway_keys", mode="before"
+    )
     @classmethod
     def _empty_path_is_unset(cls, value: object) -> object:
         return None if value == "" else value  # not Path(""), which is the working directory
@@ -135,6 +144,32 @@ class Settings(BaseSettings):
             finally:
                 tmp.unlink()
         return path.read_text().strip()
+
+    def gateway_key_files(self) -> tuple[Path, Path]:
+        return (
+            self.gateway_key or self.data_dir / "keys" / "gateway.pem",
+            self.gateway_keys or self.data_dir / "gateway-keys.json",
+        )
+
+    def gateway_signer(self) -> GatewaySigner:
+        """The gateway's signing key; an embedded stack makes it (and trusts it) the first time."""
+        from workflows.authority import GatewaySigner, new_gateway_key
+
+        private, keyring = self.gateway_key_files()
+        if private.exists():
+            return GatewaySigner.load(private)
+        if self.environment == "production":
+            raise ValueError(f"ONEVISIT_GATEWAY_KEY: no key at {private}; make one with `onevisit keygen gateway`")
+        return new_gateway_key(private, keyring)
+
+    def gateway_keyring(self) -> Keyring:
+        """The gateway keys the engine trusts; without them it would take no update, so say so now."""
+        from workflows.authority import Keyring
+
+        _, path = self.gateway_key_files()
+        if not path.exists():
+            raise ValueError(f"ONEVISIT_GATEWAY_KEYS: no keyring at {path}; `onevisit keygen gateway` writes one")
+        return Keyring.load(path)
 
     @property
     def deployment_file(self) -> Path:

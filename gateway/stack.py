@@ -236,13 +236,17 @@ class Stack:
 
     # ------------------------------------------------------------------------------------
     def keys(self) -> tuple[bytes, dict]:
-        """The admin key and every agency's keys, made on the first start (files 0600)."""
+        """The admin key, the gateway's and every agency's keys, made on the first start (files 0600)."""
         from agencies.keys import AgencyKeys
 
         kdir = self.data_dir / "keys"
         admin_file = kdir / "admin.json"
         if not admin_file.exists():
             AgencyKeys.generate("admin").save(admin_file)
+        if not (kdir / "gateway.pem").exists():  # what the gateway signs updates with, and the engine trusts
+            from workflows.authority import new_gateway_key
+
+            new_gateway_key(kdir / "gateway.pem", self.data_dir / "gateway-keys.json")
         agencies = {}
         for name in AGENCIES:
             path = kdir / f"{name}.json"

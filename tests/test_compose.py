@@ -72,6 +72,60 @@ def test_an_agency_worker_mounts_only_its_own_keys(agency):
         assert not [v for v in OURS[other].get("volumes", []) if "/keys/" in v]
 
 
+def test_only_the_gateway_holds_its_signing_key_and_the_engine_only_the_public_keyring():
+    gateway, engine = OURS["gateway"], OURS["engine"]
+    assert gateway["environment"]["ONEVISIT_GATEWAY_KEY"] == "/etc/onevisit/gateway.pem"
+    assert "./secrets/gateway.pem:/etc/onevisit/gateway.pem:ro" in gateway["volumes"]
+    assert engine["environment"]["ONEVISIT_GATEWAY_KEYS"] == "/etc/onevisit/gateway-keys.json"
+    assert "./deploy/gateway-keys.json:/etc/onevisit/gateway-keys.json:ro" in engine["volumes"]
+    holders = [n for n, svc in OURS.items() if any("gateway.pem" in v for v in svc.get("volumes", []))]
+    assert holders == ["gateway"]
+    assert Settings(**{"gateway_keys": engine["environment"]["ONEVISIT_GATEWAY_KEYS"]}).gateway_keys
+
+
+def test_keygen_gateway_writes_the_key_and_adds_it_to_the_keyring(tmp_path):
+    keyring = tmp_path / "gateway-keys.json"
+    for n in (1, 2):  # a rotation: the second key joins the first
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "gateway.cli",
+                "keygen",
+                "gateway",
+                "-o",
+                str(tmp_path / f"g{n}.pem"),
+                "--keyring",
+                str(keyring),
+            ],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        assert (tmp_path / f"g{n}.pem").stat().st_mode & 0o777 == 0o600
+    assert len(json.loads(keyring.read_text())["keys"]) == 2
+    again = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gateway.cli",
+            "keygen",
+            "gateway",
+            "-o",
+            str(tmp_path / "g1.pem"),
+            "--keyring",
+            str(keyring),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert again.returncode == 2 and "never overwritten" in again.stderr
+
+
 def test_named_volumes_are_declared_and_the_image_holds_every_package():
     declared = set(COMPOSE["volumes"])
     for service in SERVICES.values():

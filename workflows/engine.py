@@ -18,10 +18,12 @@ from datetime import timedelta
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.worker.workflow_sandbox import SandboxRestrictions
 
 with workflow.unsafe.imports_passed_through():
     from chain.anchors import Anchor
     from chain.handoff import SignedHandoff
+    from workflows import authority
     from workflows.flows import StepDef, agency_queue, changed_paths, extract, overlaps
     from workflows.messages import (
         ANCHOR_HANDOFF,
@@ -75,6 +77,12 @@ class StepStopped(Exception):
     """A step ended without a completed handoff (rejected, failed or cancelled)."""
 
 
+# The sandbox every engine worker runs cases in: the default guards, with the gateway keys the
+# worker trusts (workflows.authority, set once at start) seen as they are, not as a fresh copy, and
+# cryptography's native code (which aborts the process when its exceptions are re-imported).
+ENGINE_SANDBOX = SandboxRestrictions.default.with_passthrough_modules("workflows.authority", "cryptography")
+
+
 @workflow.defn(name=CASE_WORKFLOW)
 class CaseWorkflow:
     @workflow.init
@@ -97,6 +105,7 @@ class CaseWorkflow:
         self._completed: dict[str, SignedHandoff] = {}  # step -> its completed handoff
         self._order: list[str] = []  # steps in the order they completed
         self._background: list[asyncio.Task] = []
+        self._authorities: set[str] = set()  # nonces of the signed updates taken: none is taken twice
         self._one_activity = True  # decided for good at the start of ``run``
 
     # ------------------------------------------------------------------ queries and updates
@@ -104,14 +113,26 @@ class CaseWorkflow:
     def status(self) -> CaseStatus:
         return self._status
 
+    def _check_authority(self, update: str, message: Decision | Correction | Withdrawal) -> None:
+        try:
+            authority.check(self._case.case_id, update, message, workflow.now(), self._authorities)
+        except authority.AuthorityError as exc:
+            raise ApplicationError(str(exc), type=Refusal.NO_AUTHORITY) from None
+
+    def _took(self, message: Decision | Correction | Withdrawal) -> None:
+        if message.authority is not None:
+            self._authorities.add(message.authority.nonce)
+
     @workflow.update(name=DECIDE_UPDATE)
     async def decide(self, decision: Decision) -> UpdateResult:
+        self._took(decision)
         self._decisions[decision.step] = decision
         verdict = "approved" if decision.approve else f"rejected: {decision.reason}"
         return UpdateResult(case_id=self._case.case_id, detail=f"{decision.step} {verdict} by {decision.clerk}")
 
     @decide.validator
     def _validate_decide(self, decision: Decision) -> None:
+        self._check_authority(DECIDE_UPDATE, decision)
         st = self._step_status(decision.step, missing_ok=True)
         if st is None:
             raise ApplicationError(f"this case has no step {decision.step!r}", type=Refusal.NO_SUCH_STEP)
@@ -128,11 +149,13 @@ class CaseWorkflow:
 
     @workflow.update(name=CORRECT_UPDATE)
     async def correct(self, correction: Correction) -> UpdateResult:
+        self._took(correction)
         self._correction = correction
         return UpdateResult(case_id=self._case.case_id, detail="correction accepted; the returned step runs again")
 
     @correct.validator
     def _validate_correct(self, correction: Correction) -> None:
+        self._check_authority(CORRECT_UPDATE, correction)
         self._check_applicant(correction.applicant)
         if self._status.state != "returned" or self._correction is not None:
             raise ApplicationError(
@@ -151,11 +174,13 @@ class CaseWorkflow:
 
     @workflow.update(name=WITHDRAW_UPDATE)
     async def withdraw(self, withdrawal: Withdrawal) -> UpdateResult:
+        self._took(withdrawal)
         self._withdrawal = withdrawal
         return UpdateResult(case_id=self._case.case_id, detail="withdrawal accepted; completed steps are being undone")
 
     @withdraw.validator
     def _validate_withdraw(self, withdrawal: Withdrawal) -> None:
+        self._check_authority(WITHDRAW_UPDATE, withdrawal)
         self._check_applicant(withdrawal.applicant)
         if self._status.state not in ("running", "returned") or self._withdrawal is not None:
             raise ApplicationError(

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from chain.anchors import Anchor
 from chain.handoff import SignedHandoff
+from workflows.authority import Authority
 from workflows.flows import FlowDef
 
 # An agency's activities act, sign, journal and anchor in one go: each returns an AnchoredHandoff.
@@ -51,6 +52,7 @@ class Refusal(StrEnum):
     NOT_WITHDRAWABLE = "NotWithdrawable"
     NOT_APPLICANT = "NotApplicant"
     CHANGES_JUDGED = "CorrectionChangesJudged"  # a correction would change what a completed step judged
+    NO_AUTHORITY = "NoGatewayAuthority"  # unsigned, forged, expired, replayed, or by a key the engine does not trust
 
 
 StepState = Literal[
@@ -141,24 +143,29 @@ class AnchoredHandoff(BaseModel):
 
 
 # ------------------------------------------------------------------------------ updates
+# Identity is set by the gateway, which signs each update (``authority``, see workflows.authority);
+# the engine's validators refuse one it did not sign. (None only in histories from before.)
 class Decision(BaseModel):
-    """A clerk's decision on the step their agency holds. Identity is set by the gateway."""
+    """A clerk's decision on the step their agency holds."""
 
     step: str
     approve: bool
     reason: str | None = None
     clerk: str
     clerk_agency: str
+    authority: Authority | None = None
 
 
 class Correction(BaseModel):
     applicant: str
     application: dict[str, Any]
+    authority: Authority | None = None
 
 
 class Withdrawal(BaseModel):
     applicant: str
     reason: str
+    authority: Authority | None = None
 
 
 class UpdateResult(BaseModel):

@@ -20,6 +20,7 @@ from gateway.api.deps import (
     DeploymentDep,
     SessionDep,
     SettingsDep,
+    SignerDep,
     TemporalDep,
     VaultDep,
     blocking,
@@ -242,6 +243,7 @@ async def correct(
     case: CaseDep,
     session: SessionDep,
     temporal: TemporalDep,
+    signer: SignerDep,
     vault: VaultDep,
     user: CurrentUser,
 ) -> UpdateOut:
@@ -250,7 +252,7 @@ async def correct(
     data = body.model_dump(mode="json")
     case.title = body.company.name
     result = await send_update(
-        temporal, case.id, CORRECT_UPDATE, Correction(applicant=user.username, application=data), user
+        temporal, signer, case.id, CORRECT_UPDATE, Correction(applicant=user.username, application=data), user
     )
     vault.seal(session, case, data)
     session.add(case)
@@ -259,10 +261,12 @@ async def correct(
 
 
 @router.post("/{case_id}/withdrawal", response_model=UpdateOut, dependencies=[require("applicant")])
-async def withdraw(body: WithdrawalIn, case: CaseDep, temporal: TemporalDep, user: CurrentUser) -> UpdateOut:
+async def withdraw(
+    body: WithdrawalIn, case: CaseDep, temporal: TemporalDep, signer: SignerDep, user: CurrentUser
+) -> UpdateOut:
     """Withdraw the case: completed steps are undone in reverse order, each a signed handoff."""
     _own(case, user)
     result = await send_update(
-        temporal, case.id, WITHDRAW_UPDATE, Withdrawal(applicant=user.username, reason=body.reason), user
+        temporal, signer, case.id, WITHDRAW_UPDATE, Withdrawal(applicant=user.username, reason=body.reason), user
     )
     return UpdateOut(case_id=case.id, detail=result.detail)

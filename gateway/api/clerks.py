@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, status
 from sqlmodel import select
 
-from gateway.api.deps import CaseDep, CurrentUser, SessionDep, TemporalDep, require, unprocessable
+from gateway.api.deps import CaseDep, CurrentUser, SessionDep, SignerDep, TemporalDep, require, unprocessable
 from gateway.api.updates import send_update
 from gateway.casework import escalations
 from gateway.schemas import DecisionIn, Escalation, QueueEntry, UpdateOut
@@ -68,7 +68,7 @@ def list_escalations(
 
 @router.post("/cases/{case_id}/decision", response_model=UpdateOut, dependencies=[require("clerk")])
 async def decide(
-    body: DecisionIn, case: CaseDep, session: SessionDep, temporal: TemporalDep, user: CurrentUser
+    body: DecisionIn, case: CaseDep, session: SessionDep, temporal: TemporalDep, signer: SignerDep, user: CurrentUser
 ) -> UpdateOut:
     """Approve or reject the step your agency holds on this case (a reject needs a reason)."""
     step = body.step
@@ -86,5 +86,5 @@ async def decide(
         clerk=user.username,
         clerk_agency=user.agency or "",
     )
-    result = await send_update(temporal, case.id, DECIDE_UPDATE, decision, user)
+    result = await send_update(temporal, signer, case.id, DECIDE_UPDATE, decision, user)
     return UpdateOut(case_id=case.id, detail=result.detail)

@@ -19,6 +19,7 @@ from gateway.accounts import LoginThrottle, RateLimited, token_user
 from gateway.deployment import DeploymentFile
 from gateway.settings import Settings
 from gateway.store import Case, User, Vault
+from workflows.authority import GatewaySigner
 
 T = TypeVar("T")
 
@@ -55,6 +56,13 @@ async def get_temporal(request: Request) -> Client:
 
 
 TemporalDep = Annotated[Client, Depends(get_temporal)]
+
+
+async def get_signer(request: Request) -> GatewaySigner:
+    return request.app.state.signer
+
+
+SignerDep = Annotated[GatewaySigner, Depends(get_signer)]
 
 
 async def get_session(request: Request):

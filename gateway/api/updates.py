@@ -6,6 +6,7 @@ A validator's refusal leaves no trace in the workflow's history, so the gateway 
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 
 from fastapi import HTTPException, status
 from pydantic import BaseModel
@@ -15,6 +16,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from gateway.api.deps import unprocessable
 from gateway.store import User
+from workflows.authority import GatewaySigner
 from workflows.messages import Refusal, UpdateResult
 
 log = logging.getLogger("onevisit.gateway.updates")
@@ -30,15 +32,24 @@ UNPROCESSABLE = {  # refusals of what was sent: a 422 naming the field, as every
 }
 
 
-async def send_update(temporal: Client, case_id: str, update: str, arg: BaseModel, user: User) -> UpdateResult:
+async def send_update(
+    temporal: Client, signer: GatewaySigner, case_id: str, update: str, arg: BaseModel, user: User
+) -> UpdateResult:
+    """Send ``arg``, signed by the gateway for this case and update (the engine takes no other)."""
     handle = temporal.get_workflow_handle(case_id)
+    signed = arg.model_copy(update={"authority": signer.sign(case_id, update, arg, datetime.now(UTC))})
     try:
-        return await handle.execute_update(update, arg, result_type=UpdateResult)
+        return await handle.execute_update(update, signed, result_type=UpdateResult)
     except WorkflowUpdateFailedError as exc:
         cause = exc.cause
         kind = cause.type if isinstance(cause, ApplicationError) else None
         message = cause.message if isinstance(cause, ApplicationError) else str(cause or exc)
         log.warning("refused %s on %s by %s (%s): %s", update, case_id, user.username, kind, message)
+        if kind == Refusal.NO_AUTHORITY:  # the engine does not trust this gateway's key: the operator's to mend
+            log.error("the engine refused this gateway's signature on %s for %s: %s", update, case_id, message)
+            raise HTTPException(
+                status.HTTP_503_SERVICE_UNAVAILABLE, "the workflow engine does not accept this gateway's signature"
+            ) from exc
         if kind in UNPROCESSABLE:
             raise unprocessable(UNPROCESSABLE[kind], message, kind) from exc
         raise HTTPException(REFUSAL_STATUS.get(kind or "", status.HTTP_409_CONFLICT), message) from exc

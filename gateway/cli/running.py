@@ -120,11 +120,17 @@ def provision(
 
 @app.command()
 def keygen(
-    kind: Annotated[str, typer.Argument(help="data (a data key, printed) or agency")],
+    kind: Annotated[str, typer.Argument(help="data (a data key, printed), agency, or gateway")],
     name: Annotated[str | None, typer.Argument(help="the agency (or admin), for kind agency")] = None,
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="where to write agency keys (0600)")] = None,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="where to write the private key (0600)")] = None,
+    keyring: Annotated[
+        Path | None,
+        typer.Option("--keyring", help="gateway: the public keyring the engine trusts, the new key added to it"),
+    ] = None,
 ) -> None:
-    """Make keys: `keygen data` prints a data key; `keygen agency NAME -o FILE` writes an agency's keys."""
+    """Make keys: `keygen data` prints a data key; `keygen agency NAME -o FILE` writes an agency's
+    keys; `keygen gateway -o KEY.pem --keyring KEYS.json` writes the gateway's signing key and adds
+    its public half to the engine's keyring (ONEVISIT_GATEWAY_KEY / ONEVISIT_GATEWAY_KEYS)."""
     from cryptography.fernet import Fernet
 
     from agencies.keys import AgencyKeys
@@ -135,8 +141,15 @@ def keygen(
         keys = AgencyKeys.generate(name)
         keys.save(output)
         typer.echo(json.dumps({"agency": name, "signer": keys.signer, "account": keys.account}))
+    elif kind == "gateway" and output and keyring:
+        from workflows.authority import new_gateway_key
+
+        if output.exists():
+            fail(f"{output} exists: a gateway key is never overwritten (move it away to rotate)", 2)
+        signer = new_gateway_key(output, keyring)
+        typer.echo(json.dumps({"gateway_key": signer.key_id, "public": signer.public_hex(), "keyring": str(keyring)}))
     else:
-        fail("use `keygen data` or `keygen agency NAME -o FILE`", 2)
+        fail("use `keygen data`, `keygen agency NAME -o FILE` or `keygen gateway -o KEY.pem --keyring KEYS.json`", 2)
 
 
 @app.command()
@@ -227,10 +240,11 @@ def worker_engine() -> None:
 
     wait_for_start()
     settings = get_settings()
+    keyring = _gateway_keyring(settings)
 
     async def make(stop):
         client = await connect_temporal(settings)
-        await run_engine_worker(client, make_engine(settings.db_url), stop)
+        await run_engine_worker(client, make_engine(settings.db_url), stop, keyring)
 
     _run_until_signal(make)
 
@@ -278,14 +292,22 @@ def worker_all(anchor_mode: AnchorMode = "single") -> None:
     agencies = _agency_workers(list(AGENCIES), batch=anchor_mode == "batch")
     wait_for_start()
     settings = get_settings()
+    keyring = _gateway_keyring(settings)
 
     async def make(stop):
         client = await connect_temporal(settings)
         async with asyncio.TaskGroup() as group:  # one failing takes the process down: `up` restarts it
-            group.create_task(run_engine_worker(client, make_engine(settings.db_url), stop))
+            group.create_task(run_engine_worker(client, make_engine(settings.db_url), stop, keyring))
             group.create_task(agencies(client, settings, stop))
 
     _run_until_signal(make)
+
+
+def _gateway_keyring(settings):
+    try:
+        return settings.gateway_keyring()
+    except ValueError as exc:
+        fail(str(exc), 2)
 
 
 def _agency_workers(names: list[str], backend_url: str | None = None, batch: bool = False):

@@ -3,10 +3,13 @@ the engine's refusal of a decision becomes an HTTP status."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from temporalio.exceptions import ApplicationError
 
 from gateway.casework import record_case
+from workflows.authority import AuthorityError, Keyring
 from workflows.engine import CaseWorkflow
 from workflows.messages import DECIDE_UPDATE, Decision, Refusal
 
@@ -70,10 +73,12 @@ def test_an_admin_names_the_agency_and_a_clerk_sees_only_their_own(in_process_ga
             [{"type": "ReasonRequired", "loc": ["body", "reason"], "msg": "refused by the engine", "input": None}],
         ),
         (Refusal.NOT_AWAITING, 409, "refused by the engine"),
+        # the engine does not trust this gateway's key: the operator's to mend, not the clerk's
+        (Refusal.NO_AUTHORITY, 503, "the workflow engine does not accept this gateway's signature"),
     ],
 )
 def test_the_engines_refusal_of_a_decision_is_an_http_status(
-    in_process_gateway, fake_temporal, escalated, refusal, http_status, detail
+    in_process_gateway, fake_temporal, escalated, refusal, http_status, detail, tmp_path
 ):
     fake_temporal.refusals.append(ApplicationError("refused by the engine", type=refusal.value))
     resp = in_process_gateway.http.post(
@@ -84,6 +89,11 @@ def test_the_engines_refusal_of_a_decision_is_an_http_status(
     assert (resp.status_code, resp.json()) == (http_status, {"detail": detail})
     case_id, update, decision = fake_temporal.updates[-1]
     assert (case_id, update) == (escalated, DECIDE_UPDATE)
-    assert decision == Decision(
+    assert decision.model_copy(update={"authority": None}) == Decision(
         step="business_licence", approve=True, clerk="clerk-market_regulation", clerk_agency="market_regulation"
     )
+    # signed by the gateway, with the key the engine is told to trust, for this case and update only
+    keyring = Keyring.load(tmp_path / "gateway-keys.json")
+    keyring.check(case_id, DECIDE_UPDATE, decision, datetime.now(UTC), set())
+    with pytest.raises(AuthorityError):
+        keyring.check("BR-20260101-00000000", DECIDE_UPDATE, decision, datetime.now(UTC), set())

@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from temporalio.client import WithStartWorkflowOperation, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy
 
@@ -13,8 +14,10 @@ from agencies.accounts import validate_bank_account
 from agencies.backend import Broken, Unavailable
 from agencies.simulated import SimulatedBackend
 from tests.fixtures.stack import application
+from workflows import authority
+from workflows.authority import GatewaySigner
 from workflows.engine import CaseWorkflow
-from workflows.messages import CaseStatus, Correction, Decision, Withdrawal
+from workflows.messages import DECIDE_UPDATE, CaseStatus, Correction, Decision, Withdrawal
 
 MARKET = "market_regulation"
 
@@ -103,6 +106,45 @@ async def test_a_clerk_decides_a_licensed_business_and_is_named_in_the_handoff(r
     assert [e.kind for e in status.events] == ["decided"]
 
 
+async def test_an_update_the_gateway_did_not_sign_for_this_case_is_refused(rig):
+    """Someone who reaches Temporal with the data key, but not the gateway's signing key, can
+    approve nothing: unsigned, forged, tampered, expired, for another case, or replayed."""
+    handle = await rig.start(review_application())
+    await rig.until(handle, lambda s: states(s)["business_licence"] == "awaiting_decision")
+    raw = rig.env.client.get_workflow_handle(handle.id)  # no gateway signature added
+
+    def signed(decision, signer=rig.signer, case_id=handle.id, now=None):
+        when = now or datetime.now(UTC)
+        return decision.model_copy(update={"authority": signer.sign(case_id, DECIDE_UPDATE, decision, when)})
+
+    other_gateway = GatewaySigner(Ed25519PrivateKey.generate())
+    good = signed(clerk())
+    forged_identity = good.model_copy(update={"clerk": "mallory"})  # the body no longer matches the signature
+    messages = {
+        "unsigned": clerk(),
+        "another key": signed(clerk(), signer=other_gateway),
+        "tampered": forged_identity,
+        "expired": signed(clerk(), now=datetime.now(UTC) - timedelta(minutes=11)),
+        "another case": signed(clerk(), case_id="BR-20260101-00000000"),
+    }
+    for why, message in messages.items():
+        assert await refused(raw, CaseWorkflow.decide, message) == "NoGatewayAuthority", why
+    assert states(await handle.query(CaseWorkflow.status))["business_licence"] == "awaiting_decision"
+    await raw.execute_update(CaseWorkflow.decide, good)  # what the gateway signed goes through as is
+    assert await refused(raw, CaseWorkflow.decide, good) == "NoGatewayAuthority"  # but only once
+    assert (await handle.result()).state == "completed"
+
+
+async def test_an_engine_that_trusts_no_gateway_key_takes_no_update(rig, monkeypatch):
+    handle = await rig.start(review_application())
+    await rig.until(handle, lambda s: states(s)["business_licence"] == "awaiting_decision")
+    monkeypatch.setattr(authority, "_trusted", None)
+    assert await refused(handle, CaseWorkflow.decide, clerk()) == "NoGatewayAuthority"
+    monkeypatch.undo()
+    await handle.execute_update(CaseWorkflow.decide, clerk())
+    assert (await handle.result()).state == "completed"
+
+
 async def test_only_a_clerk_of_the_owning_agency_may_decide_and_only_while_it_waits(rig):
     handle = await rig.start(review_application())
     await rig.until(handle, lambda s: states(s)["business_licence"] == "awaiting_decision")
@@ -133,7 +175,7 @@ async def test_an_update_that_arrives_with_the_start_is_judged_by_its_validator(
         id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
     )
     with pytest.raises(WorkflowUpdateFailedError) as err:
-        await rig.env.client.execute_update_with_start_workflow(
+        await rig.client.execute_update_with_start_workflow(
             CaseWorkflow.withdraw, Withdrawal(applicant="mallory", reason="x"), start_workflow_operation=start
         )
     assert err.value.cause.type == "NotApplicant"
