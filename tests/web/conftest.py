@@ -116,3 +116,25 @@ def stack_pages(chromium, screenshots, stack):
     made = Pages(chromium, screenshots, stack.url)
     yield made
     made.close()
+
+
+def assert_accessible(page) -> None:
+    """What a page must hold for assistive technology: the document's language, one h1, every
+    visible form control with a label, unique ids, every image with alt text."""
+    problems = page.evaluate(
+        """() => {
+        const out = [];
+        if (!document.documentElement.lang) out.push("no lang on <html>");
+        if (document.querySelectorAll("h1").length !== 1) out.push("not exactly one h1");
+        for (const c of document.querySelectorAll("input:not([type=hidden]), select, textarea")) {
+          if (c.offsetParent === null) continue;
+          const named = (c.labels && c.labels.length) || c.getAttribute("aria-label");
+          if (!named) out.push("no label: " + (c.id || c.name));
+        }
+        const ids = [...document.querySelectorAll("[id]")].map((n) => n.id);
+        for (const id of new Set(ids)) if (ids.filter((x) => x === id).length > 1) out.push("duplicate id " + id);
+        for (const img of document.querySelectorAll("img:not([alt])")) out.push("img without alt");
+        return out;
+    }"""
+    )
+    assert problems == [], problems

@@ -39,6 +39,7 @@ document.addEventListener("DOMContentLoaded", () => {
         block !== undefined && block !== null ? fact(OV.t("step_block"), "#" + block, "mono") : null,
         s.decided_by?.startsWith("clerk:") ? fact(OV.t("step_decided_by"), s.decided_by.slice(6)) : null,
         s.reason ? fact(OV.t("step_reason"), s.reason) : null,
+        s.review_reasons?.length ? fact(OV.t("queue_reasons"), s.review_reasons.join("; ")) : null,
       );
       return OV.el("li", { class: `state-${s.state}`, "data-step": s.step, "data-state": s.state },
         OV.el("h3", {}, OV.stepWord(s.step, s.title), " ",
@@ -55,6 +56,7 @@ document.addEventListener("DOMContentLoaded", () => {
     document.getElementById("licence-actions").hidden = !(who.role === "applicant" && view.status === "completed" && view.uscc);
     const mine = view.steps.some((s) => s.state === "awaiting_decision" && s.agency === who.agency);
     document.getElementById("decide").hidden = !(who.role === "clerk" && mine);
+    document.getElementById("read").hidden = who.role !== "clerk";
   }
 
   async function follow() {
@@ -123,6 +125,35 @@ document.addEventListener("DOMContentLoaded", () => {
       document.getElementById("decide").hidden = true;
     } catch (err) {
       OV.showErrors(top, form, [{ id: "reason", text: OV.describe(err) }]);
+    }
+  });
+
+  function flatten(value, path, out) {
+    if (value !== null && typeof value === "object") {
+      for (const [k, v] of Object.entries(value)) flatten(v, path ? `${path}.${k}` : k, out);
+    } else out.push([path, value]);
+    return out;
+  }
+  document.getElementById("read-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const form = ev.target;
+    const purpose = form.purpose.value.trim();
+    if (purpose.length < 2) {
+      return OV.showErrors(top, form, [{ id: "purpose", text: OV.t(purpose ? "v_too_short" : "v_missing", { label: OV.t("read_purpose"), n: 2 }) }]);
+    }
+    OV.clearErrors(top, form);
+    try {
+      const resp = await OV.api(`/api/cases/${encodeURIComponent(caseId)}/application?purpose=${encodeURIComponent(purpose)}`);
+      const rows = flatten(await resp.json(), "", []);
+      const list = document.getElementById("application");
+      list.replaceChildren(...rows.map(([path, value]) => {
+        const key = path.replace(/\.\d+\./, ".");
+        const label = OV.t(key) === key ? path : `${OV.t(key)} (${path})`;
+        return fact(label, String(value));
+      }));
+      list.hidden = false;
+    } catch (err) {
+      OV.showErrors(top, form, [{ id: "purpose", text: OV.describe(err) }]);
     }
   });
 

@@ -1,0 +1,106 @@
+"""The clerk's and the applicant's actions in a browser, on the in-process gateway (the engine
+faked, updates accepted): the queue marks an overdue step in words; the case page reads the
+application with a purpose and sends a decision; the applicant withdraws with a reason."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from gateway.casework import record_case
+from tests.web.conftest import PHONE, assert_accessible
+from tests.web.test_applicant_browser import sign_in
+from workflows.engine import CaseWorkflow
+from workflows.messages import DECIDE_UPDATE, WITHDRAW_UPDATE
+
+
+@pytest.fixture
+def awaiting(served_gateway, fake_temporal) -> str:
+    """A case whose business licence waits, past its deadline, for a market-regulation clerk."""
+    gw = served_gateway
+    case_id = gw.open_case()
+    status = CaseWorkflow(fake_temporal.started[case_id]).status()
+    now = datetime.now(UTC)
+    status.revision = 1
+    for st in status.steps:
+        if st.step == "name_check":
+            st.state = "completed"
+        if st.step == "business_licence":
+            st.state, st.escalated = "awaiting_decision", True
+            st.since, st.deadline = (now - timedelta(hours=3)).isoformat(), (now - timedelta(hours=2)).isoformat()
+            st.review_reasons = ["经营范围含许可项目"]
+    with gw.session() as session:
+        record_case(session, status)
+    return case_id
+
+
+def test_a_clerk_sees_the_overdue_step_reads_with_a_purpose_and_approves(
+    pages, served_gateway, awaiting, fake_temporal
+):
+    for lang, size in (("zh", PHONE), ("en", None)):
+        page = pages.new(size, lang)
+        sign_in(page, "clerk-market_regulation", lang)
+        page.wait_for_url("**/queue")
+        row = page.wait_for_selector(f"tr[data-case='{awaiting}']")
+        assert ("超时" if lang == "zh" else "Overdue") in row.inner_text()
+        assert "经营范围含许可项目" in row.inner_text()
+        assert_accessible(page)
+        pages.shoot(page, f"queue-escalated-{lang}")
+    page.click(f"tr[data-case='{awaiting}'] a")
+    page.wait_for_selector("#decide:not([hidden])")
+    assert "Past its deadline" in page.inner_text("#timeline li[data-step=business_licence]")
+    page.click("#read-form button")
+    page.wait_for_selector("#purpose-error")
+    page.fill("#purpose", "checking the licensed activities")
+    page.click("#read-form button")
+    page.wait_for_selector("#application:not([hidden])")
+    assert "company.business_scope" in page.inner_text("#application")
+    reads = served_gateway.http.get(f"/api/cases/{awaiting}/reads", headers=served_gateway.login("applicant")).json()
+    assert [(r["reader"], r["purpose"]) for r in reads] == [
+        ("clerk-market_regulation", "checking the licensed activities")
+    ]
+    assert_accessible(page)
+    pages.shoot(page, "case-clerk-en")
+    page.check("#decision-approve")
+    page.click("#decide-form button[type=submit]")
+    page.wait_for_selector("#action-status:has-text('Decision sent')")
+    (case_id, update, decision) = fake_temporal.updates[-1]
+    assert (case_id, update, decision.approve, decision.clerk) == (
+        awaiting,
+        DECIDE_UPDATE,
+        True,
+        "clerk-market_regulation",
+    )
+    assert page.external_requests == [] and page.script_errors == []
+
+
+def test_a_clerk_of_another_agency_is_not_offered_the_decision(pages, awaiting):
+    page = pages.new()
+    sign_in(page, "clerk-tax")
+    page.wait_for_url("**/queue")
+    page.wait_for_selector("#queue-status:has-text('目前没有等待审批的事项')")
+    page.goto(f"/cases/{awaiting}")
+    page.wait_for_selector("#timeline li")
+    assert page.is_hidden("#decide")
+
+
+def test_the_applicant_withdraws_with_a_reason(pages, awaiting, fake_temporal):
+    page = pages.new(PHONE)
+    sign_in(page, "applicant")
+    page.wait_for_url("**/my-cases")
+    page.click(f"a[href='/cases/{awaiting}']")
+    page.wait_for_selector("#withdraw:not([hidden])")
+    assert page.is_hidden("#decide") and page.is_hidden("#read")
+    page.click("#withdraw-form button")
+    page.wait_for_selector(".error-summary a[href='#withdraw-reason']")
+    assert "请填写撤回原因" in page.inner_text(".error-summary")
+    page.fill("#withdraw-reason", "改变经营计划")
+    page.click("#withdraw-form button")
+    page.wait_for_selector("#action-status:has-text('撤回申请已受理')")
+    assert page.query_selector(".error-summary") is None
+    (case_id, update, withdrawal) = fake_temporal.updates[-1]
+    assert (case_id, update, withdrawal.reason) == (awaiting, WITHDRAW_UPDATE, "改变经营计划")
+    assert_accessible(page)
+    pages.shoot(page, "case-withdrawn-zh")
+    assert page.external_requests == [] and page.script_errors == []
