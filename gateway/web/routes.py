@@ -10,6 +10,7 @@ import json
 import re
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import FileResponse, HTMLResponse
@@ -40,13 +41,15 @@ def render(request: Request, template: str, status_code: int = 200, **context) -
     """A page in the visitor's language (a ``?lang=`` choice is kept in a cookie for a year)."""
     lang, chosen = pick_lang(request)
     t = translator(lang)
+    other = "en" if lang == "zh" else "zh"
     response = templates.TemplateResponse(
         request,
         template,
         {
             "lang": lang,
             "html_lang": HTML_LANG[lang],
-            "other_lang": "en" if lang == "zh" else "zh",
+            "other_lang": other,
+            "switch_href": "?" + urlencode({**request.query_params, "lang": other}),
             "t": t,
             "words": json.dumps(
                 {k: v for k, v in MESSAGES[lang].items() if not k.startswith(SERVER_ONLY)}, ensure_ascii=False

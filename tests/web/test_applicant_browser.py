@@ -76,7 +76,7 @@ def test_sign_in_then_the_apis_errors_by_their_fields_then_a_case(pages, served_
             assert "请填写注册资本（元）" in text and "法定代表人手机号码格式不正确" in text
         else:
             assert page.title().startswith("Error: ")
-            assert "Enter the Registered capital (CNY)" in text and "Legal representative: mobile number" in text
+            assert "Enter the registered capital (CNY)" in text and "Legal representative: mobile number" in text
         for field in ("company-registered_capital_cny", "legal_representative-phone"):
             assert page.get_attribute(f"#{field}", "aria-invalid") == "true"
             assert page.is_visible(f"#{field}-error")

@@ -85,6 +85,8 @@ def test_the_language_switch_is_kept_in_a_cookie(in_process_gateway):
     assert 'href="?lang=zh"' in http.get("/check").text
     assert '<html lang="zh-CN">' in http.get("/check", params={"lang": "zh"}).text
     assert '<html lang="zh-CN">' in http.get("/check").text
+    code = random_uscc("370102")
+    assert f'href="?code={code}&amp;lang=en"' in http.get("/check", params={"code": code}).text  # the answer stays
 
 
 def test_the_page_loads_nothing_from_elsewhere(in_process_gateway):

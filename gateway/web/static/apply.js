@@ -71,7 +71,8 @@ document.addEventListener("DOMContentLoaded", () => {
     return text;
   }
   function inWords(err, input) {
-    const label = labelOf(input) || err.loc.slice(1).join(".");
+    let label = labelOf(input) || err.loc.slice(1).join(".");
+    if (OV.lang === "en" && err.type === "missing") label = label.charAt(0).toLowerCase() + label.slice(1);
     const ctx = err.ctx || {};
     const msg = String(err.msg || "").replace(/^Value error, /, "");
     switch (err.type) {
