@@ -132,6 +132,14 @@ def apply(request: Request) -> HTMLResponse:
     return render(request, "apply.html", divisions=JINAN_DIVISIONS)
 
 
+@router.get("/cases/{case_id}/correct", response_class=HTMLResponse)
+def correct(request: Request, case_id: str) -> HTMLResponse:
+    """The application form again, filled in with the returned application, to resubmit it."""
+    if not re.match(CASE_ID, case_id):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such case")
+    return render(request, "apply.html", divisions=JINAN_DIVISIONS, correct=case_id)
+
+
 @router.get("/my-cases", response_class=HTMLResponse)
 def my_cases(request: Request) -> HTMLResponse:
     return render(request, "my_cases.html")
@@ -141,7 +149,13 @@ def my_cases(request: Request) -> HTMLResponse:
 def case(request: Request, case_id: str) -> HTMLResponse:
     if not re.match(CASE_ID, case_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such case")
-    return render(request, "case.html", case_id=case_id, new=request.query_params.get("new") == "1")
+    return render(
+        request,
+        "case.html",
+        case_id=case_id,
+        new=request.query_params.get("new") == "1",
+        corrected=request.query_params.get("corrected") == "1",
+    )
 
 
 @router.get("/queue", response_class=HTMLResponse)

@@ -12,7 +12,7 @@ from gateway.casework import record_case
 from tests.web.conftest import PHONE, assert_accessible
 from tests.web.test_applicant_browser import sign_in
 from workflows.engine import CaseWorkflow
-from workflows.messages import DECIDE_UPDATE, WITHDRAW_UPDATE
+from workflows.messages import CORRECT_UPDATE, DECIDE_UPDATE, WITHDRAW_UPDATE
 
 
 @pytest.fixture
@@ -103,4 +103,48 @@ def test_the_applicant_withdraws_with_a_reason(pages, awaiting, fake_temporal):
     assert (case_id, update, withdrawal.reason) == (awaiting, WITHDRAW_UPDATE, "改变经营计划")
     assert_accessible(page)
     pages.shoot(page, "case-withdrawn-zh")
+    assert page.external_requests == [] and page.script_errors == []
+
+
+def test_a_returned_application_is_corrected_from_the_form_filled_in(pages, served_gateway, fake_temporal):
+    gw = served_gateway
+    case_id = gw.open_case()
+    status = CaseWorkflow(fake_temporal.started[case_id]).status()
+    status.state, status.revision, status.reason = "returned", 1, "business_licence: upload the food business permit"
+    for st in status.steps:
+        if st.step == "name_check":
+            st.state = "completed"
+        if st.step == "business_licence":
+            st.state, st.reason = "rejected", "upload the food business permit"
+    with gw.session() as session:
+        record_case(session, status)
+    sent = fake_temporal.started[case_id].application
+    for lang in ("en", "zh"):
+        page = pages.new(PHONE, lang)
+        sign_in(page, "applicant", lang)
+        page.wait_for_url("**/my-cases")
+        page.goto(f"/cases/{case_id}")
+        page.wait_for_selector("#returned:not([hidden])")
+        assert page.is_visible("#withdraw")
+        pages.shoot(page, f"case-returned-{lang}")
+    page.click("#returned a")
+    page.wait_for_url(f"**/cases/{case_id}/correct")
+    page.wait_for_selector("#returned-reason:not([hidden])")
+    assert "upload the food business permit" in page.inner_text("#returned-reason")
+    assert page.input_value("#company-name") == sent["company"]["name"]
+    assert page.input_value("#shareholders-1-share_percent") == "30"
+    assert page.input_value("#legal_representative-id_number") == sent["legal_representative"]["id_number"]
+    assert_accessible(page)
+    pages.shoot(page, "correct-zh")
+    page.fill("#company-business_scope", "")
+    page.click("#apply button[type=submit]")
+    page.wait_for_selector(".error-summary a[href='#company-business_scope']")  # the API's 422, by its field
+    page.fill("#company-business_scope", "日用百货销售")
+    page.click("#apply button[type=submit]")
+    page.wait_for_url(f"**/cases/{case_id}?corrected=1")
+    page.wait_for_selector("#corrected")
+    (updated, update, correction) = fake_temporal.updates[-1]
+    assert (updated, update) == (case_id, CORRECT_UPDATE)
+    assert correction.application["company"]["business_scope"] == "日用百货销售"
+    assert correction.application["shareholders"] == sent["shareholders"]
     assert page.external_requests == [] and page.script_errors == []

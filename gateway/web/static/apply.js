@@ -34,8 +34,33 @@ document.addEventListener("DOMContentLoaded", () => {
     renumber();
     return row;
   }
-  addRow();
   addButton.addEventListener("click", () => addRow().querySelector("input").focus());
+  const correcting = form.dataset.correct;
+  if (correcting) prefill(correcting); else addRow();
+
+  async function prefill(caseId) {
+    // A returned case: its application as submitted (the applicant reads it without a purpose).
+    try {
+      const [view, app] = await Promise.all([
+        OV.api(`/api/cases/${encodeURIComponent(caseId)}`).then((r) => r.json()),
+        OV.api(`/api/cases/${encodeURIComponent(caseId)}/application`).then((r) => r.json()),
+      ]);
+      if (view.reason) {
+        const note = document.getElementById("returned-reason");
+        note.textContent = `${OV.t("step_reason")}: ${view.reason}`;
+        note.hidden = false;
+      }
+      (app.shareholders || [{}]).forEach(() => addRow());
+      for (const input of form.querySelectorAll("[data-path]")) {
+        const value = input.dataset.path.split(".").reduce((node, key) => (node == null ? undefined : node[key]), app);
+        if (input.type === "checkbox") input.checked = !!value;
+        else if (value !== undefined && value !== null) input.value = String(value);
+      }
+    } catch (err) {
+      if (!list.children.length) addRow();
+      OV.showErrors(top, form, [{ text: OV.describe(err) }]);
+    }
+  }
 
   function collect() {
     const data = { flow: "business_registration" };
@@ -111,6 +136,11 @@ document.addEventListener("DOMContentLoaded", () => {
     button.disabled = true;
     status.textContent = OV.t("submitting");
     try {
+      if (correcting) {
+        await OV.api(`/api/cases/${encodeURIComponent(correcting)}/correction`, { method: "POST", json: collect() });
+        location.assign(`/cases/${encodeURIComponent(correcting)}?corrected=1`);
+        return;
+      }
       const resp = await OV.api("/api/cases", { method: "POST", json: collect(), headers: { "Idempotency-Key": idempotencyKey } });
       const made = await resp.json();
       location.assign(`/cases/${encodeURIComponent(made.case_id)}?new=1`);

@@ -53,6 +53,7 @@ document.addEventListener("DOMContentLoaded", () => {
       lastStatus = view.status;
     }
     document.getElementById("withdraw").hidden = !(who.role === "applicant" && (view.status === "running" || view.status === "returned"));
+    document.getElementById("returned").hidden = !(who.role === "applicant" && view.status === "returned");
     document.getElementById("licence-actions").hidden = !(who.role === "applicant" && view.status === "completed" && view.uscc);
     const mine = view.steps.some((s) => s.state === "awaiting_decision" && s.agency === who.agency);
     document.getElementById("decide").hidden = !(who.role === "clerk" && mine);
