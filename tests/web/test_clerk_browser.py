@@ -73,6 +73,14 @@ def test_a_clerk_sees_the_overdue_step_reads_with_a_purpose_and_approves(
         "clerk-market_regulation",
     )
     assert page.external_requests == [] and page.script_errors == []
+    applicant = pages.new(PHONE)
+    sign_in(applicant, "applicant")
+    applicant.wait_for_url("**/my-cases")
+    applicant.goto(f"/cases/{awaiting}")
+    applicant.wait_for_selector("#reads-table:not([hidden])")
+    assert "checking the licensed activities" in applicant.inner_text("#reads-table")
+    assert "clerk-market_regulation" in applicant.inner_text("#reads-table")
+    pages.shoot(applicant, "case-reads-zh")
 
 
 def test_a_clerk_of_another_agency_is_not_offered_the_decision(pages, awaiting):

@@ -93,6 +93,25 @@ document.addEventListener("DOMContentLoaded", () => {
   }
   follow();
 
+  async function showReads() {
+    // Who read this application, why, when and which fields (the applicant's and auditors' right to know).
+    if (!["applicant", "auditor"].includes(who.role)) return;
+    try {
+      const reads = await (await OV.api(`/api/cases/${encodeURIComponent(caseId)}/reads`)).json();
+      const table = document.getElementById("reads-table");
+      table.querySelector("tbody").replaceChildren(...reads.map((r) => OV.el("tr", {},
+        OV.el("td", { "data-label": OV.t("audit_time"), text: OV.when(r.read_at) }),
+        OV.el("td", { "data-label": OV.t("reads_reader"), text: [r.reader, r.agency ? OV.agencyWord(r.agency) : null].filter(Boolean).join(" · ") }),
+        OV.el("td", { "data-label": OV.t("read_purpose"), text: r.purpose || "—" }),
+        OV.el("td", { "data-label": OV.t("reads_fields"), text: r.fields.join(", ") }),
+      )));
+      table.hidden = reads.length === 0;
+      document.getElementById("reads-empty").hidden = reads.length > 0;
+      document.getElementById("reads").hidden = false;
+    } catch (err) { /* the case itself says what went wrong */ }
+  }
+  showReads();
+
   document.getElementById("withdraw-form").addEventListener("submit", async (ev) => {
     ev.preventDefault();
     const form = ev.target;
