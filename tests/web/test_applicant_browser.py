@@ -108,3 +108,29 @@ def test_sign_in_then_the_apis_errors_by_their_fields_then_a_case(pages, served_
         app["company"]["name"] = "济南卓越信息科技有限公司"
     sent = fake_temporal.started[case_id].application
     assert sent["company"]["name"] == "济南卓越信息科技有限公司" and len(sent["shareholders"]) == 2
+
+
+def test_signed_in_pages_send_a_stranger_to_sign_in_and_back(pages):
+    page = pages.new()
+    page.goto("/my-cases")
+    page.wait_for_url("**/sign-in?next=%2Fmy-cases")
+    page.fill("#username", "applicant")
+    page.fill("#password", "applicant")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/my-cases")
+    page.wait_for_selector("#cases-status:has-text('您还没有提交过申请')")
+    page.click("[data-sign-out]")
+    page.wait_for_url(lambda url: url.endswith("/"))
+    assert page.evaluate("sessionStorage.getItem('ov.token')") is None
+    page.goto("/apply")
+    page.wait_for_url("**/sign-in?next=%2Fapply")
+
+
+def test_sign_in_never_sends_you_to_another_site(pages):
+    page = pages.new()
+    page.goto("/sign-in?next=//example.org/phish")
+    page.fill("#username", "applicant")
+    page.fill("#password", "applicant")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/my-cases")
+    assert page.external_requests == []

@@ -76,7 +76,7 @@ const OV = (() => {
     const d = new Date(iso);
     return isNaN(d) ? iso : d.toLocaleString(lang === "zh" ? "zh-CN" : "en-GB", { dateStyle: "medium", timeStyle: "short" });
   }
-  const stateWord = (s) => t("st_" + s);
+  const stateWord = (s) => words["st_" + s] ?? s;
   const stepWord = (step, title) => (words["step_" + step] ?? title);
   const agencyWord = (a) => (words["ag_" + a] ?? a);
 
