@@ -50,9 +50,12 @@ class Pages:
     def __init__(self, browser, screenshots: Path, base_url: str):
         self.browser, self.dir, self.base_url, self.contexts = browser, screenshots, base_url, []
 
-    def new(self, size: dict | None = None, lang: str = "zh"):
+    def new(self, size: dict | None = None, lang: str = "zh", javascript: bool = True):
         context = self.browser.new_context(
-            base_url=self.base_url, viewport=size or DESKTOP, locale="zh-CN" if lang == "zh" else "en-GB"
+            base_url=self.base_url,
+            viewport=size or DESKTOP,
+            locale="zh-CN" if lang == "zh" else "en-GB",
+            java_script_enabled=javascript,
         )
         context.set_default_timeout(30_000)
         external: list[str] = []

@@ -6,7 +6,7 @@ from __future__ import annotations
 from agencies.identifiers import random_uscc
 from gateway.casework import record_handoff
 from tests.gateway.test_public_licence import licence_handoff
-from tests.web.conftest import PHONE
+from tests.web.conftest import PHONE, assert_accessible
 
 
 def test_keyboard_only_check_of_a_valid_and_a_mistyped_code(pages, served_gateway):
@@ -35,4 +35,17 @@ def test_keyboard_only_check_of_a_valid_and_a_mistyped_code(pages, served_gatewa
             page.keyboard.press("Enter")
             assert page.evaluate("document.activeElement.id") == "code"
             assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")  # no sideways scroll
+            assert_accessible(page)
             assert page.external_requests == [] and page.script_errors == []
+
+
+def test_the_check_works_without_javascript(pages):
+    page = pages.new(PHONE, javascript=False)
+    page.goto("/check")
+    page.fill("#code", random_uscc("370105"))
+    page.keyboard.press("Enter")
+    page.wait_for_selector("[data-status=unknown]")
+    page.click("a.lang")  # the switch keeps the answer
+    page.wait_for_selector("[data-status=unknown]")
+    assert "Not found" in page.inner_text(".result")
+    pages.shoot(page, "check-unknown-nojs-en")
