@@ -124,7 +124,8 @@ def check(request: Request, session: SessionDep, code: Annotated[str | None, Que
 
 @router.get("/sign-in", response_class=HTMLResponse)
 def sign_in(request: Request) -> HTMLResponse:
-    return render(request, "sign_in.html")
+    settings = request.app.state.settings  # demo accounts are named only where they are seeded
+    return render(request, "sign_in.html", demo=settings.demo_accounts and settings.environment != "production")
 
 
 @router.get("/apply", response_class=HTMLResponse)

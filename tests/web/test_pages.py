@@ -60,3 +60,10 @@ def test_only_the_packages_assets_are_served(in_process_gateway, name):
 def test_pages_are_not_in_the_openapi_document(in_process_gateway):
     paths = in_process_gateway.http.get("/openapi.json").json()["paths"]
     assert not [p for p in paths if not p.startswith("/api/") and p != "/healthz"]
+
+
+def test_the_demo_accounts_are_named_only_where_they_are_seeded(in_process_gateway):
+    http = in_process_gateway.http
+    assert 'id="demo-accounts"' in http.get("/sign-in").text
+    http.app.state.settings = http.app.state.settings.model_copy(update={"demo_accounts": False})
+    assert 'id="demo-accounts"' not in http.get("/sign-in").text

@@ -1,0 +1,38 @@
+"""Every page in a browser, in Chinese and in English, at phone width, as the person it is for:
+it renders without a script error, passes the accessibility checks, never scrolls sideways and
+loads nothing from elsewhere; a screenshot of each is kept."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.web.conftest import PHONE, assert_accessible
+from tests.web.test_applicant_browser import sign_in
+
+PAGES = [
+    (None, "/", "h1"),
+    (None, "/check", "#code"),
+    (None, "/sign-in", "#username"),
+    ("applicant", "/apply", "#shareholders-0-name"),
+    ("applicant", "/my-cases", "#cases tbody tr"),
+    ("applicant", "/cases/{case}", "#timeline li"),
+    ("clerk-market_regulation", "/queue", "#queue-status"),
+    ("auditor", "/audit", "#case-pick option"),
+]
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_every_page(pages, served_gateway, lang):
+    case_id = served_gateway.open_case()
+    for user, path, ready in PAGES:
+        page = pages.new(PHONE, lang)
+        if user:
+            sign_in(page, user, lang)
+            page.wait_for_url(lambda url: "/sign-in" not in url)
+        page.goto(path.format(case=case_id) + f"?lang={lang}")
+        page.wait_for_selector(ready, state="attached")
+        assert_accessible(page)
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), path
+        name = path.strip("/").replace("/", "-").replace("{case}", "case") or "home"
+        pages.shoot(page, f"page-{name}-{lang}")
+        assert page.external_requests == [] and page.script_errors == [], path
