@@ -24,9 +24,10 @@ from agencies.keys import AgencyKeys
 from agencies.localdb import open_local
 from chain.anchors import Anchor, Anchorer
 from chain.errors import AnchorRefused
-from chain.handoff import Handoff, SignedHandoff, now_rfc3339, sign
+from chain.handoff import CLOSED_BY, CLOSING_STEP, Handoff, SignedHandoff, now_rfc3339, sign
 from workflows.messages import (
     ANCHOR_HANDOFF,
+    CLOSE_CASE,
     COMPENSATE_STEP,
     ESCALATE_STEP,
     EXECUTE_STEP,
@@ -35,6 +36,7 @@ from workflows.messages import (
     UNDO_STEP,
     AnchoredHandoff,
     AnchorInput,
+    CloseInput,
     CompensateInput,
     EscalateInput,
     StepInput,
@@ -140,6 +142,13 @@ class AgencyActivities:
         with heartbeating():
             return self._anchored(self._escalated(request))
 
+    @activity.defn(name=CLOSE_CASE)
+    def close_case(self, request: CloseInput) -> AnchoredHandoff:
+        """As the flow's lead agency, sign and anchor the case's closing record: its final state and
+        every handoff of its trail, so that a trail missing any of them is seen to be incomplete."""
+        with heartbeating():
+            return self._anchored(self._closed(request))
+
     # the same, signing and anchoring apart: what cases started before one-activity steps call
     @activity.defn(name=EXECUTE_STEP)
     def execute_step(self, request: StepInput) -> SignedHandoff:
@@ -170,6 +179,7 @@ class AgencyActivities:
             self.compensate_step,
             self.escalate_step,
             self.anchor_handoff,
+            self.close_case,
         ]
 
     # ------------------------------------------------------------------------------------------
@@ -230,6 +240,27 @@ class AgencyActivities:
         outputs = {"sla_minutes": request.sla_minutes, "since": request.since}
         step = request.step.model_copy(update={"decided_by": "rule:sla"})
         return self._sign_once(request.key, step, "escalated", outputs, [p.hash for p in request.step.parents])
+
+    def _closed(self, request: CloseInput) -> SignedHandoff:
+        self._check_agency(request.agency, CLOSING_STEP)
+        signed = self.journal.get(request.key)
+        if signed is not None:
+            return signed
+        step = StepInput(
+            key=request.key,
+            case_id=request.case_id,
+            flow=request.flow,
+            flow_version=request.flow_version,
+            rules_version=request.flow_version,
+            step=CLOSING_STEP,
+            agency=request.agency,
+            commitment=request.commitment,
+            application={},
+            parents=[],
+            decided_by=CLOSED_BY,
+        )
+        outputs = {"state": request.state, "trail": request.trail}
+        return self._sign_once(request.key, step, "closed", outputs, [])
 
     def _anchored(self, handoff: SignedHandoff) -> AnchoredHandoff:
         """Anchor a handoff this agency signed (again: a retry finds the anchor already there)."""

@@ -28,7 +28,11 @@ from chain.hexid import bytes32, from_hex, to_hex
 from chain.merkle import keccak as fast_keccak
 
 DOMAIN = b"onevisit.handoff.v1\x00"
-Outcome = Literal["completed", "rejected", "escalated", "compensated"]
+# A case's trail ends with its closing record: a handoff of this step, signed and anchored by the
+# flow's lead agency, decided by the engine, naming every other handoff of the case (outputs.trail).
+CLOSING_STEP = "_closing"
+CLOSED_BY = "engine:closing"
+Outcome = Literal["completed", "rejected", "escalated", "compensated", "closed"]  # closed: a case's closing record
 
 
 def _hex32(value: str) -> str:

@@ -17,7 +17,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from chain.anchors import Anchor
 from chain.audit.evidence import AgencyClaim, ChainRef, EvidenceBundle, EvidenceItem
-from chain.handoff import SignedHandoff, case_commitment, new_salt
+from chain.handoff import CLOSING_STEP, SignedHandoff, case_commitment, new_salt
 from gateway.deployment import DeploymentFile
 from gateway.schemas import CasePublic, StepPublic
 from gateway.store import Case, CaseKey, HandoffRow, IdempotentRequest, QueueItem, User, Vault, utcnow
@@ -191,6 +191,7 @@ def case_view(session: Session, case: Case) -> CasePublic:
         result=case.result,
         steps=steps,
         events=[e.model_dump() for e in status.events] if status else [],
+        closing=anchors[CLOSING_STEP].hash if CLOSING_STEP in anchors else None,
         created_at=case.created_at,
         updated_at=case.updated_at,
     )

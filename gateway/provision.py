@@ -55,9 +55,9 @@ def provision(
         write_deployment(path, deployment, known)
     owner_of = admin.ledger.agency_registry.functions.owner_of_step
     for flow in builtin_flows().values():
-        for step in flow.steps:
-            if owner_of(step_id(flow.name, step.id)).call() != agency_id(step.agency):
-                admin.assign_step(flow.name, step.id, step.agency)
+        for step, agency in flow.owned_steps():
+            if owner_of(step_id(flow.name, step)).call() != agency_id(agency):
+                admin.assign_step(flow.name, step, agency)
 
 
 def load_agency_keys(keys_dir: Path, names) -> dict[str, AgencyKeys]:

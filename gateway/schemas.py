@@ -149,6 +149,9 @@ class CasePublic(BaseModel):
     result: dict[str, Any]
     steps: list[StepPublic]
     events: list[dict[str, Any]] = []
+    closing: str | None = Field(
+        None, description="the hash of the case's closing record (signed, anchored, naming every handoff), once ended"
+    )
     created_at: datetime
     updated_at: datetime
 

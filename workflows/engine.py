@@ -22,12 +22,14 @@ from temporalio.worker.workflow_sandbox import SandboxRestrictions
 
 with workflow.unsafe.imports_passed_through():
     from chain.anchors import Anchor
-    from chain.handoff import SignedHandoff
+    from chain.handoff import CLOSING_STEP, SignedHandoff
     from workflows import authority
     from workflows.flows import StepDef, agency_queue, changed_paths, extract, overlaps
     from workflows.messages import (
         ANCHOR_HANDOFF,
         CASE_WORKFLOW,
+        CLOSE_CASE,
+        CLOSING_RECORD,
         COMPENSATE_STEP,
         CORRECT_UPDATE,
         DECIDE_UPDATE,
@@ -46,6 +48,7 @@ with workflow.unsafe.imports_passed_through():
         CaseEvent,
         CaseInput,
         CaseStatus,
+        CloseInput,
         CompensateInput,
         Correction,
         Decision,
@@ -59,6 +62,7 @@ with workflow.unsafe.imports_passed_through():
     )
 
 RECORD_TIMEOUT = timedelta(seconds=30)
+CLOSE_TIMEOUT = timedelta(seconds=60)  # one attempt at signing and anchoring the closing record
 HEARTBEAT_TIMEOUT = timedelta(seconds=10)  # an agency's activity heartbeats every 2 s while it runs
 RETURNED_FOR = timedelta(days=30)  # a returned case nobody corrects closes as rejected
 
@@ -106,6 +110,7 @@ class CaseWorkflow:
         self._order: list[str] = []  # steps in the order they completed
         self._background: list[asyncio.Task] = []
         self._authorities: set[str] = set()  # nonces of the signed updates taken: none is taken twice
+        self._trail: list[str] = []  # every handoff of the case, in the order recorded
         self._one_activity = True  # decided for good at the start of ``run``
 
     # ------------------------------------------------------------------ queries and updates
@@ -221,6 +226,8 @@ class CaseWorkflow:
                 self._status.result.update(self._completed[sid].record.outputs)
         if self._background:
             await workflow.wait(self._background)
+        if self._one_activity and workflow.patched(CLOSING_RECORD):
+            await self._close()
         await self._record_case()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._status
@@ -341,9 +348,36 @@ class CaseWorkflow:
         anchor = await workflow.execute_activity(ANCHOR_HANDOFF, anchor_in, result_type=Anchor, **opts)
         return AnchoredHandoff(handoff=handoff, anchor=anchor)
 
+    async def _close(self) -> None:
+        """The trail's last handoff: the flow's lead agency signs and anchors the case's final state
+        and the hash of every handoff before it, so a trail cut short cannot pass for whole."""
+        flow = self._case.flow
+        request = CloseInput(
+            key=f"{self._case.case_id}/{CLOSING_STEP}",
+            case_id=self._case.case_id,
+            flow=flow.name,
+            flow_version=self._status.flow_version,
+            agency=flow.lead_agency(),
+            commitment=self._case.commitment,
+            state=self._status.state,
+            trail=list(self._trail),
+        )
+        done = await workflow.execute_activity(
+            CLOSE_CASE,
+            request,
+            result_type=AnchoredHandoff,
+            task_queue=agency_queue(flow.lead_agency(), self._case.queues.agency_prefix),
+            start_to_close_timeout=CLOSE_TIMEOUT,
+            heartbeat_timeout=HEARTBEAT_TIMEOUT,
+            retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=60)),  # until the agency is back
+        )
+        self._status.closing = done.handoff.hash
+        await self._record(done)
+
     async def _record(self, done: AnchoredHandoff) -> None:
         """Keep the handoff, its anchor and the status it led to in the store (a local activity: the
         engine's own bookkeeping, no round trip through a task queue)."""
+        self._trail.append(done.handoff.hash)
         self._status.revision += 1  # the store keeps only the newest of concurrent records
         if not self._one_activity:
             record = HandoffRecord(case_id=self._case.case_id, handoff=done.handoff, anchor=done.anchor)

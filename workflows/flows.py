@@ -13,11 +13,13 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from chain.handoff import definition_hash
+from chain.handoff import CLOSING_STEP, definition_hash
 from workflows.rules import MISSING, Approval, lookup
 
 SLUG = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 FIELD_PATH = r"^[a-z][a-z0-9_]{0,62}(\.[a-z][a-z0-9_]{0,62})*$"
+# CLOSING_STEP (chain.handoff): the step a case's trail ends with, its closing record, anchored by
+# the flow's lead agency (its first step's). No flow can name a step so (SLUG).
 
 
 class RetrySpec(BaseModel):
@@ -115,6 +117,14 @@ class FlowDef(BaseModel):
             for v in deps.values():
                 v.difference_update(ready)
         return order
+
+    def lead_agency(self) -> str:
+        """Who closes a case of this flow: the agency of its first step (the registrar)."""
+        return self.steps[0].agency
+
+    def owned_steps(self) -> list[tuple[str, str]]:
+        """(step, agency) for every step an agency anchors handoffs of: the flow's, and its closing."""
+        return [(s.id, s.agency) for s in self.steps] + [(CLOSING_STEP, self.lead_agency())]
 
     def check_agencies(self, known: set[str]) -> None:
         unknown = sorted({s.agency for s in self.steps} - known)

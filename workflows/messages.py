@@ -22,6 +22,8 @@ from workflows.flows import FlowDef
 PERFORM_STEP = "agency.perform_step"  # StepInput
 UNDO_STEP = "agency.undo_step"  # CompensateInput
 SIGN_ESCALATION = "agency.sign_escalation"  # EscalateInput
+CLOSE_CASE = "agency.close_case"  # CloseInput: the lead agency signs and anchors the case's closing record
+CLOSING_RECORD = "closing-record"  # the workflow.patched id: cases started before it end without one
 # The engine's bookkeeping in the gateway's store (local activities of the engine's worker).
 RECORD_HANDOFF = "engine.record_handoff"  # HandoffRecord: the handoff, its anchor and the status after it
 RECORD_CASE = "engine.record_case"  # CaseStatus
@@ -125,6 +127,21 @@ class EscalateInput(BaseModel):
     since: str
 
 
+class CloseInput(BaseModel):
+    """The end of a case's trail: its final state and every handoff in it, for the lead agency to sign."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key: str
+    case_id: str
+    flow: str
+    flow_version: str
+    agency: str
+    commitment: str
+    state: str
+    trail: list[str] = Field(description="the hash of every handoff of the case, in the order they were recorded")
+
+
 class AnchorInput(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -209,6 +226,7 @@ class CaseStatus(BaseModel):
     reason: str | None = None
     events: list[CaseEvent] = []
     revision: int = 0
+    closing: str | None = None  # the hash of the closing record, once the case's trail is closed
 
 
 class HandoffRecord(BaseModel):

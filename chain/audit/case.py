@@ -27,6 +27,11 @@ The checks, in order (each finding names its check):
   (11) rules      the record's rules hash, and a rule decision's, is the definition's for the step
   (12) attempt    the attempt number is positive and no more than one plus the case's rejections
   (13) time       the record's time agrees with its anchor block's time (see ``check_time``)
+  (14) closing    a closed case's trail ends in one closing record (step ``_closing``, signed by
+                  the flow's lead agency, decided ``engine:closing``) that names every other
+                  handoff in the bundle, no more and no fewer, and is anchored after all of them;
+                  without one the report says the case is open (``closed`` is None): its trail
+                  may still grow, and an offline check cannot tell it from a trail cut short
 A failing check never stops the others: the auditor gets every finding at once.
 
 Each check is a function (``check_*``, and ``_anchors`` for what the ledger holds): ``verify_case``
@@ -53,7 +58,7 @@ from chain.audit.batch import batched_anchors
 from chain.audit.evidence import EvidenceBundle, EvidenceItem
 from chain.audit.trust import OPERATOR_CLAIMED, PINNED, TrustBasis, TrustRoot
 from chain.errors import VerificationError
-from chain.handoff import agency_id, case_commitment, definition_hash, step_id
+from chain.handoff import CLOSED_BY, CLOSING_STEP, agency_id, case_commitment, definition_hash, step_id
 from chain.hexid import to_hex
 
 if TYPE_CHECKING:  # only a type here: checking offline never imports the web3 client
@@ -75,6 +80,7 @@ class Report(BaseModel):
     anchored: int
     findings: list[Finding]
     trust: TrustBasis = OPERATOR_CLAIMED  # pinned: judged by the auditor's trust root
+    closed: str | None = None  # the final state the closing record names; None: the case is open
 
     def with_findings(self, first: list[Finding]) -> Report:
         """The report with ``first`` (e.g. a node the trust root refused) before its own findings."""
@@ -310,6 +316,7 @@ def verify_case(bundle: EvidenceBundle, ledger: LedgerClient | None = None, trus
     for item in bundle.handoffs:
         for check in HANDOFF_CHECKS:
             check(trail, item, find)
+    closed = check_closing(bundle, anchors, find)
     return Report(
         case_id=bundle.case_id,
         ok=not findings,
@@ -318,6 +325,7 @@ def verify_case(bundle: EvidenceBundle, ledger: LedgerClient | None = None, trus
         anchored=len(anchors),
         findings=findings,
         trust=PINNED if trust is not None else OPERATOR_CLAIMED,
+        closed=closed,
     )
 
 
@@ -549,6 +557,35 @@ CLOCK_SKEW_S = 300  # an agency's clock may run this far ahead of the ledger's
 ANCHOR_DELAY_S = 86_400  # beyond the step's SLA, the longest an honest anchor may follow its signature
 
 
+def check_closing(bundle: EvidenceBundle, anchors: dict[str, Anchor], find: Find) -> str | None:
+    """(14) The closing record names every other handoff of the bundle, no more and no fewer, and
+    was anchored after each of them. Returns the final state it names (None: the case is open)."""
+    closings = [i for i in bundle.handoffs if i.handoff.record.step == CLOSING_STEP]
+    for extra in closings[1:]:
+        find("closing", "a second closing record: a case is closed once", extra)
+    if not closings:
+        return None
+    closing = closings[0]
+    outputs = closing.handoff.record.outputs
+    named, state = outputs.get("trail"), outputs.get("state")
+    if not (isinstance(named, list) and all(_is_hex(h, 32) for h in named)) or not isinstance(state, str):
+        find("closing", "the closing record does not name the case's state and a list of handoff hashes", closing)
+        return None
+    named_set = {h.lower() for h in named}
+    others = {i.handoff.hash.lower(): i for i in bundle.handoffs if i.handoff.record.step != CLOSING_STEP}
+    for h in sorted(named_set - set(others)):
+        find("closing", f"the closing record names handoff {h}, which is missing from the trail", handoff=h)
+    for h in sorted(set(others) - named_set):
+        find("closing", "the closing record does not name this handoff: it is not of the closed trail", others[h])
+    last = anchors.get(closing.handoff.hash.lower())
+    if last is not None:
+        for h, item in others.items():
+            a = anchors.get(h)
+            if a is not None and (a.block_number, a.log_index) >= (last.block_number, last.log_index):
+                find("closing", "anchored after the case's closing record", item)
+    return state
+
+
 def check_decision(trail: Trail, item: EvidenceItem, find: Find) -> None:
     """(10) ``decided_by`` is what the step's approval policy allows: an escalation is signed
     ``rule:sla`` and an undo ``applicant:withdrawal`` whatever the policy; otherwise ``instant`` is
@@ -556,6 +593,16 @@ def check_decision(trail: Trail, item: EvidenceItem, find: Find) -> None:
     A clerk is ``clerk:<user>``; the bundle carries no roster of clerks, so beyond the owning
     agency's signature over the name, a name of the ``clerk-<agency>`` form must name the owner."""
     rec = item.handoff.record
+    if (rec.step == CLOSING_STEP) != (rec.outcome == "closed") or (
+        rec.step == CLOSING_STEP and rec.decided_by != CLOSED_BY
+    ):
+        find(
+            "decision",
+            f"a {rec.outcome} handoff of step {rec.step} decided by {rec.decided_by!r}: only the engine's "
+            f"closing record ({CLOSING_STEP}, {CLOSED_BY!r}) is closed",
+            item,
+        )
+        return
     policy = trail.approval(rec.step)
     if policy is None:
         return  # (5) already names the unknown step
@@ -590,6 +637,10 @@ def check_rules_hash(trail: Trail, item: EvidenceItem, find: Find) -> None:
     """(11) The record's rules hash is the one the definition gives the step, and a rule decision
     names that same hash (a rule decision under other rules is not the definition's decision)."""
     rec = item.handoff.record
+    if rec.step == CLOSING_STEP:  # decided by no rules: it carries the definition's own hash
+        if rec.rules_version != trail.flow_version:
+            find("rules", f"the closing record's rules hash {rec.rules_version} is not the definition's", item)
+        return
     policy = trail.approval(rec.step)
     if policy is None:
         return

@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from chain.anchors import Anchor
-from chain.handoff import SignedHandoff
+from chain.handoff import CLOSING_STEP, SignedHandoff
 
 FORMAT = "onevisit.evidence.v1"
 
@@ -57,5 +57,10 @@ class EvidenceBundle(BaseModel):
     exported_at: str
 
     def step_policy(self) -> dict[str, tuple[str, list[str]]]:
-        """step -> (owning agency, dependencies), from the flow definition."""
-        return {s["id"]: (s["agency"], list(s.get("depends_on", []))) for s in self.flow.get("steps", [])}
+        """step -> (owning agency, dependencies), from the flow definition; and the closing record's
+        step, owned by the flow's lead agency (its first step's), depending on nothing."""
+        steps = self.flow.get("steps", [])
+        policy = {s["id"]: (s["agency"], list(s.get("depends_on", []))) for s in steps}
+        if steps:
+            policy[CLOSING_STEP] = (steps[0]["agency"], [])
+        return policy

@@ -62,9 +62,14 @@ def _print_report(report, as_json: bool, trust_file: Path | None = None) -> None
             else "offline (signatures, hashes, order; anchors and registry history as the bundle claims them)"
         )
         verdict = "VALID" if report.ok else "INVALID"
+        closed = (
+            f"closed ({report.closed}), every handoff named by its closing record"
+            if report.closed
+            else "OPEN: no closing record, so the trail may still grow (or was cut short before it)"
+        )
         typer.echo(
             f"{verdict}: case {report.case_id}, {report.handoffs} handoffs, {report.anchored} anchored, "
-            f"checked {where}; trust: {_trust_note(report, trust_file)}"
+            f"checked {where}; {closed}; trust: {_trust_note(report, trust_file)}"
         )
         for f in report.findings:
             typer.echo(f"  [{f.check}] {f.step or '-'} {f.handoff or ''}: {f.message}")

@@ -31,6 +31,8 @@ def _print_case(case: dict[str, Any], as_json: bool) -> None:
         typer.echo(f"  {s['state']:<17} {s['step']:<18} {s['agency']:<18} {where}{flags}")
         if s["state"] == "awaiting_decision":
             typer.echo(f"  {'':<17} waits for a clerk: {'; '.join(s.get('review_reasons') or [])}")
+    if case.get("closing"):
+        typer.echo(f"  closed: the trail ends in closing record {case['closing']}")
 
 
 def _case_json(case: dict[str, Any]) -> dict[str, Any]:
@@ -43,6 +45,7 @@ def _case_json(case: dict[str, Any]) -> dict[str, Any]:
         "result": case["result"],
         "steps": case["steps"],
         "events": case.get("events", []),
+        "closing": case.get("closing"),
     }
 
 

@@ -301,6 +301,7 @@ def test_verify_bundle_with_trust_refuses_an_impostor_node_and_says_what_it_trus
             }
         ],
         "trust": "pinned",
+        "closed": None,  # the trail built here has no closing record: an open case
     }
 
     # the variable stands for --trust
@@ -308,6 +309,7 @@ def test_verify_bundle_with_trust_refuses_an_impostor_node_and_says_what_it_trus
     assert (pinned.returncode, pinned.stdout) == (
         0,
         f"VALID: case {trail.case_id}, {n} handoffs, {n} anchored, checked against the ledger; "
+        "OPEN: no closing record, so the trail may still grow (or was cut short before it); "
         f"trust: pinned ({trust_file})\n",
     )
     claimed = cli("audit", "verify-bundle", str(bundle_file), "--ledger-rpc", honest.url, "--json")
@@ -316,6 +318,7 @@ def test_verify_bundle_with_trust_refuses_an_impostor_node_and_says_what_it_trus
     assert human.stdout == (
         f"VALID: case {trail.case_id}, {n} handoffs, {n} anchored, checked offline (signatures, hashes, order; "
         "anchors and registry history as the bundle claims them); "
+        "OPEN: no closing record, so the trail may still grow (or was cut short before it); "
         "trust: operator-claimed (chain and contracts as the operator names them; pin your own with --trust)\n"
     )
 

@@ -123,7 +123,9 @@ def test_withdrawal_undoes_what_was_done_and_the_trail_still_verifies(stack, awa
     done = wait_for(stack, case_id, lambda c: c["status"] == "withdrawn")
     assert step(done, "name_check")["state"] == "compensated"
     evidence = httpx.get(f"{stack.url}/api/cases/{case_id}/evidence", headers=stack.token("auditor")).json()
-    assert [i["handoff"]["record"]["outcome"] for i in evidence["handoffs"]] == ["completed", "compensated"]
+    outcomes = [i["handoff"]["record"]["outcome"] for i in evidence["handoffs"]]
+    assert outcomes == ["completed", "compensated", "closed"]
+    assert evidence["handoffs"][-1]["handoff"]["record"]["outputs"]["state"] == "withdrawn"
     assert stack.cli("audit", "verify", case_id, "--url", stack.url).returncode == 0
     again = stack.cli("withdraw", case_id, "--reason", "twice", "--url", stack.url)
     assert again.returncode == 1 and "closed" in again.stderr

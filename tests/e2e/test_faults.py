@@ -83,7 +83,8 @@ def test_kill_9_of_the_whole_stack_and_a_frozen_ledger_lose_and_repeat_nothing(t
             done = [s for s in case["steps"] if s["state"] == "completed"]
             evidence = httpx.get(f"{stack.url}/api/cases/{case_id}/evidence", headers=auditor, timeout=60).json()
             handoffs = [i["handoff"]["hash"] for i in evidence["handoffs"]]
-            assert len(handoffs) == len(set(handoffs)) == len(done)  # one handoff per step, none twice
+            assert len(handoffs) == len(set(handoffs)) == len(done) + 1  # one per step and the closing, none twice
+            assert evidence["handoffs"][-1]["handoff"]["hash"] == case["closing"]  # the trail ends in its closing
             anchors = chain.anchors_for_case(evidence["commitment"])
             assert sorted(a.handoff for a in anchors) == sorted(handoffs)  # each anchored once
             for step in done:
@@ -94,6 +95,8 @@ def test_kill_9_of_the_whole_stack_and_a_frozen_ledger_lose_and_repeat_nothing(t
                 )
                 signed = count(journal, "SELECT count(*) FROM signed WHERE key LIKE ?", f"{case_id}/{step['step']}/%")
                 assert (acted, signed) == (1, 1), (case_id, step["step"])
+            journal = agencies / "market_regulation" / "market_regulation-journal.db"
+            assert count(journal, "SELECT count(*) FROM signed WHERE key = ?", f"{case_id}/_closing") == 1
             market = agencies / "market_regulation" / "market_regulation-backend.db"
             security = agencies / "public_security" / "public_security-backend.db"
             assert count(market, "SELECT count(*) FROM issued WHERE case_id=? AND kind='uscc'", case_id) == 1

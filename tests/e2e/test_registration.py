@@ -61,7 +61,8 @@ def test_each_handoff_is_signed_and_anchored_by_the_agency_owning_its_step(stack
 def test_audit_verify_exits_zero_on_a_valid_trail(stack, completed):
     result = stack.cli("audit", "verify", completed["case_id"], "--url", stack.url, "--json")
     report = json.loads(result.stdout)
-    assert result.returncode == 0 and report["ok"] and report["online"] and report["anchored"] == 5
+    assert result.returncode == 0 and report["ok"] and report["online"] and report["anchored"] == 6  # with the closing
+    assert report["closed"] == "completed"
 
 
 def test_exported_bundle_verifies_offline_and_against_the_ledger(stack, completed, tmp_path):

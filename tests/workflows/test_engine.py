@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -79,8 +79,19 @@ async def test_standard_case_runs_the_dag_instantly_and_skips_unrequested_option
         "housing_fund": "skipped",
     }
     trail = {h.handoff.record.step: h.handoff for h in rig.trail(status.case_id)}
+    closing = trail.pop("_closing")  # the last handoff: the lead agency closes the trail, naming every other
     assert trail["tax_registration"].record.parents == [trail["business_licence"].hash]
     assert all(h.record.decided_by.startswith("rule:sha256:") for h in trail.values())
+    assert (closing.record.agency, closing.record.outcome, closing.record.decided_by) == (
+        "market_regulation",
+        "closed",
+        "engine:closing",
+    )
+    assert closing.record.outputs == {
+        "state": "completed",
+        "trail": [h.handoff.hash for h in rig.trail(status.case_id)][:-1],
+    }
+    assert status.closing == closing.hash and rig.trail(status.case_id)[-1].handoff.hash == closing.hash
     licence = rig.trail(status.case_id)[1]
     assert licence.anchor.block_number <= min(h.anchor.block_number for h in rig.trail(status.case_id)[2:])
     assert status.result["taxpayer_id"] == status.result["uscc"]
@@ -113,8 +124,10 @@ async def test_an_update_the_gateway_did_not_sign_for_this_case_is_refused(rig):
     await rig.until(handle, lambda s: states(s)["business_licence"] == "awaiting_decision")
     raw = rig.env.client.get_workflow_handle(handle.id)  # no gateway signature added
 
+    server_now = await rig.env.get_current_time()  # the time-skipping server's clock runs ahead of the wall's
+
     def signed(decision, signer=rig.signer, case_id=handle.id, now=None):
-        when = now or datetime.now(UTC)
+        when = now or server_now
         return decision.model_copy(update={"authority": signer.sign(case_id, DECIDE_UPDATE, decision, when)})
 
     other_gateway = GatewaySigner(Ed25519PrivateKey.generate())
@@ -124,7 +137,7 @@ async def test_an_update_the_gateway_did_not_sign_for_this_case_is_refused(rig):
         "unsigned": clerk(),
         "another key": signed(clerk(), signer=other_gateway),
         "tampered": forged_identity,
-        "expired": signed(clerk(), now=datetime.now(UTC) - timedelta(minutes=11)),
+        "expired": signed(clerk(), now=server_now - timedelta(minutes=11)),
         "another case": signed(clerk(), case_id="BR-20260101-00000000"),
     }
     for why, message in messages.items():
@@ -247,8 +260,9 @@ async def test_withdrawal_undoes_completed_steps_in_reverse_each_a_signed_handof
     assert status.state == "withdrawn" and states(status)["name_check"] == "compensated"
     assert states(status)["business_licence"] == "cancelled"
     trail = rig.trail(status.case_id)
-    undo = trail[-1].handoff
+    undo, closing = trail[-2].handoff, trail[-1].handoff
     assert undo.record.outcome == "compensated" and undo.record.parents == [trail[0].handoff.hash]
+    assert closing.record.outputs == {"state": "withdrawn", "trail": [h.handoff.hash for h in trail[:-1]]}
     assert undo.record.outputs["action"] == "release_name"
     again = await rig.start(app)  # the released name can be used again
     await rig.until(again, lambda s: states(s)["name_check"] == "completed")
