@@ -24,8 +24,11 @@ PHONE = {"width": 375, "height": 740}
 DESKTOP = {"width": 1100, "height": 900}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium():
+    """One browser per test module, never per session: Playwright's sync API keeps an event loop
+    running in the main thread while it is open, and the async tests that share this xdist worker
+    (pytest-asyncio) cannot start theirs beside it."""
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is absent: install Debian's chromium (apt-get install chromium) for the browser tests")
     from playwright.sync_api import sync_playwright
