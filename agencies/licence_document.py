@@ -1,6 +1,6 @@
 """The electronic business licence (电子营业执照) as a PDF: the licence's registration items in
 Chinese, as on the 2019 format (GOV-NOTES), and a QR code that opens the public check of this
-licence (``GET /api/public/licences/{code}``), so anyone who holds the paper or the file can learn
+licence (the page ``/check?code=CODE``, which answers as ``GET /api/public/licences/{code}``), so anyone who holds the paper or the file can learn
 whether it is genuine and valid now.
 
 The items come from the licence register (the code, the name and the date the business licence
@@ -127,8 +127,9 @@ def chinese_date(day: date) -> str:
 
 
 def check_url(base_url: str, code: str) -> str:
-    """The public check of one licence, as its QR code carries it."""
-    return f"{base_url.rstrip('/')}/api/public/licences/{validate_uscc(code)}"
+    """The public check page of one licence, as its QR code carries it (a phone opens a page that
+    says in words whether it is genuine and valid; the same answer as GET /api/public/licences/CODE)."""
+    return f"{base_url.rstrip('/')}/check?code={validate_uscc(code)}"
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,7 @@ class LicenceDocument:
         for item in ("company_name", "entity_type", "legal_representative", "domicile", "authority", "check_url"):
             object.__setattr__(self, item, _clean(item, getattr(self, item)))
         object.__setattr__(self, "business_scope", _clean("business_scope", self.business_scope, multiline=True))
-        if not self.check_url.endswith(f"/api/public/licences/{self.uscc}"):
+        if not self.check_url.endswith(f"/check?code={self.uscc}"):
             raise ValueError(f"the QR code must open the public check of {self.uscc}, not {self.check_url}")
 
     @classmethod

@@ -69,7 +69,7 @@ def test_the_licence_reads_back_with_its_items_exactly(rendered):
 def test_the_qr_code_opens_the_public_check_of_this_licence(rendered):
     doc, pdf = rendered
     _pages, text, codes = read_back(pdf)
-    assert codes == [f"{BASE}/api/public/licences/{doc.uscc}"] == [doc.check_url]
+    assert codes == [f"{BASE}/check?code={doc.uscc}"] == [doc.check_url]
     assert doc.check_url in text.splitlines()  # printed under the code too, for whoever cannot scan
 
 
@@ -122,7 +122,7 @@ def test_a_qr_code_pointing_at_another_licence_is_refused(rendered):
     doc, _pdf = rendered
     other = random_uscc("370103")
     with pytest.raises(ValueError, match="must open the public check of"):
-        LicenceDocument(**{**doc.__dict__, "check_url": f"{BASE}/api/public/licences/{other}"})
+        LicenceDocument(**{**doc.__dict__, "check_url": f"{BASE}/check?code={other}"})
 
 
 def test_a_malformed_code_is_refused():

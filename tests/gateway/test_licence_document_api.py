@@ -64,8 +64,10 @@ def test_the_applicant_downloads_it_and_its_qr_code_answers_valid(licensed):
     lines = text.splitlines()
     assert uscc in lines and f"名\u3000\u3000称 {app['company']['name']}" in lines
     assert "法定代表人 李明" in lines and "济南市历下区市场监督管理局" in lines
-    assert codes == [f"http://testserver/api/public/licences/{uscc}"]
-    check = gw.http.get(codes[0].removeprefix("http://testserver"))
+    assert codes == [f"http://testserver/check?code={uscc}"]
+    page = gw.http.get(codes[0].removeprefix("http://testserver"))  # what a phone opens: the check page
+    assert page.status_code == 200 and "真实有效" in page.text and app["company"]["name"] in page.text
+    check = gw.http.get(f"/api/public/licences/{uscc}")  # the same answer, as JSON
     assert check.json() == {
         "code": uscc,
         "format_valid": True,
