@@ -53,9 +53,7 @@ async def run_engine_worker(
             activity_executor=pool,
             # the sandbox still guards every workflow task; no module is imported again per case
             # (CaseWorkflow's module holds no state: its replay tests run it in the full sandbox)
-            workflow_runner=SandboxedWorkflowRunner(
-                restrictions=ENGINE_SANDBOX.with_passthrough_all_modules()
-            ),
+            workflow_runner=SandboxedWorkflowRunner(restrictions=ENGINE_SANDBOX.with_passthrough_all_modules()),
         )
         async with worker:
             log.info("engine polling %s", task_queue)
