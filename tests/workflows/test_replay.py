@@ -18,6 +18,7 @@ from workflows.engine import CaseWorkflow
 from workflows.messages import (
     ANCHOR_HANDOFF,
     CASE_WORKFLOW,
+    CLOSE_CASE,
     COMPENSATE_STEP,
     ESCALATE_STEP,
     EXECUTE_STEP,
@@ -39,10 +40,11 @@ def load(path: Path) -> WorkflowHistory:
 
 def test_there_are_finished_and_in_flight_histories_of_both_shapes():
     """``v1-``: cases started before one agency activity per step (they sign, anchor and record
-    apart, and must keep doing so across the upgrade); the others: the current shape."""
+    apart, and must keep doing so across the upgrade); ``v2-``: one activity per step, but started
+    before cases ended in a closing record (they end without one); the others: the current shape."""
     names = {p.stem for p in HISTORIES}
     kinds = {"completed_standard", "inflight_awaiting_clerk", "inflight_returned", "withdrawn"}
-    assert kinds <= names and {f"v1-{k}" for k in kinds} <= names
+    assert kinds <= names and {f"v1-{k}" for k in kinds} <= names and {f"v2-{k}" for k in kinds} <= names
 
 
 def activity_types(path: Path) -> set[str]:
@@ -57,9 +59,16 @@ def activity_types(path: Path) -> set[str]:
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 def test_each_shape_schedules_its_own_activities(path):
     legacy = {EXECUTE_STEP, ANCHOR_HANDOFF, RECORD_HANDOFF, RECORD_CASE, COMPENSATE_STEP, ESCALATE_STEP}
-    current = {PERFORM_STEP, UNDO_STEP, SIGN_ESCALATION}  # and the engine's records as local activities
-    assert activity_types(path) <= (legacy if path.stem.startswith("v1-") else current)
-    assert activity_types(path) & ({EXECUTE_STEP, ANCHOR_HANDOFF} if path.stem.startswith("v1-") else {PERFORM_STEP})
+    v2 = {PERFORM_STEP, UNDO_STEP, SIGN_ESCALATION}  # and the engine's records as local activities
+    current = v2 | {CLOSE_CASE}
+    kinds = activity_types(path)
+    if path.stem.startswith("v1-"):
+        assert kinds <= legacy and kinds & {EXECUTE_STEP, ANCHOR_HANDOFF}
+    elif path.stem.startswith("v2-"):
+        assert kinds <= v2 and PERFORM_STEP in kinds
+    else:  # a case that ended closed its trail; one in flight has not yet
+        assert kinds <= current and PERFORM_STEP in kinds
+        assert (CLOSE_CASE in kinds) == (not path.stem.startswith("inflight_"))
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
@@ -80,7 +89,7 @@ class CaseWorkflowThatForgetsToRecord(CaseWorkflow):
         return None
 
 
-@pytest.mark.parametrize("name", ["v1-completed_standard", "completed_standard"])
+@pytest.mark.parametrize("name", ["v1-completed_standard", "v2-completed_standard", "completed_standard"])
 async def test_an_incompatible_change_is_caught_by_replay(name):
     replayer = Replayer(workflows=[CaseWorkflowThatForgetsToRecord], data_converter=pydantic_data_converter)
     result = await replayer.replay_workflow(
