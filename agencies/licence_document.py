@@ -1,7 +1,7 @@
 """The electronic business licence (电子营业执照) as a PDF: the licence's registration items in
 Chinese, as on the 2019 format (GOV-NOTES), and a QR code that opens the public check of this
-licence (the page ``/check?code=CODE``, which answers as ``GET /api/public/licences/{code}``), so anyone who holds the paper or the file can learn
-whether it is genuine and valid now.
+licence (the page ``/check?code=CODE``, which answers as ``GET /api/public/licences/{code}``), so
+anyone who holds the paper or the file can learn whether it is genuine and valid now.
 
 The items come from the licence register (the code, the name and the date the business licence
 step issued) and from the application the licence was issued on (type, legal representative,

@@ -64,8 +64,6 @@ class Settings(BaseSettings):
         if self.environment == "production":
             if self.data_key is None or self.data_key.lower() in PLACEHOLDERS:
                 raise ValueError("ONEVISIT_DATA_KEY must be set to a real key in production")
-            if self.database_url is None:
-                raise ValueError("ONEVISIT_DATABASE_URL must be set in production")
             if self.demo_accounts:
                 raise ValueError("ONEVISIT_DEMO_ACCOUNTS is for the embedded stack only, never production")
             for name in ("temporal_tls_ca", "temporal_tls_cert", "temporal_tls_key"):
@@ -124,6 +122,10 @@ class Settings(BaseSettings):
 
     @property
     def db_url(self) -> str:
+        """The store's URL: read only by the processes that keep the store (the gateway and the
+        engine's worker), so an agency worker runs without one."""
+        if self.database_url is None and self.environment == "production":
+            raise ValueError("ONEVISIT_DATABASE_URL must be set in production (for the gateway and the engine)")
         return self.database_url or f"sqlite:///{self.data_dir / 'onevisit.db'}"
 
     def resolved_data_key(self) -> str:

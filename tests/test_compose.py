@@ -72,6 +72,11 @@ def test_an_agency_worker_mounts_only_its_own_keys(agency):
         assert not [v for v in OURS[other].get("volumes", []) if "/keys/" in v]
 
 
+def test_only_the_gateway_and_the_engine_reach_the_store():
+    holders = sorted(n for n, svc in OURS.items() if "ONEVISIT_DATABASE_URL" in svc["environment"])
+    assert holders == ["engine", "gateway"]  # an agency worker holds its own keys, not the store
+
+
 def test_only_the_gateway_holds_its_signing_key_and_the_engine_only_the_public_keyring():
     gateway, engine = OURS["gateway"], OURS["engine"]
     assert gateway["environment"]["ONEVISIT_GATEWAY_KEY"] == "/etc/onevisit/gateway.pem"

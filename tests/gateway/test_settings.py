@@ -107,6 +107,12 @@ async def test_an_unreadable_certificate_fails_at_once_naming_its_variable(tmp_p
     assert FakeClient.calls == []  # not retried as if Temporal were still starting
 
 
+def test_a_production_process_without_a_store_url_starts_but_cannot_open_the_store(tmp_path):
+    worker = production(tmp_path, database_url=None)  # an agency worker: it never opens the store
+    with pytest.raises(ValueError, match="ONEVISIT_DATABASE_URL must be set in production"):
+        worker.db_url  # noqa: B018 - the gateway and the engine read it, and fail here
+
+
 def test_agency_services_come_from_the_environment_as_json(monkeypatch):
     monkeypatch.setenv("ONEVISIT_AGENCY_SERVICES", '{"tax": "http://10.0.0.5:8101"}')
     assert Settings().agency_services == {"tax": "http://10.0.0.5:8101"}
