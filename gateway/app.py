@@ -6,6 +6,7 @@ import asyncio
 import logging
 import weakref
 from contextlib import asynccontextmanager
+from functools import cache
 
 import anyio.to_thread
 from fastapi import FastAPI, Request
@@ -14,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlmodel import Session
 from temporalio.client import Client
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
 from chain.jsonguard import BodyLimit
 from gateway.accounts import LoginThrottle, RateLimit, disable_demo_users, seed_demo_users
@@ -25,6 +27,7 @@ from gateway.api import health as health_api
 from gateway.api import public as public_api
 from gateway.deployment import DeploymentFile
 from gateway.live import CaseFeed
+from gateway.metrics import Metrics
 from gateway.settings import Settings, get_settings
 from gateway.store import Vault, make_engine, mark, marked
 from gateway.web import router as web_router
@@ -67,8 +70,15 @@ class InFlightLimit:
             await self.app(scope, receive, send)
 
 
+@cache
+def metrics_runtime(address: str) -> Runtime:
+    """One Temporal runtime per process that serves the SDK's metrics at ``address`` (Prometheus)."""
+    return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=address)))
+
+
 async def connect_temporal(settings: Settings, attempts: int = 60) -> Client:
     tls = settings.temporal_tls()  # mutual TLS in production; an unreadable certificate fails here, not retried
+    runtime = metrics_runtime(settings.temporal_metrics_address) if settings.temporal_metrics_address else None
     for attempt in range(attempts):
         try:
             return await Client.connect(
@@ -76,6 +86,7 @@ async def connect_temporal(settings: Settings, attempts: int = 60) -> Client:
                 namespace=settings.temporal_namespace,
                 data_converter=data_converter(settings.resolved_data_key()),
                 tls=tls,
+                runtime=runtime,
             )
         except RuntimeError:
             if attempt == attempts - 1:
@@ -107,6 +118,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         anyio.to_thread.current_default_thread_limiter().total_tokens = REQUEST_THREADS
         app.state.engine = make_engine(settings.db_url)
         app.state.case_feed = CaseFeed(app.state.engine)
+        app.state.metrics = Metrics(app.state.engine)
         app.state.vault = Vault(settings.resolved_data_key())
         app.state.signer = settings.gateway_signer()
         with Session(app.state.engine) as session:

@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     temporal_tls_cert: Path | None = None
     temporal_tls_key: Path | None = None
     temporal_tls_server_name: str | None = None  # the name on the server's certificate, if not the address's host
+    # HOST:PORT where this process serves the Temporal SDK's own metrics for Prometheus (workers'
+    # task latencies, polls, activity failures...); off by default
+    temporal_metrics_address: str | None = None
     ledger_rpc: str = "http://127.0.0.1:8545"
     data_key: str | None = None
     token_ttl_minutes: int = 8 * 60

@@ -25,6 +25,7 @@ def login(
     keys = (f"user:{form.username.casefold()}", f"addr:{request.client.host if request.client else '?'}")
     wait = throttle.retry_after(*keys)
     if wait:
+        request.app.state.metrics.login_failures.labels("throttled").inc()
         raise HTTPException(
             status.HTTP_429_TOO_MANY_REQUESTS,
             f"too many failed sign-ins: try again in {wait} s",
@@ -33,6 +34,7 @@ def login(
     user = authenticate(session, form.username, form.password)
     if user is None:
         throttle.failed(*keys)
+        request.app.state.metrics.login_failures.labels("bad_credentials").inc()
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong username or password")
     throttle.succeeded(keys[0])
     token = issue_token(session, user, settings.token_ttl_minutes)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Request, Response, status
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
@@ -30,6 +30,13 @@ async def healthz(
     if body.problems:
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     return body
+
+
+@router.get("/metrics", include_in_schema=False)
+def metrics(request: Request) -> Response:
+    """Prometheus text exposition (gateway.metrics): aggregates from the store and this process."""
+    body, kind = request.app.state.metrics.exposition()
+    return Response(body, **kind)
 
 
 async def _pollers(client: Client, namespace: str, queue: str, kind: TaskQueueType.ValueType) -> int:
