@@ -7,4 +7,5 @@ pytest_plugins = [
     "tests.fixtures.engine",
     "tests.fixtures.properties",
     "tests.fixtures.gateway",
+    "tests.fixtures.postgres",
 ]

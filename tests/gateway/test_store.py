@@ -1,4 +1,5 @@
-"""The gateway's store on SQLite: newest status wins, queues follow it, data keys erase."""
+"""The gateway's store (on SQLite; test_store_postgres.py runs these on PostgreSQL too): newest
+status wins, queues follow it, data keys erase."""
 
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ FLOW = get_flow("business_registration")
 
 
 @pytest.fixture
-def session(tmp_path):
-    engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
+def session(tmp_path, store_url):
+    engine = make_engine(store_url or f"sqlite:///{tmp_path / 'store.db'}")
     with Session(engine) as s:
         s.add(User(id=1, username="applicant", password_hash="x", role="applicant"))
         s.commit()
