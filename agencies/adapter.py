@@ -199,7 +199,15 @@ class AgencyActivities:
                 raise ApplicationError(str(exc), type="AgencyUnavailable") from exc  # retried
             except Broken as exc:
                 raise ApplicationError(str(exc), type="AgencyBroken", non_retryable=True) from exc
-        return self._sign_once(request.key, request, outcome, outputs, [p.hash for p in request.parents])
+        signed = self._sign_once(request.key, request, outcome, outputs, [p.hash for p in request.parents])
+        activity.logger.info(
+            "%s %s: %s",
+            self.agency,
+            request.step,
+            outcome,
+            extra={"case_id": request.case_id, "step": request.step, "agency": self.agency},
+        )
+        return signed
 
     def _compensated(self, request: CompensateInput) -> SignedHandoff:
         done = request.handoff.record

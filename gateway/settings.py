@@ -40,6 +40,7 @@ class Settings(BaseSettings):
     data_key: str | None = None
     token_ttl_minutes: int = 8 * 60
     demo_accounts: bool = False  # seed the demo accounts (password = name): set by `onevisit up` only
+    log_format: Literal["text", "json"] = "text"  # json: one object per line with the case and workflow ids
     # agencies reached over HTTP (`onevisit agency serve NAME` or the agency's own system), as a JSON
     # object {"tax": "http://10.0.0.5:8101", ...}; every other agency uses its simulated back-end
     agency_services: dict[str, str] = {}

@@ -44,7 +44,8 @@ async def send_update(
         cause = exc.cause
         kind = cause.type if isinstance(cause, ApplicationError) else None
         message = cause.message if isinstance(cause, ApplicationError) else str(cause or exc)
-        log.warning("refused %s on %s by %s (%s): %s", update, case_id, user.username, kind, message)
+        context = {"case_id": case_id, "update": update}
+        log.warning("refused %s on %s by %s (%s): %s", update, case_id, user.username, kind, message, extra=context)
         if kind == Refusal.NO_AUTHORITY:  # the engine does not trust this gateway's key: the operator's to mend
             log.error("the engine refused this gateway's signature on %s for %s: %s", update, case_id, message)
             raise HTTPException(

@@ -158,10 +158,13 @@ def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
     import uvicorn
 
     from gateway.app import create_app
+    from gateway.logs import configure
+    from gateway.settings import get_settings
     from gateway.stack import wait_for_start
 
     wait_for_start()
-    uvicorn.run(create_app(), host=host, port=port, log_level="warning")
+    configure(get_settings().log_format, logging.WARNING)
+    uvicorn.run(create_app(), host=host, port=port, log_level="warning", log_config=None)
 
 
 @agency_app.command("serve")
@@ -202,7 +205,10 @@ def agency_serve(
 
 
 def _run_until_signal(make) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    from gateway.logs import configure
+    from gateway.settings import get_settings
+
+    configure(get_settings().log_format)
 
     async def main() -> None:
         stop = asyncio.Event()
