@@ -140,6 +140,6 @@ def test_the_cli_writes_the_pdf(licensed, monkeypatch, tmp_path):
     out = tmp_path / "licence.pdf"
     result = CliRunner().invoke(cli, ["licence-document", uscc, "-o", str(out), "--url", "http://testserver"])
     assert result.exit_code == 0, result.output
-    assert read_back(out.read_bytes())[1] == [f"http://testserver/api/public/licences/{uscc}"]
+    assert read_back(out.read_bytes())[1] == [f"http://testserver/check?code={uscc}"]
     refused = CliRunner().invoke(cli, ["licence-document", random_uscc("370104"), "-o", str(out)])
     assert refused.exit_code == 1 and "was issued to your cases" in refused.output
