@@ -14,6 +14,7 @@ from chain.anchors import Anchor
 from chain.audit.evidence import ChainRef
 from chain.audit.ledger import StoredRecord
 from gateway.api.deps import DeploymentDep, SessionDep, require
+from gateway.service_levels import ServiceLevels, service_levels
 from gateway.store import Case, HandoffRow
 
 router = APIRouter(prefix="/api/audit", tags=["audit"], dependencies=[require("auditor")])
@@ -29,6 +30,27 @@ class HandoffPage(BaseModel):
 def deployment(deployed: DeploymentDep) -> ChainRef:
     """Where the contracts live (chain id, addresses, deployment block)."""
     return ChainRef(**deployed.chain.to_json())
+
+
+@router.get("/service-levels", response_model=ServiceLevels)
+def levels(session: SessionDep) -> ServiceLevels:
+    """Time to licence, time to all seals (per month and overall) and each agency's step times,
+    all differences of anchor block times: each one can be rechecked against the ledger."""
+    rows = session.exec(
+        select(
+            HandoffRow.case_id,
+            HandoffRow.hash,
+            HandoffRow.step,
+            HandoffRow.agency,
+            HandoffRow.signed,
+            HandoffRow.anchor,
+        ).where(HandoffRow.outcome == "completed")
+    ).all()
+    return service_levels(
+        (case_id, digest, step, agency, list(signed["record"].get("parents", [])), int(anchor["timestamp"]))
+        for case_id, digest, step, agency, signed, anchor in rows
+        if anchor and "timestamp" in anchor
+    )
 
 
 @router.get("/handoffs", response_model=HandoffPage)

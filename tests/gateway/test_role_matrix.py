@@ -78,6 +78,7 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("POST", "/api/cases/{case_id}/decision"): statuses(403, anonymous=401, holding=409, not_holding=404),
     ("GET", "/api/audit/deployment"): statuses(403, anonymous=401, auditor=200),
     ("GET", "/api/audit/handoffs"): statuses(403, anonymous=401, auditor=200),
+    ("GET", "/api/audit/service-levels"): statuses(403, anonymous=401, auditor=200),
     ("GET", "/healthz"): statuses(503),  # public; the ledger is unreachable here
     ("GET", "/api/public/licences/{code}"): statuses(200),  # public: "unknown"
     # the e-licence shows personal data: only the applicant it was issued to (nobody here: 404)

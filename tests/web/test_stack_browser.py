@@ -117,6 +117,11 @@ def test_an_auditor_reads_the_evidence_and_downloads_the_bundle(stack, stack_pag
         page.wait_for_selector("#evidence:not([hidden])")
         stored = httpx.get(f"{stack.url}/api/cases/{case_id}/evidence", headers=stack.token("auditor")).json()
         assert page.locator("#handoffs tbody tr").count() == len(stored["handoffs"]) >= 5
+        # the service levels, from anchor block times: a month with this case, each agency's step times
+        page.wait_for_selector("#sl-months tbody tr meter", state="attached")
+        levels = httpx.get(f"{stack.url}/api/audit/service-levels", headers=stack.token("auditor")).json()
+        assert page.locator("#sl-months tbody tr").count() == len(levels["by_month"]) >= 1
+        assert page.locator("#sl-agencies tbody tr").count() == len(levels["by_agency"]) >= 4
         stack_pages.shoot(page, f"stack-audit-{lang}")
     with page.expect_download() as download:
         page.click("#download-bundle")

@@ -44,6 +44,29 @@ document.addEventListener("DOMContentLoaded", async () => {
       OV.showErrors(top, form, [{ id: "case-pick", text: OV.describe(err) }]);
     }
   });
+  // service levels: each figure a difference of anchor block times, drawn as a bar against the
+  // largest one (a <meter>, which needs no script or style to be read by a screen reader)
+  const slStatus = document.getElementById("sl-status");
+  const dur = (s) => (s == null ? "—" : s < 60 ? `${s} s` : s < 3600 ? `${Math.floor(s / 60)} min ${s % 60} s` : `${(s / 3600).toFixed(1)} h`);
+  try {
+    const sl = await (await OV.api("/api/audit/service-levels")).json();
+    const top = Math.max(1, ...sl.by_month.flatMap((m) => [m.time_to_licence.p90_s || 0, m.time_to_all_seals.p90_s || 0]),
+      ...sl.by_agency.map((a) => a.steps.p90_s || 0));
+    const bar = (label, s) => OV.el("td", { "data-label": label },
+      OV.el("meter", { min: "0", max: String(top), value: String(s || 0), title: dur(s) }), " ", dur(s));
+    document.querySelector("#sl-months tbody").replaceChildren(...sl.by_month.map((m) => OV.el("tr", {},
+      OV.el("td", { "data-label": OV.t("sl_month"), text: m.month }),
+      OV.el("td", { "data-label": OV.t("sl_cases"), text: String(m.cases) }),
+      bar(OV.t("sl_licence"), m.time_to_licence.p50_s), bar(OV.t("sl_p90"), m.time_to_licence.p90_s),
+      bar(OV.t("sl_seals"), m.time_to_all_seals.p50_s), bar(OV.t("sl_p90"), m.time_to_all_seals.p90_s))));
+    document.querySelector("#sl-agencies tbody").replaceChildren(...sl.by_agency.map((a) => OV.el("tr", {},
+      OV.el("td", { "data-label": OV.t("step_agency"), text: OV.agencyWord(a.agency) }),
+      OV.el("td", { "data-label": OV.t("sl_steps"), text: String(a.steps.n) }),
+      bar(OV.t("sl_median"), a.steps.p50_s), bar(OV.t("sl_p90"), a.steps.p90_s))));
+    slStatus.textContent = sl.cases ? "" : OV.t("sl_none");
+  } catch (err) {
+    slStatus.textContent = OV.describe(err);
+  }
   document.getElementById("download-bundle").addEventListener("click", () => {
     if (bundle) OV.download(new Blob([JSON.stringify(bundle, null, 2)], { type: "application/json" }), `evidence-${bundle.case_id}.json`);
   });
