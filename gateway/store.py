@@ -13,9 +13,10 @@ from typing import Any
 
 from cryptography.fernet import Fernet
 from sqlalchemy import JSON, Column, event, inspect
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Field, Session, SQLModel, create_engine
+
+from gateway.migrate import upgrade
 
 
 def utcnow() -> datetime:
@@ -110,7 +111,7 @@ class HandoffRow(SQLModel, table=True):
     case_id: str = Field(foreign_key="case.id", index=True)
     step: str
     agency: str
-    outcome: str
+    outcome: str = Field(index=True)  # counted by outcome (metrics, service levels)
     signed: dict[str, Any] = Field(sa_column=Column(JSON))
     anchor: dict[str, Any] = Field(sa_column=Column(JSON))
     block_number: int
@@ -140,41 +141,31 @@ def make_engine(url: str) -> Engine:
             conn.execute("PRAGMA foreign_keys=ON")
     else:
         engine = create_engine(url, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW)
-    _create_tables(engine)
+    upgrade(engine, check_schema)  # the migrations (gateway.migrate), the first time and after each upgrade
     check_schema(engine)
     return engine
-
-
-def _create_tables(engine: Engine, attempts: int = 5) -> None:
-    """Create what is missing. The gateway and the engine's worker start together on a fresh
-    store: when the other made a table between our look and our CREATE, look again."""
-    for attempt in range(attempts):
-        try:
-            SQLModel.metadata.create_all(engine)
-            return
-        except (OperationalError, ProgrammingError, IntegrityError) as exc:
-            raced = "already exists" in str(exc) or "duplicate key" in str(exc)  # SQLite; PostgreSQL
-            if not raced or attempt == attempts - 1:
-                raise
 
 
 class SchemaMismatch(RuntimeError):
     """The database was made by another version of OneVisit."""
 
 
-def check_schema(engine: Engine) -> None:
-    """Refuse, naming what differs, a database whose tables lack columns this version needs."""
-    inspector = inspect(engine)
-    missing = [
+def check_schema(bind: Engine | Connection) -> None:
+    """Refuse, naming what differs, a database whose tables lack columns (or tables) this version needs."""
+    inspector = inspect(bind)
+    url = bind.engine.url if isinstance(bind, Connection) else bind.url
+    present = set(inspector.get_table_names())
+    missing = [f"table {t.name}" for t in SQLModel.metadata.sorted_tables if t.name not in present] + [
         f"{table.name}.{col.name}"
         for table in SQLModel.metadata.sorted_tables
+        if table.name in present
         for col in table.columns
         if col.name not in {c["name"] for c in inspector.get_columns(table.name)}
     ]
     if missing:
         raise SchemaMismatch(
-            f"the database at {engine.url} was made by an older OneVisit and lacks "
-            f"{', '.join(missing)}; start on a fresh --data-dir (schema migrations are not shipped yet)"
+            f"the database at {url} was made by a OneVisit older than its migrations and lacks "
+            f"{', '.join(missing)}; start on a fresh --data-dir"
         )
 
 

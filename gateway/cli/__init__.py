@@ -1,6 +1,6 @@
 """The ``onevisit`` command line, assembled here from its parts:
 
-running    up, serve, worker (engine | agency NAME | all), agency serve NAME, provision, keygen
+running    up, serve, worker (engine | agency NAME | all), agency serve NAME, db upgrade, provision, keygen
 cases      apply, status, correct, withdraw, queue, decide, verify-licence
 audit      audit (verify | export | verify-bundle | ledger), bench (ledger | startup)
 bench      bench registrations
@@ -21,6 +21,7 @@ app = typer.Typer(
 app.add_typer(running.app)
 app.add_typer(running.worker_app, name="worker")
 app.add_typer(running.agency_app, name="agency")
+app.add_typer(running.db_app, name="db")
 app.add_typer(cases.app)
 app.add_typer(audit.audit_app, name="audit")
 app.add_typer(audit.bench_app, name="bench")  # with gateway.cli.bench's registrations

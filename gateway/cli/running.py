@@ -18,6 +18,22 @@ from gateway.cli.common import fail
 app = typer.Typer()  # running the stack and its parts, at the top level
 worker_app = typer.Typer(help="Run one worker (used by `onevisit up`; run them yourself to split machines).")
 agency_app = typer.Typer(help="An agency's own service, which its worker reaches over HTTP.")
+db_app = typer.Typer(help="The gateway's store (ONEVISIT_DATABASE_URL, else DIR/onevisit.db).")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the store's schema migrations (each process that opens the store applies them too)."""
+    from sqlalchemy import create_engine
+
+    from gateway import migrate
+    from gateway.settings import get_settings
+    from gateway.store import make_engine
+
+    url = get_settings().db_url
+    before = migrate.current(create_engine(url))
+    after = migrate.current(make_engine(url))
+    typer.echo(f"the store is at revision {after} (was {before or 'new'}; newest {migrate.head()})")
 
 
 # ---------------------------------------------------------------------------------- running

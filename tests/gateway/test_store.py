@@ -85,5 +85,5 @@ def test_a_database_from_an_older_version_is_refused_by_name(tmp_path):
 
     path = tmp_path / "old.db"
     sqlite3.connect(path).execute("CREATE TABLE 'case' (id TEXT PRIMARY KEY)")
-    with pytest.raises(SchemaMismatch, match="lacks case.applicant_id"):
+    with pytest.raises(SchemaMismatch, match=r"lacks table .*, case\.applicant_id"):
         make_engine(f"sqlite:///{path}")

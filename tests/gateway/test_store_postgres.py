@@ -15,6 +15,7 @@ from tests.gateway import (
     test_cases_api,
     test_clerks_api,
     test_idempotency,
+    test_migrations,
     test_public_licence,
     test_store,
 )
@@ -30,6 +31,7 @@ for _module in (
     test_application_access,
     test_public_licence,
     test_case_events,
+    test_migrations,
 ):
     for _name, _obj in vars(_module).items():
         if _name.startswith("test_") and _name not in SQLITE_ONLY and callable(_obj):
