@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from cryptography.fernet import Fernet, InvalidToken
 from temporalio.api.common.v1 import Payload
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.converter import DataConverter, PayloadCodec
+from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes, PayloadCodec
 
 ENCODING = b"binary/onevisit-fernet"
 
@@ -55,7 +55,13 @@ class EncryptionCodec(PayloadCodec):
 
 
 def data_converter(data_key: str | None) -> DataConverter:
-    """Pydantic payloads, encrypted when a data key is given."""
+    """Pydantic payloads, encrypted when a data key is given; failures too (their message and stack
+    trace move into an encoded attribute, so a refusal's reason or an agency's error text is not
+    kept in Temporal's history in the clear)."""
     if data_key is None:
         return pydantic_data_converter
-    return dataclasses.replace(pydantic_data_converter, payload_codec=EncryptionCodec(data_key))
+    return dataclasses.replace(
+        pydantic_data_converter,
+        payload_codec=EncryptionCodec(data_key),
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+    )

@@ -36,3 +36,18 @@ async def test_a_forged_payload_in_our_encoding_is_refused():
     forged = Payload(metadata=dict(good.metadata), data=good.data[:-4] + b"AAAA")
     with pytest.raises(ValueError, match="does not decrypt"):
         await EncryptionCodec(KEY).decode([forged])
+
+
+async def test_failure_messages_are_encrypted_too():
+    """An agency's error or a refusal's reason in a failure is kept encrypted, and read back whole."""
+    from temporalio.api.failure.v1 import Failure
+    from temporalio.exceptions import ApplicationError
+
+    converter = data_converter(KEY)
+    failure = Failure()
+    error = ApplicationError("legal representative 370102198806151237 is under 18", type="ResidentIdInvalid")
+    await converter.encode_failure(error, failure)
+    stored = failure.SerializeToString()
+    assert b"370102198806151237" not in stored and failure.message == "Encoded failure"
+    back = await converter.decode_failure(failure)
+    assert isinstance(back, ApplicationError) and back.message == error.message and back.type == "ResidentIdInvalid"
