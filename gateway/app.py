@@ -12,6 +12,7 @@ import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from sqlmodel import Session
 from temporalio.client import Client
@@ -23,6 +24,7 @@ from gateway.api import audit as audit_api
 from gateway.api import auth as auth_api
 from gateway.api import cases as cases_api
 from gateway.api import clerks as clerks_api
+from gateway.api import codec as codec_api
 from gateway.api import health as health_api
 from gateway.api import public as public_api
 from gateway.deployment import DeploymentFile
@@ -131,6 +133,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="OneVisit", version="0.1.0", lifespan=lifespan)
     app.add_middleware(BodyLimit, limit_for=body_limit)
     app.add_middleware(InFlightLimit, limit=IN_FLIGHT, exempt=lambda path: path.endswith("/events"))
+    if settings.temporal_ui_url:  # the Temporal Web UI calls /api/codec/decode from the browser, with a bearer token
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=[settings.temporal_ui_url.rstrip("/")],
+            allow_methods=["POST"],
+            allow_headers=["Authorization", "Content-Type", "X-Namespace"],
+        )
     app.state.settings = settings
     app.state.temporal = None
     app.state.login_throttle = LoginThrottle()
@@ -138,6 +147,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth_api.router)
     app.include_router(cases_api.router)
     app.include_router(clerks_api.router)
+    app.include_router(codec_api.router)
     app.include_router(audit_api.router)
     app.include_router(health_api.router)
     app.include_router(public_api.router)

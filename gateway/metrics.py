@@ -70,6 +70,12 @@ class Metrics:
             ["reason"],
             registry=self.registry,
         )
+        self.codec_decodes = Counter(
+            "onevisit_codec_decoded_payloads",
+            "Temporal payloads decrypted for an auditor through /api/codec/decode, by auditor",
+            ["auditor"],
+            registry=self.registry,
+        )
 
     def exposition(self) -> tuple[bytes, dict[str, Any]]:
         return generate_latest(self.registry), {"media_type": CONTENT_TYPE_LATEST}

@@ -79,6 +79,8 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("GET", "/api/audit/deployment"): statuses(403, anonymous=401, auditor=200),
     ("GET", "/api/audit/handoffs"): statuses(403, anonymous=401, auditor=200),
     ("GET", "/api/audit/service-levels"): statuses(403, anonymous=401, auditor=200),
+    # payloads in the clear: personal data, so auditors only (not even an admin)
+    ("POST", "/api/codec/decode"): statuses(403, anonymous=401, auditor=200),
     ("GET", "/healthz"): statuses(503),  # public; the ledger is unreachable here
     ("GET", "/api/public/licences/{code}"): statuses(200),  # public: "unknown"
     # the e-licence shows personal data: only the applicant it was issued to (nobody here: 404)
@@ -118,6 +120,8 @@ def call(gw, method: str, path: str, case_id: str, headers: dict, caller: str):
         body = {"reason": "changed plans"}
     elif path.endswith("/decision"):
         body = {"decision": "approve"}
+    elif path.endswith("/codec/decode"):
+        body = {"payloads": []}
     if path.endswith("/application"):
         url += "?purpose=role matrix check"
     return gw.http.request(method, url, headers=headers, json=body)
