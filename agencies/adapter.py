@@ -14,6 +14,7 @@ import contextlib
 import contextvars
 import logging
 import threading
+import time
 from pathlib import Path
 
 from temporalio import activity
@@ -22,6 +23,7 @@ from temporalio.exceptions import ApplicationError
 from agencies.backend import AgencyBackend, Broken, Refused, Unavailable
 from agencies.keys import AgencyKeys
 from agencies.localdb import open_local
+from agencies.metrics import ANCHOR_SECONDS, LEDGER_ERRORS, STEP_SECONDS
 from chain.anchors import Anchor, Anchorer
 from chain.errors import AnchorRefused
 from chain.handoff import CLOSED_BY, CLOSING_STEP, Handoff, SignedHandoff, now_rfc3339, sign
@@ -127,8 +129,12 @@ class AgencyActivities:
     @activity.defn(name=PERFORM_STEP)
     def perform_step(self, request: StepInput) -> AnchoredHandoff:
         """Act on a step (or sign a clerk's rejection) exactly once per idempotency key, and anchor it."""
+        started = time.monotonic()
         with heartbeating():
-            return self._anchored(self._executed(request))
+            done = self._anchored(self._executed(request))
+        outcome = done.handoff.record.outcome
+        STEP_SECONDS.labels(self.agency, request.step, outcome).observe(time.monotonic() - started)
+        return done
 
     @activity.defn(name=UNDO_STEP)
     def undo_step(self, request: CompensateInput) -> AnchoredHandoff:
@@ -278,9 +284,14 @@ class AgencyActivities:
             )
         record = handoff.record
         try:
-            anchor = self.anchorer.anchor(handoff.hash, record.flow, record.step, record.case)
+            with ANCHOR_SECONDS.labels(self.agency).time():
+                anchor = self.anchorer.anchor(handoff.hash, record.flow, record.step, record.case)
         except AnchorRefused as exc:
+            LEDGER_ERRORS.labels(self.agency, "refused").inc()
             raise ApplicationError(
                 f"ledger refused the anchor: {exc}", type="AnchorRefused", non_retryable=True
             ) from exc
+        except Exception:  # unreachable, timed out...: the activity is retried; counted here
+            LEDGER_ERRORS.labels(self.agency, "unavailable").inc()
+            raise
         return AnchoredHandoff(handoff=handoff, anchor=anchor)

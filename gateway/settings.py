@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     # HOST:PORT where this process serves the Temporal SDK's own metrics for Prometheus (workers'
     # task latencies, polls, activity failures...); off by default
     temporal_metrics_address: str | None = None
+    # HOST:PORT where a worker process serves its own metrics (agencies.metrics: step and anchor
+    # times, ledger errors) for Prometheus; off by default (the gateway serves /metrics itself)
+    metrics_address: str | None = None
     ledger_rpc: str = "http://127.0.0.1:8545"
     data_key: str | None = None
     token_ttl_minutes: int = 8 * 60

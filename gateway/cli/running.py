@@ -224,7 +224,15 @@ def _run_until_signal(make) -> None:
     from gateway.logs import configure
     from gateway.settings import get_settings
 
-    configure(get_settings().log_format)
+    settings = get_settings()
+    configure(settings.log_format)
+    if settings.metrics_address:  # the worker's own metrics (agencies.metrics), for Prometheus
+        from prometheus_client import start_http_server
+
+        import agencies.metrics  # noqa: F401 - its families, listed from the first scrape
+
+        host, _, port = settings.metrics_address.rpartition(":")
+        start_http_server(int(port), addr=host or "0.0.0.0")
 
     async def main() -> None:
         stop = asyncio.Event()

@@ -79,3 +79,58 @@ async def test_a_process_serves_the_temporal_sdks_own_metrics_when_asked(time_sk
         async with httpx.AsyncClient() as http:
             text = (await http.get(f"http://{address}/metrics", timeout=30)).text
     assert "temporal_" in text and "task_queue=" in text
+
+
+def test_an_agency_worker_times_its_steps_and_anchors(embedded_ledger, tmp_path):
+    from prometheus_client import REGISTRY
+
+    from tests.agencies.test_adapter import adapter, request, run
+
+    def count(name: str, **labels) -> float:
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    step = {"agency": "market_regulation", "step": "name_check", "outcome": "completed"}
+    before = (
+        count("onevisit_agency_step_seconds_count", **step),
+        count("onevisit_anchor_seconds_count", agency="market_regulation"),
+    )
+    market = adapter(embedded_ledger, tmp_path, "market_regulation")
+    run(market.perform_step, request("name_check", "C-metrics", application()))
+    after = (
+        count("onevisit_agency_step_seconds_count", **step),
+        count("onevisit_anchor_seconds_count", agency="market_regulation"),
+    )
+    assert after == (before[0] + 1, before[1] + 1)
+
+
+def test_a_worker_serves_its_metrics_where_it_is_told(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    from gateway.stack import free_port
+    from tests.fixtures.stack import ROOT
+
+    address = f"127.0.0.1:{free_port()}"
+    code = (
+        "from gateway.cli.running import _run_until_signal\n"
+        "import asyncio\n"
+        "async def make(stop): await stop.wait()\n"
+        "_run_until_signal(make)\n"
+    )
+    env = {"PATH": "/usr/bin:/bin", "ONEVISIT_METRICS_ADDRESS": address, "ONEVISIT_DATA_DIR": str(tmp_path)}
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env)
+    try:
+        while True:
+            assert proc.poll() is None
+            try:
+                text = httpx.get(f"http://{address}/metrics", timeout=5).text
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        assert "onevisit_agency_step_seconds" in text and "onevisit_ledger_errors_total" in text
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
