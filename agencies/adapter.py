@@ -92,6 +92,19 @@ class SignedHandoffs:
         return SignedHandoff.model_validate_json(row[0])
 
 
+def _step_fields(request: StepInput) -> dict:
+    """What a handoff record takes from the step it is about."""
+    return {
+        "flow": request.flow,
+        "flow_version": request.flow_version,
+        "rules_version": request.rules_version,
+        "step": request.step,
+        "case": request.commitment,
+        "attempt": request.attempt,
+        "decided_by": request.decided_by,
+    }
+
+
 class AgencyActivities:
     def __init__(self, keys: AgencyKeys, backend: AgencyBackend, anchorer: Anchorer, journal: SignedHandoffs):
         self.agency = keys.agency
@@ -106,23 +119,10 @@ class AgencyActivities:
                 f"step {step!r} belongs to {agency}, not {self.agency}", type="WrongAgency", non_retryable=True
             )
 
-    def _sign_once(
-        self, key: str, request: StepInput, outcome: str, outputs: dict, parents: list[str]
-    ) -> SignedHandoff:
-        record = Handoff(
-            flow=request.flow,
-            flow_version=request.flow_version,
-            rules_version=request.rules_version,
-            step=request.step,
-            case=request.commitment,
-            agency=self.agency,
-            outcome=outcome,
-            outputs=outputs,
-            parents=parents,
-            attempt=request.attempt,
-            decided_by=request.decided_by,
-            time=now_rfc3339(),
-        )
+    def _sign_once(self, key: str, **fields) -> SignedHandoff:
+        """Sign the record ``fields`` make (with this agency and the time now) and journal it under
+        ``key``: the first signature under a key is the only one."""
+        record = Handoff(agency=self.agency, time=now_rfc3339(), **fields)
         return self.journal.put_once(key, sign(record, self.keys.signing_key))
 
     # the activities: act (exactly once per idempotency key), sign, journal, anchor ------------
@@ -205,7 +205,10 @@ class AgencyActivities:
                 raise ApplicationError(str(exc), type="AgencyUnavailable") from exc  # retried
             except Broken as exc:
                 raise ApplicationError(str(exc), type="AgencyBroken", non_retryable=True) from exc
-        signed = self._sign_once(request.key, request, outcome, outputs, [p.hash for p in request.parents])
+        parents = [p.hash for p in request.parents]
+        signed = self._sign_once(
+            request.key, **_step_fields(request), outcome=outcome, outputs=outputs, parents=parents
+        )
         activity.logger.info(
             "%s %s: %s",
             self.agency,
@@ -229,52 +232,44 @@ class AgencyActivities:
             outputs = self.backend.compensate(request)
         except Unavailable as exc:
             raise ApplicationError(str(exc), type="AgencyUnavailable") from exc
-        step = StepInput(
-            key=request.key,
-            case_id=request.case_id,
-            flow=done.flow,
-            flow_version=done.flow_version,
-            rules_version=done.rules_version,
-            step=done.step,
-            agency=done.agency,
-            commitment=done.case,
-            application={},
-            parents=[],
-            attempt=done.attempt,
+        return self._sign_once(
+            request.key,
+            **done.model_dump(include={"flow", "flow_version", "rules_version", "step", "case", "attempt"}),
             decided_by="applicant:withdrawal",
+            outcome="compensated",
+            outputs={"action": request.action, "reason": request.reason, **outputs},
+            parents=[request.handoff.hash],
         )
-        outputs = {"action": request.action, "reason": request.reason, **outputs}
-        return self._sign_once(request.key, step, "compensated", outputs, [request.handoff.hash])
 
     def _escalated(self, request: EscalateInput) -> SignedHandoff:
         self._check_agency(request.step.agency, request.step.step)
         signed = self.journal.get(request.key)
         if signed is not None:
             return signed
-        outputs = {"sla_minutes": request.sla_minutes, "since": request.since}
-        step = request.step.model_copy(update={"decided_by": "rule:sla"})
-        return self._sign_once(request.key, step, "escalated", outputs, [p.hash for p in request.step.parents])
+        return self._sign_once(
+            request.key,
+            **{**_step_fields(request.step), "decided_by": "rule:sla"},
+            outcome="escalated",
+            outputs={"sla_minutes": request.sla_minutes, "since": request.since},
+            parents=[p.hash for p in request.step.parents],
+        )
 
     def _closed(self, request: CloseInput) -> SignedHandoff:
         self._check_agency(request.agency, CLOSING_STEP)
         signed = self.journal.get(request.key)
         if signed is not None:
             return signed
-        step = StepInput(
-            key=request.key,
-            case_id=request.case_id,
+        return self._sign_once(
+            request.key,
             flow=request.flow,
             flow_version=request.flow_version,
-            rules_version=request.flow_version,
+            rules_version=request.flow_version,  # decided by no rules: the definition's own hash
             step=CLOSING_STEP,
-            agency=request.agency,
-            commitment=request.commitment,
-            application={},
-            parents=[],
+            case=request.commitment,
             decided_by=CLOSED_BY,
+            outcome="closed",
+            outputs={"state": request.state, "trail": request.trail},
         )
-        outputs = {"state": request.state, "trail": request.trail}
-        return self._sign_once(request.key, step, "closed", outputs, [])
 
     def _anchored(self, handoff: SignedHandoff) -> AnchoredHandoff:
         """Anchor a handoff this agency signed (again: a retry finds the anchor already there)."""

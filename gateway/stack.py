@@ -236,17 +236,13 @@ class Stack:
 
     # ------------------------------------------------------------------------------------
     def keys(self) -> tuple[bytes, dict]:
-        """The admin key, the gateway's and every agency's keys, made on the first start (files 0600)."""
+        """The admin key and every agency's keys, made on the first start (files 0600)."""
         from agencies.keys import AgencyKeys
 
         kdir = self.data_dir / "keys"
         admin_file = kdir / "admin.json"
         if not admin_file.exists():
             AgencyKeys.generate("admin").save(admin_file)
-        if not (kdir / "gateway.pem").exists():  # what the gateway signs updates with, and the engine trusts
-            from workflows.authority import new_gateway_key
-
-            new_gateway_key(kdir / "gateway.pem", self.data_dir / "gateway-keys.json")
         agencies = {}
         for name in AGENCIES:
             path = kdir / f"{name}.json"
@@ -390,7 +386,9 @@ class Stack:
         self.go_file.unlink(missing_ok=True)
         from gateway.settings import Settings
 
-        Settings(data_dir=self.data_dir).resolved_data_key()  # made once, before any part needs it
+        settings = Settings(data_dir=self.data_dir)  # made once, before any part needs them:
+        settings.resolved_data_key()  # the data key,
+        settings.gateway_signer()  # and the key the gateway signs updates with, which the engine trusts
         admin_key, agencies = self.keys()
         temporal_port, ui_url = self.spawn_temporal()
         ledger_url, ledger_ready = self.spawn_ledger(self.write_genesis(admin_key, agencies))

@@ -88,46 +88,21 @@ def test_only_the_gateway_holds_its_signing_key_and_the_engine_only_the_public_k
     assert Settings(**{"gateway_keys": engine["environment"]["ONEVISIT_GATEWAY_KEYS"]}).gateway_keys
 
 
+def keygen_gateway(key: Path, keyring: Path) -> subprocess.CompletedProcess:
+    argv = ["keygen", "gateway", "-o", str(key), "--keyring", str(keyring)]
+    return subprocess.run(
+        [sys.executable, "-m", "gateway.cli", *argv], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
+
+
 def test_keygen_gateway_writes_the_key_and_adds_it_to_the_keyring(tmp_path):
     keyring = tmp_path / "gateway-keys.json"
     for n in (1, 2):  # a rotation: the second key joins the first
-        done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "gateway.cli",
-                "keygen",
-                "gateway",
-                "-o",
-                str(tmp_path / f"g{n}.pem"),
-                "--keyring",
-                str(keyring),
-            ],
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-            timeout=120,
-        )
+        done = keygen_gateway(tmp_path / f"g{n}.pem", keyring)
         assert done.returncode == 0, done.stderr
         assert (tmp_path / f"g{n}.pem").stat().st_mode & 0o777 == 0o600
     assert len(json.loads(keyring.read_text())["keys"]) == 2
-    again = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "gateway.cli",
-            "keygen",
-            "gateway",
-            "-o",
-            str(tmp_path / "g1.pem"),
-            "--keyring",
-            str(keyring),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=120,
-    )
+    again = keygen_gateway(tmp_path / "g1.pem", keyring)
     assert again.returncode == 2 and "never overwritten" in again.stderr
 
 
