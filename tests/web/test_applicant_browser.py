@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 
+from playwright.sync_api import expect
+
 from tests.fixtures.stack import EXAMPLE
 from tests.web.conftest import PHONE
 
@@ -69,7 +71,7 @@ def test_sign_in_then_the_apis_errors_by_their_fields_then_a_case(pages, served_
         page.fill("#company-registered_capital_cny", "")  # missing
         page.click("button[type=submit]")
         summary = page.wait_for_selector(".error-summary")
-        assert page.evaluate("document.activeElement.classList.contains('error-summary')")
+        expect(page.locator(".error-summary")).to_be_focused()
         text = summary.inner_text()
         if lang == "zh":
             assert page.title().startswith("错误：")
