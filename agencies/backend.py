@@ -33,6 +33,14 @@ class Broken(Exception):
     """The agency's system can never do this step for this case (not a refusal: a fault)."""
 
 
+def parent_output(request: StepInput, key: str) -> Any:
+    """``key`` from the outputs of the handoffs this step depends on (a licence's credit code…)."""
+    for parent in request.parents:
+        if key in parent.record.outputs:
+            return parent.record.outputs[key]
+    raise Refused(f"no upstream handoff carries {key!r}", "MissingInput")
+
+
 class AgencyBackend(Protocol):
     agency: str
 

@@ -22,7 +22,8 @@ from agencies.accounts import (
     social_insurances,
     taxpayer_type,
 )
-from agencies.backend import Refused
+from agencies.backend import Refused, parent_output
+from agencies.health import HealthServices
 from agencies.identifiers import (
     JINAN_DIVISIONS,
     IdentifierError,
@@ -35,6 +36,7 @@ from agencies.localdb import open_local
 from agencies.names import NameRefused, parse_name
 from agencies.register import LICENCES_TABLE, LicenceRegister
 from agencies.scope import ScopeRefused, parse_scope
+from workflows.authority import Keyring
 from workflows.messages import CompensateInput, StepInput
 
 SEAL_KINDS = ("official", "finance", "invoice", "contract", "legal_representative")
@@ -53,6 +55,17 @@ class ActionStore:
             LICENCES_TABLE,
         )
         self._lock = threading.Lock()
+        self._after_refusal: list[tuple[str, tuple]] = []
+
+    @property
+    def db(self):
+        """The back-end's connection: its handlers' own tables live here, written inside ``once``."""
+        return self._db
+
+    def after_refusal(self, sql: str, params: tuple) -> None:
+        """A write that must stand although the action is refused (a wrong PIN counts): run once the
+        action's transaction is rolled back."""
+        self._after_refusal.append((sql, params))
 
     def once(self, case_id: str, action: str, make: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         """Run ``make`` once per (case, action) and remember its outputs, atomically."""
@@ -63,6 +76,7 @@ class ActionStore:
             if row:
                 return json.loads(row[0])
             self._db.execute("BEGIN IMMEDIATE")
+            self._after_refusal = []
             try:
                 outputs = make()
                 self._db.execute(
@@ -71,7 +85,11 @@ class ActionStore:
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
+                for sql, params in self._after_refusal:
+                    self._db.execute(sql, params)
                 raise
+            finally:
+                self._after_refusal = []
             return outputs
 
     def issue_unique(self, kind: str, case_id: str, draw: Callable[[], str]) -> str:
@@ -123,23 +141,22 @@ def check_registration_items(application: dict[str, Any]) -> None:
         raise Refused(f"company.business_scope: {exc}", "ScopeRefused") from exc
 
 
-def _parent_output(request: StepInput, key: str) -> Any:
-    for parent in request.parents:
-        if key in parent.record.outputs:
-            return parent.record.outputs[key]
-    raise Refused(f"no upstream handoff carries {key!r}", "MissingInput")
-
-
 class SimulatedBackend:
     """One class for every simulated agency; each step id maps to a handler method."""
 
     def __init__(
-        self, agency: str, state_dir: Path, latency_s: float | None = None, register: LicenceRegister | None = None
+        self,
+        agency: str,
+        state_dir: Path,
+        latency_s: float | None = None,
+        register: LicenceRegister | None = None,
+        gateway_keys: Keyring | None = None,
     ):
         """``latency_s`` (default: ONEVISIT_SIMULATED_LATENCY_S, else 0) makes each action take
         that long, as a real agency system would: for demos and for crash tests. ``register``: the
         licence register the agencies after market regulation consult (default: market
-        regulation's, beside this agency's state)."""
+        regulation's, beside this agency's state). ``gateway_keys``: the gateway keys whose signature
+        on a health card's dynamic code the health commission accepts."""
         self.agency = agency
         self.store_path = Path(state_dir) / f"{agency}-backend.db"
         self.store = ActionStore(self.store_path)
@@ -153,6 +170,7 @@ class SimulatedBackend:
             "social_security": self._social_security,
             "bank_account": self._bank_account,
             "housing_fund": self._housing_fund,
+            **HealthServices(self.store, agency, gateway_keys).handlers(),
         }
 
     def perform(self, request: StepInput) -> dict[str, Any]:
@@ -198,14 +216,14 @@ class SimulatedBackend:
         check_registration_items(request.application)
         division = request.application["company"]["division"]
         uscc = self.store.issue_unique("uscc", request.case_id, lambda: random_uscc(division))
-        name, issued_on = _parent_output(request, "company_name"), date.today().isoformat()
+        name, issued_on = parent_output(request, "company_name"), date.today().isoformat()
         self.store.register_licence(uscc, request.case_id, name, division, issued_on)
         return {"uscc": uscc, "company_name": name, "licence_date": issued_on}
 
     # public security, tax, human resources ---------------------------------------------------
     def _seal_approval(self, request: StepInput) -> dict[str, Any]:
         """Seals only for a licence valid on the register now (not revoked, not unknown here)."""
-        uscc = _parent_output(request, "uscc")
+        uscc = parent_output(request, "uscc")
         status = self.register.status(uscc)
         if status.status != "valid":
             raise Refused(
@@ -223,7 +241,7 @@ class SimulatedBackend:
         division = request.application["company"]["division"]
         sales = int(request.application.get("expected_annual_sales_cny") or 0)
         return {
-            "taxpayer_id": _parent_output(request, "uscc"),
+            "taxpayer_id": parent_output(request, "uscc"),
             "taxpayer_type": taxpayer_type(sales),
             "declared_annual_sales_cny": sales,
             "tax_office": f"国家税务总局济南市{JINAN_DIVISIONS.get(division, '')}税务局",
@@ -231,7 +249,7 @@ class SimulatedBackend:
         }
 
     def _bank_account(self, request: StepInput) -> dict[str, Any]:
-        uscc = _parent_output(request, "uscc")
+        uscc = parent_output(request, "uscc")
         account = self.store.issue_unique("bank_account", request.case_id, random_bank_account)
         return {"basic_account": account, "account_holder_uscc": uscc}
 
@@ -242,14 +260,14 @@ class SimulatedBackend:
         )
         return {
             "housing_fund_unit_account": account,
-            "unit_uscc": _parent_output(request, "uscc"),
+            "unit_uscc": parent_output(request, "uscc"),
             "insured_staff": int(request.application.get("employees", 0)),
             "insurances": social_insurances(int(request.application.get("employees", 0))),
         }
 
     def _social_security(self, request: StepInput) -> dict[str, Any]:
         return {
-            "social_security_employer_id": _parent_output(request, "uscc"),
+            "social_security_employer_id": parent_output(request, "uscc"),
             "insured_staff": int(request.application.get("employees", 0)),
             "insurances": social_insurances(int(request.application.get("employees", 0))),
         }

@@ -17,6 +17,7 @@ from agencies.simulated import SimulatedBackend
 from chain.anchors import Anchorer, Deployment
 from chain.batcher import AnchorBatcher
 from chain.client import LedgerClient, Sender
+from workflows.authority import Keyring
 from workflows.flows import agency_queue
 
 log = logging.getLogger("onevisit.agency")
@@ -29,6 +30,7 @@ def build_activities(
     backend_url: str | None = None,
     batch: bool = False,
     backend_token: str | None = None,
+    gateway_keys: Keyring | None = None,
 ) -> AgencyActivities:
     """``backend_url``: the agency's service over HTTP (else its simulated back-end in
     ``state_dir``). ``batch``: anchor through an AnchorBatcher (one transaction per Merkle batch, its journal
@@ -36,7 +38,7 @@ def build_activities(
     backend: AgencyBackend = (
         RemoteBackend(keys.agency, backend_url, token=backend_token)
         if backend_url
-        else SimulatedBackend(keys.agency, state_dir)
+        else SimulatedBackend(keys.agency, state_dir, gateway_keys=gateway_keys)
     )
     sender = Sender(ledger, keys.account_key)
     anchorer: Anchorer = AnchorBatcher(sender, state_dir / f"{keys.agency}-batches.db") if batch else sender
@@ -53,9 +55,10 @@ async def run_agency_worker(
     backend_url: str | None = None,
     batch: bool = False,
     backend_token: str | None = None,
+    gateway_keys: Keyring | None = None,
 ) -> None:
     ledger = await asyncio.to_thread(LedgerClient, ledger_url, deployment)
-    activities = build_activities(keys, ledger, state_dir, backend_url, batch, backend_token)
+    activities = build_activities(keys, ledger, state_dir, backend_url, batch, backend_token, gateway_keys)
     with ThreadPoolExecutor(max_workers=32, thread_name_prefix=f"agency-{keys.agency}") as pool:
         worker = Worker(
             client,
@@ -87,6 +90,7 @@ async def run_agency_workers(
     backend_urls: dict[str, str] | None = None,
     batch: bool = False,
     backend_tokens: dict[str, str] | None = None,
+    gateway_keys: Keyring | None = None,
 ) -> None:
     """Each agency's worker (its own task queue, adapter, keys, ledger account and state in
     ``state_root/NAME``, its back-end at ``backend_urls[NAME]`` if named there) on one Temporal
@@ -104,5 +108,6 @@ async def run_agency_workers(
                     (backend_urls or {}).get(keys.agency),
                     batch,
                     (backend_tokens or {}).get(keys.agency),
+                    gateway_keys,
                 )
             )

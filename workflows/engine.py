@@ -209,6 +209,10 @@ class CaseWorkflow:
             rejected = [s for s in self._status.steps if s.state == "rejected"]
             if not rejected:
                 break
+            if not self._case.flow.corrections:  # a refusal that ends the case: nothing to correct
+                self._set_case("rejected", f"{rejected[0].step}: {rejected[0].reason}")
+                self._cancel_waiting()
+                break
             await self._return_to_applicant(rejected[0])
             if self._correction is None and self._withdrawal is None:
                 self._set_case("rejected", f"not corrected within {RETURNED_FOR.days} days: {self._status.reason}")
@@ -451,12 +455,15 @@ class CaseWorkflow:
             st = self._step_status(sid)
             st.state, st.handoff, st.anchor_block = "compensated", undone.handoff.hash, undone.anchor.block_number
             await self._record(undone)
-        for st in self._status.steps:
-            if st.state in ("waiting", "awaiting_decision"):
-                st.state = "cancelled"
+        self._cancel_waiting()
         self._set_case("withdrawn", f"withdrawn by the applicant: {self._withdrawal.reason}")
 
     # ---------------------------------------------------------------------------- helpers
+    def _cancel_waiting(self) -> None:
+        for st in self._status.steps:
+            if st.state in ("waiting", "awaiting_decision"):
+                st.state = "cancelled"
+
     def _step_status(self, sid: str, missing_ok: bool = False) -> StepStatus | None:
         for s in self._status.steps:
             if s.step == sid:

@@ -41,6 +41,11 @@ class StepDef(BaseModel):
     when: str | None = Field(
         None, description="dotted path to an application option; the step runs only when it is true"
     )
+    when_equals: str | None = Field(
+        None,
+        exclude_if=lambda v: v is None,  # absent, a definition hashes as it did before
+        description="with ``when``: the step runs only when that field equals this (e.g. which hospital reads)",
+    )
     approval: Approval = Approval()
     sla_minutes: int = Field(60, gt=0)
     timeout_s: float = Field(60.0, gt=0, description="one attempt of the agency's action")
@@ -72,6 +77,8 @@ class StepDef(BaseModel):
         if self.when is None:
             return True
         value = lookup(application, self.when)
+        if self.when_equals is not None:
+            return value == self.when_equals
         return value is not MISSING and bool(value)
 
 
@@ -82,6 +89,18 @@ class FlowDef(BaseModel):
     title: str
     version: int = Field(ge=1)
     sla_minutes: int = Field(180, gt=0)
+    corrections: bool = Field(
+        True,
+        exclude_if=lambda v: v is True,  # the default hashes as definitions did before the setting existed
+        description="whether a rejected case goes back to the applicant to correct (a registration) or ends "
+        "rejected at once (a read refused: there is nothing to correct)",
+    )
+    lead: str | None = Field(
+        None,
+        pattern=SLUG.pattern,
+        exclude_if=lambda v: v is None,
+        description="the agency that closes a case (signs its closing record); default: its first step's",
+    )
     steps: list[StepDef] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -92,6 +111,8 @@ class FlowDef(BaseModel):
             raise ValueError(f"step ids must be unique: {', '.join(dupes)} appear more than once")
         known = set(ids)
         for s in self.steps:
+            if s.when_equals is not None and s.when is None:
+                raise ValueError(f"step {s.id!r} has when_equals but no when (the field to compare)")
             missing = [d for d in s.depends_on if d not in known]
             if missing:
                 raise ValueError(f"step {s.id!r} depends on missing step(s): {', '.join(missing)}")
@@ -119,15 +140,15 @@ class FlowDef(BaseModel):
         return order
 
     def lead_agency(self) -> str:
-        """Who closes a case of this flow: the agency of its first step (the registrar)."""
-        return self.steps[0].agency
+        """Who closes a case of this flow: the one it names, else the agency of its first step (the registrar)."""
+        return self.lead or self.steps[0].agency
 
     def owned_steps(self) -> list[tuple[str, str]]:
         """(step, agency) for every step an agency anchors handoffs of: the flow's, and its closing."""
         return [(s.id, s.agency) for s in self.steps] + [(CLOSING_STEP, self.lead_agency())]
 
     def check_agencies(self, known: set[str]) -> None:
-        unknown = sorted({s.agency for s in self.steps} - known)
+        unknown = sorted(({s.agency for s in self.steps} | {self.lead_agency()}) - known)
         if unknown:
             raise ValueError(f"flow {self.name!r} names unknown agency(ies): {', '.join(unknown)}")
 

@@ -362,6 +362,8 @@ def _agency_workers(names: list[str], backend_url: str | None = None, batch: boo
             urls,
             batch,
             settings.agency_service_tokens,
+            # whose signature on a health card's dynamic code counts (none: the health commission refuses them)
+            settings.gateway_keyring() if settings.gateway_key_files()[1].exists() else None,
         )
 
     return run

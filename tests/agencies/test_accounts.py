@@ -117,7 +117,7 @@ def test_the_taxpayer_type_follows_the_declared_sales(sales, kind):
 
 def test_tax_hr_bank_and_housing_fund_register_the_company(tmp_path, monkeypatch):
     upstream = {"uscc": random_uscc("370102")}
-    monkeypatch.setattr("agencies.simulated._parent_output", lambda _request, key: upstream[key])
+    monkeypatch.setattr("agencies.simulated.parent_output", lambda _request, key: upstream[key])
     app = application(division="370102")
     app.update(employees=12, expected_annual_sales_cny=8_000_000)
 

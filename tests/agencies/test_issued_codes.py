@@ -29,7 +29,7 @@ def test_a_drawn_code_that_was_issued_before_is_drawn_again(tmp_path):
 def test_licences_and_seals_are_unique_non_sequential_and_stable_on_retry(tmp_path, monkeypatch):
     # what the name check and the licence handed over (their signed handoffs are the adapter tests' subject)
     upstream = {"company_name": "济南泉智信息科技有限公司"}
-    monkeypatch.setattr("agencies.simulated._parent_output", lambda _request, key: upstream[key])
+    monkeypatch.setattr("agencies.simulated.parent_output", lambda _request, key: upstream[key])
     market = SimulatedBackend("market_regulation", tmp_path / "m")
     police = SimulatedBackend(
         "public_security", tmp_path / "p", register=LicenceRegister(tmp_path / "m" / "market_regulation-backend.db")

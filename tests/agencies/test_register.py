@@ -17,7 +17,7 @@ from tests.fixtures.stack import application
 def agencies(tmp_path, monkeypatch):
     """Market regulation and public security laid out as `onevisit up` lays them (DIR/agencies/NAME)."""
     upstream: dict = {"company_name": "济南泉智信息科技有限公司"}
-    monkeypatch.setattr("agencies.simulated._parent_output", lambda _request, key: upstream[key])
+    monkeypatch.setattr("agencies.simulated.parent_output", lambda _request, key: upstream[key])
     root = tmp_path / "agencies"
     market = SimulatedBackend("market_regulation", root / "market_regulation")
     police = SimulatedBackend("public_security", root / "public_security")
