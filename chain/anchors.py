@@ -1,6 +1,7 @@
 """What the ledger records, as plain data: where the contracts live and the events that anchor
-handoffs, singly (``HandoffAnchored``) or in Merkle batches (``BatchAnchored``); and
-``Anchorer``, the one thing an agency asks of whatever anchors its handoffs.
+handoffs, singly (``HandoffAnchored``) or in Merkle batches (``BatchAnchored``); an agency's
+``SignerSchedule`` (which keys sign for it at which block); and ``Anchorer``, the one thing an
+agency asks of whatever anchors its handoffs.
 
 Data and types only, so that the engine, the gateway and the auditor can carry anchors without
 importing web3: ``chain.client`` reads these from the chain, ``chain.batch`` builds a batched
@@ -79,6 +80,36 @@ class BatchAnchor(LogRef):
     count: int
 
 
+@dataclass(frozen=True)
+class SignerSchedule:
+    """An agency's signing keys as the registry holds them at some block: the signer as last set
+    and, during a two-phase rotation, the one scheduled to replace it from ``next_from``. From the
+    rotation's block until ``next_from`` both sign; from ``next_from`` on only the new one."""
+
+    signer: str
+    next_signer: str | None = None
+    next_from: int = 0
+
+    def in_force_at(self, block: int) -> str:
+        """The key that alone signs from ``block`` on, unless another rotation is scheduled."""
+        return self.next_signer if self.next_signer and block >= self.next_from else self.signer
+
+    def accepted_at(self, block: int) -> set[str]:
+        """The keys (lower-case addresses) whose signature an anchor in ``block`` may carry; for a
+        block no earlier than the one this schedule was read at."""
+        if self.next_signer and block < self.next_from:
+            return {self.signer.lower(), self.next_signer.lower()}
+        return {self.in_force_at(block).lower()}
+
+
+class SignerRegistry(Protocol):
+    """Where an agency worker reads its signing keys' schedule (``chain.client.LedgerClient``)."""
+
+    def signer_schedule(self, agency: str, block: int | None = None) -> tuple[int, SignerSchedule]:
+        """(the block read at: ``block``, else the head; the agency's schedule there)."""
+        ...
+
+
 class Anchorer(Protocol):
     """Anchors an agency's handoffs from its account: ``chain.client.Sender`` sends one
     transaction per handoff, ``chain.batcher.AnchorBatcher`` one per Merkle batch."""
@@ -93,4 +124,13 @@ class Anchorer(Protocol):
         ...
 
 
-__all__ = ["BATCH_FIELDS", "Anchor", "Anchorer", "BatchAnchor", "Deployment", "LogRef"]
+__all__ = [
+    "BATCH_FIELDS",
+    "Anchor",
+    "Anchorer",
+    "BatchAnchor",
+    "Deployment",
+    "LogRef",
+    "SignerRegistry",
+    "SignerSchedule",
+]

@@ -24,7 +24,7 @@ from web3 import Web3
 from web3.exceptions import ContractLogicError, TimeExhausted, Web3RPCError
 
 from chain import artifacts
-from chain.anchors import Anchor, BatchAnchor, Deployment
+from chain.anchors import Anchor, BatchAnchor, Deployment, SignerSchedule
 from chain.errors import AnchorRefused, AnchorTimeout, ChainError, LedgerUnavailable
 from chain.handoff import agency_id, step_id
 from chain.hexid import from_hex, to_hex
@@ -32,6 +32,7 @@ from chain.hexid import from_hex, to_hex
 ANCHOR_GAS = 250_000
 ADMIN_GAS = 400_000
 DEPLOY_GAS = 5_000_000
+ROTATION_BLOCKS = 20  # by default a new signing key takes over this many blocks after the head
 TIP = 1_000_000_000  # 1 gwei to the block's producer, where the chain charges fees at all
 FIRST_POLL_S = 0.04  # before the first look for a receipt
 FEES_FOR_S = 2.0  # how long a sender reuses the fee fields it read (re-read at once when refused)
@@ -229,6 +230,19 @@ class LedgerClient:
                 timestamp=self.block_timestamp(block),
             )
         return None
+
+    def signer_schedule(self, agency: str, block: int | None = None) -> tuple[int, SignerSchedule]:
+        """(the block read at: ``block``, else the head; the agency's signing keys there, with any
+        rotation scheduled), for an agency worker to know which of its keys the registry accepts."""
+        if block is None:
+            block = int(self.rpc("eth_blockNumber"), 16)
+        signer, next_signer, next_from = self.agency_registry.functions.signer_schedule(agency_id(agency)).call(
+            block_identifier=block
+        )
+        if int(signer, 16) == 0:
+            raise ChainError(f"{agency} is not a registered agency at block {block}")
+        pending = next_signer if int(next_signer, 16) else None
+        return block, SignerSchedule(signer, pending, next_from if pending else 0)
 
     def registry_events(self) -> list[dict[str, Any]]:
         """Every registry change in chain order: the auditor replays these to know which
@@ -433,8 +447,14 @@ class Admin(Sender):
         fn = self.ledger.agency_registry.functions.assign_step(step_id(flow, step), agency_id(agency))
         self.send(fn, ADMIN_GAS)
 
-    def rotate_signer(self, agency: str, new_signer: str) -> None:
-        self.send(self.ledger.agency_registry.functions.rotate_signer(agency_id(agency), new_signer), ADMIN_GAS)
+    def rotate_signer(self, agency: str, new_signer: str, effective_block: int | None = None) -> int:
+        """Schedule ``new_signer`` to take over the agency's signing from ``effective_block`` (by
+        default ROTATION_BLOCKS after the head); both keys sign until then. Returns that block."""
+        if effective_block is None:
+            effective_block = self.w3.eth.block_number + ROTATION_BLOCKS
+        fn = self.ledger.agency_registry.functions.rotate_signer(agency_id(agency), new_signer, effective_block)
+        self.send(fn, ADMIN_GAS)
+        return effective_block
 
     def rotate_account(self, agency: str, new_account: str) -> None:
         self.send(self.ledger.agency_registry.functions.rotate_account(agency_id(agency), new_account), ADMIN_GAS)

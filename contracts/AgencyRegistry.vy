@@ -8,6 +8,10 @@
         step ids are keccak256("<flow>/<step>").
         Every change is an event, so an auditor can replay them to know which
         account and signer were valid for an agency at any block.
+        A signing key rotates in two phases, without a gap: the new key is
+        scheduled to take over from a later block; until then both keys sign
+        (records in flight under the old key still anchor), from then on only
+        the new one.
 @custom:security Only the admin changes the registry, and that rule is checked in
                  one place (_check_admin). An account belongs to at most one
                  agency, so HandoffLedger can derive the agency from msg.sender.
@@ -33,6 +37,7 @@ event SignerRotated:
     agency: indexed(bytes32)
     old_signer: address
     new_signer: address
+    effective_block: uint256
 
 event AgencySuspended:
     agency: indexed(bytes32)
@@ -64,6 +69,8 @@ struct Agency:
     name: String[MAX_NAME_LENGTH]
     account: address
     signer: address
+    next_signer: address  # scheduled to replace signer (empty if none)
+    next_signer_from: uint256  # the block from which next_signer alone signs
     active: bool
 
 admin: public(address)
@@ -126,9 +133,22 @@ def is_active(agency: bytes32) -> bool:
 @external
 def signer_of(agency: bytes32) -> address:
     """
-    @notice The address whose key signs the agency's handoff records (zero if unknown).
+    @notice The address whose key signs the agency's handoff records at this block: a scheduled
+            signer from its effective block on (zero if unknown).
     """
-    return self._agencies[agency].signer
+    return self._signer_at(agency, block.number)
+
+
+@view
+@external
+def signer_schedule(agency: bytes32) -> (address, address, uint256):
+    """
+    @notice The signer as last set, the signer scheduled to replace it (zero if none) and the
+            block from which that one alone signs; between the scheduling and that block both
+            sign. Off-chain readers judge any block by these, not only the current one.
+    """
+    a: Agency = self._agencies[agency]
+    return a.signer, a.next_signer, a.next_signer_from
 
 
 @view
@@ -169,7 +189,9 @@ def register_agency(agency: bytes32, name: String[MAX_NAME_LENGTH], account: add
     self._check_free_account(account)
     assert signer != empty(address), "zero signer"
 
-    self._agencies[agency] = Agency(name=name, account=account, signer=signer, active=True)
+    self._agencies[agency] = Agency(
+        name=name, account=account, signer=signer, next_signer=empty(address), next_signer_from=0, active=True
+    )
     self._agency_of[account] = agency
     log AgencyRegistered(agency=agency, name=name, account=account, signer=signer)
 
@@ -191,19 +213,26 @@ def rotate_account(agency: bytes32, new_account: address):
 
 
 @external
-def rotate_signer(agency: bytes32, new_signer: address):
+def rotate_signer(agency: bytes32, new_signer: address, effective_block: uint256):
     """
-    @notice Replace the key that signs an agency's handoff records. Records signed by the
-            old key stay valid for anchors made before this event's block.
+    @notice Schedule a new key to sign an agency's handoff records. From this block until
+            `effective_block` both the old and the new key sign (what the old one signed
+            while in flight still anchors and verifies); from `effective_block` on, only
+            the new one. One rotation at a time: a scheduled one must take effect first.
+    @param effective_block The first block in which the old key no longer signs; later than now
     """
     self._check_admin()
     self._check_registered(agency)
+    assert effective_block > block.number, "effective block not after the current block"
+    self._settle_signer(agency)
+    assert self._agencies[agency].next_signer == empty(address), "rotation already pending"
     assert new_signer != empty(address), "zero signer"
     old_signer: address = self._agencies[agency].signer
     assert new_signer != old_signer, "signer unchanged"
 
-    self._agencies[agency].signer = new_signer
-    log SignerRotated(agency=agency, old_signer=old_signer, new_signer=new_signer)
+    self._agencies[agency].next_signer = new_signer
+    self._agencies[agency].next_signer_from = effective_block
+    log SignerRotated(agency=agency, old_signer=old_signer, new_signer=new_signer, effective_block=effective_block)
 
 
 @external
@@ -266,6 +295,27 @@ def transfer_admin(new_admin: address):
 @internal
 def _check_admin():
     assert msg.sender == self.admin, "caller is not admin"
+
+
+@view
+@internal
+def _signer_at(agency: bytes32, number: uint256) -> address:
+    a: Agency = self._agencies[agency]
+    if a.next_signer != empty(address) and number >= a.next_signer_from:
+        return a.next_signer
+    return a.signer
+
+
+@internal
+def _settle_signer(agency: bytes32):
+    """
+    @dev A scheduled signer whose block has come becomes the signer, and nothing is scheduled.
+    """
+    a: Agency = self._agencies[agency]
+    if a.next_signer != empty(address) and block.number >= a.next_signer_from:
+        self._agencies[agency].signer = a.next_signer
+        self._agencies[agency].next_signer = empty(address)
+        self._agencies[agency].next_signer_from = 0
 
 
 @view

@@ -11,7 +11,9 @@ The checks, in order (each finding names its check):
   (2) hash        each record's canonical bytes hash to its stated hash
   (3) signature   the signature recovers the stated signer
   (4) signer      that signer is the agency's registered signing key when it was anchored
-                  (online: the registry's events on the chain; offline: those the bundle carries)
+                  (online: the registry's events on the chain; offline: those the bundle carries);
+                  during a rotation's window (from the SignerRotated event until its effective
+                  block) the old and the new key both count, after it only the new one
   (5) flow        the record names this flow and definition version; its agency owns the step
   (6) parents     the record's parents are exactly the handoffs of the steps it depends on
   (7) anchor      the hash is anchored, from the agency's registered account, for this step and
@@ -192,6 +194,12 @@ def _check_registry_shape(events: list[dict[str, Any]]) -> None:
         for key, size in REGISTRY_FIELDS[name].items():
             if not _is_hex(e.get(key), size):
                 raise VerificationError("bundle", f"{where}: {name}.{key} is not {size} bytes of hex")
+        if name == "SignerRotated" and "effective_block" in e:  # absent: a rotation that took effect at once
+            effective = e["effective_block"]
+            if type(effective) is not int or effective <= e["block_number"]:
+                raise VerificationError(
+                    "bundle", f"{where}: SignerRotated.effective_block must be a block after the event's"
+                )
         agency = e["agency"].lower()
         if name == "AgencyRegistered":
             registered.add(agency)
@@ -243,14 +251,18 @@ def _check_ids(bundle: EvidenceBundle) -> None:
 
 
 class RegistryHistory:
-    """The registry's events replayed: which account, signer and step owner held when."""
+    """The registry's events replayed: which account, signer and step owner held when. An agency's
+    entry carries its signer in force and, during a rotation, the ``next_signer`` scheduled to
+    take over from block ``next_from`` (both sign until then); a SignerRotated event without an
+    effective block (contracts before two-phase rotation) took effect at once."""
 
     def __init__(self, events: list[dict[str, Any]]):
         self.events = events
         self._states: dict[tuple[int, int], tuple[dict[str, dict[str, Any]], dict[str, str]]] = {}
 
     def state_at(self, block: int, log_index: int) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
-        """(agency id -> account, signer, active; step id -> agency id) just before that log."""
+        """(agency id -> account, signer, next_signer, next_from, active; step id -> agency id) just
+        before that log, a scheduled signer whose block has come being the signer."""
         key = (block, log_index)
         if key not in self._states:
             self._states[key] = self._replay(block, log_index)
@@ -264,16 +276,28 @@ class RegistryHistory:
                 break
             a = e.get("agency")
             if e["event"] == "AgencyRegistered":
-                agencies[a] = {"account": e["account"], "signer": e["signer"], "active": True}
+                agencies[a] = {"account": e["account"], "signer": e["signer"], "next_signer": None, "active": True}
             elif e["event"] == "AccountRotated":
                 agencies[a]["account"] = e["new_account"]
             elif e["event"] == "SignerRotated":
-                agencies[a]["signer"] = e["new_signer"]
+                _settle(agencies[a], e["block_number"])
+                if "effective_block" in e:
+                    agencies[a].update(next_signer=e["new_signer"], next_from=e["effective_block"])
+                else:
+                    agencies[a]["signer"] = e["new_signer"]
             elif e["event"] in ("AgencySuspended", "AgencyReinstated"):
                 agencies[a]["active"] = e["event"] == "AgencyReinstated"
             elif e["event"] == "StepAssigned":
                 steps[e["step"]] = a
+        for entry in agencies.values():
+            _settle(entry, block)
         return agencies, steps
+
+
+def _settle(entry: dict[str, Any], block: int) -> None:
+    """A scheduled signer whose effective block has come is the signer, and none is scheduled."""
+    if entry.get("next_signer") and block >= entry["next_from"]:
+        entry.update(signer=entry["next_signer"], next_signer=None)
 
 
 Find = Callable[..., None]
@@ -507,11 +531,14 @@ def check_signer(trail: Trail, item: EvidenceItem, find: Find) -> None:
         find("signer", f"{rec.agency} was not a registered agency when anchored", item)
     elif not reg["active"]:
         find("signer", f"{rec.agency} was suspended when anchored (block {anchor.block_number})", item)
-    elif reg["signer"].lower() != h.signer.lower():
+    elif h.signer.lower() not in {reg["signer"].lower(), (reg["next_signer"] or "").lower()}:
+        scheduled = (
+            f" (or {reg['next_signer']}, taking over from block {reg['next_from']})" if reg["next_signer"] else ""
+        )
         find(
             "signer",
             f"signed by {h.signer}, but {rec.agency}'s registered key at block "
-            f"{anchor.block_number} was {reg['signer']}",
+            f"{anchor.block_number} was {reg['signer']}{scheduled}",
             item,
         )
 

@@ -298,8 +298,8 @@ def _registered_signers(events: list[dict[str, Any]], head: int) -> dict[str, st
         if e["event"] == "AgencyRegistered":
             names[a] = e["name"]
             state[a] = {"signer": e["signer"], "active": True}
-        elif e["event"] == "SignerRotated":
-            state[a]["signer"] = e["new_signer"]
+        elif e["event"] == "SignerRotated":  # the key in force at the head: a scheduled one once its block came
+            state[a]["signer"] = e["new_signer"] if e.get("effective_block", 0) <= head else state[a]["signer"]
         elif e["event"] in ("AgencySuspended", "AgencyReinstated"):
             state[a]["active"] = e["event"] == "AgencyReinstated"
     return {names[a]: s["signer"] for a, s in sorted(state.items(), key=lambda kv: names[kv[0]]) if s["active"]}

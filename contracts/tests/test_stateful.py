@@ -27,6 +27,15 @@ class ModelAgency:
     account: str
     signer: str
     active: bool = True
+    next_signer: str = ZERO_ADDRESS  # scheduled to replace signer from block next_from
+    next_from: int = 0
+
+    def settle(self, block: int) -> None:
+        if self.next_signer != ZERO_ADDRESS and block >= self.next_from:
+            self.signer, self.next_signer, self.next_from = self.next_signer, ZERO_ADDRESS, 0
+
+    def signer_at(self, block: int) -> str:
+        return self.next_signer if self.next_signer != ZERO_ADDRESS and block >= self.next_from else self.signer
 
 
 @dataclass
@@ -74,14 +83,21 @@ class Model:
         self.agency_of[account] = agency
         self.agencies[agency].account = account
 
-    def rotate_signer(self, sender, agency, signer):
+    def rotate_signer(self, sender, agency, signer, effective, block):
+        """``block``: the block the transaction is mined in."""
         if refusal := self._admin_refusal(sender, agency):
             return refusal
+        if effective <= block:
+            return "effective block not after the current block"
+        a = self.agencies[agency]
+        a.settle(block)
+        if a.next_signer != ZERO_ADDRESS:
+            return "rotation already pending"
         if signer == ZERO_ADDRESS:
             return "zero signer"
-        if signer == self.agencies[agency].signer:
+        if signer == a.signer:
             return "signer unchanged"
-        self.agencies[agency].signer = signer
+        a.next_signer, a.next_from = signer, effective
 
     def suspend(self, sender, agency):
         if refusal := self._admin_refusal(sender, agency):
@@ -201,11 +217,13 @@ class LedgerMachine(RuleBasedStateMachine):
         refusal = self.model.rotate_account(sender, aid, account)
         self.expect(self.registry.functions.rotate_account(aid, account), sender, refusal)
 
-    @rule(by_admin=by_admin, name=name, signer=signer)
-    def rotate_signer(self, by_admin, name, signer):
+    @rule(by_admin=by_admin, name=name, signer=signer, delay=st.integers(-1, 3))
+    def rotate_signer(self, by_admin, name, signer, delay):
         sender, aid = self.caller(by_admin), agency_id(name)
-        refusal = self.model.rotate_signer(sender, aid, signer)
-        self.expect(self.registry.functions.rotate_signer(aid, signer), sender, refusal)
+        block = self.registry.w3.eth.block_number + 1  # one block per transaction
+        effective = max(block + delay, 0)
+        refusal = self.model.rotate_signer(sender, aid, signer, effective, block)
+        self.expect(self.registry.functions.rotate_signer(aid, signer, effective), sender, refusal)
 
     @rule(by_admin=by_admin, name=name)
     def suspend(self, by_admin, name):
@@ -246,11 +264,12 @@ class LedgerMachine(RuleBasedStateMachine):
 
     def teardown(self):
         m, r, led = self.model, self.registry.functions, self.ledger.functions
+        head = self.registry.w3.eth.block_number
         for name in NAMES:
             aid = agency_id(name)
             agency = m.agencies.get(aid)
             assert r.account_of(aid).call() == (agency.account if agency else ZERO_ADDRESS)
-            assert r.signer_of(aid).call() == (agency.signer if agency else ZERO_ADDRESS)
+            assert r.signer_of(aid).call(block_identifier=head) == (agency.signer_at(head) if agency else ZERO_ADDRESS)
             assert r.is_active(aid).call() == (agency is not None and agency.active)
         for account in [*self.pool, self.admin, self.stranger]:
             assert r.agency_of(account).call() == m.agency_of.get(account, EMPTY)

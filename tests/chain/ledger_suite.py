@@ -12,6 +12,7 @@ import pytest
 import rlp
 from eth_hash.auto import keccak
 
+from chain.anchors import SignerSchedule
 from chain.audit.case import verify_case
 from chain.audit.proofs import anchored_at_slot, verify_account_proof, verify_storage_proof
 from chain.client import ADMIN_GAS, Sender
@@ -102,7 +103,7 @@ class LedgerSuite:
 
     def test_registering_is_admin_only_with_the_reason(self, deployed):
         imposter = Sender(deployed.ledger(), deployed.keys["tax"].account_key)
-        call = deployed.ledger().agency_registry.functions.rotate_signer(agency_id("tax"), imposter.address)
+        call = deployed.ledger().agency_registry.functions.rotate_signer(agency_id("tax"), imposter.address, 10**9)
         with pytest.raises(AnchorRefused, match="caller is not admin"):
             imposter.send(call, ADMIN_GAS)
 
@@ -191,6 +192,22 @@ class LedgerSuite:
             fresh.sender("human_resources").anchor(fresh_hash(), FLOW, "social_security", fresh_hash())
         with pytest.raises(AnchorRefused, match="unregistered account"):  # its old account
             fresh.sender("public_security").anchor(fresh_hash(), FLOW, "seal_approval", fresh_hash())
+
+    def test_a_signer_rotation_is_scheduled_and_read_back_with_its_effective_block(self, deployed, outsider):
+        fresh = deployed.redeploy()
+        ledger, old = fresh.ledger(), fresh.keys["tax"].signer
+        effective = fresh.admin().rotate_signer("tax", outsider.address)  # by default some blocks ahead
+        at, schedule = ledger.signer_schedule("tax")
+        assert schedule == SignerSchedule(old, outsider.address, effective) and effective > at
+        assert schedule.accepted_at(at) == {old.lower(), outsider.address.lower()}  # both, in the window
+        assert schedule.accepted_at(effective) == {outsider.address.lower()}
+        rotated = next(e for e in ledger.registry_events() if e["event"] == "SignerRotated")
+        assert (rotated["old_signer"], rotated["new_signer"], rotated["effective_block"]) == (
+            old,
+            outsider.address,
+            effective,
+        )
+        assert ledger.signer_schedule("tax", at - 1)[1] == SignerSchedule(old)  # before it: the old key alone
 
     # EIP-1186 proofs: the ledger's storage under a block's state root --------------------------
     def test_an_anchor_is_proven_in_the_ledgers_storage_under_its_blocks_state_root(self, deployed):

@@ -260,3 +260,70 @@ def test_a_signer_rotated_after_the_anchor_leaves_it_valid(trail):
     bundle = trail.bundle.model_copy(update={"registry": events})
     # the licence (block 11, log 0) was anchored just before the rotation (log 5): still valid
     assert checks(verify_case(bundle)) == []
+
+
+# two-phase signer rotation: both keys in the window, the new one alone after ----------------
+
+
+def scheduled(trail, block: int, effective: int | None, new_key: bytes, agency: str = "market_regulation"):
+    """The trail's registry with ``agency``'s key rotated to ``new_key`` at ``block`` (log 5),
+    taking effect at ``effective`` (None: a rotation of the older contracts, at once)."""
+    event = {
+        "event": "SignerRotated",
+        "block_number": block,
+        "log_index": 5,
+        "agency": to_hex(agency_id(agency)),
+        "old_signer": trail.bundle.agencies[agency].signer,
+        "new_signer": Account.from_key(new_key).address,
+    }
+    if effective is not None:
+        event["effective_block"] = effective
+    return sorted([*registered(trail), event], key=lambda e: (e["block_number"], e["log_index"]))
+
+
+def resigned(bundle, step: str, key: bytes):
+    """The bundle with ``step``'s record signed again by ``key``: the same record and hash."""
+    index = next(n for n, i in enumerate(bundle.handoffs) if i.handoff.record.step == step)
+    return replace_item(bundle, index, handoff=sign(bundle.handoffs[index].handoff.record, key))
+
+
+def test_the_old_key_verifies_until_the_rotations_effective_block(trail):
+    # name check anchored at block 10 and licence at 11, both signed by the old key; the rotation
+    # was scheduled at block 9 to take effect at block 12: both anchors fall in the window
+    bundle = trail.bundle.model_copy(update={"registry": scheduled(trail, 9, 12, secrets.token_bytes(32))})
+    assert checks(verify_case(bundle)) == []
+
+
+def test_the_old_key_anchored_from_the_effective_block_on_is_found(trail):
+    new_key = secrets.token_bytes(32)
+    bundle = trail.bundle.model_copy(update={"registry": scheduled(trail, 9, 11, new_key)})
+    report = verify_case(bundle)  # the name check (block 10) is still in the window; the licence (11) is not
+    assert checks(report) == [("signer", "business_licence")]
+    assert f"registered key at block 11 was {Account.from_key(new_key).address}" in report.findings[0].message
+    # the same record re-signed by the new key (same hash, same anchor) verifies
+    assert checks(verify_case(resigned(bundle, "business_licence", new_key))) == []
+
+
+def test_the_new_key_verifies_from_the_rotation_not_before(trail):
+    new_key = secrets.token_bytes(32)
+    in_window = resigned(trail.bundle, "business_licence", new_key)
+    window = in_window.model_copy(update={"registry": scheduled(trail, 10, 30, new_key)})
+    assert checks(verify_case(window)) == []  # scheduled at block 10, the licence anchored at 11
+    early = in_window.model_copy(update={"registry": scheduled(trail, 11, 30, new_key)})
+    report = verify_case(early)  # scheduled at block 11 log 5: after the licence's anchor (log 0)
+    assert checks(report) == [("signer", "business_licence")]
+    assert "taking over from block 30" not in report.findings[0].message
+
+
+def test_a_rotation_of_the_older_contracts_takes_effect_at_once(trail):
+    bundle = trail.bundle.model_copy(update={"registry": scheduled(trail, 10, None, secrets.token_bytes(32))})
+    assert checks(verify_case(bundle)) == [("signer", "business_licence")]
+
+
+@pytest.mark.parametrize("effective", [9, 8, "12", 12.0])
+def test_a_rotation_whose_effective_block_is_not_later_is_refused(trail, effective):
+    bundle = trail.bundle.model_copy(update={"registry": scheduled(trail, 9, 12, secrets.token_bytes(32))})
+    data = bundle.model_dump(mode="json")
+    next(e for e in data["registry"] if e["event"] == "SignerRotated")["effective_block"] = effective
+    with pytest.raises(VerificationError, match="effective_block must be a block after the event's"):
+        parse_bundle(data)

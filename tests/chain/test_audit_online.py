@@ -11,6 +11,7 @@ from eth_account import Account
 
 from chain.audit.case import verify_case
 from chain.audit.evidence import EvidenceItem
+from chain.handoff import sign
 from tests.fixtures.onchain_trail import FLOW, OnChainTrail, required_steps
 
 
@@ -118,21 +119,33 @@ def test_an_anchor_reference_the_chain_does_not_have_is_found(embedded_ledger):
     assert found(trail, swapped(trail, "social_security", anchor=claimed)) == {("anchor", social)}
 
 
-def test_a_key_used_after_its_rotation_is_found_and_earlier_handoffs_stay_valid(fresh):
-    old_key, new_key = fresh.keys["market_regulation"].signing_key, secrets.token_bytes(32)
-    trail = OnChainTrail.start(fresh).complete(until="name_check")  # signed by the old key, anchored
-    fresh.admin().rotate_signer("market_regulation", Account.from_key(new_key).address)
-    licence = trail.add("business_licence", key=old_key)  # anchored after the rotation
-    for step in ("seal_approval", "tax_registration", "social_security"):
-        trail.add(step)
-    assert found(trail) == {("signer", licence.handoff.hash)}  # not the name check, signed before
+def mine_until(deployed, block: int) -> None:
+    """Seal blocks (a transfer each) until the head is ``block``."""
+    admin = deployed.admin()
+    while admin.w3.eth.block_number < block:
+        admin.fund(admin.address, 1)
 
-    renewed = OnChainTrail.start(fresh)
-    renewed.add("name_check", key=new_key)
-    renewed.add("business_licence", key=new_key)
+
+def test_a_rotated_key_signs_until_its_effective_block_and_the_new_one_from_its_scheduling(fresh):
+    old_key, new_key = fresh.keys["market_regulation"].signing_key, secrets.token_bytes(32)
+    before = OnChainTrail.start(fresh).complete(until="name_check")  # the old key, before the rotation
+    head = fresh.ledger().w3.eth.block_number
+    effective = fresh.admin().rotate_signer("market_regulation", Account.from_key(new_key).address, head + 6)
+    for step in ("business_licence", "seal_approval", "tax_registration", "social_security"):
+        before.add(step)  # the licence: the old key, anchored inside the window
+    assert before.item("business_licence").anchor.block_number < effective
+    assert found(before) == set()
+
+    across = OnChainTrail.start(fresh)
+    across.add("name_check", key=new_key)  # the new key inside the window
+    mine_until(fresh, effective)
+    licence = across.add("business_licence", key=old_key)  # the old key once the new one took over
     for step in ("seal_approval", "tax_registration", "social_security"):
-        renewed.add(step)
-    assert found(renewed) == set()
+        across.add(step)
+    assert found(across) == {("signer", licence.handoff.hash)}
+    # the same record re-signed by the new key: the same hash and anchor, now valid
+    again = EvidenceItem(handoff=sign(licence.handoff.record, new_key), anchor=licence.anchor)
+    assert found(across, [again if i is licence else i for i in across.items]) == set()
 
 
 def test_a_record_of_another_case_is_found(embedded_ledger):
