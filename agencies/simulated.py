@@ -23,6 +23,8 @@ from agencies.accounts import (
     taxpayer_type,
 )
 from agencies.backend import Refused, parent_output
+from agencies.consent import ConsentRegister
+from agencies.credit import CreditServices
 from agencies.health import HealthServices
 from agencies.identifiers import (
     JINAN_DIVISIONS,
@@ -171,6 +173,7 @@ class SimulatedBackend:
             "bank_account": self._bank_account,
             "housing_fund": self._housing_fund,
             **HealthServices(self.store, agency, gateway_keys).handlers(),
+            **CreditServices(self.store, agency, self.register, ConsentRegister.beside(Path(state_dir))).handlers(),
         }
 
     def perform(self, request: StepInput) -> dict[str, Any]:
