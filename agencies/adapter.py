@@ -6,6 +6,13 @@ per batch). Each activity acts, signs with the agency's key, journals what it si
 returns the very same handoff) and anchors it from the agency's account, all in one activity: a
 retry after a crash or a ledger outage finds the handoff in the journal and only anchors (which
 is idempotent). The adapter decides what is permanent (non-retryable) and what is transient.
+
+Signing keys rotate in two phases (``chain.anchors.SignerSchedule``): the adapter signs with the
+newest of its keys the registry accepts, and once a handoff is anchored it makes sure the
+registry accepted its signature in the anchor's block; if not (a rotation took effect while the
+handoff was in flight, signed by the old key), it signs the same record again with a key the
+registry takes there (the same hash, so the same anchor) and journals that instead. A worker that
+holds no such key fails the attempt, retryably: the worker restarted with its new key finishes it.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from agencies.backend import AgencyBackend, Broken, Refused, Unavailable
 from agencies.keys import AgencyKeys
 from agencies.localdb import open_local
 from agencies.metrics import ANCHOR_SECONDS, LEDGER_ERRORS, STEP_SECONDS
-from chain.anchors import Anchor, Anchorer
+from chain.anchors import Anchor, Anchorer, SignerRegistry
 from chain.errors import AnchorRefused
 from chain.handoff import CLOSED_BY, CLOSING_STEP, Handoff, SignedHandoff, now_rfc3339, sign
 from workflows.messages import (
@@ -46,6 +53,7 @@ from workflows.messages import (
 
 log = logging.getLogger(__name__)
 HEARTBEAT_EVERY_S = 2.0  # well inside the engine's heartbeat timeout (workflows.engine.HEARTBEAT_TIMEOUT)
+SCHEDULE_FOR_S = 2.0  # how long the signer schedule read before signing is reused (the anchor's block is re-read)
 
 
 @contextlib.contextmanager
@@ -91,6 +99,15 @@ class SignedHandoffs:
             row = self._db.execute("SELECT handoff FROM signed WHERE key=?", (key,)).fetchone()
         return SignedHandoff.model_validate_json(row[0])
 
+    def resigned(self, key: str, handoff: SignedHandoff) -> None:
+        """Keep ``handoff`` under ``key`` instead of what is there: the same record (the same hash),
+        signed again by another of the agency's keys."""
+        with self._lock:
+            row = self._db.execute("SELECT handoff FROM signed WHERE key=?", (key,)).fetchone()
+            if row is not None and SignedHandoff.model_validate_json(row[0]).hash != handoff.hash:
+                raise ValueError(f"journal entry {key!r} holds another record than {handoff.hash}")
+            self._db.execute("INSERT OR REPLACE INTO signed VALUES (?, ?)", (key, handoff.model_dump_json()))
+
 
 def _step_fields(request: StepInput) -> dict:
     """What a handoff record takes from the step it is about."""
@@ -106,12 +123,23 @@ def _step_fields(request: StepInput) -> dict:
 
 
 class AgencyActivities:
-    def __init__(self, keys: AgencyKeys, backend: AgencyBackend, anchorer: Anchorer, journal: SignedHandoffs):
+    def __init__(
+        self,
+        keys: AgencyKeys,
+        backend: AgencyBackend,
+        anchorer: Anchorer,
+        journal: SignedHandoffs,
+        registry: SignerRegistry | None = None,
+    ):
+        """``registry``: where the agency's signer schedule is read (without one, the newest key
+        signs and every signature is taken as the registry's)."""
         self.agency = keys.agency
         self.keys = keys
         self.backend = backend
         self.anchorer = anchorer
         self.journal = journal
+        self.registry = registry
+        self._schedule: tuple[float, set[str]] | None = None  # (read at, signers accepted in the next block)
 
     def _check_agency(self, agency: str, step: str) -> None:
         if agency != self.agency:
@@ -123,7 +151,54 @@ class AgencyActivities:
         """Sign the record ``fields`` make (with this agency and the time now) and journal it under
         ``key``: the first signature under a key is the only one."""
         record = Handoff(agency=self.agency, time=now_rfc3339(), **fields)
-        return self.journal.put_once(key, sign(record, self.keys.signing_key))
+        return self.journal.put_once(key, sign(record, self._signing_key()))
+
+    # which key signs ------------------------------------------------------------------------
+    def _signing_key(self) -> bytes:
+        """The newest key the registry accepts in the next block (the schedule read at most
+        SCHEDULE_FOR_S ago); the newest key without a registry, or while it cannot be read (the
+        anchor's block is checked after anchoring in any case)."""
+        if self.registry is None:
+            return self.keys.signing_key
+        now, cached = time.monotonic(), self._schedule
+        if cached is None or now - cached[0] > SCHEDULE_FOR_S:
+            try:
+                head, schedule = self.registry.signer_schedule(self.agency)
+            except Exception as exc:  # unreachable ledger: sign now, judged again at the anchor
+                log.warning("%s: signer schedule unreadable (%s); signing with the newest key", self.agency, exc)
+                return self.keys.signing_key
+            cached = self._schedule = (now, schedule.accepted_at(head + 1))
+        return self._held_key(cached[1]) or self.keys.signing_key
+
+    def _held_key(self, accepted: set[str]) -> bytes | None:
+        """The newest of this agency's keys among ``accepted`` (lower-case addresses), if any."""
+        return next((k for address, k in self.keys.signing_keys.items() if address in accepted), None)
+
+    def _accepted_in(self, handoff: SignedHandoff, anchor: Anchor, key: str | None) -> SignedHandoff:
+        """``handoff`` with a signature the registry accepted in its anchor's block: as it is, or
+        the same record signed again by the newest key of ours it accepted there (journalled under
+        ``key``). Holding none of those keys fails the attempt, retryably."""
+        if self.registry is None:
+            return handoff
+        _, schedule = self.registry.signer_schedule(self.agency, anchor.block_number)
+        accepted = schedule.accepted_at(anchor.block_number)
+        if handoff.signer.lower() in accepted:
+            return handoff
+        signing = self._held_key(accepted)
+        if signing is None:
+            raise ApplicationError(
+                f"{handoff.hash} is signed by {handoff.signer}, which the registry no longer accepts for "
+                f"{self.agency} (block {anchor.block_number}), and this worker holds none of the keys it does: "
+                "start it with the agency's new key file",
+                type="SignerRetired",
+            )
+        again = sign(handoff.record, signing)
+        if key is not None:
+            self.journal.resigned(key, again)
+        log.info(
+            "%s: %s signed again by %s (its first signer's key was retired)", self.agency, again.hash, again.signer
+        )
+        return again
 
     # the activities: act (exactly once per idempotency key), sign, journal, anchor ------------
     @activity.defn(name=PERFORM_STEP)
@@ -131,7 +206,7 @@ class AgencyActivities:
         """Act on a step (or sign a clerk's rejection) exactly once per idempotency key, and anchor it."""
         started = time.monotonic()
         with heartbeating():
-            done = self._anchored(self._executed(request))
+            done = self._anchored(self._executed(request), request.key)
         outcome = done.handoff.record.outcome
         STEP_SECONDS.labels(self.agency, request.step, outcome).observe(time.monotonic() - started)
         return done
@@ -140,20 +215,20 @@ class AgencyActivities:
     def undo_step(self, request: CompensateInput) -> AnchoredHandoff:
         """Undo a completed step on withdrawal: a handoff whose only parent is the one undone."""
         with heartbeating():
-            return self._anchored(self._compensated(request))
+            return self._anchored(self._compensated(request), request.key)
 
     @activity.defn(name=SIGN_ESCALATION)
     def sign_escalation(self, request: EscalateInput) -> AnchoredHandoff:
         """Sign that a step this agency holds went past its SLA (the trail shows who was late)."""
         with heartbeating():
-            return self._anchored(self._escalated(request))
+            return self._anchored(self._escalated(request), request.key)
 
     @activity.defn(name=CLOSE_CASE)
     def close_case(self, request: CloseInput) -> AnchoredHandoff:
         """As the flow's lead agency, sign and anchor the case's closing record: its final state and
         every handoff of its trail, so that a trail missing any of them is seen to be incomplete."""
         with heartbeating():
-            return self._anchored(self._closed(request))
+            return self._anchored(self._closed(request), request.key)
 
     # the same, signing and anchoring apart: what cases started before one-activity steps call
     @activity.defn(name=EXECUTE_STEP)
@@ -221,7 +296,7 @@ class AgencyActivities:
     def _compensated(self, request: CompensateInput) -> SignedHandoff:
         done = request.handoff.record
         self._check_agency(done.agency, done.step)
-        if request.handoff.signer != self.keys.signer:
+        if request.handoff.signer.lower() not in self.keys.signing_keys:  # any key of its own, rotated or not
             raise ApplicationError(
                 "an agency undoes only what it signed itself", type="WrongAgency", non_retryable=True
             )
@@ -271,9 +346,12 @@ class AgencyActivities:
             outputs={"state": request.state, "trail": request.trail},
         )
 
-    def _anchored(self, handoff: SignedHandoff) -> AnchoredHandoff:
-        """Anchor a handoff this agency signed (again: a retry finds the anchor already there)."""
-        if handoff.record.agency != self.agency or handoff.verify().lower() != self.keys.signer.lower():
+    def _anchored(self, handoff: SignedHandoff, key: str | None = None) -> AnchoredHandoff:
+        """Anchor a handoff this agency signed (again: a retry finds the anchor already there), with
+        a signature the registry accepted in the anchor's block. ``key``: its journal entry, which
+        vouches that this agency signed it even by a key the worker no longer holds."""
+        signer = handoff.verify().lower()
+        if handoff.record.agency != self.agency or (key is None and signer not in self.keys.signing_keys):
             raise ApplicationError(
                 "an agency anchors only handoffs it signed itself", type="WrongAgency", non_retryable=True
             )
@@ -289,4 +367,4 @@ class AgencyActivities:
         except Exception:  # unreachable, timed out...: the activity is retried; counted here
             LEDGER_ERRORS.labels(self.agency, "unavailable").inc()
             raise
-        return AnchoredHandoff(handoff=handoff, anchor=anchor)
+        return AnchoredHandoff(handoff=self._accepted_in(handoff, anchor, key), anchor=anchor)

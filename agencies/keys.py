@@ -1,7 +1,10 @@
 """An agency's key material: the key that signs its handoffs and the key of its ledger account.
 
 Kept apart on purpose: a signing key can rotate without moving the ledger account and vice
-versa, and both rotations are registry events the auditor replays.
+versa, and both rotations are registry events the auditor replays. A signing-key rotation is
+two-phase (the registry accepts the old key until the new one's effective block), so the file
+keeps the keys it replaced as ``retired``, newest first: its worker still knows (and may sign
+with) them while the registry does.
 """
 
 from __future__ import annotations
@@ -25,10 +28,20 @@ class AgencyKeys:
     agency: str
     signing_key: bytes
     account_key: bytes
+    retired: tuple[bytes, ...] = ()  # signing keys it replaced, newest first
 
     @property
     def signer(self) -> str:
         return address_of(self.signing_key)
+
+    @property
+    def signing_keys(self) -> dict[str, bytes]:
+        """Every signing key it holds by its lower-case address, the newest first."""
+        return {address_of(k).lower(): k for k in (self.signing_key, *self.retired)}
+
+    def rotated(self, new_signing_key: bytes) -> AgencyKeys:
+        """These keys with ``new_signing_key`` signing and the current one retired."""
+        return AgencyKeys(self.agency, new_signing_key, self.account_key, (self.signing_key, *self.retired))
 
     @property
     def account(self) -> str:
@@ -51,6 +64,14 @@ class AgencyKeys:
                     "account_key": self.account_key.hex(),
                     "signer": self.signer,
                     "account": self.account,
+                    **(
+                        {
+                            "retired_signing_keys": [k.hex() for k in self.retired],
+                            "retired_signers": [address_of(k) for k in self.retired],
+                        }
+                        if self.retired
+                        else {}
+                    ),
                 },
                 f,
                 indent=2,
@@ -60,4 +81,5 @@ class AgencyKeys:
     @classmethod
     def load(cls, path: Path) -> AgencyKeys:
         data = json.loads(Path(path).read_text())
-        return cls(data["agency"], bytes.fromhex(data["signing_key"]), bytes.fromhex(data["account_key"]))
+        retired = tuple(bytes.fromhex(k) for k in data.get("retired_signing_keys", []))
+        return cls(data["agency"], bytes.fromhex(data["signing_key"]), bytes.fromhex(data["account_key"]), retired)

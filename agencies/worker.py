@@ -42,7 +42,7 @@ def build_activities(
     )
     sender = Sender(ledger, keys.account_key)
     anchorer: Anchorer = AnchorBatcher(sender, state_dir / f"{keys.agency}-batches.db") if batch else sender
-    return AgencyActivities(keys, backend, anchorer, SignedHandoffs(state_dir / f"{keys.agency}-journal.db"))
+    return AgencyActivities(keys, backend, anchorer, SignedHandoffs(state_dir / f"{keys.agency}-journal.db"), ledger)
 
 
 async def run_agency_worker(

@@ -1,0 +1,129 @@
+"""An agency's signing key rotated in two phases while its steps are in flight, on the real embedded
+ledger: the worker signs with the key the registry takes, a handoff the old key signed before the
+new one took over is signed again (same record, same hash, same anchor) rather than refused for
+good, and an undo after the rotation undoes what the old key signed."""
+
+from __future__ import annotations
+
+import secrets
+
+import pytest
+from eth_account import Account
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
+
+from agencies.adapter import AgencyActivities, SignedHandoffs
+from agencies.keys import AgencyKeys
+from agencies.simulated import SimulatedBackend
+from chain.client import Sender
+from tests.agencies.test_adapter import request
+from tests.fixtures.stack import application
+from workflows.messages import CompensateInput
+
+MARKET = "market_regulation"
+
+
+@pytest.fixture
+def fresh(embedded_ledger):
+    """Fresh contracts on the same node: the rotations here change the registry."""
+    return embedded_ledger.redeploy()
+
+
+def worker(fresh, tmp_path, keys: AgencyKeys) -> AgencyActivities:
+    """The agency's activities as its worker builds them (the journal and back-end in tmp_path,
+    shared by every worker of the agency made here: the old one and the restarted one)."""
+    ledger = fresh.ledger()
+    return AgencyActivities(
+        keys,
+        SimulatedBackend(MARKET, tmp_path),
+        Sender(ledger, keys.account_key),
+        SignedHandoffs(tmp_path / f"{MARKET}-journal.db"),
+        ledger,
+    )
+
+
+def run(fn, arg):
+    return ActivityEnvironment().run(fn, arg)
+
+
+def rotate(fresh, new_key: bytes, blocks: int) -> int:
+    head = fresh.ledger().w3.eth.block_number
+    return fresh.admin().rotate_signer(MARKET, Account.from_key(new_key).address, head + blocks)
+
+
+def mine_until(fresh, block: int) -> None:
+    admin = fresh.admin()
+    while admin.w3.eth.block_number < block:
+        admin.fund(admin.address, 1)
+
+
+def accepted_at_anchor(fresh, done) -> bool:
+    _, schedule = fresh.ledger().signer_schedule(MARKET, done.anchor.block_number)
+    return done.handoff.signer.lower() in schedule.accepted_at(done.anchor.block_number)
+
+
+def test_in_the_window_both_keys_anchor_and_the_worker_with_both_signs_with_the_registered_one(fresh, tmp_path):
+    old = fresh.keys[MARKET]
+    new = old.rotated(secrets.token_bytes(32))
+    app = application()
+    # the new key file before the chain knows the key: the worker signs with the old key still
+    early = run(worker(fresh, tmp_path, new).perform_step, request("name_check", "R-1", app))
+    assert early.handoff.signer == old.signer
+    effective = rotate(fresh, new.signing_key, 30)
+    by_old = run(worker(fresh, tmp_path, old).perform_step, request("name_check", "R-2", application()))
+    by_new = run(worker(fresh, tmp_path, new).perform_step, request("name_check", "R-3", application()))
+    assert (by_old.handoff.signer, by_new.handoff.signer) == (old.signer, new.signer)
+    for done in (early, by_old, by_new):
+        assert done.anchor.block_number < effective and accepted_at_anchor(fresh, done)
+
+
+def test_a_handoff_the_old_key_signed_in_flight_is_signed_again_once_the_new_key_took_over(fresh, tmp_path):
+    old = fresh.keys[MARKET]
+    new = old.rotated(secrets.token_bytes(32))
+    req = request("name_check", "R-4", application())
+    journalled = run(worker(fresh, tmp_path, old).execute_step, req)  # signed and journalled, not anchored
+    mine_until(fresh, rotate(fresh, new.signing_key, 3))
+
+    with pytest.raises(ApplicationError) as refused:  # the old worker, still running: retried, not failed
+        run(worker(fresh, tmp_path, old).perform_step, req)
+    assert refused.value.type == "SignerRetired" and not refused.value.non_retryable
+
+    done = run(worker(fresh, tmp_path, new).perform_step, req)  # the retry, on the restarted worker
+    assert done.handoff.hash == journalled.hash and done.handoff.record == journalled.record
+    assert done.handoff.signer == new.signer and done.handoff.verify() == new.signer
+    assert accepted_at_anchor(fresh, done)
+    assert fresh.ledger().anchors_for_case(done.handoff.record.case) == [done.anchor]  # anchored once
+    assert SignedHandoffs(tmp_path / f"{MARKET}-journal.db").get(req.key) == done.handoff
+    assert run(worker(fresh, tmp_path, new).perform_step, req) == done  # and a later retry returns it
+
+
+def test_a_withdrawal_after_the_rotation_undoes_what_the_old_key_signed(fresh, tmp_path):
+    old = fresh.keys[MARKET]
+    new = old.rotated(secrets.token_bytes(32))
+    req = request("name_check", "R-5", application())
+    name = run(worker(fresh, tmp_path, old).perform_step, req)
+    mine_until(fresh, rotate(fresh, new.signing_key, 3))
+    undo = CompensateInput(
+        key="R-5/undo/name_check",
+        case_id="R-5",
+        action="release_name",
+        handoff=name.handoff,
+        application=req.application,
+        reason="premises fell through",
+    )
+    undone = run(worker(fresh, tmp_path, new).undo_step, undo)
+    assert undone.handoff.record.outcome == "compensated" and undone.handoff.record.parents == [name.handoff.hash]
+    assert undone.handoff.signer == new.signer and accepted_at_anchor(fresh, undone)
+    stranger = AgencyKeys(MARKET, secrets.token_bytes(32), old.account_key)  # not a key the agency ever had
+    with pytest.raises(ApplicationError, match="undoes only what it signed itself"):
+        run(worker(fresh, tmp_path / "other", stranger).undo_step, undo.model_copy(update={"key": "R-5/undo/2"}))
+
+
+def test_the_key_file_keeps_the_retired_keys(tmp_path):
+    keys = AgencyKeys.generate(MARKET)
+    rotated = keys.rotated(secrets.token_bytes(32)).rotated(secrets.token_bytes(32))
+    rotated.save(tmp_path / "k.json")
+    again = AgencyKeys.load(tmp_path / "k.json")
+    assert again == rotated and list(again.signing_keys.values())[-1] == keys.signing_key
+    keys.save(tmp_path / "plain.json")  # a file without retired keys reads as before
+    assert AgencyKeys.load(tmp_path / "plain.json") == keys
