@@ -73,9 +73,16 @@ def apply(
     user: User = None,
     password: Password = None,
     timeout: Annotated[float, typer.Option(help="seconds --wait waits at most")] = 600,
+    company: Annotated[
+        str | None, typer.Option("--company", help="the credit code of a company you registered (SME credit)")
+    ] = None,
 ) -> None:
     """Submit an application as the applicant; with --wait, follow it until it ends or needs you."""
     body = _read_json(file)
+    if company is not None:
+        if not isinstance(body, dict) or not isinstance(body.setdefault("company", {}), dict):
+            fail(f"{file}: --company fills in company.uscc, but the file's company is not an object", 2)
+        body["company"]["uscc"] = company
     client = api(url, user, password, "applicant")
     case = call(client.post, "/api/cases", body)
     if wait:
