@@ -1,7 +1,9 @@
 """``onevisit registry``: the operator's view and changes of the agency registry on the ledger.
 
 Every change is an on-chain event the auditor replays, so a handoff is judged by the key that
-was registered when it was anchored: rotating a compromised key never invalidates old trails.
+was registered when it was anchored: rotating a compromised key never invalidates old trails. A
+signing key rotates in two phases: the new key is scheduled some blocks ahead and both sign until
+then, so steps in flight under the old key still anchor and verify.
 """
 
 from __future__ import annotations
@@ -23,6 +25,15 @@ DataDir = Annotated[
     Path, typer.Option("--data-dir", help="holds keys/ and deployment.json (as `onevisit up` makes it)")
 ]
 Rpc = Annotated[str | None, typer.Option("--ledger-rpc", help="default: the embedded node `up` runs for DATA_DIR")]
+ROTATION_BLOCKS = 20  # as chain.client.ROTATION_BLOCKS, which this module does not import at start
+Blocks = Annotated[
+    int,
+    typer.Option(
+        "--blocks",
+        min=1,
+        help="the blocks during which both keys sign; from then on only the new one (its worker must have it by then)",
+    ),
+]
 
 
 def _admin(data_dir: Path, ledger_rpc: str | None):
@@ -51,26 +62,40 @@ def _admin(data_dir: Path, ledger_rpc: str | None):
 def show(data_dir: DataDir = Path(".onevisit"), ledger_rpc: Rpc = None, as_json: AsJson = False) -> None:
     """Every agency as the chain has it now: account, signer, active."""
     from agencies.directory import AGENCIES
+    from chain.errors import ChainError
 
     admin = _admin(data_dir, ledger_rpc)
-    rows = {
-        name: dict(zip(("account", "signer", "active"), admin.agency_record(name), strict=False)) for name in AGENCIES
-    }
+    rows = {}
+    for name in AGENCIES:
+        row = dict(zip(("account", "signer", "active"), admin.agency_record(name), strict=False))
+        try:
+            head, schedule = admin.ledger.signer_schedule(name)
+        except ChainError:  # not registered (yet) on this ledger
+            schedule = None
+        if schedule is not None and schedule.next_signer and schedule.next_from > head:
+            row.update(next_signer=schedule.next_signer, next_signer_from=schedule.next_from)
+        rows[name] = row
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
     for name, r in rows.items():
+        pending = f"  (-> {r['next_signer']} from block {r['next_signer_from']})" if "next_signer" in r else ""
         typer.echo(
-            f"{name:<18} account {r['account']}  signer {r['signer']}  {'active' if r['active'] else 'SUSPENDED'}"
+            f"{name:<18} account {r['account']}  signer {r['signer']}{pending}  "
+            f"{'active' if r['active'] else 'SUSPENDED'}"
         )
 
 
 @registry_app.command("rotate-signer")
-def rotate_signer(agency: str, data_dir: DataDir = Path(".onevisit"), ledger_rpc: Rpc = None) -> None:
-    """Give AGENCY a new signing key: registered on-chain, written to its key file (the old one is
-    archived), and its worker under `onevisit up` restarted to use it."""
+def rotate_signer(
+    agency: str, data_dir: DataDir = Path(".onevisit"), ledger_rpc: Rpc = None, blocks: Blocks = ROTATION_BLOCKS
+) -> None:
+    """Give AGENCY a new signing key, in two phases: scheduled on-chain to take over BLOCKS blocks
+    from now (both keys sign until then), written to its key file beside the old one (which is
+    also archived), and its worker under `onevisit up` restarted to use it."""
     from agencies.directory import AGENCIES
     from agencies.keys import AgencyKeys
+    from chain.errors import ChainError
     from gateway.deployment import read_deployment, write_deployment
 
     if agency not in AGENCIES:
@@ -78,19 +103,32 @@ def rotate_signer(agency: str, data_dir: DataDir = Path(".onevisit"), ledger_rpc
     admin = _admin(data_dir, ledger_rpc)
     path = data_dir / "keys" / f"{agency}.json"
     old = AgencyKeys.load(path)
-    new = AgencyKeys(agency, AgencyKeys.generate(agency).signing_key, old.account_key)
+    new = old.rotated(AgencyKeys.generate(agency).signing_key)
     archive = data_dir / "keys" / "archive" / f"{agency}-{time.strftime('%Y%m%dT%H%M%S')}.json"
     old.save(archive)
-    admin.rotate_signer(agency, new.signer)  # on-chain first: from this block on, only the new key counts
+    try:  # on-chain first: from this block both keys sign, so the running worker goes on meanwhile
+        effective = admin.rotate_signer(agency, new.signer, admin.w3.eth.block_number + 1 + blocks)
+    except ChainError as exc:
+        fail(f"the registry refused the rotation: {exc}")
     new.save(path)
     deployment, claims = read_deployment(data_dir / "deployment.json")
     claims[agency] = {"signer": new.signer, "account": new.account}
     write_deployment(data_dir / "deployment.json", deployment, claims)
-    typer.echo(f"{agency}: signer {old.signer} -> {new.signer} (old key archived in {archive})")
+    typer.echo(
+        f"{agency}: signer {old.signer} -> {new.signer} from block {effective}; both sign until then "
+        f"(old key archived in {archive}, and kept in {path} while handoffs it signed may be in flight)"
+    )
     pid_file = data_dir / "run" / f"agency-{agency}.pid"
+    restarted = False
     if pid_file.exists():
         try:
             os.kill(int(pid_file.read_text()), signal.SIGTERM)
+            restarted = True
             typer.echo(f"restarting the {agency} worker to load its new key")
         except ProcessLookupError:
-            typer.echo(f"no {agency} worker is running: start it to use the new key")
+            pass
+    if not restarted:
+        typer.echo(
+            f"no {agency} worker is running here: start it with {path} before block {effective} "
+            "(until one does, steps signed by the old key after that block wait for it)"
+        )

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import httpx
 import psutil
 import pytest
 
-from tests.fixtures.stack import application, start_stack, write_application
+from tests.e2e.test_clerks import review_application, step, wait_for
+from tests.fixtures.stack import application, start_stack, wait_all_ended, write_application
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("restart")]
 
@@ -80,27 +82,82 @@ def wait_for_new_worker(stack, agency: str, before: tuple[str, int]) -> None:
         time.sleep(0.1)
 
 
-def test_a_rotated_signing_key_keeps_old_trails_valid_and_signs_new_ones(ops_stack, tmp_path):
-    before = apply_and_wait(ops_stack, tmp_path)
-    worker_before = worker_starts(ops_stack, "tax")
-    old_signer = ops_stack.deployment()["agencies"]["tax"]["signer"]
-    out = ops_stack.cli("registry", "rotate-signer", "tax", "--data-dir", str(ops_stack.data_dir), check=True).stdout
-    assert f"signer {old_signer} -> " in out
-    shown = json.loads(
-        ops_stack.cli("registry", "show", "--data-dir", str(ops_stack.data_dir), "--json", check=True).stdout
+def registry_row(stack, agency: str) -> dict:
+    shown = stack.cli("registry", "show", "--data-dir", str(stack.data_dir), "--json", check=True).stdout
+    return json.loads(shown)[agency]
+
+
+def evidence(stack, case_id: str) -> dict:
+    return httpx.get(f"{stack.url}/api/cases/{case_id}/evidence", headers=stack.token("auditor"), timeout=60).json()
+
+
+def signer_of(bundle: dict, step: str, outcome: str = "completed") -> str:
+    return next(
+        i["handoff"]["signer"]
+        for i in bundle["handoffs"]
+        if (i["handoff"]["record"]["step"], i["handoff"]["record"]["outcome"]) == (step, outcome)
     )
-    new_signer = shown["tax"]["signer"]
-    assert new_signer != old_signer and new_signer == ops_stack.deployment()["agencies"]["tax"]["signer"]
-    wait_for_new_worker(ops_stack, "tax", worker_before)
-    after = apply_and_wait(ops_stack, tmp_path)
-    evidence = httpx.get(
-        f"{ops_stack.url}/api/cases/{after['case_id']}/evidence", headers=ops_stack.token("auditor")
-    ).json()
-    tax = next(i for i in evidence["handoffs"] if i["handoff"]["record"]["step"] == "tax_registration")
-    assert tax["handoff"]["signer"] == new_signer
-    for case in (before, after):  # each judged by the key registered when it was anchored
-        assert ops_stack.cli("audit", "verify", case["case_id"], "--url", ops_stack.url).returncode == 0
+
+
+def test_a_signing_key_rotation_with_cases_in_flight_leaves_no_gap(ops_stack, tmp_path):
+    """Two-phase: cases held by a market-regulation clerk (their name checks signed by the old key)
+    are in flight when the agency's key is rotated, and more are applied while its worker restarts
+    with the new key; they all complete, one is withdrawn after the new key took over (undoing what
+    the old key signed), and every trail verifies, online and from its bundle."""
+    stack, agency = ops_stack, "market_regulation"
+    done_before = apply_and_wait(stack, tmp_path)
+    held = []
+    for n in range(2):  # each waits for a market-regulation clerk: its name check signed by the old key
+        path = tmp_path / f"review-{n}.json"
+        path.write_text(json.dumps(review_application(), ensure_ascii=False), encoding="utf-8")
+        held.append(json.loads(stack.cli("apply", str(path), "--url", stack.url, "--json", check=True).stdout))
+    for case in held:
+        wait_for(stack, case["case_id"], lambda c: step(c, "business_licence")["state"] == "awaiting_decision")
+    old_signer = stack.deployment()["agencies"][agency]["signer"]
+    worker_before = worker_starts(stack, agency)
+    out = stack.cli(
+        "registry", "rotate-signer", agency, "--data-dir", str(stack.data_dir), "--blocks", "40", check=True
+    )
+    effective = int(re.search(r"from block (\d+)", out.stdout).group(1))
+    new_signer = stack.deployment()["agencies"][agency]["signer"]
+    assert f"signer {old_signer} -> {new_signer} from block {effective}" in out.stdout
+    assert registry_row(stack, agency) | {"account": None} == {
+        "account": None,
+        "signer": old_signer,  # the old key is still in force, the new one scheduled
+        "next_signer": new_signer,
+        "next_signer_from": effective,
+        "active": True,
+    }
+    applicant = stack.token("applicant")  # applied while the agency's worker restarts: they wait for it
+    flying = [
+        httpx.post(f"{stack.url}/api/cases", json=application(), headers=applicant, timeout=60).json() for _ in range(3)
+    ]
+    wait_for_new_worker(stack, agency, worker_before)
+
+    ended = wait_all_ended(stack, [c["case_id"] for c in flying])
+    assert {c["status"] for c in ended.values()} == {"completed"}
+    stack.cli("decide", held[0]["case_id"], "approve", "--url", stack.url, "--agency", agency, check=True)
+    wait_for(stack, held[0]["case_id"], lambda c: c["status"] == "completed")
+    after = [apply_and_wait(stack, tmp_path)]
+    while "next_signer" in registry_row(stack, agency):  # until the new key took over
+        after.append(apply_and_wait(stack, tmp_path))
+    assert registry_row(stack, agency)["signer"] == new_signer
+    stack.cli("withdraw", held[1]["case_id"], "--reason", "premises fell through", "--url", stack.url, check=True)
+    withdrawn = wait_for(stack, held[1]["case_id"], lambda c: c["status"] == "withdrawn")
+    assert step(withdrawn, "name_check")["state"] == "compensated"
+
+    undone = evidence(stack, held[1]["case_id"])
+    assert signer_of(undone, "name_check") == old_signer  # signed before the rotation...
+    assert signer_of(undone, "name_check", "compensated") == new_signer  # ...undone after it took effect
+    assert signer_of(evidence(stack, held[0]["case_id"]), "business_licence") == new_signer  # a clerk, after
+    assert signer_of(evidence(stack, after[-1]["case_id"]), "name_check") == new_signer
+    assert {signer_of(evidence(stack, c["case_id"]), "name_check") for c in flying} == {new_signer}
+    assert signer_of(evidence(stack, done_before["case_id"]), "name_check") == old_signer
+    for case in [done_before, *held, *flying, *after]:  # each judged by the keys registered at its anchors
+        verified = stack.cli("audit", "verify", case["case_id"], "--url", stack.url)
+        assert verified.returncode == 0, verified.stdout
+    for case in (done_before, held[1]):
         bundle = tmp_path / f"{case['case_id']}.json"
-        ops_stack.cli("audit", "export", case["case_id"], "-o", str(bundle), "--url", ops_stack.url, check=True)
-        offline = ops_stack.cli("audit", "verify-bundle", str(bundle))  # the bundle carries the key history
+        stack.cli("audit", "export", case["case_id"], "-o", str(bundle), "--url", stack.url, check=True)
+        offline = stack.cli("audit", "verify-bundle", str(bundle))  # the bundle carries the key history
         assert offline.returncode == 0, offline.stdout
