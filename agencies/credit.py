@@ -26,6 +26,7 @@ from agencies.consent import (
     MAX_DAYS,
     READ_STEPS,
     SELECT,
+    Consent,
     ConsentRefused,
     ConsentRegister,
     consent_from_row,
@@ -80,6 +81,7 @@ class CreditServices:
         return {
             "consent_grant": self.consent_grant,
             "consent_revoke": self.consent_revoke,
+            "consent_expire": self.consent_expire,
             "consent_check": self.consent_check,
             **{step: self.read for step in READ_STEPS},
             **{f"{step}_{short}": m for short in BANKS.values() for step, m in zip(bank_steps, methods, strict=True)},
@@ -131,18 +133,39 @@ class CreditServices:
 
     def consent_revoke(self, request: StepInput) -> dict[str, Any]:
         """The company withdraws a consent of its own: every read from now on is refused."""
-        uscc, consent_id = self._company(request.application), str(request.application.get("consent_id", ""))
-        row = self.store.db.execute(f"{SELECT} WHERE consent_id=?", (consent_id[:40],)).fetchone()
-        if row is None or row[1] != uscc:
-            raise Refused(f"the company {uscc} has no consent {consent_id[:40]}", "NoConsent")
-        consent = consent_from_row(row)
+        consent = self._own_consent(request.application)
+        uscc, consent_id = consent.uscc, consent.consent_id
         if consent.status != "active":
             raise Refused(f"consent {consent_id} is already {consent.status} ({consent.ended_on})", "ConsentEnded")
+        if date.fromisoformat(consent.expires_on) < _today():
+            raise Refused(f"consent {consent_id} already expired after {consent.expires_on}", "ConsentEnded")
         today = _today().isoformat()
         self.store.db.execute(
             "UPDATE consents SET status='revoked', ended_on=? WHERE consent_id=?", (today, consent_id)
         )
         return {"consent_id": consent_id, "uscc": uscc, "consent_status": "revoked", "revoked_on": today}
+
+    def consent_expire(self, request: StepInput) -> dict[str, Any]:
+        """The record that a consent ran out (made by the platform's daily sweep once its last day has
+        passed): no read was, or will be, served under it after ``expired_on``."""
+        consent = self._own_consent(request.application)
+        if consent.status == "revoked":
+            raise Refused(f"consent {consent.consent_id} was revoked on {consent.ended_on}", "ConsentEnded")
+        if date.fromisoformat(consent.expires_on) >= _today():
+            raise Refused(f"consent {consent.consent_id} runs until {consent.expires_on}", "ConsentNotExpired")
+        self.store.db.execute(
+            "UPDATE consents SET status='expired', ended_on=? WHERE consent_id=?",
+            (consent.expires_on, consent.consent_id),
+        )
+        return {"consent_id": consent.consent_id, "uscc": consent.uscc, "consent_status": "expired",
+                "expired_on": consent.expires_on, "recorded_on": _today().isoformat()}  # fmt: skip
+
+    def _own_consent(self, app: dict[str, Any]) -> Consent:
+        uscc, consent_id = self._company(app), str(app.get("consent_id", ""))[:40]
+        row = self.store.db.execute(f"{SELECT} WHERE consent_id=?", (consent_id,)).fetchone()
+        if row is None or row[1] != uscc:
+            raise Refused(f"the company {uscc} has no consent {consent_id}", "NoConsent")
+        return consent_from_row(row)
 
     def consent_check(self, request: StepInput) -> dict[str, Any]:
         """Before any read: a consent of this company, active and unexpired, naming this bank and

@@ -18,6 +18,7 @@ from agencies.consent import READ_STEPS
 from gateway.store import Case, HandoffRow, User, Vault
 
 CONSENT_FLOW, REVOCATION_FLOW, LOAN_FLOW = "sme_credit_consent", "sme_credit_consent_revocation", "sme_credit"
+EXPIRY_FLOW = "sme_credit_consent_expiry"
 CHECK_STEP, REVOKE_STEP = "consent_check", "consent_revoke"
 
 
@@ -68,9 +69,27 @@ def consents(session: Session, applicant: int | None = None) -> dict[str, dict[s
             consent.update(status="revoked", revoked_on=case.result["revoked_on"], revoked_block=row.block_number)
     today = datetime.now(UTC).date()
     for consent in out.values():
+        consent["expiry_recorded"] = False
         if consent["status"] == "active" and date.fromisoformat(consent["expires_on"]) < today:
             consent["status"] = "expired"
+    for case in _completed(session, EXPIRY_FLOW):  # the platform's sweep records them (not the company's cases)
+        if (consent := out.get(case.result.get("consent_id"))) is not None:
+            consent.update(status="expired", expiry_recorded=True)
     return out
+
+
+def expiry_title(consent_id: str) -> str:
+    return f"一贷通授权到期 Consent {consent_id} expired"
+
+
+def expiries_due(session: Session) -> list[dict[str, Any]]:
+    """Consents past their last day whose expiry nobody has started to record yet."""
+    started = {c.title for c in session.exec(select(Case).where(Case.flow == EXPIRY_FLOW)) if c.status != "failed"}
+    return [
+        c
+        for c in consents(session).values()
+        if c["status"] == "expired" and expiry_title(c["consent_id"]) not in started
+    ]
 
 
 def _read(row: HandoffRow) -> dict[str, Any]:

@@ -55,6 +55,7 @@ class ConsentPublic(BaseModel):
     expires_on: str
     status: str = Field(description="active, revoked or expired")
     revoked_on: str | None
+    expiry_recorded: bool = Field(description="the platform has signed and anchored the expiry")
     case_id: str
     reads: list[ReadPublic] = Field(description="every read made under this consent, in ledger order")
 
@@ -127,6 +128,30 @@ async def revoke(
     except CaseNotStarted as exc:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"the revocation could not be started: {exc}") from exc
     return case_view(session, case)
+
+
+class ExpiriesOut(BaseModel):
+    started: list[str] = Field(description="the cases recording an expiry, one per consent that ran out")
+
+
+@router.post("/expiries", response_model=ExpiriesOut, dependencies=[require("admin")])
+async def record_expiries(
+    session: SessionDep, temporal: TemporalDep, vault: VaultDep, user: CurrentUser
+) -> ExpiriesOut:
+    """The operator's daily sweep: the big data bureau records (signs, anchors) the expiry of every
+    consent whose last day has passed and whose expiry is not recorded yet."""
+    started = []
+    for consent in credit.expiries_due(session):
+        application = {"company": {"uscc": consent["uscc"]}, "consent_id": consent["consent_id"]}
+        try:
+            case, _ = await open_case(
+                session, temporal, vault, user, get_flow(credit.EXPIRY_FLOW), application,
+                title=credit.expiry_title(consent["consent_id"]),
+            )  # fmt: skip
+        except CaseNotStarted as exc:
+            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"an expiry could not be started: {exc}") from exc
+        started.append(case.id)
+    return ExpiriesOut(started=started)
 
 
 @router.get("/audit", response_model=ConsentAudit, dependencies=[require("auditor")])

@@ -218,6 +218,30 @@ def reconcile_from_start(stored: Callable[[], list], ledger, settle_s: float):
         pause = min(2 * pause, 1.0)
 
 
+@audit_app.command("consents")
+def audit_consents(
+    url: Url = "http://127.0.0.1:8000",
+    as_json: AsJson = False,
+    user: User = None,
+    password: Password = None,
+) -> None:
+    """SME credit: list every read anchored under a consent already revoked (its revocation anchored in
+    an earlier block), made after its expiry day, or under a consent never granted; exit 0 only when
+    there is none. Each listed read's trail can be checked with `audit verify CASE`."""
+    report = call(api(url, user, password, "auditor").get, "/api/credit/audit")
+    if as_json:
+        typer.echo(json.dumps(report, ensure_ascii=False, indent=2))
+    else:
+        typer.echo(
+            f"{report['reads_checked']} reads under {report['consents']} consents ({report['ended']} revoked or "
+            f"expired): {len(report['violations'])} after a consent ended"
+        )
+        for v in report["violations"]:
+            typer.echo(f"  {v['case_id']} {v['step']} by {v['read_by']} at {v['read_at']}: {v['finding']}")
+    if report["violations"]:
+        raise typer.Exit(1)
+
+
 @audit_app.command("ledger")
 def audit_ledger(
     url: Url = "http://127.0.0.1:8000",

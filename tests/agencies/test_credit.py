@@ -259,6 +259,31 @@ def test_the_catalogue_has_two_products_at_each_of_two_banks_and_rules_only_on_w
 
 
 def test_each_credit_step_of_the_flows_has_a_handler_at_its_agency(gov):
-    for flow in ("sme_credit", "sme_credit_consent", "sme_credit_consent_revocation"):
+    for flow in ("sme_credit", "sme_credit_consent", "sme_credit_consent_revocation", "sme_credit_consent_expiry"):
         for step in get_flow(flow).steps:
             assert step.id in gov.backend(step.agency)._handlers, f"{flow}.{step.id}"
+
+
+def test_an_expiry_is_recorded_only_once_the_last_day_has_passed(gov):
+    uscc = register_company(gov)
+    consent = grant(gov, uscc)
+    ask = {"company": {"uscc": uscc}, "consent_id": consent["consent_id"]}
+    early = refusal(gov.step, "sme_credit_consent_expiry", "consent_expire", "EXP-1", ask)
+    assert early.code == "ConsentNotExpired"
+    yesterday = (_today() - timedelta(days=1)).isoformat()
+    gov.backend("big_data").store.db.execute("UPDATE consents SET expires_on=?", (yesterday,))
+    assert refusal(gov.step, "sme_credit_consent_revocation", "consent_revoke", "REV-4", ask).code == "ConsentEnded"
+    done = gov.step("sme_credit_consent_expiry", "consent_expire", "EXP-2", ask).record.outputs
+    assert (done["consent_status"], done["expired_on"]) == ("expired", yesterday)
+    assert refusal(gov.step, "sme_credit", "consent_check", "LOAN-12", loan(uscc)).code == "ConsentExpired"
+
+
+def test_a_revoked_consent_does_not_expire_and_another_companys_cannot_be_expired(gov):
+    ours, theirs = register_company(gov, "REG-C"), register_company(gov, "REG-D")
+    consent = grant(gov, ours)
+    ask = {"company": {"uscc": ours}, "consent_id": consent["consent_id"]}
+    gov.step("sme_credit_consent_revocation", "consent_revoke", "REV-5", ask)
+    gov.backend("big_data").store.db.execute("UPDATE consents SET expires_on='2020-01-01'")
+    assert refusal(gov.step, "sme_credit_consent_expiry", "consent_expire", "EXP-3", ask).code == "ConsentEnded"
+    other = {**ask, "company": {"uscc": theirs}}
+    assert refusal(gov.step, "sme_credit_consent_expiry", "consent_expire", "EXP-4", other).code == "NoConsent"
