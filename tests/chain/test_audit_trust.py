@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 
+from agencies.directory import AGENCIES
 from agencies.keys import AgencyKeys
 from chain.audit.case import Finding, Report, verify_case
 from chain.audit.trust import AgencyCheckpoints, TrustRoot, TrustRootError, dump_trust, open_ledger, parse_trust, pin
@@ -128,12 +129,13 @@ def test_pinning_refuses_what_the_chain_contradicts(honest, shadow):
 
 
 def test_a_quorum_is_given_or_a_majority(honest):
-    d = honest.deployment
-    assert pin(honest.url, d.registry, d.ledger, quorum=6).heads.quorum == 6
+    d, n = honest.deployment, len(AGENCIES)  # every agency cosigns ledger heads
+    assert pin(honest.url, d.registry, d.ledger, quorum=n).heads.quorum == n
+    assert pin(honest.url, d.registry, d.ledger).heads.quorum == n // 2 + 1
     with pytest.raises(TrustRootError) as too_many:
-        pin(honest.url, d.registry, d.ledger, quorum=7)
+        pin(honest.url, d.registry, d.ledger, quorum=n + 1)
     assert str(too_many.value) == (
-        "cannot pin: Value error, quorum 7 must be between 1 and the 6 keys of heads.signers"
+        f"cannot pin: Value error, quorum {n + 1} must be between 1 and the {n} keys of heads.signers"
     )
 
 
@@ -356,9 +358,9 @@ MALFORMED = {  # name -> (what to change, the error after "SOURCE ")
         "does not match any of the expected tags: 'agency-checkpoints', 'qbft-validators'",
     ),
     "quorum-above-keys": (
-        {"heads__quorum": 7},
-        "is not a trust root: heads.agency-checkpoints: Value error, quorum 7 must be between 1 and the 6 keys "
-        "of heads.signers",
+        {"heads__quorum": len(AGENCIES) + 1},
+        f"is not a trust root: heads.agency-checkpoints: Value error, quorum {len(AGENCIES) + 1} must be between 1 "
+        f"and the {len(AGENCIES)} keys of heads.signers",
     ),
     "no-genesis": ({"genesis_hash": None}, "is not a trust root: genesis_hash: Input should be a valid string"),
 }
