@@ -255,11 +255,11 @@ class HealthServices:
         self.store.db.execute(
             "UPDATE cards SET status='revoked', revoked_on=? WHERE card_number=?", (_today(), card["card_number"])
         )
-        return {"card_number": card["card_number"], "card_status": "revoked", "revoked_on": _today()}
+        return {"revoked_card": card["card_number"], "card_status": "revoked", "revoked_on": _today()}
 
     def reissue_card(self, request: StepInput) -> dict[str, Any]:
         """A new card for the holder of the card just revoked: same archive, PIN and sharing."""
-        old = self._card(parent_output(request, "card_number"))
+        old = self._card(parent_output(request, "revoked_card"))
         new = self._issue(
             request.case_id, old["id_number"], old["archive_number"], old["pin_hash"], json.loads(old["share"])
         )

@@ -167,7 +167,8 @@ def token_user(session: Session, token: str) -> User | None:
 
 def demo_users() -> list[tuple[str, str, str | None]]:
     """(username, role, agency): the accounts an embedded stack seeds, each with its name as password."""
-    users = [("applicant", "applicant", None), ("auditor", "auditor", None), ("admin", "admin", None)]
+    users = [("applicant", "applicant", None), ("resident", "applicant", None), ("auditor", "auditor", None)]
+    users += [("admin", "admin", None)]
     return users + [(f"clerk-{a}", "clerk", a) for a in AGENCIES]
 
 

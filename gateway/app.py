@@ -25,11 +25,14 @@ from gateway.api import auth as auth_api
 from gateway.api import cases as cases_api
 from gateway.api import clerks as clerks_api
 from gateway.api import codec as codec_api
+from gateway.api import credit as credit_api
 from gateway.api import health as health_api
+from gateway.api import health_cards as health_cards_api
 from gateway.api import public as public_api
 from gateway.deployment import DeploymentFile
 from gateway.live import CaseFeed
 from gateway.metrics import Metrics
+from gateway.schemas import APPLICATION_FLOWS
 from gateway.settings import Settings, get_settings
 from gateway.store import Vault, make_engine, mark, marked
 from gateway.web import router as web_router
@@ -148,8 +151,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(cases_api.router)
     app.include_router(clerks_api.router)
     app.include_router(codec_api.router)
+    app.include_router(credit_api.router)
     app.include_router(audit_api.router)
     app.include_router(health_api.router)
+    app.include_router(health_cards_api.router)
     app.include_router(public_api.router)
     app.include_router(web_router)
 
@@ -166,6 +171,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     "msg": f"request body is not valid JSON: "
                     f"{err.get('ctx', {}).get('error', 'decode error')} (at character {where})",
                 }
+            loc = list(err.get("loc") or [])
+            if len(loc) > 1 and loc[0] == "body" and loc[1] in APPLICATION_FLOWS:  # the union's tag: not a field
+                err = {**err, "loc": [loc[0], *loc[2:]]}
             errors.append(err)
         return JSONResponse({"detail": jsonable_encoder(errors)}, status_code=422)
 

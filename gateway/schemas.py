@@ -15,14 +15,17 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     EmailStr,
     Field,
+    Tag,
     field_validator,
     model_validator,
 )
 
 from agencies.identifiers import JINAN_DIVISIONS, AdultResidentId, ResidentId
 from agencies.scope import parse_scope
+from gateway.credit_schemas import CreditApplication, CreditConsentApplication
 from workflows.messages import StepStatus
 
 Phone = Field(pattern=r"^1[3-9][0-9]{9}$", description="mainland mobile number, 11 ASCII digits")
@@ -130,6 +133,85 @@ class RegistrationApplication(Strict):
         if total != 100:
             raise ValueError(f"shareholders' share_percent must add up to 100, not {total}")
         return self
+
+    def title(self) -> str:
+        return self.company.name
+
+    def stored(self) -> dict[str, Any]:
+        """What is kept (sealed in the vault) and sent to the engine."""
+        return self.model_dump(mode="json")
+
+
+class Resident(Strict):
+    name: Text = Field(min_length=2, max_length=30)
+    id_number: ResidentId
+    phone: str = Phone
+
+
+class EmergencyContact(Strict):
+    name: Text = Field(min_length=2, max_length=30)
+    phone: str = Phone
+
+
+def _pin(value: str) -> str:
+    if len(set(value)) == 1 or value in "0123456789" or value in "9876543210":
+        raise ValueError("choose a PIN that is not one digit repeated or a run of digits (123456)")
+    return value
+
+
+class HealthCardApplication(Strict):
+    """A resident's electronic health card: one per resident, accepted by every hospital of the network."""
+
+    flow: Literal["health_card"]
+    resident: Resident
+    pin: Annotated[
+        str, Field(pattern=r"^[0-9]{6}$", description="6 digits: the static code's second factor"), AfterValidator(_pin)
+    ]
+    share: list[Literal["identity", "emergency_contact", "allergies"]] = Field(
+        default_factory=lambda: ["identity"],
+        min_length=1,
+        max_length=3,
+        description="what a hospital reading the card may see (identity always)",
+    )
+    emergency_contact: EmergencyContact | None = None
+    allergies: list[Annotated[Text, Field(min_length=1, max_length=60)]] = Field(default_factory=list, max_length=20)
+
+    @model_validator(mode="after")
+    def _identity_shared(self) -> HealthCardApplication:
+        if "identity" not in self.share:
+            raise ValueError("share: a hospital always sees who holds the card: include identity")
+        if len(set(self.share)) != len(self.share):
+            raise ValueError("share: each item once")
+        return self
+
+    def title(self) -> str:
+        return "电子健康卡 Electronic health card"
+
+    def stored(self) -> dict[str, Any]:
+        """The PIN is kept only as a scrypt hash (the health commission checks it at a visit)."""
+        from agencies.health import hash_pin
+
+        data = self.model_dump(mode="json", exclude={"pin"})
+        return {**data, "pin_hash": hash_pin(self.pin)}
+
+
+def _flow_of(value: Any) -> str:
+    if isinstance(value, dict):
+        return str(value.get("flow", "business_registration"))
+    return str(getattr(value, "flow", "business_registration"))
+
+
+# the tags of ``Application``: flows one applies for
+APPLICATION_FLOWS = ("business_registration", "health_card", "sme_credit_consent", "sme_credit")
+Application = Annotated[
+    Annotated[RegistrationApplication, Tag("business_registration")]
+    | Annotated[HealthCardApplication, Tag("health_card")]
+    | Annotated[CreditConsentApplication, Tag("sme_credit_consent")]
+    | Annotated[CreditApplication, Tag("sme_credit")],
+    Discriminator(
+        _flow_of, custom_error_type="flow", custom_error_message=f"flow: one of {', '.join(APPLICATION_FLOWS)}"
+    ),
+]
 
 
 class StepPublic(StepStatus):

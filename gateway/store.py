@@ -7,6 +7,9 @@ erases the person while the handoff trail, which holds no personal data, still v
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -150,15 +153,18 @@ class SchemaMismatch(RuntimeError):
     """The database was made by another version of OneVisit."""
 
 
+AFTER_BASELINE = {"residentbinding"}  # tables a migration after the baseline (0001) makes
+
+
 def check_schema(bind: Engine | Connection) -> None:
     """Refuse, naming what differs, a database whose tables lack columns (or tables) this version needs."""
     inspector = inspect(bind)
     url = bind.engine.url if isinstance(bind, Connection) else bind.url
-    present = set(inspector.get_table_names())
+    present = set(inspector.get_table_names()) | AFTER_BASELINE  # those the migrations add
     missing = [f"table {t.name}" for t in SQLModel.metadata.sorted_tables if t.name not in present] + [
         f"{table.name}.{col.name}"
         for table in SQLModel.metadata.sorted_tables
-        if table.name in present
+        if table.name in present and table.name not in AFTER_BASELINE
         for col in table.columns
         if col.name not in {c["name"] for c in inspector.get_columns(table.name)}
     ]
@@ -169,6 +175,15 @@ def check_schema(bind: Engine | Connection) -> None:
         )
 
 
+class ResidentBinding(SQLModel, table=True):
+    """Real-name binding: a resident ID number (as the vault's blind index, never in clear) belongs
+    to one account, the first to apply for a health card with it; no other account may use it."""
+
+    id_index: str = Field(primary_key=True)
+    user_id: int = Field(foreign_key="user.id", index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
 class Vault:
     """Envelope encryption: each case's data key is itself encrypted with the operator's data key
     (ONEVISIT_DATA_KEY), so a copy of the database alone opens nothing, and deleting one case's
@@ -176,6 +191,7 @@ class Vault:
 
     def __init__(self, data_key: str):
         self._master = Fernet(data_key.encode())
+        self._master_key = base64.urlsafe_b64decode(data_key.encode())
 
     @staticmethod
     def new_key() -> str:
@@ -194,6 +210,12 @@ class Vault:
         if row is None:
             return None
         return json.loads(self._case_key(row).decrypt(case.application_enc))
+
+    def blind_index(self, purpose: str, value: str) -> str:
+        """A keyed hash of ``value`` (HMAC-SHA256 under a key derived from the operator's data key):
+        equal values match, and without the key an ID number cannot be guessed back from it."""
+        key = hmac.new(self._master_key, f"onevisit/blind-index/{purpose}".encode(), hashlib.sha256).digest()
+        return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()
 
     def _case_key(self, row: CaseKey) -> Fernet:
         return Fernet(self._master.decrypt(row.key.encode()))

@@ -77,8 +77,10 @@ class GatewaySigner:
     def public_hex(self) -> str:
         return self._key.public_key().public_bytes_raw().hex()
 
-    def sign(self, case_id: str, update: str, message: BaseModel, now: datetime) -> Authority:
-        nonce, expires = secrets.token_hex(16), (now + VALID_FOR).isoformat()
+    def sign(
+        self, case_id: str, update: str, message: BaseModel, now: datetime, valid_for: timedelta = VALID_FOR
+    ) -> Authority:
+        nonce, expires = secrets.token_hex(16), (now + valid_for).isoformat()
         signature = self._key.sign(signed_bytes(case_id, update, _body(message), nonce, expires))
         return Authority(key_id=self.key_id, nonce=nonce, expires=expires, signature=signature.hex())
 

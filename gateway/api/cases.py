@@ -14,6 +14,7 @@ from chain.client import LedgerClient
 from chain.errors import ChainError
 from gateway.access import fields_for, log_read, may_see, reads_of, steps_held, visible_cases
 from gateway.accounts import token_user
+from gateway.api.credit import check_company
 from gateway.api.deps import (
     CaseDep,
     CurrentUser,
@@ -38,12 +39,14 @@ from gateway.casework import (
     evidence_bundle,
     open_case,
 )
+from gateway.residents import bind_resident
 from gateway.schemas import (
+    Application,
     ApplicationReadPublic,
     CasePublic,
     CaseSummary,
+    HealthCardApplication,
     Purpose,
-    RegistrationApplication,
     UpdateOut,
     WithdrawalIn,
 )
@@ -57,7 +60,7 @@ router = APIRouter(prefix="/api/cases", tags=["cases"])
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=CasePublic, dependencies=[require("applicant")])
 async def apply(
-    application: RegistrationApplication,
+    application: Application,
     session: SessionDep,
     temporal: TemporalDep,
     vault: VaultDep,
@@ -75,6 +78,9 @@ async def apply(
     ] = None,
 ) -> CasePublic:
     flow = get_flow(application.flow)
+    if isinstance(application, HealthCardApplication):
+        bind_resident(session, vault, user, application.resident.id_number)
+    check_company(session, user, application)  # SME credit: a company the applicant registered
     try:
         case, new = await open_case(
             session,
@@ -82,8 +88,8 @@ async def apply(
             vault,
             user,
             flow,
-            application.model_dump(mode="json"),
-            title=application.company.name,
+            application.stored(),
+            title=application.title(),
             idempotency_key=idempotency_key,
         )
     except IdempotencyKeyReused as exc:
@@ -239,7 +245,7 @@ def _own(case: Case, user) -> None:
 
 @router.post("/{case_id}/correction", response_model=UpdateOut, dependencies=[require("applicant")])
 async def correct(
-    body: RegistrationApplication,
+    body: Application,
     case: CaseDep,
     session: SessionDep,
     temporal: TemporalDep,
@@ -249,8 +255,12 @@ async def correct(
 ) -> UpdateOut:
     """Resubmit a returned application; the returned step and its dependants run again."""
     _own(case, user)
-    data = body.model_dump(mode="json")
-    case.title = body.company.name
+    if body.flow != case.flow:
+        raise unprocessable(("body", "flow"), f"flow: this case is a {case.flow}, not a {body.flow}", value=body.flow)
+    if isinstance(body, HealthCardApplication):
+        bind_resident(session, vault, user, body.resident.id_number)
+    data = body.stored()
+    case.title = body.title()
     result = await send_update(
         temporal, signer, case.id, CORRECT_UPDATE, Correction(applicant=user.username, application=data), user
     )

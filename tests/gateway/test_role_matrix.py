@@ -25,11 +25,12 @@ CALLERS = (
     "clerk-human_resources",
     "clerk-housing_fund",
     "clerk-bank",
+    "clerk-hospital_qilu",
     "auditor",
     "admin",
 )
 HOLDING = {"clerk-market_regulation", "clerk-public_security", "clerk-tax", "clerk-human_resources"}
-NOT_HOLDING = {"clerk-housing_fund", "clerk-bank"}
+NOT_HOLDING = {"clerk-housing_fund", "clerk-bank", "clerk-hospital_qilu"}
 
 
 def statuses(default: int, **named: int) -> dict[str, int]:
@@ -48,11 +49,13 @@ GROUPS = {
     "applicants": {"applicant", "other-applicant"},
     "holding": HOLDING,
     "not_holding": NOT_HOLDING,
+    "hospital": {"clerk-hospital_qilu"},
     "clerks": HOLDING | NOT_HOLDING,
     "auditor": {"auditor"},
     "admin": {"admin"},
 }
 UNKNOWN_LICENCE = random_uscc("370102")  # well formed, and issued to nobody
+UNKNOWN_CARD = "370100000000000000"  # a health card nobody holds
 
 # The access policy, endpoint by endpoint. 401: not signed in; 403: the role may never do this;
 # 404: the case is not one this caller may see (as if it did not exist); 409/422: the caller may,
@@ -85,11 +88,25 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("GET", "/api/public/licences/{code}"): statuses(200),  # public: "unknown"
     # the e-licence shows personal data: only the applicant it was issued to (nobody here: 404)
     ("GET", "/api/public/licences/{code}/document.pdf"): statuses(403, anonymous=401, applicants=404),
+    # a resident's own cards; codes and revocations only of a card they hold (nobody here: 404)
+    ("GET", "/api/health-cards"): statuses(403, anonymous=401, applicants=200),
+    ("POST", "/api/health-cards/{card_number}/code"): statuses(403, anonymous=401, applicants=404),
+    ("POST", "/api/health-cards/{card_number}/revocation"): statuses(403, anonymous=401, applicants=404),
+    # only a hospital's clerk checks a card (the fake engine never ends the check: 202, follow the case)
+    ("POST", "/api/health-cards/checks"): statuses(403, anonymous=401, hospital=202),
+    # SME credit: products are public; a company's consents only to the applicant who registered it (none
+    # here: 404); the reads after a consent ended to the auditor
+    ("GET", "/api/credit/products"): statuses(200),
+    ("GET", "/api/credit/companies/{uscc}"): statuses(403, anonymous=401, applicants=404),
+    ("POST", "/api/credit/consents/{consent_id}/revocation"): statuses(403, anonymous=401, applicants=404),
+    ("GET", "/api/credit/audit"): statuses(403, anonymous=401, auditor=200),
+    ("POST", "/api/credit/expiries"): statuses(403, anonymous=401, admin=200),  # the operator's sweep
 }
 
 
 @pytest.fixture
-def world(in_process_gateway, fake_temporal):
+def world(in_process_gateway, fake_temporal, monkeypatch):
+    monkeypatch.setattr("gateway.api.health_cards.CHECK_WAIT_S", 0.2)
     gw = in_process_gateway
     gw.add_user("other-applicant", "applicant")
     case_id = gw.open_case(application())
@@ -104,7 +121,13 @@ def world(in_process_gateway, fake_temporal):
 
 
 def call(gw, method: str, path: str, case_id: str, headers: dict, caller: str):
-    url = path.replace("{case_id}", case_id).replace("{code}", UNKNOWN_LICENCE)
+    url = (
+        path.replace("{case_id}", case_id)
+        .replace("{code}", UNKNOWN_LICENCE)
+        .replace("{card_number}", UNKNOWN_CARD)
+        .replace("{uscc}", UNKNOWN_LICENCE)
+        .replace("{consent_id}", "YDT2026010100000000")
+    )
     body = None
     if (method, path) == ("POST", "/api/auth/token"):
         user = "applicant" if caller == "anonymous" else caller
@@ -120,6 +143,10 @@ def call(gw, method: str, path: str, case_id: str, headers: dict, caller: str):
         body = {"reason": "changed plans"}
     elif path.endswith("/decision"):
         body = {"decision": "approve"}
+    elif path.endswith("/revocation"):
+        body = {"reason": "lost"}
+    elif path.endswith("/checks"):
+        body = {"code": f"EHC:{UNKNOWN_CARD}", "pin": "135790"}
     elif path.endswith("/codec/decode"):
         body = {"payloads": []}
     if path.endswith("/application"):
