@@ -159,6 +159,16 @@ def case(request: Request, case_id: str) -> HTMLResponse:
     )
 
 
+@router.get("/health-card", response_class=HTMLResponse)
+def health_card(request: Request) -> HTMLResponse:
+    return render(request, "health_card.html")
+
+
+@router.get("/hospital", response_class=HTMLResponse)
+def hospital(request: Request) -> HTMLResponse:
+    return render(request, "hospital.html")
+
+
 @router.get("/queue", response_class=HTMLResponse)
 def queue(request: Request) -> HTMLResponse:
     return render(request, "queue.html")

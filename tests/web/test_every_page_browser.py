@@ -17,6 +17,8 @@ PAGES = [
     ("applicant", "/my-cases", "#cases tbody tr"),
     ("applicant", "/cases/{case}", "#timeline li"),
     ("clerk-market_regulation", "/queue", "#queue-status"),
+    ("resident", "/health-card", "#hc-apply:not([hidden]) #resident-name"),
+    ("clerk-hospital_qilu", "/hospital", "#code"),
     ("auditor", "/audit", "#case-pick option"),
 ]
 

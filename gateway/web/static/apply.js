@@ -98,36 +98,11 @@ document.addEventListener("DOMContentLoaded", () => {
   function inWords(err, input) {
     let label = labelOf(input) || err.loc.slice(1).join(".");
     if (OV.lang === "en" && err.type === "missing") label = label.charAt(0).toLowerCase() + label.slice(1);
-    const ctx = err.ctx || {};
-    const msg = String(err.msg || "").replace(/^Value error, /, "");
-    switch (err.type) {
-      case "missing": return OV.t("v_missing", { label });
-      case "string_too_short": return OV.t("v_too_short", { label, n: ctx.min_length });
-      case "string_too_long": return OV.t("v_too_long", { label, n: ctx.max_length });
-      case "string_pattern_mismatch": return OV.t("v_pattern", { label });
-      case "int_parsing": case "int_type": case "int_from_float": return OV.t("v_int", { label });
-      case "decimal_parsing": case "decimal_type": case "float_parsing": return OV.t("v_number", { label });
-      case "greater_than": return OV.t("v_gt", { label, n: ctx.gt });
-      case "greater_than_equal": return OV.t("v_ge", { label, n: ctx.ge });
-      case "less_than_equal": return OV.t("v_le", { label, n: ctx.le });
-      case "decimal_max_places": return OV.t("v_places", { label, n: ctx.decimal_places });
-      case "too_short": return OV.t("v_missing", { label });
-    }
-    const total = msg.match(/add up to 100, not ([\d.]+)/);
+    const total = String(err.msg || "").match(/add up to 100, not ([\d.]+)/);
     if (total) return OV.t("shares_total", { total: total[1] });
-    if (/email address/i.test(msg)) return OV.t("v_email", { label });
-    return OV.t("v_other", { label, msg });
+    return OV.inWords(err, label);
   }
-  function fieldFor(loc) {
-    let parts = loc[0] === "body" ? loc.slice(1) : loc;
-    if (!parts.length) return null;
-    while (parts.length) {
-      const node = document.getElementById(parts.join("-"));
-      if (node) return node.matches("input, select, textarea") ? node : node.querySelector("input, select, textarea") || node;
-      parts = parts.slice(0, -1);
-    }
-    return null;
-  }
+  const fieldFor = OV.fieldFor;
 
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();

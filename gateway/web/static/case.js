@@ -22,12 +22,14 @@ document.addEventListener("DOMContentLoaded", () => {
     const badge = document.getElementById("case-status");
     badge.className = `badge badge-${view.status}`;
     badge.textContent = OV.stateWord(view.status);
-    document.getElementById("case-company").textContent = view.company_name || "—";
     const show = (name, value) => {
       const row = top.querySelector(`[data-show=${name}]`);
       row.hidden = !value;
       if (value) row.querySelector("dd").textContent = value;
     };
+    const registration = view.flow === "business_registration";
+    show("company", registration ? view.company_name || "—" : null);
+    show("card", view.result?.card_number);
     show("uscc", view.uscc);
     show("reason", view.reason);
     timeline.replaceChildren(...view.steps.map((s) => {

@@ -22,7 +22,9 @@ const OV = (() => {
     if (answer.agency) store.setItem("ov.agency", answer.agency); else store.removeItem("ov.agency");
   }
   function signOut() { for (const k of ["ov.token", "ov.role", "ov.agency", "ov.user"]) store.removeItem(k); }
-  const home = (role) => ({ applicant: "/my-cases", clerk: "/queue", auditor: "/audit" })[role] || "/";
+  const home = (role, agency) =>
+    (role === "clerk" && (agency || "").startsWith("hospital_") ? "/hospital" : null) ||
+    ({ applicant: "/my-cases", clerk: "/queue", auditor: "/audit" })[role] || "/";
 
   function needSignIn(roles) {
     // On a signed-in page: the visitor's session, or off to the sign-in page (and back after).
@@ -122,6 +124,47 @@ const OV = (() => {
     (form || container).querySelectorAll(".has-error").forEach((n) => n.classList.remove("has-error"));
   }
 
+  // A 422's error in the page's words: ``label`` names the field as its form does.
+  function inWords(err, label) {
+    const ctx = err.ctx || {};
+    const msg = String(err.msg || "").replace(/^Value error, /, "");
+    switch (err.type) {
+      case "missing": return t("v_missing", { label });
+      case "string_too_short": return t("v_too_short", { label, n: ctx.min_length });
+      case "string_too_long": return t("v_too_long", { label, n: ctx.max_length });
+      case "string_pattern_mismatch": return t("v_pattern", { label });
+      case "int_parsing": case "int_type": case "int_from_float": return t("v_int", { label });
+      case "decimal_parsing": case "decimal_type": case "float_parsing": return t("v_number", { label });
+      case "greater_than": return t("v_gt", { label, n: ctx.gt });
+      case "greater_than_equal": return t("v_ge", { label, n: ctx.ge });
+      case "less_than_equal": return t("v_le", { label, n: ctx.le });
+      case "decimal_max_places": return t("v_places", { label, n: ctx.decimal_places });
+      case "too_short": return t("v_missing", { label });
+    }
+    if (/email address/i.test(msg)) return t("v_email", { label });
+    return t("v_other", { label, msg });
+  }
+  // The form control a 422's ``loc`` names (ids are the path joined by "-"), or its nearest section.
+  function fieldFor(loc) {
+    let parts = loc[0] === "body" ? loc.slice(1) : loc;
+    while (parts.length) {
+      const node = document.getElementById(parts.join("-"));
+      if (node) return node.matches("input, select, textarea") ? node : node.querySelector("input, select, textarea") || node;
+      parts = parts.slice(0, -1);
+    }
+    return null;
+  }
+  // The errors of a failed call, for showErrors: each 422 item by its field (labelled by its <label>).
+  function errorsOf(err, form) {
+    if (err.status !== 422 || !Array.isArray(err.body?.detail)) return [{ text: describe(err) }];
+    return err.body.detail.map((e) => {
+      const input = fieldFor(e.loc || []);
+      const control = input?.matches("input, select, textarea") ? input : null;
+      const label = control && form.querySelector(`label[for="${control.id}"]`);
+      return { id: input?.id, text: inWords(e, label ? label.textContent.replace(/\s*\*$/, "").trim() : (e.loc || []).slice(1).join(".")) };
+    });
+  }
+
   function download(blob, name) {
     const url = URL.createObjectURL(blob);
     const a = el("a", { href: url, download: name });
@@ -131,7 +174,10 @@ const OV = (() => {
 
   document.addEventListener("DOMContentLoaded", () => {
     const s = session();
-    document.querySelectorAll("[data-role]").forEach((n) => { n.hidden = !(s.token && n.dataset.role === s.role); });
+    document.querySelectorAll("[data-role]").forEach((n) => {
+      const prefix = n.dataset.agencyPrefix;
+      n.hidden = !(s.token && n.dataset.role === s.role && (!prefix || (s.agency || "").startsWith(prefix)));
+    });
     document.querySelectorAll("[data-signed-in]").forEach((n) => { n.hidden = !s.token; });
     document.querySelectorAll("[data-signed-out]").forEach((n) => { n.hidden = !!s.token; });
     document.querySelectorAll("[data-who]").forEach((n) => { n.textContent = s.user || ""; });
@@ -142,5 +188,5 @@ const OV = (() => {
     document.querySelector("[data-autofocus]")?.focus();
   });
 
-  return { t, lang, session, signIn, signOut, home, needSignIn, api, ApiError, describe, el, when, stateWord, stepWord, agencyWord, showErrors, clearErrors, download };
+  return { t, lang, session, signIn, signOut, home, needSignIn, api, ApiError, describe, el, when, stateWord, stepWord, agencyWord, showErrors, clearErrors, download, inWords, fieldFor, errorsOf };
 })();

@@ -19,7 +19,7 @@ document.addEventListener("DOMContentLoaded", () => {
       const answer = await resp.json();
       OV.signIn(user, answer);
       const next = new URLSearchParams(location.search).get("next");
-      location.assign(next && next.startsWith("/") && !next.startsWith("//") ? next : OV.home(answer.role));
+      location.assign(next && next.startsWith("/") && !next.startsWith("//") ? next : OV.home(answer.role, answer.agency));
     } catch (err) {
       let text = OV.describe(err);
       if (err.status === 401) text = OV.t("err_credentials");
