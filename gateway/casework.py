@@ -24,7 +24,12 @@ from gateway.store import Case, CaseKey, HandoffRow, IdempotentRequest, QueueIte
 from workflows.flows import FlowDef
 from workflows.messages import CASE_WORKFLOW, ENGINE_QUEUE, CaseInput, CaseStatus, StepStatus
 
-PREFIX = {"business_registration": "BR"}
+PREFIX = {  # a case id says what it is about at a glance
+    "business_registration": "BR",
+    "health_card": "HC",
+    "health_card_visit": "HV",
+    "health_card_revocation": "HR",
+}
 TERMINAL = {"completed", "rejected", "failed", "withdrawn"}
 
 

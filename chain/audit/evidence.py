@@ -58,9 +58,10 @@ class EvidenceBundle(BaseModel):
 
     def step_policy(self) -> dict[str, tuple[str, list[str]]]:
         """step -> (owning agency, dependencies), from the flow definition; and the closing record's
-        step, owned by the flow's lead agency (its first step's), depending on nothing."""
+        step, owned by the flow's lead agency (the one it names, else its first step's), depending on nothing."""
         steps = self.flow.get("steps", [])
         policy = {s["id"]: (s["agency"], list(s.get("depends_on", []))) for s in steps}
         if steps:
-            policy[CLOSING_STEP] = (steps[0]["agency"], [])
+            lead = self.flow.get("lead")
+            policy[CLOSING_STEP] = (lead if isinstance(lead, str) else steps[0]["agency"], [])
         return policy

@@ -38,6 +38,7 @@ def _print_case(case: dict[str, Any], as_json: bool) -> None:
 def _case_json(case: dict[str, Any]) -> dict[str, Any]:
     return {
         "case_id": case["case_id"],
+        "flow": case.get("flow"),
         "status": case["status"],
         "reason": case.get("reason"),
         "uscc": case.get("uscc"),
