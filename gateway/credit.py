@@ -60,13 +60,17 @@ def consents(session: Session, applicant: int | None = None) -> dict[str, dict[s
         out[r["consent_id"]] = {
             "consent_id": r["consent_id"], "uscc": r["uscc"], "banks": r["banks"], "data": r["data"],
             "granted_on": r["granted_on"], "expires_on": r["expires_on"], "case_id": case.id,
-            "status": "active", "revoked_on": None, "revoked_block": None,
+            "status": "active", "revoked_on": None, "revoked_block": None, "revocation_case": None,
+            "expiry_case": None,
         }  # fmt: skip
     for case in _completed(session, REVOCATION_FLOW, applicant):
         consent = out.get(case.result.get("consent_id"))
         row = _handoff(session, case.id, REVOKE_STEP)
         if consent is not None and row is not None:
-            consent.update(status="revoked", revoked_on=case.result["revoked_on"], revoked_block=row.block_number)
+            consent.update(
+                status="revoked", revoked_on=case.result["revoked_on"], revoked_block=row.block_number,
+                revocation_case=case.id,
+            )  # fmt: skip
     today = datetime.now(UTC).date()
     for consent in out.values():
         consent["expiry_recorded"] = False
@@ -74,7 +78,7 @@ def consents(session: Session, applicant: int | None = None) -> dict[str, dict[s
             consent["status"] = "expired"
     for case in _completed(session, EXPIRY_FLOW):  # the platform's sweep records them (not the company's cases)
         if (consent := out.get(case.result.get("consent_id"))) is not None:
-            consent.update(status="expired", expiry_recorded=True)
+            consent.update(status="expired", expiry_recorded=True, expiry_case=case.id)
     return out
 
 

@@ -154,6 +154,28 @@ async def record_expiries(
     return ExpiriesOut(started=started)
 
 
+class ConsentCases(BaseModel):
+    consent_id: str
+    grant: str = Field(description="the case that recorded the consent")
+    revocation: str | None = Field(description="the case that recorded its revocation, if revoked")
+    expiry: str | None = Field(description="the case that recorded its expiry, if recorded")
+
+
+@router.get("/consents/{consent_id}", response_model=ConsentCases, dependencies=[require("auditor")])
+def consent_cases(consent_id: str, session: SessionDep) -> ConsentCases:
+    """The cases whose trails record a consent, its revocation and its expiry (to verify a loan's
+    trail back to its consent: `onevisit audit loan CASE`)."""
+    consent = credit.consents(session).get(consent_id)
+    if consent is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no consent {consent_id[:40]} was recorded")
+    return ConsentCases(
+        consent_id=consent_id,
+        grant=consent["case_id"],
+        revocation=consent["revocation_case"],
+        expiry=consent["expiry_case"],
+    )
+
+
 @router.get("/audit", response_model=ConsentAudit, dependencies=[require("auditor")])
 def audit(session: SessionDep) -> dict[str, Any]:
     """Every read anchored under a consent already revoked, past its expiry, or never granted (none, if all is well)."""

@@ -218,6 +218,61 @@ def reconcile_from_start(stored: Callable[[], list], ledger, settle_s: float):
         pause = min(2 * pause, 1.0)
 
 
+@audit_app.command("loan")
+def audit_loan(
+    case_id: str,
+    url: Url = "http://127.0.0.1:8000",
+    as_json: AsJson = False,
+    ledger_rpc: LedgerRpc = None,
+    trust_file: TrustFile = None,
+    user: User = None,
+    password: Password = None,
+) -> None:
+    """SME credit: verify a loan's trail and, back from its consent check, the trails of the consent
+    and of its revocation if any, each against the ledger; then what links them (the same consent
+    and company, granted before the check, each read by the bank checked, of data the consent
+    covers, none after the consent ended). Exit 0 only when all hold."""
+    from chain.audit.case import parse_bundle, verify_case
+    from gateway.credit_trail import consent_of, link_findings
+
+    trust, client = _trust(trust_file), api(url, user, password, "auditor")
+
+    def verified(cid: str):
+        bundle = parse_bundle(call(client.get, f"/api/cases/{cid}/evidence"))
+        ledger, refused = _ledger_for(bundle, url, ledger_rpc, trust)
+        return bundle, verify_case(bundle, ledger, trust).with_findings(refused)
+
+    loan, report = verified(case_id)
+    reports, links = [report], []
+    consent_id = consent_of(loan)
+    if consent_id is not None:
+        cases = call(client.get, f"/api/credit/consents/{consent_id}")
+        grant, grant_report = verified(cases["grant"])
+        revocation = None
+        reports.append(grant_report)
+        if cases.get("revocation"):
+            revocation, revocation_report = verified(cases["revocation"])
+            reports.append(revocation_report)
+        links = link_findings(loan, grant, revocation)
+    else:
+        links = link_findings(loan, loan)
+    ok = all(r.ok for r in reports) and not links
+    if as_json:
+        body = {"ok": ok, "consent_id": consent_id, "trails": [r.model_dump(mode="json") for r in reports],
+                "links": [f.model_dump(mode="json") for f in links]}  # fmt: skip
+        typer.echo(json.dumps(body, ensure_ascii=False, indent=2))
+    else:
+        typer.echo(f"{'VALID' if ok else 'INVALID'}: loan {case_id}, consent {consent_id or '(none: refused)'}")
+        for r in reports:
+            typer.echo(f"  case {r.case_id}: {'valid' if r.ok else 'INVALID'}, {r.anchored} anchored")
+            for f in r.findings:
+                typer.echo(f"    [{f.check}] {f.step or '-'}: {f.message}")
+        for f in links:
+            typer.echo(f"  [{f.check}] {f.step or '-'} {f.handoff or ''}: {f.message}")
+    if not ok:
+        raise typer.Exit(1)
+
+
 @audit_app.command("consents")
 def audit_consents(
     url: Url = "http://127.0.0.1:8000",

@@ -107,6 +107,15 @@ def test_each_read_is_signed_and_anchored_by_the_agency_holding_the_data_under_t
     assert report["ok"] and report["closed"] == "completed"
 
 
+def test_the_auditor_verifies_a_loans_trail_back_to_its_consent(stack, loan, consent):
+    result = stack.cli("audit", "loan", loan["case_id"], "--url", stack.url, "--json")
+    report = json.loads(result.stdout)
+    assert result.returncode == 0 and report["ok"] and report["links"] == []
+    assert report["consent_id"] == consent["result"]["consent_id"]
+    assert [t["case_id"] for t in report["trails"]][:2] == [loan["case_id"], consent["case_id"]]
+    assert all(t["ok"] and t["online"] for t in report["trails"])
+
+
 def test_a_product_whose_rules_fail_declines_with_its_reasons(stack, company, consent, tmp_path):
     app = json.loads(LOAN.read_text()) | {"product": "qilu_tax_credit", "amount_cny": 500_000}
     case = apply(stack, write_application(tmp_path, app), company)
@@ -136,6 +145,9 @@ def test_after_revocation_every_read_is_refused_and_the_company_sees_it_all(stac
     assert refused[after["case_id"]] == "ConsentRevoked" and "NoConsent" in refused.values()
     audit = json.loads(stack.cli("audit", "consents", "--url", stack.url, "--json", check=True).stdout)
     assert audit["violations"] == [] and audit["ended"] >= 1 and audit["reads_checked"] >= 4
+    again = json.loads(stack.cli("audit", "loan", loan["case_id"], "--url", stack.url, "--json", check=True).stdout)
+    assert [t["case_id"] for t in again["trails"]] == [loan["case_id"], consent["case_id"], case_id]  # the revocation's
+    assert again["ok"] and again["links"] == []  # every read of the loan was anchored before the revocation
 
 
 def test_the_lending_banks_clerks_see_the_loan_and_the_other_bank_does_not(stack, loan):

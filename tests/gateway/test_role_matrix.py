@@ -101,6 +101,7 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("POST", "/api/credit/consents/{consent_id}/revocation"): statuses(403, anonymous=401, applicants=404),
     ("GET", "/api/credit/audit"): statuses(403, anonymous=401, auditor=200),
     ("POST", "/api/credit/expiries"): statuses(403, anonymous=401, admin=200),  # the operator's sweep
+    ("GET", "/api/credit/consents/{consent_id}"): statuses(403, anonymous=401, auditor=404),  # none recorded here
 }
 
 
