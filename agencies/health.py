@@ -7,16 +7,14 @@ issue, visit, refusal and revocation is a signed, anchored handoff.
 Codes a hospital scans:
 - the static code on the card, ``EHC:<card number>``: needs the card's PIN as a second factor (five
   wrong PINs lock the card for 15 minutes);
-- a dynamic code, ``EHD:<token>``, made for one visit: the platform's gateway signs the card number,
-  a nonce and an expiry (``QR_UPDATE``), the health commission checks the signature against the
-  gateway keys it trusts, the expiry, and that the nonce was never used; a replay is refused, and
-  the refusal is a handoff like any other.
+- a dynamic code, ``EHD:<card>~<key>~<nonce>~<expiry>~<signature>``, made for one visit: the
+  platform's gateway signs the card number, a nonce and an expiry (``QR_UPDATE``); the health
+  commission checks the signature against the gateway keys it trusts, the expiry, and that the
+  nonce was never used; a replay is refused, and the refusal is a handoff like any other.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import hmac
 import json
@@ -79,16 +77,21 @@ def pin_matches(pin: str, stored: str) -> bool:
 
 
 def dynamic_code(claim: QrClaim) -> str:
-    raw = json.dumps(claim.model_dump(mode="json"), separators=(",", ":")).encode()
-    return DYNAMIC_PREFIX + base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    """``EHD:card~key id~nonce~expires~signature``: short, so the QR code stays easy to scan."""
+    a = claim.authority
+    parts = [claim.card_number, *((a.key_id, a.nonce, a.expires, a.signature) if a else ("", "", "", ""))]
+    return DYNAMIC_PREFIX + "~".join(parts)
 
 
 def read_dynamic_code(code: str) -> QrClaim:
-    body = code[len(DYNAMIC_PREFIX) :]
+    parts = code[len(DYNAMIC_PREFIX) :].split("~")
+    if len(parts) != 5 or len(code) > 1000:
+        raise Refused("the dynamic code is malformed", "QrMalformed")
+    card, key_id, nonce, expires, signature = parts
     try:
-        raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
-        return QrClaim.model_validate_json(raw)
-    except (binascii.Error, ValueError, ValidationError) as exc:
+        authority = Authority(key_id=key_id, nonce=nonce, expires=expires, signature=signature) if key_id else None
+        return QrClaim(card_number=card, authority=authority)
+    except ValidationError as exc:
         raise Refused("the dynamic code is malformed", "QrMalformed") from exc
 
 
