@@ -162,3 +162,19 @@ def test_a_loan_for_a_company_one_did_not_register_is_refused_at_the_edge(stack,
 
     result = stack.cli("apply", str(LOAN), "--company", random_uscc("370102"), "--url", stack.url)
     assert result.returncode != 0 and "not the credit code of a company you registered" in result.stdout + result.stderr
+
+
+def test_a_bank_the_consent_does_not_name_and_data_it_does_not_cover_are_refused(stack, tmp_path):
+    path = write_application(tmp_path, application())
+    uscc = json.loads(stack.cli("apply", str(path), "--url", stack.url, "--wait", "--json", check=True).stdout)["uscc"]
+    narrow = json.loads(CONSENT.read_text()) | {"banks": ["bank_rural"], "data": ["licence", "social_security"]}
+    assert apply(stack, write_application(tmp_path, narrow), uscc)["status"] == "completed"
+    qilu = json.loads(LOAN.read_text()) | {"product": "qilu_payroll_credit", "amount_cny": 100_000}
+    for body, code, says in (
+        (qilu, "BankNotConsented", "does not name bank_qilu"),
+        (json.loads(LOAN.read_text()), "DataNotConsented", "does not cover court, utilities"),
+    ):
+        case = apply(stack, write_application(tmp_path, body), uscc)
+        assert case["status"] == "rejected" and says in case["reason"], case["reason"]
+        assert evidence(stack, case["case_id"])["consent_check"]["record"]["outputs"]["code"] == code
+        assert all(s["state"] in ("rejected", "cancelled") for s in case["steps"])  # nothing read
