@@ -225,6 +225,13 @@ ZH: dict[str, str] = {
     "ag_housing_fund": "济南住房公积金中心",
     "ag_bank": "开户银行",
     "nav_health_card": "电子健康卡",
+    "check_live_current": "亮照有效：这是持照人此刻在手机上出示的电子营业执照（{time} 前有效）。",
+    "check_live_expired": "这个亮照二维码已于 {time} 过期，可能是截图：请持照人重新出示。执照本身的状态见上。",
+    "check_live_invalid": "这个亮照二维码不是本系统签发的，或已被改动：不能证明持照人此刻出示了执照。"
+    "执照本身的状态见上。",
+    "show_live": "在手机上亮照",
+    "live_alt": "营业执照 {code} 的亮照二维码",
+    "live_until": "此二维码 {time} 前有效；过期后请重新生成。",
     "nav_hospital": "健康卡核验",
     "hc_title": "电子健康卡",
     "hc_lead": "一张卡，全市医院通用。就诊时出示一次性动态码，或静态码加密码。每一次读卡都有记录，您可以随时查看。",
@@ -532,6 +539,14 @@ EN: dict[str, str] = {
     "ag_housing_fund": "Housing provident fund",
     "ag_bank": "Account bank",
     "nav_health_card": "Health card",
+    "check_live_current": "Shown live: the holder is showing this e-licence on a phone now (valid until {time}).",
+    "check_live_expired": "This live e-licence code expired at {time}; it may be a screenshot. Ask the holder to "
+    "show it again. The licence's own status is above.",
+    "check_live_invalid": "This live e-licence code was not made by this system, or was changed: it does not show "
+    "that the holder has the licence at hand. The licence's own status is above.",
+    "show_live": "Show the e-licence on this phone",
+    "live_alt": "Live QR code of business licence {code}",
+    "live_until": "This QR code works until {time}; make a new one after that.",
     "nav_hospital": "Card check",
     "hc_title": "Electronic health card",
     "hc_lead": "One card for every hospital in the city. At a visit, show a one-time dynamic code, or the static code "

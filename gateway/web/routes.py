@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlencode
@@ -19,7 +20,7 @@ from fastapi.templating import Jinja2Templates
 from agencies.identifiers import JINAN_DIVISIONS, USCC_ALPHABET, IdentifierError, validate_uscc
 from gateway.accounts import RateLimited
 from gateway.api.deps import SessionDep
-from gateway.api.public import licence_status
+from gateway.api.public import gateway_keyring, judge_live, licence_status
 from gateway.web.i18n import COOKIE, HTML_LANG, MESSAGES, pick_lang, translator
 
 HERE = Path(__file__).parent
@@ -32,6 +33,7 @@ CSP = (
 )
 SERVER_ONLY = ("check_", "home_")  # words no script needs stay out of the pages' JSON
 CASE_ID = r"^[A-Za-z0-9_-]{1,64}$"
+CST = timezone(timedelta(hours=8), "CST")
 
 templates = Jinja2Templates(directory=HERE / "templates")
 router = APIRouter(include_in_schema=False)
@@ -103,9 +105,20 @@ def code_problem(code: str) -> tuple[str, dict] | None:
     return None
 
 
+def beijing_time(iso: str) -> str:
+    """HH:MM in China Standard Time (UTC+8 all year), as a counter clerk reads a clock."""
+    return datetime.fromisoformat(iso).astimezone(CST).strftime("%H:%M")
+
+
 @router.get("/check", response_class=HTMLResponse)
-def check(request: Request, session: SessionDep, code: Annotated[str | None, Query(max_length=200)] = None):
-    """The public licence check: no sign-in, the same answer as GET /api/public/licences/{code}."""
+def check(
+    request: Request,
+    session: SessionDep,
+    code: Annotated[str | None, Query(max_length=200)] = None,
+    live: Annotated[str | None, Query(max_length=400)] = None,
+):
+    """The public licence check: no sign-in, the same answer as GET /api/public/licences/{code};
+    with ``live`` (the QR code of an e-licence shown on a phone), whether it was shown live."""
     if code is None:
         return render(request, "check.html", code="")
     typed = re.sub(r"\s+", "", code).upper()
@@ -119,7 +132,11 @@ def check(request: Request, session: SessionDep, code: Annotated[str | None, Que
     if problem is not None:
         return render(request, "check.html", code=code.strip(), problem=problem)
     found, _case = licence_status(session, typed)
-    return render(request, "check.html", code=typed, found=found)
+    shown = None
+    if live is not None:
+        verdict, until = judge_live(gateway_keyring(request), found.code, live, datetime.now(UTC))
+        shown = {"verdict": verdict, "until": beijing_time(until) if until else None}
+    return render(request, "check.html", code=typed, found=found, live=shown)
 
 
 @router.get("/sign-in", response_class=HTMLResponse)

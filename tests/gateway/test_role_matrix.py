@@ -88,6 +88,7 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("GET", "/api/public/licences/{code}"): statuses(200),  # public: "unknown"
     # the e-licence shows personal data: only the applicant it was issued to (nobody here: 404)
     ("GET", "/api/public/licences/{code}/document.pdf"): statuses(403, anonymous=401, applicants=404),
+    ("POST", "/api/public/licences/{code}/live"): statuses(403, anonymous=401, applicants=404),
     # a resident's own cards; codes and revocations only of a card they hold (nobody here: 404)
     ("GET", "/api/health-cards"): statuses(403, anonymous=401, applicants=200),
     ("POST", "/api/health-cards/{card_number}/code"): statuses(403, anonymous=401, applicants=404),

@@ -51,6 +51,8 @@ def test_an_applicant_applies_with_the_form_and_watches_it_complete_live(stack, 
     with page.expect_download() as download:
         page.click("#download-licence")
     assert open(download.value.path(), "rb").read(5) == b"%PDF-"
+    page.click("#show-live")  # the e-licence shown live on this phone
+    assert page.wait_for_selector("#live-licence img").get_attribute("alt") == f"营业执照 {uscc} 的亮照二维码"
     page.goto(f"/cases/{case_id}?lang=en")
     page.wait_for_selector("#case-status.badge-completed")
     stack_pages.shoot(page, "stack-case-completed-en")

@@ -179,6 +179,15 @@ document.addEventListener("DOMContentLoaded", () => {
     }
   });
 
+  document.getElementById("show-live").addEventListener("click", async () => {
+    const box = document.getElementById("live-licence");
+    try {
+      const live = await (await OV.api(`/api/public/licences/${encodeURIComponent(current.uscc)}/live`, { method: "POST" })).json();
+      box.replaceChildren(
+        OV.el("img", { src: live.qr_svg, alt: OV.t("live_alt", { code: current.uscc }), width: 220, height: 220 }),
+        OV.el("p", { text: OV.t("live_until", { time: OV.when(live.expires_at) }) }));
+    } catch (err) { box.textContent = OV.describe(err); }
+  });
   document.getElementById("download-licence").addEventListener("click", async () => {
     try {
       const resp = await OV.api(`/api/public/licences/${encodeURIComponent(current.uscc)}/document.pdf`);
