@@ -1,6 +1,7 @@
 """An agency worker's own metrics for Prometheus (prometheus-client's process registry), served at
 ``ONEVISIT_METRICS_ADDRESS`` by the worker commands: how long each step takes an agency (its
-back-end's action, the signature and the anchor), how long anchoring takes, and the ledger's
+back-end's action, the signature and the anchor), how long anchoring takes, how many handoffs
+share a batch's transaction (batch mode), and the ledger's
 refusals and errors. Labels name agencies and steps only: no case, no personal data."""
 
 from __future__ import annotations
@@ -20,4 +21,10 @@ ANCHOR_SECONDS = Histogram(
 )
 LEDGER_ERRORS = Counter(
     "onevisit_ledger_errors", "Anchors the ledger refused or could not take, by agency and kind", ["agency", "kind"]
+)
+BATCH_SIZE = Histogram(
+    "onevisit_anchor_batch_size",
+    "Handoffs anchored by one batch transaction (batch mode), by agency",
+    ["agency"],
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
 )

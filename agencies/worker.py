@@ -13,6 +13,7 @@ from temporalio.worker import Worker
 from agencies.adapter import AgencyActivities, SignedHandoffs
 from agencies.backend import AgencyBackend, RemoteBackend
 from agencies.keys import AgencyKeys
+from agencies.metrics import BATCH_SIZE
 from agencies.simulated import SimulatedBackend
 from chain.anchors import Anchorer, Deployment
 from chain.batcher import AnchorBatcher
@@ -41,7 +42,11 @@ def build_activities(
         else SimulatedBackend(keys.agency, state_dir, gateway_keys=gateway_keys)
     )
     sender = Sender(ledger, keys.account_key)
-    anchorer: Anchorer = AnchorBatcher(sender, state_dir / f"{keys.agency}-batches.db") if batch else sender
+    anchorer: Anchorer = (
+        AnchorBatcher(sender, state_dir / f"{keys.agency}-batches.db", on_batch=BATCH_SIZE.labels(keys.agency).observe)
+        if batch
+        else sender
+    )
     return AgencyActivities(keys, backend, anchorer, SignedHandoffs(state_dir / f"{keys.agency}-journal.db"), ledger)
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -136,12 +137,15 @@ class AnchorBatcher:
         max_batch: int = 256,
         max_wait_s: float = 0.05,
         max_in_flight: int = 4,
+        on_batch: Callable[[int], None] | None = None,
     ):
+        """``on_batch(n)``: told the size of each batch this batcher anchors (for a metric)."""
         if max_batch < 1 or max_in_flight < 1 or max_wait_s < 0:
             raise ChainValueError("max_batch and max_in_flight must be positive, max_wait_s not negative")
         self.sender = sender
         self.ledger = sender.ledger
         self.max_batch, self.max_wait_s, self.max_in_flight = max_batch, max_wait_s, max_in_flight
+        self.on_batch = on_batch
         self.timeout = 2 * sender.receipt_timeout + max_wait_s + 30
         self.journal = BatchJournal(journal)
         self._cond = threading.Condition()
@@ -271,6 +275,11 @@ class AnchorBatcher:
         root = to_hex(tree.root)
         self.journal.add(root, entries)
         self._settle(self._send(root, len(entries)), entries, tree)
+        if self.on_batch is not None:
+            try:
+                self.on_batch(len(entries))
+            except Exception:  # noqa: BLE001 - a metric never fails an anchor that stands
+                pass
 
     def _resume_batch(self, root: str) -> None:
         entries, event = self.journal.batch(root)

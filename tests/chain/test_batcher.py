@@ -41,8 +41,10 @@ def check_proof(anchor) -> None:
 def test_many_handoffs_share_few_transactions_and_each_has_a_proof(embedded_ledger, tmp_path):
     # batches close when full, never on a timer (its 300 s only guards against a hang): how many
     # handoffs share a transaction does not depend on how fast the threads hand them over
-    case, hashes = fresh(), [fresh() for _ in range(48)]
-    batcher = AnchorBatcher(tax_sender(embedded_ledger), tmp_path / "full.db", max_batch=16, max_wait_s=300)
+    case, hashes, sizes = fresh(), [fresh() for _ in range(48)], []
+    batcher = AnchorBatcher(
+        tax_sender(embedded_ledger), tmp_path / "full.db", max_batch=16, max_wait_s=300, on_batch=sizes.append
+    )
     try:
         with ThreadPoolExecutor(48) as pool:
             anchors = list(pool.map(lambda h: batcher.anchor(h, FLOW, STEP, case), hashes))
@@ -67,6 +69,7 @@ def test_many_handoffs_share_few_transactions_and_each_has_a_proof(embedded_ledg
         )
         assert ledger.batch_anchored_at(root) == event.block_number
     assert ledger.anchors_for_case(case) == []  # nothing anchored alone
+    assert sorted(sizes) == sorted(ledger.batch_of(root).count for root in roots)  # told of each batch once
 
 
 def test_a_handoff_given_twice_is_batched_once(embedded_ledger, batcher):
@@ -148,13 +151,18 @@ def test_a_batch_the_contract_refuses_is_refused_to_every_waiter_and_kept(embedd
 
 
 def test_the_agency_worker_in_batch_mode_anchors_in_batches_exactly_once(embedded_ledger, tmp_path):
+    from prometheus_client import REGISTRY
     from temporalio.testing import ActivityEnvironment
 
     from agencies.worker import build_activities
     from chain.handoff import Handoff, sign
     from workflows.messages import AnchorInput
 
+    def batches() -> float:
+        return REGISTRY.get_sample_value("onevisit_anchor_batch_size_count", {"agency": "tax"}) or 0.0
+
     keys = embedded_ledger.keys["tax"]
+    before = batches()
     activities = build_activities(keys, embedded_ledger.ledger(), tmp_path, batch=True)
     try:
         assert isinstance(activities.anchorer, AnchorBatcher)
@@ -174,6 +182,7 @@ def test_the_agency_worker_in_batch_mode_anchors_in_batches_exactly_once(embedde
         again = ActivityEnvironment().run(activities.anchor_handoff, request)  # a retried activity
         assert first == again and first.batched and first.handoff == request.handoff.hash
         check_proof(first)
+        assert batches() == before + 1  # one batch of one, measured once: the retry is answered from the journal
     finally:
         activities.anchorer.close()
     single = build_activities(keys, embedded_ledger.ledger(), tmp_path / "single")
