@@ -34,8 +34,10 @@ def consent_of(loan: EvidenceBundle) -> str | None:
 
 
 def link_findings(
-    loan: EvidenceBundle, grant: EvidenceBundle, revocation: EvidenceBundle | None = None
+    loan: EvidenceBundle, grant: EvidenceBundle | None, revocation: EvidenceBundle | None = None
 ) -> list[Finding]:
+    """What does not link ``loan`` to the consent its check names (``grant``: that consent's trail;
+    None when the check refused, so no consent is named)."""
     out: list[Finding] = []
 
     def finding(check: str, message: str, item: EvidenceItem | None = None) -> None:
@@ -51,9 +53,9 @@ def link_findings(
                 finding("consent", "a read completed although no consent check did", item)
         return out
     checked: dict[str, Any] = check.handoff.record.outputs
-    granted_item = _completed(grant, "consent_grant")
+    granted_item = None if grant is None else _completed(grant, "consent_grant")
     if granted_item is None:
-        finding("consent", f"the grant's trail (case {grant.case_id}) records no consent")
+        finding("consent", f"no trail records the consent {checked.get('consent_id')} the check names", check)
         return out
     granted: dict[str, Any] = granted_item.handoff.record.outputs
     # (1) the same consent, for the same company

@@ -243,19 +243,16 @@ def audit_loan(
         return bundle, verify_case(bundle, ledger, trust).with_findings(refused)
 
     loan, report = verified(case_id)
-    reports, links = [report], []
+    reports, grant, revocation = [report], None, None
     consent_id = consent_of(loan)
     if consent_id is not None:
         cases = call(client.get, f"/api/credit/consents/{consent_id}")
         grant, grant_report = verified(cases["grant"])
-        revocation = None
         reports.append(grant_report)
         if cases.get("revocation"):
             revocation, revocation_report = verified(cases["revocation"])
             reports.append(revocation_report)
-        links = link_findings(loan, grant, revocation)
-    else:
-        links = link_findings(loan, loan)
+    links = link_findings(loan, grant, revocation)
     ok = all(r.ok for r in reports) and not links
     if as_json:
         body = {"ok": ok, "consent_id": consent_id, "trails": [r.model_dump(mode="json") for r in reports],

@@ -78,3 +78,12 @@ def test_a_grant_of_another_consent_or_company_is_named():
         "expires_on": "2026-12-31"}, block=10))  # fmt: skip
     findings = link_findings(loan(), other)
     assert {f.check for f in findings} == {"consent"} and "the grant records YDT2026120400000002" in findings[0].message
+
+
+def test_a_refused_check_needs_no_consent_but_a_read_after_it_is_named():
+    refused = item("consent_check", "big_data", {"reason": "no consent", "code": "NoConsent"}, 12, outcome="rejected")
+    assert consent_of(bundle("LOAN", refused)) is None and link_findings(bundle("LOAN", refused), None) == []
+    read = item("read_licence", "market_regulation", {"consent_id": CID}, 13)
+    findings = link_findings(bundle("LOAN", refused, read), None)
+    assert [f.step for f in findings] == ["read_licence"] and "no consent check did" in findings[0].message
+    assert "no trail records the consent" in link_findings(loan(), None)[0].message
