@@ -77,6 +77,7 @@ async def open_case(
     application: dict[str, Any],
     title: str,
     idempotency_key: str | None = None,
+    kept: dict[str, Any] | None = None,
 ) -> tuple[Case, bool]:
     """Keep the case, then start its workflow under the case id; returns the case and whether it
     is new. With ``idempotency_key``, a repeat of a request this applicant sent before returns the
@@ -99,7 +100,7 @@ async def open_case(
         commitment=case_commitment(case_id, salt),
         application_enc=b"",
     )
-    vault.seal(session, case, application)
+    vault.seal(session, case, application if kept is None else kept)  # ``kept``: what the store may hold of it
     session.add(case)
     if idempotency_key is not None:
         session.add(

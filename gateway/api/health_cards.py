@@ -126,7 +126,14 @@ async def check(
     application = {k: v for k, v in application.items() if v is not None}
     try:
         case, _ = await open_case(
-            session, temporal, vault, user, get_flow(VISIT_FLOW), application, title=visit_title(body.code)
+            session,
+            temporal,
+            vault,
+            user,
+            get_flow(VISIT_FLOW),
+            application,
+            title=visit_title(body.code),
+            kept={k: v for k, v in application.items() if k != "pin"},  # the PIN goes to the card's issuer only
         )
     except CaseNotStarted as exc:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"the check could not be started: {exc}") from exc

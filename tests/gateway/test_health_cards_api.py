@@ -143,6 +143,9 @@ def test_a_check_names_the_clerks_own_hospital_whatever_the_body_says(gw, fake_t
     sent = fake_temporal.started[resp.json()["case_id"]]
     assert sent.flow.name == "health_card_visit"
     assert sent.application == {**body, "hospital": "hospital_provincial"}
+    with gw.session() as session:  # the store keeps no PIN typed at a visit: it went to the card's issuer only
+        kept = gw.http.app.state.vault.open(session, session.get(Case, resp.json()["case_id"]))
+    assert kept == {"code": body["code"], "channel": "kiosk", "hospital": "hospital_provincial"}
     injected = gw.http.post(
         "/api/health-cards/checks",
         json={**body, "hospital": "hospital_qilu"},
