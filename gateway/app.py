@@ -35,6 +35,7 @@ from gateway.metrics import Metrics
 from gateway.schemas import APPLICATION_FLOWS
 from gateway.settings import Settings, get_settings
 from gateway.store import Vault, make_engine, mark, marked
+from gateway.tracing import GATEWAY, ServerSpans, process_tracer, temporal_interceptors
 from gateway.web import router as web_router
 from workflows.codec import data_converter
 
@@ -81,7 +82,8 @@ def metrics_runtime(address: str) -> Runtime:
     return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=address)))
 
 
-async def connect_temporal(settings: Settings, attempts: int = 60) -> Client:
+async def connect_temporal(settings: Settings, attempts: int = 60, service: str = GATEWAY) -> Client:
+    """``service``: this process's name in its traces (when ONEVISIT_OTEL_ENDPOINT is set)."""
     tls = settings.temporal_tls()  # mutual TLS in production; an unreadable certificate fails here, not retried
     runtime = metrics_runtime(settings.temporal_metrics_address) if settings.temporal_metrics_address else None
     for attempt in range(attempts):
@@ -92,6 +94,7 @@ async def connect_temporal(settings: Settings, attempts: int = 60) -> Client:
                 data_converter=data_converter(settings.resolved_data_key()),
                 tls=tls,
                 runtime=runtime,
+                interceptors=temporal_interceptors(process_tracer(settings, service)),
             )
         except RuntimeError:
             if attempt == attempts - 1:
@@ -136,6 +139,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="OneVisit", version="0.1.0", lifespan=lifespan)
     app.add_middleware(BodyLimit, limit_for=body_limit)
     app.add_middleware(InFlightLimit, limit=IN_FLIGHT, exempt=lambda path: path.endswith("/events"))
+    if tracer := process_tracer(settings, GATEWAY):  # around the limits: its span holds the queueing too
+        app.add_middleware(ServerSpans, tracer=tracer)
     if settings.temporal_ui_url:  # the Temporal Web UI calls /api/codec/decode from the browser, with a bearer token
         app.add_middleware(
             CORSMiddleware,

@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     # HOST:PORT where a worker process serves its own metrics (agencies.metrics: step and anchor
     # times, ledger errors) for Prometheus; off by default (the gateway serves /metrics itself)
     metrics_address: str | None = None
+    # OTLP/HTTP traces endpoint (http://collector:4318/v1/traces): every process then traces its
+    # requests, workflows and activities into one trace per case (gateway.tracing); off by default
+    otel_endpoint: str | None = None
     ledger_rpc: str = "http://127.0.0.1:8545"
     data_key: str | None = None
     token_ttl_minutes: int = 8 * 60

@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 
+from gateway import tracing
 from gateway.cli.common import fail
 
 app = typer.Typer()  # running the stack and its parts, at the top level
@@ -273,7 +274,7 @@ def worker_engine() -> None:
     keyring = _gateway_keyring(settings)
 
     async def make(stop):
-        client = await connect_temporal(settings)
+        client = await connect_temporal(settings, service=tracing.ENGINE)
         await run_engine_worker(client, make_engine(settings.db_url), stop, keyring)
 
     _run_until_signal(make)
@@ -301,7 +302,7 @@ def worker_agency(
     settings = get_settings()
 
     async def make(stop):
-        await agency(await connect_temporal(settings), settings, stop)
+        await agency(await connect_temporal(settings, service=tracing.agency_service(name)), settings, stop)
 
     _run_until_signal(make)
 
@@ -325,7 +326,7 @@ def worker_all(anchor_mode: AnchorMode = "single") -> None:
     keyring = _gateway_keyring(settings)
 
     async def make(stop):
-        client = await connect_temporal(settings)
+        client = await connect_temporal(settings, service=tracing.WORKERS)
         async with asyncio.TaskGroup() as group:  # one failing takes the process down: `up` restarts it
             group.create_task(run_engine_worker(client, make_engine(settings.db_url), stop, keyring))
             group.create_task(agencies(client, settings, stop))
