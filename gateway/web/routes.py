@@ -17,6 +17,8 @@ from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.templating import Jinja2Templates
 
+from agencies.consent import CATEGORIES
+from agencies.directory import BANKS
 from agencies.identifiers import JINAN_DIVISIONS, USCC_ALPHABET, IdentifierError, validate_uscc
 from gateway.accounts import RateLimited
 from gateway.api.deps import SessionDep
@@ -179,6 +181,16 @@ def case(request: Request, case_id: str) -> HTMLResponse:
 @router.get("/health-card", response_class=HTMLResponse)
 def health_card(request: Request) -> HTMLResponse:
     return render(request, "health_card.html")
+
+
+@router.get("/credit", response_class=HTMLResponse)
+def credit(request: Request) -> HTMLResponse:
+    return render(request, "credit.html", banks=list(BANKS), categories=list(CATEGORIES))
+
+
+@router.get("/bank", response_class=HTMLResponse)
+def bank(request: Request) -> HTMLResponse:
+    return render(request, "bank.html")
 
 
 @router.get("/hospital", response_class=HTMLResponse)

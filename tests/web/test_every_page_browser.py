@@ -19,6 +19,8 @@ PAGES = [
     ("clerk-market_regulation", "/queue", "#queue-status"),
     ("resident", "/health-card", "#hc-apply:not([hidden]) #resident-name"),
     ("clerk-hospital_qilu", "/hospital", "#code"),
+    ("applicant", "/credit", "#cr-status"),
+    ("clerk-bank_qilu", "/bank", "#bk-status"),
     ("auditor", "/audit", "#case-pick option"),
 ]
 

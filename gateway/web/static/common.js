@@ -24,6 +24,7 @@ const OV = (() => {
   function signOut() { for (const k of ["ov.token", "ov.role", "ov.agency", "ov.user"]) store.removeItem(k); }
   const home = (role, agency) =>
     (role === "clerk" && (agency || "").startsWith("hospital_") ? "/hospital" : null) ||
+    (role === "clerk" && (agency || "").startsWith("bank_") ? "/bank" : null) ||
     ({ applicant: "/my-cases", clerk: "/queue", auditor: "/audit" })[role] || "/";
 
   function needSignIn(roles) {
