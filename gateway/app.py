@@ -118,6 +118,22 @@ def prepare_accounts(session: Session, settings: Settings) -> None:
         seed_demo_users(session)
 
 
+async def sweep_consents(app: FastAPI, every_s: float) -> None:
+    """Record every SME credit consent's expiry once its last day has passed: each an anchored
+    handoff of the big data bureau, without waiting for the operator (POST /api/credit/expiries)."""
+    from gateway.api.credit import sweep_expiries
+
+    while True:
+        try:
+            with Session(app.state.engine) as session:
+                started = await sweep_expiries(session, app.state.temporal, app.state.vault)
+            if started:
+                log.info("recording %d consent expiries: %s", len(started), ", ".join(started))
+        except Exception:  # noqa: BLE001 - the next sweep tries again; nothing is lost meanwhile
+            log.exception("the consent expiry sweep failed; it runs again in %.0f s", every_s)
+        await asyncio.sleep(every_s)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
@@ -133,7 +149,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             prepare_accounts(session, settings)
         app.state.deployment = DeploymentFile.read(settings.deployment_file)
         app.state.temporal = await connect_temporal(settings)
+        sweeper = (
+            asyncio.create_task(sweep_consents(app, settings.consent_sweep_s)) if settings.consent_sweep_s else None
+        )
         yield
+        if sweeper is not None:
+            sweeper.cancel()
         app.state.engine.dispose()
 
     app = FastAPI(title="OneVisit", version="0.1.0", lifespan=lifespan)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from cryptography.fernet import Fernet
-from pydantic import field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     # OTLP/HTTP traces endpoint (http://collector:4318/v1/traces): every process then traces its
     # requests, workflows and activities into one trace per case (gateway.tracing); off by default
     otel_endpoint: str | None = None
+    # seconds between the gateway's sweeps that record SME credit consents past their last day as
+    # expired (each an anchored handoff); 0 = only when an admin asks (POST /api/credit/expiries)
+    consent_sweep_s: float = Field(3600.0, ge=0)
     ledger_rpc: str = "http://127.0.0.1:8545"
     data_key: str | None = None
     token_ttl_minutes: int = 8 * 60

@@ -140,18 +140,28 @@ async def record_expiries(
 ) -> ExpiriesOut:
     """The operator's daily sweep: the big data bureau records (signs, anchors) the expiry of every
     consent whose last day has passed and whose expiry is not recorded yet."""
+    try:
+        started = await sweep_expiries(session, temporal, vault, user)
+    except CaseNotStarted as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"an expiry could not be started: {exc}") from exc
+    return ExpiriesOut(started=started)
+
+
+async def sweep_expiries(session, temporal, vault, user=None) -> list[str]:
+    """Start the recording of every expiry due; ``user``: who asks (None: the gateway's own sweep,
+    each case then opened for the company's founder who gave the consent). Returns the cases."""
+    from gateway.store import Case, User
+
     started = []
     for consent in credit.expiries_due(session):
+        owner = user or session.get(User, session.get(Case, consent["case_id"]).applicant_id)
         application = {"company": {"uscc": consent["uscc"]}, "consent_id": consent["consent_id"]}
-        try:
-            case, _ = await open_case(
-                session, temporal, vault, user, get_flow(credit.EXPIRY_FLOW), application,
-                title=credit.expiry_title(consent["consent_id"]),
-            )  # fmt: skip
-        except CaseNotStarted as exc:
-            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"an expiry could not be started: {exc}") from exc
+        case, _ = await open_case(
+            session, temporal, vault, owner, get_flow(credit.EXPIRY_FLOW), application,
+            title=credit.expiry_title(consent["consent_id"]),
+        )  # fmt: skip
         started.append(case.id)
-    return ExpiriesOut(started=started)
+    return started
 
 
 class ConsentCases(BaseModel):

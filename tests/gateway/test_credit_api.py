@@ -227,3 +227,21 @@ def test_the_operators_sweep_starts_one_expiry_record_per_consent_that_ran_out(
     completed(gw, fake_temporal, first[0], {"consent_id": expired, "consent_status": "expired"})
     view = gw.http.get(f"/api/credit/companies/{company}", headers=gw.login("applicant")).json()
     assert {c["consent_id"]: c["expiry_recorded"] for c in view["consents"]}[expired] is True
+
+
+def test_the_gateways_own_sweep_records_an_expiry_for_the_founder_without_an_admin(
+    in_process_gateway, fake_temporal, company
+):
+    import asyncio
+
+    from gateway.api.credit import sweep_expiries
+    from gateway.store import Case
+
+    gw = in_process_gateway
+    expired = granted(gw, fake_temporal, company, "YDT2026010100000004", expires=-1)
+    with gw.session() as session:
+        started = asyncio.run(sweep_expiries(session, fake_temporal, gw.http.app.state.vault))
+        assert len(started) == 1 and fake_temporal.started[started[0]].application["consent_id"] == expired
+        founder = session.get(Case, started[0]).applicant_id
+        assert founder == session.get(Case, next(iter(fake_temporal.started))).applicant_id  # the consent's giver
+        assert asyncio.run(sweep_expiries(session, fake_temporal, gw.http.app.state.vault)) == []  # once
