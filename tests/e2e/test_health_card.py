@@ -149,3 +149,19 @@ def test_a_lost_card_is_revoked_and_reissued_and_its_codes_are_refused(stack, ca
     }
     assert cards[old] == "revoked" and cards[new] == "valid"
     assert httpx.post(f"{stack.url}/api/health-cards/{old}/code", headers=stack.token("applicant")).status_code == 409
+
+
+def test_a_card_trail_tampered_with_or_cut_short_fails_offline_naming_it(stack, card, tmp_path):
+    bundle = tmp_path / "card.json"
+    stack.cli("audit", "export", card["case_id"], "-o", str(bundle), "--url", stack.url, check=True)
+    honest = json.loads(bundle.read_text())
+    issued = next(i for i in honest["handoffs"] if i["handoff"]["record"]["step"] == "card_issue")
+    number = issued["handoff"]["record"]["outputs"]["card_number"]
+    forged = tmp_path / "forged.json"  # another card number written into the signed issue record
+    forged.write_text(bundle.read_text().replace(number, number[:-1] + str((int(number[-1]) + 1) % 10)))
+    result = stack.cli("audit", "verify-bundle", str(forged))
+    assert result.returncode == 1 and "[hash] card_issue" in result.stdout, result.stdout
+    cut = tmp_path / "cut.json"  # the issue record left out: the closing record names it
+    cut.write_text(json.dumps({**honest, "handoffs": [i for i in honest["handoffs"] if i is not issued]}))
+    result = stack.cli("audit", "verify-bundle", str(cut))
+    assert result.returncode == 1 and "missing from the trail" in result.stdout, result.stdout
