@@ -10,7 +10,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import cache
 
 from argon2 import PasswordHasher
@@ -155,6 +155,12 @@ def revoke_token(session: Session, token: str) -> None:
     if row is not None:
         session.delete(row)
         session.commit()
+
+
+def token_expiry(session: Session, token: str) -> datetime | None:
+    """When a bearer token stops signing anyone in (None: it is not one)."""
+    row = session.get(ApiToken, _token_hash(token))
+    return row.expires_at if row else None
 
 
 def token_user(session: Session, token: str) -> User | None:

@@ -162,12 +162,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(InFlightLimit, limit=IN_FLIGHT, exempt=lambda path: path.endswith("/events"))
     if tracer := process_tracer(settings, GATEWAY):  # around the limits: its span holds the queueing too
         app.add_middleware(ServerSpans, tracer=tracer)
-    if settings.temporal_ui_url:  # the Temporal Web UI calls /api/codec/decode from the browser, with a bearer token
+    if settings.temporal_ui_url:  # the Temporal Web UI calls /api/codec/decode from the browser (token or cookie)
         app.add_middleware(
             CORSMiddleware,
             allow_origins=[settings.temporal_ui_url.rstrip("/")],
             allow_methods=["POST"],
             allow_headers=["Authorization", "Content-Type", "X-Namespace"],
+            allow_credentials=True,  # the codec cookie (api/codec.py), sent only to /api/codec
         )
     app.state.settings = settings
     app.state.temporal = None

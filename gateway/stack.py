@@ -335,6 +335,8 @@ class Stack:
                 "--log-level",
                 "warn",
                 "--ui-disable-news-fetch",
+                "--ui-codec-endpoint",  # the gateway's decoder: an auditor's browser shows payloads in clear
+                f"http://{'127.0.0.1' if self.host in ('0.0.0.0', '::') else self.host}:{self.port}/api/codec",
             ],
         )
         return port, f"http://{self.host}:{ui}"

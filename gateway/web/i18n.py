@@ -224,6 +224,13 @@ ZH: dict[str, str] = {
     "ag_human_resources": "济南市人力资源和社会保障局",
     "ag_housing_fund": "济南住房公积金中心",
     "ag_bank": "开户银行",
+    "codec_title": "在 Temporal 界面中查看明文",
+    "codec_lead": "案件在 Temporal 中的历史是加密的。允许本浏览器中的 Temporal Web 界面以您的身份调用解密接口后，"
+    "您可以在那里看到明文（每次解密都有记录）；登录过期或关闭后失效。",
+    "codec_on": "允许本浏览器",
+    "codec_off": "关闭",
+    "codec_is_on": "已允许：本浏览器中的 Temporal Web 界面现在可以显示明文。",
+    "codec_is_off": "已关闭：Temporal Web 界面不再能解密。",
     "nav_credit": "一贷通",
     "nav_bank": "贷款",
     "cr_title": "一贷通：授权银行查询，在线获得贷款",
@@ -592,6 +599,14 @@ EN: dict[str, str] = {
     "ag_human_resources": "Human resources and social security",
     "ag_housing_fund": "Housing provident fund",
     "ag_bank": "Account bank",
+    "codec_title": "Payloads in the Temporal Web UI",
+    "codec_lead": "A case's history in Temporal is encrypted. Let the Temporal Web UI in this browser call the "
+    "decoder as you, and it shows the payloads in clear (every decoding is logged); it stops when your "
+    "sign-in expires or you turn it off.",
+    "codec_on": "Allow this browser",
+    "codec_off": "Turn off",
+    "codec_is_on": "Allowed: the Temporal Web UI in this browser now shows payloads in clear.",
+    "codec_is_off": "Turned off: the Temporal Web UI can no longer decode.",
     "nav_credit": "SME credit",
     "nav_bank": "Loans",
     "cr_title": "SME credit: let banks read, get a loan online",

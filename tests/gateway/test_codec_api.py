@@ -72,4 +72,29 @@ def test_the_temporal_web_ui_may_call_it_from_its_own_origin(tmp_path, monkeypat
         ui = http.options("/api/codec/decode", headers={"Origin": "http://127.0.0.1:8233", **ask})
         other = http.options("/api/codec/decode", headers={"Origin": "http://evil.example", **ask})
     assert ui.headers["access-control-allow-origin"] == "http://127.0.0.1:8233"
+    assert ui.headers["access-control-allow-credentials"] == "true"  # the codec cookie goes along
     assert "access-control-allow-origin" not in other.headers
+
+
+async def test_an_auditors_browser_may_decode_by_a_cookie_scoped_to_the_decoder(in_process_gateway, tmp_path):
+    gw = in_process_gateway
+    key = (tmp_path / "keys" / "data.key").read_text().strip()
+    [plain] = pydantic_data_converter.payload_converter.to_payloads([{"name": "李明"}])
+    [sealed] = await EncryptionCodec(key).encode([plain])
+    body = {"payloads": [as_json(sealed)]}
+    opened = gw.http.post("/api/codec/session", headers=gw.login("auditor"))
+    cookie = opened.headers["set-cookie"]
+    assert opened.status_code == 204 and cookie.startswith("ov_codec=")
+    assert all(part in cookie for part in ("HttpOnly", "Path=/api/codec", "SameSite=strict", "Max-Age="))
+    token = opened.cookies["ov_codec"]
+    gw.http.cookies.clear()
+    by_cookie = gw.http.post("/api/codec/decode", json=body, cookies={"ov_codec": token})
+    assert by_cookie.status_code == 200 and base64.b64decode(by_cookie.json()["payloads"][0]["data"]) == plain.data
+    # the cookie opens the decoder and nothing else; a forged one, or one of another role, opens nothing
+    assert gw.http.get("/api/cases", cookies={"ov_codec": token}).status_code == 401
+    assert gw.http.post("/api/codec/decode", json=body, cookies={"ov_codec": "forged"}).status_code == 401
+    clerk = gw.login("clerk-tax")["Authorization"].removeprefix("Bearer ")
+    assert gw.http.post("/api/codec/decode", json=body, cookies={"ov_codec": clerk}).status_code == 403
+    assert gw.http.post("/api/codec/session", headers=gw.login("admin")).status_code == 403
+    closed = gw.http.delete("/api/codec/session", headers=gw.login("auditor"))
+    assert closed.status_code == 204 and 'ov_codec=""' in closed.headers["set-cookie"]

@@ -84,6 +84,8 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("GET", "/api/audit/service-levels"): statuses(403, anonymous=401, auditor=200),
     # payloads in the clear: personal data, so auditors only (not even an admin)
     ("POST", "/api/codec/decode"): statuses(403, anonymous=401, auditor=200),
+    ("POST", "/api/codec/session"): statuses(403, anonymous=401, auditor=204),  # the Web UI's cookie
+    ("DELETE", "/api/codec/session"): statuses(403, anonymous=401, auditor=204),
     ("GET", "/healthz"): statuses(503),  # public; the ledger is unreachable here
     ("GET", "/api/public/licences/{code}"): statuses(200),  # public: "unknown"
     # the e-licence shows personal data: only the applicant it was issued to (nobody here: 404)

@@ -67,6 +67,15 @@ document.addEventListener("DOMContentLoaded", async () => {
   } catch (err) {
     slStatus.textContent = OV.describe(err);
   }
+  const codecStatus = document.getElementById("codec-status");
+  for (const [id, method, word] of [["codec-on", "POST", "codec_is_on"], ["codec-off", "DELETE", "codec_is_off"]]) {
+    document.getElementById(id).addEventListener("click", async () => {
+      try {
+        await OV.api("/api/codec/session", { method });
+        codecStatus.textContent = OV.t(word);
+      } catch (err) { codecStatus.textContent = OV.describe(err); }
+    });
+  }
   document.getElementById("download-bundle").addEventListener("click", () => {
     if (bundle) OV.download(new Blob([JSON.stringify(bundle, null, 2)], { type: "application/json" }), `evidence-${bundle.case_id}.json`);
   });
