@@ -116,7 +116,7 @@ def test_a_signing_key_rotation_with_cases_in_flight_leaves_no_gap(ops_stack, tm
     old_signer = stack.deployment()["agencies"][agency]["signer"]
     worker_before = worker_starts(stack, agency)
     out = stack.cli(
-        "registry", "rotate-signer", agency, "--data-dir", str(stack.data_dir), "--blocks", "40", check=True
+        "registry", "rotate-signer", agency, "--data-dir", str(stack.data_dir), "--blocks", "24", check=True
     )
     effective = int(re.search(r"from block (\d+)", out.stdout).group(1))
     new_signer = stack.deployment()["agencies"][agency]["signer"]

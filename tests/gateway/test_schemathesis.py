@@ -50,6 +50,12 @@ BOUNDED = settings(
 )
 
 
+@pytest.fixture(autouse=True)
+def checks_answer_at_once(monkeypatch) -> None:
+    """A hospital's card check waits for its case to end; the fake engine never ends one (202 at once)."""
+    monkeypatch.setattr("gateway.api.health_cards.CHECK_WAIT_S", 0.05)
+
+
 @pytest.fixture
 def fake_ledger(monkeypatch) -> None:
     """A ledger that answers: the chain id the deployment names, and no registry events. With none
