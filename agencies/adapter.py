@@ -31,7 +31,7 @@ from agencies.backend import AgencyBackend, Broken, Refused, Unavailable
 from agencies.keys import AgencyKeys
 from agencies.localdb import open_local
 from agencies.metrics import ANCHOR_SECONDS, LEDGER_ERRORS, STEP_SECONDS
-from chain.anchors import Anchor, Anchorer, SignerRegistry
+from chain.anchors import Anchor, Anchorer, SignerRegistry, SignerSchedule
 from chain.errors import AnchorRefused
 from chain.handoff import CLOSED_BY, CLOSING_STEP, Handoff, SignedHandoff, now_rfc3339, sign
 from workflows.messages import (
@@ -140,6 +140,7 @@ class AgencyActivities:
         self.journal = journal
         self.registry = registry
         self._schedule: tuple[float, set[str]] | None = None  # (read at, signers accepted in the next block)
+        self._known: tuple[int, SignerSchedule] | None = None  # the schedule as read at a block
 
     def _check_agency(self, agency: str, step: str) -> None:
         if agency != self.agency:
@@ -168,11 +169,30 @@ class AgencyActivities:
                 log.warning("%s: signer schedule unreadable (%s); signing with the newest key", self.agency, exc)
                 return self.keys.signing_key
             cached = self._schedule = (now, schedule.accepted_at(head + 1))
+            self._known = (head, schedule)
         return self._held_key(cached[1]) or self.keys.signing_key
 
     def _held_key(self, accepted: set[str]) -> bytes | None:
         """The newest of this agency's keys among ``accepted`` (lower-case addresses), if any."""
         return next((k for address, k in self.keys.signing_keys.items() if address in accepted), None)
+
+    def _accepted_at(self, block: int) -> set[str]:
+        """The keys the registry accepts for this agency in ``block``: from the schedule last read,
+        when no SignerRotated event of the agency lies between that read and ``block`` (one indexed
+        log query), else read at ``block`` itself."""
+        known = self._known
+        if known is not None:
+            head, schedule = known
+            try:
+                if not self.registry.signer_changed(self.agency, min(head, block), max(head, block)):
+                    return schedule.accepted_at(block)
+            except Exception as exc:  # noqa: BLE001 - the full read below decides
+                log.warning(
+                    "%s: registry events unreadable (%s); reading the schedule at block %d", self.agency, exc, block
+                )
+        head, schedule = self.registry.signer_schedule(self.agency, block)
+        self._known = (head, schedule)
+        return schedule.accepted_at(block)
 
     def _accepted_in(self, handoff: SignedHandoff, anchor: Anchor, key: str | None) -> SignedHandoff:
         """``handoff`` with a signature the registry accepted in its anchor's block: as it is, or
@@ -180,8 +200,7 @@ class AgencyActivities:
         ``key``). Holding none of those keys fails the attempt, retryably."""
         if self.registry is None:
             return handoff
-        _, schedule = self.registry.signer_schedule(self.agency, anchor.block_number)
-        accepted = schedule.accepted_at(anchor.block_number)
+        accepted = self._accepted_at(anchor.block_number)
         if handoff.signer.lower() in accepted:
             return handoff
         signing = self._held_key(accepted)

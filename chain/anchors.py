@@ -107,6 +107,9 @@ class SignerRegistry(Protocol):
 
     def signer_schedule(self, agency: str, block: int | None = None) -> tuple[int, SignerSchedule]:
         """(the block read at: ``block``, else the head; the agency's schedule there)."""
+
+    def signer_changed(self, agency: str, after_block: int, through_block: int) -> bool:
+        """Whether the agency's schedule changed in blocks (after_block, through_block]."""
         ...
 
 

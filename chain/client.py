@@ -38,6 +38,7 @@ FIRST_POLL_S = 0.04  # before the first look for a receipt
 FEES_FOR_S = 2.0  # how long a sender reuses the fee fields it read (re-read at once when refused)
 ANCHOR_SELECTOR = function_signature_to_4byte_selector("anchor(bytes32,bytes32,bytes32)")
 HANDOFF_ANCHORED = keccak(text="HandoffAnchored(bytes32,bytes32,bytes32,bytes32,address)")
+SIGNER_ROTATED = keccak(text="SignerRotated(bytes32,address,address,uint256)")
 
 
 def connect(url: str, timeout: float = 30.0) -> Web3:
@@ -243,6 +244,23 @@ class LedgerClient:
             raise ChainError(f"{agency} is not a registered agency at block {block}")
         pending = next_signer if int(next_signer, 16) else None
         return block, SignerSchedule(signer, pending, next_from if pending else 0)
+
+    def signer_changed(self, agency: str, after_block: int, through_block: int) -> bool:
+        """Whether the agency's signer schedule changed in blocks (after_block, through_block]: a
+        SignerRotated event there (the only thing that changes it). One indexed log query, where
+        reading the schedule at a past block would rebuild that block's state."""
+        if through_block <= after_block:
+            return False
+        logs = self.rpc(  # raw: nothing to decode, only whether there is any
+            "eth_getLogs",
+            {
+                "fromBlock": hex(after_block + 1),
+                "toBlock": hex(through_block),
+                "address": self.agency_registry.address,
+                "topics": [to_hex(SIGNER_ROTATED), to_hex(agency_id(agency))],
+            },
+        )
+        return len(logs) > 0
 
     def registry_events(self) -> list[dict[str, Any]]:
         """Every registry change in chain order: the auditor replays these to know which

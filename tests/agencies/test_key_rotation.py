@@ -127,3 +127,19 @@ def test_the_key_file_keeps_the_retired_keys(tmp_path):
     assert again == rotated and list(again.signing_keys.values())[-1] == keys.signing_key
     keys.save(tmp_path / "plain.json")  # a file without retired keys reads as before
     assert AgencyKeys.load(tmp_path / "plain.json") == keys
+
+
+def test_a_worker_learns_of_a_rotation_from_the_registrys_events_in_the_anchors_range(fresh):
+    """The check after anchoring reads the schedule again only when a SignerRotated event of the
+    agency lies between the schedule it knows and the anchor's block (one indexed log query)."""
+    ledger = fresh.ledger()
+    before = ledger.w3.eth.block_number
+    rotate(fresh, secrets.token_bytes(32), 5)
+    rotated_in = ledger.w3.eth.block_number
+    mine_until(fresh, rotated_in + 2)
+    assert ledger.signer_changed(MARKET, before, rotated_in) is True
+    assert ledger.signer_changed(MARKET, before, rotated_in + 2) is True
+    assert ledger.signer_changed(MARKET, rotated_in, rotated_in + 2) is False  # after it
+    assert ledger.signer_changed(MARKET, before - 1, before) is False  # before it
+    assert ledger.signer_changed("tax", before, rotated_in + 2) is False  # another agency's keys
+    assert ledger.signer_changed(MARKET, rotated_in, rotated_in) is False  # an empty range
