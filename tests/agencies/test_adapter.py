@@ -31,13 +31,13 @@ def adapter(embedded_ledger, tmp_path, agency: str, backend=None) -> AgencyActiv
     )
 
 
-def request(step: str, case_id: str, app: dict, parents=(), attempt: int = 1) -> StepInput:
-    s = FLOW.step(step)
+def request(step: str, case_id: str, app: dict, parents=(), attempt: int = 1, flow=FLOW) -> StepInput:
+    s = flow.step(step)
     return StepInput(
         key=f"{case_id}/{step}/{attempt}",
         case_id=case_id,
-        flow=FLOW.name,
-        flow_version=FLOW.version_hash(),
+        flow=flow.name,
+        flow_version=flow.version_hash(),
         rules_version=s.approval.version(),
         step=step,
         agency=s.agency,

@@ -12,7 +12,7 @@ from stdnum import luhn
 from agencies.backend import Refused
 from agencies.health import QR_UPDATE, QrClaim, dynamic_code, hash_pin
 from agencies.simulated import SimulatedBackend
-from chain.handoff import case_commitment, new_salt
+from tests.agencies.test_adapter import request as adapter_request
 from workflows.authority import GatewaySigner, Keyring
 from workflows.catalog import get_flow
 from workflows.messages import StepInput
@@ -22,22 +22,7 @@ PIN = "580316"
 
 
 def request(flow: str, step: str, case_id: str, app: dict) -> StepInput:
-    f = get_flow(flow)
-    s = f.step(step)
-    return StepInput(
-        key=f"{case_id}/{step}/1",
-        case_id=case_id,
-        flow=f.name,
-        flow_version=f.version_hash(),
-        rules_version=s.approval.version(),
-        step=step,
-        agency=s.agency,
-        commitment=case_commitment(case_id, new_salt()),
-        application=app,
-        parents=[],
-        attempt=1,
-        decided_by="rule:test",
-    )
+    return adapter_request(step, case_id, app, flow=get_flow(flow))
 
 
 @pytest.fixture
