@@ -34,6 +34,11 @@ The checks, in order (each finding names its check):
                   handoff in the bundle, no more and no fewer, and is anchored after all of them;
                   without one the report says the case is open (``closed`` is None): its trail
                   may still grow, and an offline check cannot tell it from a trail cut short
+  (15) proven     offline under a trust root: each anchor, its block and the signer the registry
+                  held there are proven by the bundle's proofs (headers cosigned by a quorum of
+                  the root's agencies, EIP-1186 proofs from their state roots; see
+                  ``chain.audit.proven``); a handoff without them is ``unauthenticated``, so such
+                  a bundle is never valid under a trust root. ``Report.proven`` counts the proven
 A failing check never stops the others: the auditor gets every finding at once.
 
 Each check is a function (``check_*``, and ``_anchors`` for what the ledger holds): ``verify_case``
@@ -58,6 +63,7 @@ from chain import jsonguard
 from chain.anchors import Anchor
 from chain.audit.batch import batched_anchors
 from chain.audit.evidence import EvidenceBundle, EvidenceItem
+from chain.audit.proven import check_proven
 from chain.audit.trust import OPERATOR_CLAIMED, PINNED, TrustBasis, TrustRoot
 from chain.errors import VerificationError
 from chain.handoff import CLOSED_BY, CLOSING_STEP, agency_id, case_commitment, definition_hash, step_id
@@ -83,6 +89,7 @@ class Report(BaseModel):
     findings: list[Finding]
     trust: TrustBasis = OPERATOR_CLAIMED  # pinned: judged by the auditor's trust root
     closed: str | None = None  # the final state the closing record names; None: the case is open
+    proven: int | None = None  # offline under a trust root: handoffs whose anchor, block and signer are proven
 
     def with_findings(self, first: list[Finding]) -> Report:
         """The report with ``first`` (e.g. a node the trust root refused) before its own findings."""
@@ -340,6 +347,7 @@ def verify_case(bundle: EvidenceBundle, ledger: LedgerClient | None = None, trus
     for item in bundle.handoffs:
         for check in HANDOFF_CHECKS:
             check(trail, item, find)
+    proven = check_proven(bundle, anchors, trust, find) if trust is not None and ledger is None else None
     closed = check_closing(bundle, anchors, find)
     return Report(
         case_id=bundle.case_id,
@@ -350,6 +358,7 @@ def verify_case(bundle: EvidenceBundle, ledger: LedgerClient | None = None, trus
         findings=findings,
         trust=PINNED if trust is not None else OPERATOR_CLAIMED,
         closed=closed,
+        proven=proven,
     )
 
 

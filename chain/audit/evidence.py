@@ -3,6 +3,12 @@
 Records, signatures and anchor references (block, transaction, log index), the flow definition
 the records name, the salt that opens the case commitment, and the operator's claim of which
 signer and account each agency had (checked against the registry's events when online).
+
+``proofs`` and ``checkpoints`` make it checkable offline without the operator: for each block a
+handoff was anchored in, the block's header (RLP) and EIP-1186 proofs from its state root of the
+ledger's entry for each handoff (or batch root) anchored there and of the registry's signer
+entries of the agencies that anchored; and agencies' checkpoints cosigning those blocks' hashes
+(``chain.audit.proven`` checks them; a bundle without them is unauthenticated under a trust root).
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from chain.anchors import Anchor
+from chain.checkpoint import Checkpoint
 from chain.handoff import CLOSING_STEP, SignedHandoff
 
 FORMAT = "onevisit.evidence.v1"
@@ -36,6 +43,16 @@ class EvidenceItem(BaseModel):
     anchor: Anchor | None = None
 
 
+class BlockProof(BaseModel):
+    """What proves the ledger's and the registry's state in one block, without the operator."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    header: str = Field(description="the block header's RLP, hex: the auditor hashes it and reads its state root")
+    ledger: dict[str, Any] = Field(description="eth_getProof of the HandoffLedger at the block, its anchor slots")
+    registry: dict[str, Any] = Field(description="eth_getProof of the AgencyRegistry at the block, signer slots")
+
+
 class EvidenceBundle(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -54,6 +71,10 @@ class EvidenceBundle(BaseModel):
         ),
     )
     handoffs: list[EvidenceItem]
+    proofs: list[BlockProof] = Field(default_factory=list, description="per anchor block: its header and state proofs")
+    checkpoints: list[Checkpoint] = Field(
+        default_factory=list, description="agencies' cosignatures of the proofs' blocks (one per agency)"
+    )
     exported_at: str
 
     def step_policy(self) -> dict[str, tuple[str, list[str]]]:

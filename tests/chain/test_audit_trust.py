@@ -23,7 +23,7 @@ from chain.audit.trust import AgencyCheckpoints, TrustRoot, TrustRootError, dump
 from chain.client import JsonRpc
 from chain.node import LedgerNode, genesis_for
 from tests.fixtures.ledger import FUNDS, DeployedLedger, onboard
-from tests.fixtures.onchain_trail import OnChainTrail
+from tests.fixtures.onchain_trail import OnChainTrail, with_proofs
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -56,6 +56,12 @@ def shadow(honest) -> DeployedLedger:
     operator = secrets.token_bytes(32)
     keys = {name: AgencyKeys(name, operator, k.account_key) for name, k in honest.keys.items()}
     return onboard("embedded", honest.url, honest.admin_key, keys)
+
+
+UNAUTHENTICATED = Finding(
+    check="unauthenticated",
+    message="the bundle carries no proofs: its anchors, blocks and signers are the operator's claim, not proven",
+)
 
 
 def trust_finding(message: str) -> Finding:
@@ -202,8 +208,9 @@ def test_an_honest_trail_verifies_against_the_pinned_contracts(honest, trust):
     n = len(trail.items)
     expected = Report(case_id=trail.case_id, ok=True, online=True, handoffs=n, anchored=n, findings=[], trust="pinned")
     assert (refused, verify_case(trail.bundle(), ledger, trust)) == ([], expected)
-    offline = expected.model_copy(update={"online": False})
-    assert verify_case(trail.bundle(), None, trust) == offline
+    # offline, the trust root accepts only what the bundle proves (check "proven", test_audit_proven.py)
+    offline = expected.model_copy(update={"online": False, "proven": n})
+    assert verify_case(with_proofs(trail.bundle(), honest), None, trust) == offline
 
 
 # what a bundle names, one part at a time (offline) -------------------------------------------
@@ -233,8 +240,9 @@ def test_a_bundle_naming_another_part_of_the_chain_is_refused(honest, trust, par
         online=False,
         handoffs=n,
         anchored=n,
-        findings=[trust_finding(expected)],
+        findings=[trust_finding(expected), UNAUTHENTICATED],
         trust="pinned",
+        proven=0,
     )
 
 
@@ -279,7 +287,7 @@ def test_verify_bundle_with_trust_refuses_an_impostor_node_and_says_what_it_trus
 ):
     trail = OnChainTrail.start(honest).complete()
     bundle_file, trust_file = tmp_path / "bundle.json", tmp_path / "trust.json"
-    bundle_file.write_text(trail.bundle().model_dump_json())
+    bundle_file.write_text(with_proofs(trail.bundle(), honest).model_dump_json())
     trust_file.write_text(dump_trust(trust))
     _, other_id = impostor_nodes
     n = len(trail.items)
@@ -304,6 +312,7 @@ def test_verify_bundle_with_trust_refuses_an_impostor_node_and_says_what_it_trus
         ],
         "trust": "pinned",
         "closed": None,  # the trail built here has no closing record: an open case
+        "proven": n,  # checked offline, as the node was refused: by the bundle's proofs
     }
 
     # the variable stands for --trust

@@ -1,0 +1,322 @@
+"""Check (15) proven: offline under a trust root, each anchor, its block and its signer are proven
+by the bundle's headers, checkpoints and EIP-1186 proofs (chain/audit/proven.py), or the bundle
+is not valid. A real trail on the embedded node, proven as a gateway proves it; then each kind
+of forged evidence, built here, named by its finding (whole reports compared with ``==``)."""
+
+from __future__ import annotations
+
+import secrets
+
+import pytest
+import rlp
+
+from chain.audit.case import Finding, Report, verify_case
+from chain.audit.evidence import EvidenceBundle
+from chain.audit.trust import TrustRoot, pin
+from chain.checkpoint import sign_checkpoint
+from chain.handoff import agency_id, step_id
+from chain.header import decode_header
+from chain.hexid import to_hex
+from chain.proving import anchor_slot
+from tests.fixtures.ledger import DeployedLedger
+from tests.fixtures.onchain_trail import OnChainTrail, with_proofs
+
+
+@pytest.fixture(scope="module")
+def deployed(embedded_ledger) -> DeployedLedger:
+    return embedded_ledger.redeploy()  # its own registry: no other test's rotation changes its signers
+
+
+@pytest.fixture(scope="module")
+def trust(deployed) -> TrustRoot:
+    return pin(deployed.url, deployed.deployment.registry, deployed.deployment.ledger)
+
+
+@pytest.fixture(scope="module")
+def trail(deployed) -> OnChainTrail:
+    return OnChainTrail.start(deployed).complete()
+
+
+@pytest.fixture(scope="module")
+def proven(trail, deployed) -> EvidenceBundle:
+    return with_proofs(trail.bundle(), deployed)
+
+
+def report(trail: OnChainTrail, findings: list[Finding], proven: int) -> Report:
+    n = len(trail.items)
+    return Report(
+        case_id=trail.case_id,
+        ok=not findings,
+        online=False,
+        handoffs=n,
+        anchored=n,
+        findings=findings,
+        trust="pinned",
+        proven=proven,
+    )
+
+
+def changed(bundle: EvidenceBundle, path: list, value) -> EvidenceBundle:
+    """The bundle with the field at ``path`` (keys and indexes into its JSON) set to ``value``."""
+    data = bundle.model_dump(mode="json")
+    target = data
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value(target[path[-1]]) if callable(value) else value
+    return EvidenceBundle.model_validate(data)
+
+
+def blocks_of(bundle: EvidenceBundle) -> list[tuple[int, str]]:
+    return [(h.number, "0x" + h.hash.hex()) for h in (decode_header(p.header) for p in bundle.proofs)]
+
+
+def short_of_quorum(trust: TrustRoot, number: int, block_hash: str, cosigners: list[str], notes: list[str]) -> Finding:
+    names = ", ".join(sorted(cosigners)) or "none"
+    message = (
+        f"block {number} ({block_hash}) is cosigned by {len(cosigners)} of the trust root's agencies ({names}); "
+        f"the quorum is {trust.heads.quorum}" + (f"; not counted: {', '.join(notes)}" if notes else "")
+    )
+    return Finding(check="checkpoint", message=message)
+
+
+def test_a_proven_bundle_is_valid_offline_and_every_handoff_is_proven(trail, proven, trust):
+    assert len(proven.proofs) == len({i.anchor.block_number for i in trail.items})
+    assert len(proven.checkpoints) == len(trust.heads.signers)
+    assert verify_case(proven, None, trust) == report(trail, [], proven=len(trail.items))
+
+
+def test_a_bundle_with_its_proofs_stripped_is_unauthenticated_never_valid(trail, proven, trust):
+    stripped = proven.model_copy(update={"proofs": [], "checkpoints": []})
+    claim = "the bundle carries no proofs: its anchors, blocks and signers are the operator's claim, not proven"
+    assert verify_case(stripped, None, trust) == report(trail, [Finding(check="unauthenticated", message=claim)], 0)
+    # without a trust root nothing is judged proven or not: the report says the operator's claim
+    assert verify_case(stripped).proven is None and verify_case(stripped).trust == "operator-claimed"
+
+
+def test_a_block_without_its_proof_leaves_its_handoffs_unauthenticated(trail, proven, trust):
+    first = trail.items[0]
+    bundle = proven.model_copy(update={"proofs": proven.proofs[1:]})
+    message = f"no proof for block {first.anchor.block_number}: its anchor is the operator's claim"
+    finding = Finding(check="unauthenticated", message=message, handoff=first.handoff.hash, step="name_check")
+    assert verify_case(bundle, None, trust) == report(trail, [finding], len(trail.items) - 1)
+
+
+def test_checkpoints_from_too_few_agencies_vouch_for_nothing(trail, proven, trust, deployed):
+    few = sorted(deployed.keys)[: trust.heads.quorum - 1]
+    bundle = with_proofs(trail.bundle(), deployed, cosigners=few)
+    findings = [short_of_quorum(trust, n, h, few, []) for n, h in blocks_of(bundle)]
+    assert verify_case(bundle, None, trust) == report(trail, findings, 0)
+
+
+def test_checkpoints_by_keys_the_trust_root_does_not_pin_count_for_nothing(trail, proven, trust):
+    blocks = blocks_of(proven)
+    outsiders = [sign_checkpoint(trust.chain_id, blocks, secrets.token_bytes(32)) for _ in range(trust.heads.quorum)]
+    bundle = proven.model_copy(update={"checkpoints": outsiders})
+    notes = [f"one by {cp.signer}, a key the trust root does not pin" for cp in outsiders]
+    assert verify_case(bundle, None, trust) == report(
+        trail, [short_of_quorum(trust, n, h, [], notes) for n, h in blocks], 0
+    )
+
+
+def test_one_agency_signing_many_times_counts_once(trail, proven, trust, deployed):
+    one = sorted(deployed.keys)[0]
+    bundle = proven.model_copy(update={"checkpoints": [proven.checkpoints[0]] * trust.heads.quorum})
+    assert verify_case(bundle, None, trust) == report(
+        trail, [short_of_quorum(trust, n, h, [one], []) for n, h in blocks_of(proven)], 0
+    )
+
+
+def test_a_checkpoint_signature_over_another_hash_does_not_recover_its_signer(trail, proven, trust, deployed):
+    """The blocks a checkpoint names are changed after signing: its signature recovers another key."""
+    first_number, first_hash = blocks_of(proven)[0]
+    forged_hash = "0x" + secrets.token_hex(32)
+    quorum = trust.heads.quorum
+    checkpoints = [
+        cp.model_copy(update={"blocks": [cp.blocks[0].model_copy(update={"hash": forged_hash}), *cp.blocks[1:]]})
+        for cp in proven.checkpoints[:quorum]
+    ]
+    bundle = proven.model_copy(update={"checkpoints": checkpoints})
+    notes = [f"one whose signature does not recover its signer {cp.signer}" for cp in checkpoints]
+    assert verify_case(bundle, None, trust) == report(
+        trail, [short_of_quorum(trust, n, h, [], notes) for n, h in blocks_of(proven)], 0
+    )
+    assert (first_number, first_hash) != (first_number, forged_hash)
+
+
+def test_agencies_cosigning_another_block_at_that_height_vouch_for_nothing_there(trail, proven, trust, deployed):
+    """A quorum signed, but over a fork's hash for the first anchor's block: that block is unproven."""
+    blocks = blocks_of(proven)
+    number, real = blocks[0]
+    fork = "0x" + secrets.token_hex(32)
+    names = sorted(deployed.keys)[: trust.heads.quorum]
+    forked = [(number, fork), *blocks[1:]]
+    bundle = proven.model_copy(
+        update={"checkpoints": [sign_checkpoint(trust.chain_id, forked, deployed.keys[a].signing_key) for a in names]}
+    )
+    notes = [f"{a}'s over another hash of block {number} ({fork})" for a in names]
+    first = trail.items[0]
+    assert verify_case(bundle, None, trust) == report(
+        trail, [short_of_quorum(trust, number, real, [], notes)], len(trail.items) - 1
+    )
+    assert first.anchor.block_number == number
+
+
+def test_a_header_whose_state_root_is_changed_is_not_the_cosigned_block(trail, proven, trust):
+    """A state root of the operator's choosing changes the header's hash: no quorum vouches for it,
+    and the anchor names another block hash."""
+    fields = rlp.decode(bytes.fromhex(proven.proofs[0].header[2:]))
+    fields[3] = bytes.fromhex(secrets.token_hex(32))
+    forged = "0x" + rlp.encode(fields).hex()
+    bundle = changed(proven, ["proofs", 0, "header"], forged)
+    header = decode_header(forged)
+    number, real = blocks_of(proven)[0]
+    notes = [f"{a}'s over another hash of block {number} ({real})" for a in sorted(trust.heads.signers)]
+    assert verify_case(bundle, None, trust) == report(
+        trail,
+        [short_of_quorum(trust, header.number, "0x" + header.hash.hex(), [], notes)],
+        len(trail.items) - 1,
+    )
+
+
+def test_a_proof_from_another_blocks_state_does_not_lead_from_this_header(trail, proven, trust):
+    """The second block's ledger proof under the first block's header: its root is not this one."""
+    bundle = changed(proven, ["proofs", 0, "ledger"], proven.proofs[1].ledger)
+    first = trail.items[0]
+    number = first.anchor.block_number
+    root = "0x" + decode_header(proven.proofs[0].header).state_root.hex()
+    node = proven.proofs[0].ledger["accountProof"][0]
+    assert verify_case(bundle, None, trust) == report(
+        trail,
+        [
+            Finding(
+                check="ledger-proof",
+                message=f"block {number}: account-proof: accountProof does not lead from root {root}: no node "
+                f"0x{decode_header(proven.proofs[0].header).state_root.hex()}",
+                handoff=first.handoff.hash,
+                step="name_check",
+            )
+        ],
+        len(trail.items) - 1,
+    )
+    assert node not in proven.proofs[1].ledger["accountProof"]
+
+
+def test_a_proof_for_another_slot_is_not_a_proof_of_this_anchor(trail, proven, trust):
+    """The first block's proof, asked for another handoff's slot: no entry for this handoff's."""
+    other = trail.items[1]
+    second = proven.proofs[1].ledger["storageProof"]
+    bundle = changed(proven, ["proofs", 0, "ledger", "storageProof"], second)
+    first = trail.items[0]
+    assert verify_case(bundle, None, trust) == report(
+        trail,
+        [
+            Finding(
+                check="ledger-proof",
+                message=f"block {first.anchor.block_number}: proof-format: no storageProof entry for slot "
+                f"{hex(anchor_slot(first.anchor))}",
+                handoff=first.handoff.hash,
+                step="name_check",
+            )
+        ],
+        len(trail.items) - 1,
+    )
+    assert anchor_slot(other.anchor) != anchor_slot(first.anchor)
+
+
+def test_a_proof_claiming_another_value_is_refused_at_the_claim(trail, proven, trust):
+    first = trail.items[0]
+    number = first.anchor.block_number
+    bundle = changed(proven, ["proofs", 0, "ledger", "storageProof", 0, "value"], hex(number - 1))
+    assert verify_case(bundle, None, trust) == report(
+        trail,
+        [
+            Finding(
+                check="ledger-proof",
+                message=f"block {number}: storage-claim: value {hex(number - 1)} is not the proven {hex(number)}",
+                handoff=first.handoff.hash,
+                step="name_check",
+            )
+        ],
+        len(trail.items) - 1,
+    )
+
+
+def test_an_anchor_claimed_in_another_block_is_not_proven_by_the_ledgers_state(deployed, trust):
+    """A handoff never anchored, claimed to be in an honest anchor's block: the ledger's state there
+    proves it absent, whatever the bundle says."""
+    t = OnChainTrail.start(deployed)
+    t.add("name_check")
+    ghost = t.add("business_licence", anchor=False)
+    real = t.items[0].anchor
+    rec = ghost.handoff.record
+    claim = real.model_copy(
+        update={
+            "handoff": ghost.handoff.hash,
+            "step": to_hex(step_id(rec.flow, rec.step)),
+            "agency": to_hex(agency_id(rec.agency)),
+            "account": deployed.keys[rec.agency].account,
+            "log_index": real.log_index + 1,
+        }
+    )
+    t.items[1] = ghost.model_copy(update={"anchor": claim})
+    bundle = with_proofs(t.bundle(), deployed)
+    assert verify_case(bundle, None, trust) == report(
+        t,
+        [
+            Finding(
+                check="ledger-proof",
+                message=f"the ledger's state at block {real.block_number} holds nothing (never anchored) for the "
+                f"handoff, not block {real.block_number}",
+                handoff=ghost.handoff.hash,
+                step="business_licence",
+            )
+        ],
+        1,
+    )
+
+
+def test_a_signer_the_registry_did_not_hold_is_found_by_the_proof_whatever_the_bundle_claims(deployed, trust):
+    """Signed by a key of the operator's, which the bundle's own claims name as the agency's: only
+    the registry's proven entry shows it is not."""
+    rogue = secrets.token_bytes(32)
+    t = OnChainTrail.start(deployed)
+    t.add("name_check", key=rogue)
+    signed = t.items[0].handoff
+    bundle = with_proofs(t.bundle(), deployed)
+    claims = {**bundle.agencies}
+    claims[signed.record.agency] = claims[signed.record.agency].model_copy(update={"signer": signed.signer})
+    bundle = bundle.model_copy(update={"agencies": claims})
+    real = deployed.keys[signed.record.agency].signer.lower()
+    number = t.items[0].anchor.block_number
+    assert verify_case(bundle, None, trust) == report(
+        t,
+        [
+            Finding(
+                check="registry-proof",
+                message=f"signed by {signed.signer}, but the registry's state at block {number} accepts {real} for "
+                f"{signed.record.agency}",
+                handoff=signed.hash,
+                step="name_check",
+            )
+        ],
+        0,
+    )
+
+
+def test_a_block_time_the_header_does_not_carry_is_found(trail, proven, trust):
+    first = trail.items[0]
+    bundle = changed(proven, ["handoffs", 0, "anchor", "timestamp"], first.anchor.timestamp - 60)
+    header = decode_header(proven.proofs[0].header)
+    assert verify_case(bundle, None, trust) == report(
+        trail,
+        [
+            Finding(
+                check="header",
+                message=f"the anchor claims block time {first.anchor.timestamp - 60}; block "
+                f"{first.anchor.block_number}'s header says {header.timestamp}",
+                handoff=first.handoff.hash,
+                step="name_check",
+            )
+        ],
+        len(trail.items) - 1,
+    )
