@@ -122,6 +122,14 @@ def _step_fields(request: StepInput) -> dict:
     }
 
 
+def _reason(request: CompensateInput) -> dict:
+    """A withdrawal's reason as the handoff carries it: its salted commitment (the gateway keeps the
+    applicant's text under the case's key), or the text itself from a withdrawal made before."""
+    if request.reason_commitment:
+        return {"reason_commitment": request.reason_commitment}
+    return {"reason": request.reason}
+
+
 class AgencyActivities:
     def __init__(
         self,
@@ -289,7 +297,12 @@ class AgencyActivities:
         if done is not None:
             return done
         if request.decision == "reject":
-            outputs, outcome = {"reason": request.reason or "rejected by a clerk", "code": "ClerkRejected"}, "rejected"
+            said = (
+                {"reason_commitment": request.reason_commitment}  # the text stays with the gateway, erasable
+                if request.reason_commitment
+                else {"reason": request.reason or "rejected by a clerk"}
+            )
+            outputs, outcome = {**said, "code": "ClerkRejected"}, "rejected"
         else:
             try:
                 outputs, outcome = self.backend.perform(request), "completed"
@@ -331,7 +344,7 @@ class AgencyActivities:
             **done.model_dump(include={"flow", "flow_version", "rules_version", "step", "case", "attempt"}),
             decided_by="applicant:withdrawal",
             outcome="compensated",
-            outputs={"action": request.action, "reason": request.reason, **outputs},
+            outputs={"action": request.action, **_reason(request), **outputs},
             parents=[request.handoff.hash],
         )
 

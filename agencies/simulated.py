@@ -172,6 +172,7 @@ class SimulatedBackend:
             "social_security": self._social_security,
             "bank_account": self._bank_account,
             "housing_fund": self._housing_fund,
+            "erasure_record": self._erasure_record,
             **HealthServices(self.store, agency, gateway_keys).handlers(),
             **CreditServices(self.store, agency, self.register, ConsentRegister.beside(Path(state_dir))).handlers(),
         }
@@ -222,6 +223,20 @@ class SimulatedBackend:
         name, issued_on = parent_output(request, "company_name"), date.today().isoformat()
         self.store.register_licence(uscc, request.case_id, name, division, issued_on)
         return {"uscc": uscc, "company_name": name, "licence_date": issued_on}
+
+    # the big data bureau, for the platform ----------------------------------------------------
+    def _erasure_record(self, request: StepInput) -> dict[str, Any]:
+        """Record that a case's personal data was erased: its commitment and the reason's, no more."""
+        app = request.application
+        for field in ("erased_case", "reason_commitment"):
+            value = str(app.get(field) or "")
+            if not (value.startswith("0x") and len(value) == 66):
+                raise Refused(f"{field}: 0x followed by 64 hex digits", "ErasureInvalid")
+        return {
+            "erased_case": app["erased_case"],
+            "reason_commitment": app["reason_commitment"],
+            "erased_on": date.today().isoformat(),
+        }
 
     # public security, tax, human resources ---------------------------------------------------
     def _seal_approval(self, request: StepInput) -> dict[str, Any]:

@@ -185,6 +185,16 @@ def case_commitment(case_id: str, salt: str) -> str:
     return to_hex(fast_keccak(bytes32(salt, "salt") + case_id.encode()))
 
 
+TEXT_DOMAIN = b"onevisit.text.v1\x00"
+
+
+def text_commitment(text: str, salt: str) -> str:
+    """keccak256(domain || salt || UTF-8 text): free text (a clerk's reason, a withdrawal's) as a
+    handoff carries it. Whoever holds the text and its salt can show it is what was signed; without
+    them the commitment reveals nothing, so erasing them leaves a trail that still verifies."""
+    return to_hex(fast_keccak(TEXT_DOMAIN + bytes32(salt, "salt") + text.encode("utf-8")))
+
+
 def step_id(flow: str, step: str) -> bytes:
     """On-chain id of a flow step: keccak256("<flow>/<step>")."""
     return fast_keccak(f"{flow}/{step}".encode())

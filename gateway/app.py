@@ -26,6 +26,7 @@ from gateway.api import cases as cases_api
 from gateway.api import clerks as clerks_api
 from gateway.api import codec as codec_api
 from gateway.api import credit as credit_api
+from gateway.api import erasure as erasure_api
 from gateway.api import health as health_api
 from gateway.api import health_cards as health_cards_api
 from gateway.api import public as public_api
@@ -177,6 +178,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth_api.router)
     app.include_router(cases_api.router)
     app.include_router(clerks_api.router)
+    app.include_router(erasure_api.router)
     app.include_router(codec_api.router)
     app.include_router(credit_api.router)
     app.include_router(audit_api.router)

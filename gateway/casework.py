@@ -19,8 +19,9 @@ from chain.anchors import Anchor
 from chain.audit.evidence import AgencyClaim, ChainRef, EvidenceBundle, EvidenceItem
 from chain.handoff import CLOSING_STEP, SignedHandoff, case_commitment, new_salt
 from gateway.deployment import DeploymentFile
-from gateway.schemas import CasePublic, StepPublic
-from gateway.store import Case, CaseKey, HandoffRow, IdempotentRequest, QueueItem, User, Vault, utcnow
+from gateway.erasure import shown, texts_of
+from gateway.schemas import CasePublic, ErasurePublic, StepPublic
+from gateway.store import Case, CaseKey, Erasure, HandoffRow, IdempotentRequest, QueueItem, User, Vault, utcnow
 from workflows.flows import FlowDef
 from workflows.messages import CASE_WORKFLOW, ENGINE_QUEUE, CaseInput, CaseStatus, StepStatus
 
@@ -158,11 +159,13 @@ def handoffs_of(session: Session, case_id: str) -> list[HandoffRow]:
     return list(session.exec(query.order_by(HandoffRow.block_number, HandoffRow.log_index)).all())
 
 
-def case_view(session: Session, case: Case) -> CasePublic:
+def case_view(session: Session, case: Case, vault: Vault | None = None) -> CasePublic:
     """A case as the store holds it: the engine records every handoff with the case's status after
     it, so a read costs the engine nothing. A step the record still shows waiting although all it
-    depends on is done has started since: it is shown running."""
+    depends on is done has started since: it is shown running. With ``vault``, the reasons kept
+    under the case's key are shown in place of their tokens (``gateway.erasure``)."""
     status = CaseStatus.model_validate(case.snapshot) if case.snapshot else None
+    texts = texts_of(session, vault, case.id)
     anchors: dict[str, HandoffRow] = {}
     for r in handoffs_of(session, case.id):  # the latest handoff of each step, by ledger order
         anchors[r.step] = r
@@ -181,23 +184,24 @@ def case_view(session: Session, case: Case) -> CasePublic:
         )
         if case.status == "running" and base.state == "waiting" and all(d in done for d in s.depends_on):
             base = base.model_copy(update={"state": "running"})
+        fields = {**base.model_dump(), "reason": shown(texts, base.reason)}
         steps.append(
-            StepPublic(
-                **{**base.model_dump(), "handoff": row.hash if row else None, "anchor": row.anchor if row else None}
-            )
+            StepPublic(**{**fields, "handoff": row.hash if row else None, "anchor": row.anchor if row else None})
         )
+    erasure = session.get(Erasure, case.id)
     return CasePublic(
         case_id=case.id,
         flow=case.flow,
         flow_version=case.flow_version,
         status=case.status,
-        reason=case.reason,
+        reason=shown(texts, case.reason),
         company_name=case.result.get("company_name") or case.title,
         uscc=case.result.get("uscc"),
         result=case.result,
         steps=steps,
-        events=[e.model_dump() for e in status.events] if status else [],
+        events=[{**e.model_dump(), "detail": shown(texts, e.detail)} for e in status.events] if status else [],
         closing=anchors[CLOSING_STEP].hash if CLOSING_STEP in anchors else None,
+        erased=ErasurePublic.model_validate(erasure, from_attributes=True) if erasure else None,
         created_at=case.created_at,
         updated_at=case.updated_at,
     )

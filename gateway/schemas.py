@@ -220,6 +220,24 @@ class StepPublic(StepStatus):
     anchor: dict[str, Any] | None = None
 
 
+class ErasureIn(Strict):
+    reason: LongText = Field(
+        min_length=2, max_length=500, description="why the person's data is erased (kept as a salted commitment)"
+    )
+
+
+class ErasurePublic(BaseModel):
+    """An erasure: who, when, and the case whose anchored handoff records it."""
+
+    case_id: str
+    erased_by: str
+    erased_at: datetime
+    record_case: str = Field(
+        description="the case_erasure case whose handoff, signed by the big data bureau, records it"
+    )
+    reason_commitment: str
+
+
 class CasePublic(BaseModel):
     case_id: str
     flow: str
@@ -234,6 +252,7 @@ class CasePublic(BaseModel):
     closing: str | None = Field(
         None, description="the hash of the case's closing record (signed, anchored, naming every handoff), once ended"
     )
+    erased: ErasurePublic | None = Field(None, description="set once the person's data in this case was erased")
     created_at: datetime
     updated_at: datetime
 

@@ -142,6 +142,7 @@ def make_engine(url: str) -> Engine:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")  # cases and handoff records: Temporal will not write them again
             conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA secure_delete=ON")  # an erasure's deleted rows are overwritten, not left in free pages
     else:
         engine = create_engine(url, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW)
     upgrade(engine, check_schema)  # the migrations (gateway.migrate), the first time and after each upgrade
@@ -153,7 +154,7 @@ class SchemaMismatch(RuntimeError):
     """The database was made by another version of OneVisit."""
 
 
-AFTER_BASELINE = {"residentbinding"}  # tables a migration after the baseline (0001) makes
+AFTER_BASELINE = {"residentbinding", "casenote", "erasure"}  # tables a migration after the baseline (0001) makes
 
 
 def check_schema(bind: Engine | Connection) -> None:
@@ -184,6 +185,28 @@ class ResidentBinding(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
+class CaseNote(SQLModel, table=True):
+    """Free text about a case (a clerk's reason, a withdrawal's), sealed with its salt under the
+    case's key; the handoffs carry only ``commitment`` (chain.handoff.text_commitment)."""
+
+    commitment: str = Field(primary_key=True)
+    case_id: str = Field(foreign_key="case.id", index=True)
+    kind: str  # rejection | withdrawal | erasure
+    sealed: bytes  # Fernet under the case key: {"text", "salt"}
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Erasure(SQLModel, table=True):
+    """A case whose personal data was erased: by whom, when, and the case whose anchored handoff
+    records it (the reason is a CaseNote of that case, under its own key)."""
+
+    case_id: str = Field(primary_key=True, foreign_key="case.id")
+    erased_by: str
+    record_case: str
+    reason_commitment: str
+    erased_at: datetime = Field(default_factory=utcnow)
+
+
 class Vault:
     """Envelope encryption: each case's data key is itself encrypted with the operator's data key
     (ONEVISIT_DATA_KEY), so a copy of the database alone opens nothing, and deleting one case's
@@ -210,6 +233,20 @@ class Vault:
         if row is None:
             return None
         return json.loads(self._case_key(row).decrypt(case.application_enc))
+
+    def seal_note(self, session: Session, case: Case, note: dict[str, Any]) -> bytes | None:
+        """``note`` encrypted under the case's key (None once the key is erased)."""
+        row = session.get(CaseKey, case.id)
+        if row is None:
+            return None
+        return self._case_key(row).encrypt(json.dumps(note, ensure_ascii=False).encode())
+
+    def open_note(self, session: Session, case_id: str, sealed: bytes) -> dict[str, Any] | None:
+        """A note sealed by ``seal_note``, or None once the case's key is erased."""
+        row = session.get(CaseKey, case_id)
+        if row is None:
+            return None
+        return json.loads(self._case_key(row).decrypt(sealed))
 
     def blind_index(self, purpose: str, value: str) -> str:
         """A keyed hash of ``value`` (HMAC-SHA256 under a key derived from the operator's data key):

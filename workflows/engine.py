@@ -59,6 +59,7 @@ with workflow.unsafe.imports_passed_through():
         StepStatus,
         UpdateResult,
         Withdrawal,
+        reason_token,
     )
 
 RECORD_TIMEOUT = timedelta(seconds=30)
@@ -75,6 +76,21 @@ def _retry(step: StepDef) -> RetryPolicy:
         maximum_interval=timedelta(seconds=r.max_interval_s),
         maximum_attempts=r.max_attempts,
     )
+
+
+def _said(message: Decision | Withdrawal) -> str:
+    """The reason a message gives, as a case status shows it: the text of an older message, else the
+    token standing for the text the gateway keeps (``reason_token``)."""
+    if message.reason_commitment:
+        return reason_token(message.reason_commitment)
+    return message.reason or ""
+
+
+def _reason_of(message: Withdrawal) -> dict:
+    """The reason for an agency's handoff: the commitment, or the text of an older withdrawal."""
+    if message.reason_commitment:
+        return {"reason_commitment": message.reason_commitment}
+    return {"reason": message.reason}
 
 
 class StepStopped(Exception):
@@ -132,7 +148,7 @@ class CaseWorkflow:
     async def decide(self, decision: Decision) -> UpdateResult:
         self._took(decision)
         self._decisions[decision.step] = decision
-        verdict = "approved" if decision.approve else f"rejected: {decision.reason}"
+        verdict = "approved" if decision.approve else f"rejected: {_said(decision)}"
         return UpdateResult(case_id=self._case.case_id, detail=f"{decision.step} {verdict} by {decision.clerk}")
 
     @decide.validator
@@ -149,7 +165,7 @@ class CaseWorkflow:
             raise ApplicationError(
                 f"{decision.step} is not awaiting a decision (it is {st.state})", type=Refusal.NOT_AWAITING
             )
-        if not decision.approve and not (decision.reason or "").strip():
+        if not decision.approve and not ((decision.reason or "").strip() or decision.reason_commitment):
             raise ApplicationError("a rejection needs a reason", type=Refusal.REASON_REQUIRED)
 
     @workflow.update(name=CORRECT_UPDATE)
@@ -280,6 +296,7 @@ class CaseWorkflow:
     async def _step_work(self, step: StepDef, st: StepStatus) -> None:
         reasons = step.approval.review_reasons(self._application)
         decision, reason, decided_by = "perform", None, f"rule:{step.approval.version()}"
+        reason_commitment = None
         if reasons:
             st.state, st.review_reasons = "awaiting_decision", reasons
             await self._record_case()  # the clerks' queue is built from the recorded status
@@ -289,15 +306,23 @@ class CaseWorkflow:
                 return
             d = self._decisions.pop(step.id)
             decision, reason, decided_by = ("perform" if d.approve else "reject"), d.reason, f"clerk:{d.clerk}"
+            said = _said(d)
             self._event(
                 "decided",
                 step.id,
-                f"{'approved' if d.approve else 'rejected'} by {d.clerk}" + (f": {d.reason}" if d.reason else ""),
+                f"{'approved' if d.approve else 'rejected'} by {d.clerk}" + (f": {said}" if said else ""),
             )
+            if d.reason_commitment:
+                reason_commitment = d.reason_commitment
             st.state = "running"
             await self._record_case()  # off the clerks' queue
         st.decided_by = decided_by
-        request = self._step_input(step, st, decided_by, self._application, decision=decision, reason=reason)
+        if reason_commitment:
+            request = self._step_input(
+                step, st, decided_by, self._application, decision=decision, reason_commitment=reason_commitment
+            )
+        else:
+            request = self._step_input(step, st, decided_by, self._application, decision=decision, reason=reason)
         try:
             done = await self._agency_act(step, PERFORM_STEP, EXECUTE_STEP, request)
         except ActivityError as err:
@@ -309,7 +334,9 @@ class CaseWorkflow:
         handoff = done.handoff
         st.handoff, st.anchor_block, st.since = handoff.hash, done.anchor.block_number, workflow.now().isoformat()
         if handoff.record.outcome == "rejected":
-            st.state, st.reason = "rejected", str(handoff.record.outputs.get("reason", "rejected"))
+            outputs = handoff.record.outputs
+            kept = outputs.get("reason_commitment")  # a clerk's reason: the gateway shows the text
+            st.state, st.reason = "rejected", reason_token(kept) if kept else str(outputs.get("reason", "rejected"))
         else:
             st.state, st.reason = "completed", None
             self._completed[step.id] = handoff
@@ -437,7 +464,7 @@ class CaseWorkflow:
 
     async def _compensate(self) -> None:
         """Undo completed steps in reverse order of completion, each a signed handoff."""
-        self._event("withdrawn", None, self._withdrawal.reason)
+        self._event("withdrawn", None, _said(self._withdrawal))
         for sid in reversed(self._order):
             step = self._case.flow.step(sid)
             if step.compensation is None:
@@ -449,14 +476,14 @@ class CaseWorkflow:
                 action=step.compensation,
                 handoff=done,
                 application=self._application if step.reads is None else extract(self._application, step.reads),
-                reason=self._withdrawal.reason,
+                **_reason_of(self._withdrawal),
             )
             undone = await self._agency_act(step, UNDO_STEP, COMPENSATE_STEP, request)
             st = self._step_status(sid)
             st.state, st.handoff, st.anchor_block = "compensated", undone.handoff.hash, undone.anchor.block_number
             await self._record(undone)
         self._cancel_waiting()
-        self._set_case("withdrawn", f"withdrawn by the applicant: {self._withdrawal.reason}")
+        self._set_case("withdrawn", f"withdrawn by the applicant: {_said(self._withdrawal)}")
 
     # ---------------------------------------------------------------------------- helpers
     def _cancel_waiting(self) -> None:

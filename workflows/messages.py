@@ -105,6 +105,7 @@ class StepInput(BaseModel):
     decided_by: str
     decision: Literal["perform", "reject"] = "perform"
     reason: str | None = None
+    reason_commitment: str | None = None  # a clerk's reason as a salted commitment (the gateway keeps the text)
 
 
 class CompensateInput(BaseModel):
@@ -115,7 +116,8 @@ class CompensateInput(BaseModel):
     action: str
     handoff: SignedHandoff = Field(description="the completed handoff being undone")
     application: dict[str, Any]
-    reason: str
+    reason: str | None = None  # in the clear: withdrawals from before reasons were committed
+    reason_commitment: str | None = None
 
 
 class EscalateInput(BaseModel):
@@ -162,12 +164,21 @@ class AnchoredHandoff(BaseModel):
 # ------------------------------------------------------------------------------ updates
 # Identity is set by the gateway, which signs each update (``authority``, see workflows.authority);
 # the engine's validators refuse one it did not sign. (None only in histories from before.)
+# Free text (a clerk's reason, a withdrawal's) travels as ``reason_commitment``, the salted hash of
+# chain.handoff.text_commitment: the gateway keeps the text and salt under the case's key, so the
+# trail, Temporal's history and the agencies' journals hold no text that an erasure could not reach.
+# Case statuses name such a reason by ``reason_token``, which the gateway shows as the text.
+def reason_token(commitment: str) -> str:
+    return f"[reason:{commitment}]"
+
+
 class Decision(BaseModel):
     """A clerk's decision on the step their agency holds."""
 
     step: str
     approve: bool
-    reason: str | None = None
+    reason: str | None = None  # in the clear: decisions from before reasons were committed
+    reason_commitment: str | None = None
     clerk: str
     clerk_agency: str
     authority: Authority | None = None
@@ -181,7 +192,8 @@ class Correction(BaseModel):
 
 class Withdrawal(BaseModel):
     applicant: str
-    reason: str
+    reason: str | None = None  # in the clear: withdrawals from before reasons were committed
+    reason_commitment: str | None = None
     authority: Authority | None = None
 
 

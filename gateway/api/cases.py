@@ -39,6 +39,7 @@ from gateway.casework import (
     evidence_bundle,
     open_case,
 )
+from gateway.erasure import CaseErased, drop_text, keep_text, shown
 from gateway.residents import bind_resident
 from gateway.schemas import (
     Application,
@@ -106,7 +107,7 @@ async def apply(
         ) from exc
     if not new:
         response.headers["Idempotent-Replayed"] = "true"
-    return case_view(session, case)
+    return case_view(session, case, vault)
 
 
 @router.get("", response_model=list[CaseSummary])
@@ -122,7 +123,7 @@ def list_cases(session: SessionDep, vault: VaultDep, user: CurrentUser) -> list[
 @router.get("/{case_id}", response_model=CasePublic)
 async def get_case(case: CaseDep, session: SessionDep, request: Request) -> CasePublic:
     """The case as the store holds it (the engine records each step as it ends): no engine round trip."""
-    return await blocking(request, case_view, session, case)
+    return await blocking(request, case_view, session, case, request.app.state.vault)
 
 
 def watched_case(case_id: str, request: Request, token: Annotated[str | None, Depends(oauth2)]) -> str:
@@ -138,9 +139,9 @@ def watched_case(case_id: str, request: Request, token: Annotated[str | None, De
     return case_id
 
 
-def _view(engine, case_id: str) -> CasePublic:
+def _view(engine, vault, case_id: str) -> CasePublic:
     with Session(engine) as session:
-        return case_view(session, session.get(Case, case_id))
+        return case_view(session, session.get(Case, case_id), vault)
 
 
 @router.get(
@@ -155,7 +156,7 @@ async def case_events(
     feed, engine, last = request.app.state.case_feed, request.app.state.engine, None
     async with feed.watch(case_id) as changed:
         while True:
-            view = await asyncio.to_thread(_view, engine, case_id)
+            view = await asyncio.to_thread(_view, engine, request.app.state.vault, case_id)
             if view != last:
                 yield ServerSentEvent(event="case", data=view.model_dump(mode="json"))
                 last = view
@@ -272,11 +273,31 @@ async def correct(
 
 @router.post("/{case_id}/withdrawal", response_model=UpdateOut, dependencies=[require("applicant")])
 async def withdraw(
-    body: WithdrawalIn, case: CaseDep, temporal: TemporalDep, signer: SignerDep, user: CurrentUser
+    body: WithdrawalIn,
+    case: CaseDep,
+    session: SessionDep,
+    temporal: TemporalDep,
+    signer: SignerDep,
+    vault: VaultDep,
+    user: CurrentUser,
 ) -> UpdateOut:
-    """Withdraw the case: completed steps are undone in reverse order, each a signed handoff."""
+    """Withdraw the case: completed steps are undone in reverse order, each a signed handoff. The
+    reason reaches the engine and the trail as a salted commitment; its text stays here, under the
+    case's key."""
     _own(case, user)
-    result = await send_update(
-        temporal, signer, case.id, WITHDRAW_UPDATE, Withdrawal(applicant=user.username, reason=body.reason), user
-    )
-    return UpdateOut(case_id=case.id, detail=result.detail)
+    commitment = kept_reason(session, vault, case, "withdrawal", body.reason)
+    withdrawal = Withdrawal(applicant=user.username, reason_commitment=commitment)
+    try:
+        result = await send_update(temporal, signer, case.id, WITHDRAW_UPDATE, withdrawal, user)
+    except HTTPException:
+        drop_text(session, commitment)
+        raise
+    return UpdateOut(case_id=case.id, detail=shown({commitment: body.reason}, result.detail))
+
+
+def kept_reason(session: SessionDep, vault: VaultDep, case: Case, kind: str, text: str) -> str:
+    """Seal ``text`` under the case's key and return its commitment; 410 once the case is erased."""
+    try:
+        return keep_text(session, vault, case, kind, text)
+    except CaseErased as exc:
+        raise HTTPException(status.HTTP_410_GONE, str(exc)) from exc

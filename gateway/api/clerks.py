@@ -7,9 +7,20 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, status
 from sqlmodel import select
 
-from gateway.api.deps import CaseDep, CurrentUser, SessionDep, SignerDep, TemporalDep, require, unprocessable
+from gateway.api.cases import kept_reason
+from gateway.api.deps import (
+    CaseDep,
+    CurrentUser,
+    SessionDep,
+    SignerDep,
+    TemporalDep,
+    VaultDep,
+    require,
+    unprocessable,
+)
 from gateway.api.updates import send_update
 from gateway.casework import escalations
+from gateway.erasure import drop_text, shown
 from gateway.schemas import DecisionIn, Escalation, QueueEntry, UpdateOut
 from gateway.store import Case, QueueItem
 from workflows.messages import DECIDE_UPDATE, Decision
@@ -68,7 +79,13 @@ def list_escalations(
 
 @router.post("/cases/{case_id}/decision", response_model=UpdateOut, dependencies=[require("clerk")])
 async def decide(
-    body: DecisionIn, case: CaseDep, session: SessionDep, temporal: TemporalDep, signer: SignerDep, user: CurrentUser
+    body: DecisionIn,
+    case: CaseDep,
+    session: SessionDep,
+    temporal: TemporalDep,
+    signer: SignerDep,
+    vault: VaultDep,
+    user: CurrentUser,
 ) -> UpdateOut:
     """Approve or reject the step your agency holds on this case (a reject needs a reason)."""
     step = body.step
@@ -79,12 +96,23 @@ async def decide(
         if item is None:
             raise HTTPException(status.HTTP_409_CONFLICT, f"no step of {user.agency} awaits a decision on {case.id}")
         step = item.step
+    approve = body.decision == "approve"
+    text = (body.reason or "").strip()
+    # A reason reaches the engine and the trail only as a salted commitment; the text stays here,
+    # under the case's key (gateway.erasure). An empty reject goes as it is: the engine refuses it.
+    commitment = kept_reason(session, vault, case, "decision", text) if text else None
     decision = Decision(
         step=step,
-        approve=body.decision == "approve",
-        reason=body.reason,
+        approve=approve,
+        reason=None if commitment else body.reason,
+        reason_commitment=commitment,
         clerk=user.username,
         clerk_agency=user.agency or "",
     )
-    result = await send_update(temporal, signer, case.id, DECIDE_UPDATE, decision, user)
-    return UpdateOut(case_id=case.id, detail=result.detail)
+    try:
+        result = await send_update(temporal, signer, case.id, DECIDE_UPDATE, decision, user)
+    except HTTPException:
+        if commitment:
+            drop_text(session, commitment)
+        raise
+    return UpdateOut(case_id=case.id, detail=shown({commitment: text} if commitment else {}, result.detail))

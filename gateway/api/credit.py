@@ -127,7 +127,7 @@ async def revoke(
         )  # fmt: skip
     except CaseNotStarted as exc:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"the revocation could not be started: {exc}") from exc
-    return case_view(session, case)
+    return case_view(session, case, vault)
 
 
 class ExpiriesOut(BaseModel):

@@ -212,4 +212,4 @@ async def revoke(
         )
     except CaseNotStarted as exc:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"the revocation could not be started: {exc}") from exc
-    return case_view(session, case)
+    return case_view(session, case, vault)

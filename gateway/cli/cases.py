@@ -1,5 +1,5 @@
 """``onevisit`` commands for applicants and clerks: apply, status, correct, withdraw, queue, decide; and
-verify-licence (anyone) and licence-document (the applicant)."""
+verify-licence (anyone), licence-document (the applicant) and erase (admins)."""
 
 from __future__ import annotations
 
@@ -131,7 +131,7 @@ def correct(
 @app.command()
 def withdraw(
     case_id: str,
-    reason: Annotated[str, typer.Option("--reason", help="why (kept in the trail)")],
+    reason: Annotated[str, typer.Option("--reason", help="why (the trail keeps its salted commitment)")],
     url: Url = "http://127.0.0.1:8000",
     user: User = None,
     password: Password = None,
@@ -141,6 +141,27 @@ def withdraw(
         call(api(url, user, password, "applicant").post, f"/api/cases/{case_id}/withdrawal", {"reason": reason})[
             "detail"
         ]
+    )
+
+
+@app.command()
+def erase(
+    case_id: str,
+    reason: Annotated[str, typer.Option("--reason", help="why (kept as a salted commitment in an anchored handoff)")],
+    url: Url = "http://127.0.0.1:8000",
+    as_json: AsJson = False,
+    user: User = None,
+    password: Password = None,
+) -> None:
+    """Erase the person's data in an ended case (admin): its key, what the store holds of it and its
+    Temporal history; the big data bureau signs and anchors the erasure. The trail still verifies."""
+    done = call(api(url, user, password, "admin").post, f"/api/cases/{case_id}/erasure", {"reason": reason})
+    if as_json:
+        typer.echo(json.dumps(done, ensure_ascii=False, indent=2))
+        return
+    typer.echo(
+        f"case {done['case_id']}: personal data erased by {done['erased_by']} at {done['erased_at']}; "
+        f"recorded by case {done['record_case']} (reason commitment {done['reason_commitment']})"
     )
 
 

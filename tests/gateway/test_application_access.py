@@ -218,6 +218,7 @@ GATEWAY_BUILT = {
     "health_card_revocation": {"card_number", "resident.id_number", "reason", "reissue"},
     "sme_credit_consent_revocation": {"company.uscc", "consent_id"},
     "sme_credit_consent_expiry": {"company.uscc", "consent_id"},
+    "case_erasure": {"erased_case", "reason_commitment"},
 }
 
 

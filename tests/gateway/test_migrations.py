@@ -53,9 +53,10 @@ def indexes(engine, table: str) -> set[str]:
 
 def test_a_fresh_store_is_built_by_the_migrations(url):
     engine = make_engine(url)
-    assert migrate.current(engine) == migrate.head() == "0003"
+    assert migrate.current(engine) == migrate.head() == "0004"
     assert "ix_handoffrow_outcome" in indexes(engine, "handoffrow")
     assert "ix_residentbinding_user_id" in indexes(engine, "residentbinding")
+    assert "ix_casenote_case_id" in indexes(engine, "casenote") and "erasure" in inspect(engine).get_table_names()
 
 
 def test_a_store_of_the_previous_revision_is_upgraded_and_keeps_every_row(url):
@@ -63,7 +64,7 @@ def test_a_store_of_the_previous_revision_is_upgraded_and_keeps_every_row(url):
     some_rows(old)
     assert "ix_handoffrow_outcome" not in indexes(old, "handoffrow")
     engine = make_engine(url)
-    assert migrate.current(engine) == "0003" and "ix_handoffrow_outcome" in indexes(engine, "handoffrow")
+    assert migrate.current(engine) == "0004" and "ix_handoffrow_outcome" in indexes(engine, "handoffrow")
     with engine.connect() as conn:
         assert conn.execute(text('SELECT id, status, revision FROM "case"')).all() == [("BR-1", "completed", 3)]
         assert conn.execute(text('SELECT username FROM "user"')).all() == [("applicant",)]
@@ -75,7 +76,7 @@ def test_a_store_made_before_migrations_is_stamped_and_upgraded(url):
     with old.begin() as conn:
         conn.execute(text("DROP TABLE alembic_version"))  # as the last release without migrations left it
     engine = make_engine(url)
-    assert migrate.current(engine) == "0003"
+    assert migrate.current(engine) == "0004"
     with engine.connect() as conn:
         assert conn.execute(text('SELECT count(*) FROM "case"')).scalar() == 1
 
@@ -94,7 +95,7 @@ def test_processes_starting_together_take_turns(url):
         t.start()
     for t in threads:
         t.join()
-    assert errors == [] and migrate.current(create_engine(url)) == "0003"
+    assert errors == [] and migrate.current(create_engine(url)) == "0004"
 
 
 def test_db_upgrade_says_where_the_store_is(url, tmp_path):
@@ -103,4 +104,4 @@ def test_db_upgrade_says_where_the_store_is(url, tmp_path):
     done = subprocess.run(
         [sys.executable, "-m", "gateway.cli", "db", "upgrade"], capture_output=True, text=True, cwd=ROOT, env=env
     )
-    assert (done.returncode, done.stdout) == (0, "the store is at revision 0003 (was 0001; newest 0003)\n")
+    assert (done.returncode, done.stdout) == (0, "the store is at revision 0004 (was 0001; newest 0004)\n")

@@ -105,6 +105,10 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("GET", "/api/credit/audit"): statuses(403, anonymous=401, auditor=200),
     ("POST", "/api/credit/expiries"): statuses(403, anonymous=401, admin=200),  # the operator's sweep
     ("GET", "/api/credit/consents/{consent_id}"): statuses(403, anonymous=401, auditor=404),  # none recorded here
+    # the reasons given on a case, with their salts: its applicant and auditors
+    ("GET", "/api/cases/{case_id}/notes"): statuses(403, anonymous=401, owner=200, stranger=404, auditor=200),
+    # last: the admin erases the (completed) case; nobody else may
+    ("POST", "/api/cases/{case_id}/erasure"): statuses(403, anonymous=401, admin=201),
 }
 
 
@@ -151,6 +155,8 @@ def call(gw, method: str, path: str, case_id: str, headers: dict, caller: str):
         body = {"reason": "lost"}
     elif path.endswith("/checks"):
         body = {"code": f"EHC:{UNKNOWN_CARD}", "pin": "135790"}
+    elif path.endswith("/erasure"):
+        body = {"reason": "role matrix check"}
     elif path.endswith("/codec/decode"):
         body = {"payloads": []}
     if path.endswith("/application"):

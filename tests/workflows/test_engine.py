@@ -225,6 +225,28 @@ async def test_a_clerks_rejection_returns_the_case_and_the_correction_reruns_onl
     assert sum(1 for s, _, _ in trail if s == "name_check") == 1
 
 
+async def test_free_text_reaches_the_trail_only_as_its_salted_commitment(rig):
+    """A clerk's reason and a withdrawal's come as commitments (the gateway keeps the text): the
+    handoffs carry the commitment, the status its token, and neither the text."""
+    from chain.handoff import new_salt, text_commitment
+    from workflows.messages import reason_token
+
+    rejected = text_commitment("食品经营许可证缺失", new_salt())
+    withdrawn = text_commitment("改在章丘区注册", new_salt())
+    handle = await rig.start(review_application())
+    await rig.until(handle, lambda s: states(s)["business_licence"] == "awaiting_decision")
+    decision = clerk(approve=False).model_copy(update={"reason_commitment": rejected})
+    await handle.execute_update(CaseWorkflow.decide, decision)
+    returned = await rig.until(handle, lambda s: s.state == "returned")
+    assert returned.reason == f"business_licence: {reason_token(rejected)}"
+    await handle.execute_update(CaseWorkflow.withdraw, Withdrawal(applicant="applicant", reason_commitment=withdrawn))
+    status = await handle.result()
+    assert status.state == "withdrawn" and status.reason == f"withdrawn by the applicant: {reason_token(withdrawn)}"
+    outputs = {h.handoff.record.outcome: h.handoff.record.outputs for h in rig.trail(status.case_id)}
+    assert outputs["rejected"] == {"reason_commitment": rejected, "code": "ClerkRejected"}
+    assert outputs["compensated"]["reason_commitment"] == withdrawn and "reason" not in outputs["compensated"]
+
+
 async def test_a_refused_name_is_returned_to_the_applicant_with_the_reason(rig):
     handle = await rig.start(application(name="济南国家电网科技有限公司"))
     status = await rig.until(handle, lambda s: s.state == "returned")
