@@ -1,4 +1,5 @@
-"""Run one agency's worker: its activities on its own task queue, with its own keys and account."""
+"""Run one agency's worker: its activities on its own task queue, with its own keys and account
+(and its cosigning of ledger blocks, ``agencies.cosign``)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from temporalio.worker import Worker
 
 from agencies.adapter import AgencyActivities, SignedHandoffs
 from agencies.backend import AgencyBackend, RemoteBackend
+from agencies.cosign import Cosigner
 from agencies.keys import AgencyKeys
 from agencies.metrics import BATCH_SIZE
 from agencies.simulated import SimulatedBackend
@@ -68,7 +70,7 @@ async def run_agency_worker(
         worker = Worker(
             client,
             task_queue=agency_queue(keys.agency),
-            activities=activities.activities(),
+            activities=[*activities.activities(), *Cosigner(keys, ledger).activities()],
             activity_executor=pool,
             max_concurrent_activities=32,
         )

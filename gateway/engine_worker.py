@@ -1,5 +1,6 @@
 """The flow engine's worker: the one interpreting workflow plus the local activities that record
-handoffs and case statuses in the gateway's store."""
+handoffs and case statuses in the gateway's store; and the workflow that asks the agencies to
+cosign ledger blocks for an evidence bundle (``workflows.cosign``)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 from gateway.casework import record_case, record_handoff
 from workflows import authority
 from workflows.authority import Keyring
+from workflows.cosign import CosignWorkflow
 from workflows.engine import ENGINE_SANDBOX, CaseWorkflow
 from workflows.messages import ENGINE_QUEUE, RECORD_CASE, RECORD_HANDOFF, CaseStatus, HandoffRecord
 
@@ -48,7 +50,7 @@ async def run_engine_worker(
         worker = Worker(
             client,
             task_queue=task_queue,
-            workflows=[CaseWorkflow],
+            workflows=[CaseWorkflow, CosignWorkflow],
             activities=[store.record_handoff, store.record_case],
             activity_executor=pool,
             # the sandbox still guards every workflow task; no module is imported again per case

@@ -4,6 +4,7 @@ import asyncio
 from collections.abc import AsyncIterable
 from typing import Annotated, Any
 
+import anyio
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.sse import EventSourceResponse, ServerSentEvent
@@ -40,6 +41,7 @@ from gateway.casework import (
     open_case,
 )
 from gateway.erasure import CaseErased, drop_text, keep_text, shown
+from gateway.proving import cosigned, proofs_for
 from gateway.residents import bind_resident
 from gateway.schemas import (
     Application,
@@ -167,13 +169,18 @@ async def case_events(
 
 
 @router.get("/{case_id}/evidence", response_model=EvidenceBundle, dependencies=[require("auditor", "admin")])
-def evidence(case: CaseDep, session: SessionDep, deployment: DeploymentDep, settings: SettingsDep) -> EvidenceBundle:
-    """The evidence bundle an auditor re-verifies offline or against the ledger."""
+def evidence(
+    case: CaseDep, session: SessionDep, deployment: DeploymentDep, settings: SettingsDep, request: Request
+) -> EvidenceBundle:
+    """The evidence bundle an auditor re-verifies offline or against the ledger: with the header and
+    state proofs of each block its handoffs were anchored in, and the agencies' checkpoints over
+    those blocks (``gateway.proving``), so that it verifies offline under a trust root."""
     try:
         registry = LedgerClient(settings.ledger_rpc, deployment.chain).registry_events()
+        bundle = proofs_for(evidence_bundle(session, case, deployment, registry), settings.ledger_rpc, deployment)
     except ChainError as exc:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"the ledger did not answer: {exc}") from exc
-    return evidence_bundle(session, case, deployment, registry)
+    return anyio.from_thread.run(cosigned, bundle, request.app.state.temporal, deployment)
 
 
 NO_PERSONAL_DATA = {

@@ -56,12 +56,17 @@ def _print_report(report, as_json: bool, trust_file: Path | None = None) -> None
     if as_json:
         typer.echo(report.model_dump_json(indent=2))
     else:
-        where = (
-            "against the ledger"
-            if report.online
-            else "offline (signatures, hashes, order; anchors and registry history as the bundle claims them)"
-        )
-        verdict = "VALID" if report.ok else "INVALID"
+        if report.online:
+            where = "against the ledger"
+        elif report.proven is not None:
+            where = (
+                f"offline, {report.proven} of {report.anchored} anchors proven (their blocks cosigned by a quorum of "
+                "the pinned agencies, the ledger's and registry's state proven from them)"
+            )
+        else:
+            where = "offline (signatures, hashes, order; anchors and registry history as the bundle claims them)"
+        unproven = report.findings and all(f.check == "unauthenticated" for f in report.findings)
+        verdict = "VALID" if report.ok else "UNAUTHENTICATED" if unproven else "INVALID"
         closed = (
             f"closed ({report.closed}), every handoff named by its closing record"
             if report.closed
@@ -162,7 +167,10 @@ def audit_verify_bundle(
     trust_file: TrustFile = None,
     as_json: AsJson = False,
 ) -> None:
-    """Re-verify an exported bundle: offline, or against the ledger with --url/--ledger-rpc."""
+    """Re-verify an exported bundle: offline, or against the ledger with --url/--ledger-rpc. Offline
+    with --trust, no network at all: each anchor, block and signer is proven by the bundle's
+    headers, agencies' checkpoints and state proofs, or the bundle is not valid (UNAUTHENTICATED
+    when it carries no proofs)."""
     from chain.audit.case import parse_bundle, verify_case
     from chain.errors import VerificationError
 
