@@ -93,7 +93,7 @@ def test_a_clerk_of_another_agency_is_not_offered_the_decision(pages, awaiting):
     assert page.is_hidden("#decide")
 
 
-def test_the_applicant_withdraws_with_a_reason(pages, awaiting, fake_temporal):
+def test_the_applicant_withdraws_with_a_reason(pages, awaiting, fake_temporal, served_gateway):
     page = pages.new(PHONE)
     sign_in(page, "applicant")
     page.wait_for_url("**/my-cases")
@@ -108,7 +108,12 @@ def test_the_applicant_withdraws_with_a_reason(pages, awaiting, fake_temporal):
     page.wait_for_selector("#action-status:has-text('撤回申请已受理')")
     assert page.query_selector(".error-summary") is None
     (case_id, update, withdrawal) = fake_temporal.updates[-1]
-    assert (case_id, update, withdrawal.reason) == (awaiting, WITHDRAW_UPDATE, "改变经营计划")
+    assert (case_id, update, withdrawal.reason) == (awaiting, WITHDRAW_UPDATE, None)  # its commitment only
+    from gateway.store import CaseNote
+
+    with served_gateway.session() as session:
+        note = session.get(CaseNote, withdrawal.reason_commitment)
+        assert note.kind == "withdrawal" and note.case_id == awaiting
     assert_accessible(page)
     pages.shoot(page, "case-withdrawn-zh")
     assert page.external_requests == [] and page.script_errors == []

@@ -32,6 +32,7 @@ document.addEventListener("DOMContentLoaded", () => {
     show("card", view.result?.card_number);
     show("uscc", view.uscc);
     show("reason", view.reason);
+    show("erased", view.erased ? OV.t("case_erased_on", { when: OV.when(view.erased.erased_at), record: view.erased.record_case }) : null);
     timeline.replaceChildren(...view.steps.map((s) => {
       const block = s.anchor?.block_number ?? s.anchor_block;
       const facts = OV.el("dl", { class: "facts" },
