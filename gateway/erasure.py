@@ -23,7 +23,17 @@ from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
 from temporalio.client import Client
 
 from chain.handoff import new_salt, text_commitment
-from gateway.store import Case, CaseKey, CaseNote, Erasure, IdempotentRequest, QueueItem, User, Vault
+from gateway.store import (
+    ApplicationRead,
+    Case,
+    CaseKey,
+    CaseNote,
+    Erasure,
+    IdempotentRequest,
+    QueueItem,
+    User,
+    Vault,
+)
 from workflows.catalog import get_flow
 from workflows.messages import CaseStatus
 
@@ -138,6 +148,10 @@ def _destroy(session: Session, case: Case) -> None:
     for model in (CaseNote, QueueItem, IdempotentRequest):
         for row in session.exec(select(model).where(model.case_id == case.id)).all():
             session.delete(row)
+    for read in session.exec(select(ApplicationRead).where(ApplicationRead.case_id == case.id)).all():
+        if read.purpose:  # a clerk's free text: who read which fields, and when, stays
+            read.purpose = ERASED
+            session.add(read)
     case.application_enc = b""
     case.title = ERASED
     case.reason = "个人数据已删除 personal data erased"

@@ -261,7 +261,7 @@ class Vault:
 class ApplicationRead(SQLModel, table=True):
     """One read of a case's application: who (name, role, agency), why, when, and which fields
     they were given. Written before the data leaves; the applicant lists the reads of their case.
-    It holds no personal data of the applicant, so it outlives an erasure."""
+    It outlives an erasure, which blanks only its purpose (a clerk's free text)."""
 
     id: int | None = Field(default=None, primary_key=True)
     case_id: str = Field(foreign_key="case.id", index=True)

@@ -114,6 +114,13 @@ def test_after_an_erasure_the_store_yields_no_name_id_number_or_reason(in_proces
     gw = in_process_gateway
     person = fake_temporal.started[ended].application["legal_representative"]
     company = fake_temporal.started[ended].application["company"]["name"]
+    purpose = f"核对{person['name']}的身份证件"  # a clerk's free text, naming the person
+    read = gw.http.get(
+        f"/api/cases/{ended}/application",
+        params={"purpose": purpose},
+        headers=gw.login("clerk-market_regulation"),
+    )
+    assert read.status_code == 200, read.text
     resp = erase(gw, ended)
     assert resp.status_code == 201, resp.text
     done = resp.json()
@@ -130,13 +137,15 @@ def test_after_an_erasure_the_store_yields_no_name_id_number_or_reason(in_proces
         }
     assert fake_temporal.deleted == [ended]  # its Temporal history, under the operator's key, deleted
     raw = store_bytes(gw)
-    for secret in (person["name"], person["id_number"], REASON, company):
+    for secret in (person["name"], person["id_number"], REASON, company, purpose):
         assert secret.encode() not in raw, secret
     applicant = gw.login("applicant")
     assert gw.http.get(f"/api/cases/{ended}/application", headers=applicant).status_code == 410
     view = gw.http.get(f"/api/cases/{ended}", headers=applicant).json()
     assert view["erased"]["record_case"] == done["record_case"]
     assert REASON not in str(view) and company not in str(view)
+    reads = gw.http.get(f"/api/cases/{ended}/reads", headers=applicant).json()
+    assert [(r["reader"], r["purpose"]) for r in reads] == [("clerk-market_regulation", "[已删除 erased]")]
     notes = gw.http.get(f"/api/cases/{ended}/notes", headers=applicant).json()
     assert notes == []  # sealed under the key erased, and deleted with it
     record_notes = gw.http.get(f"/api/cases/{done['record_case']}/notes", headers=gw.login("auditor")).json()

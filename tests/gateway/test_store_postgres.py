@@ -14,13 +14,20 @@ from tests.gateway import (
     test_case_start,
     test_cases_api,
     test_clerks_api,
+    test_erasure,
     test_idempotency,
     test_migrations,
     test_public_licence,
     test_store,
 )
 
-SQLITE_ONLY = {"test_a_database_from_an_older_version_is_refused_by_name"}  # builds a SQLite file by hand
+SQLITE_ONLY = {
+    "test_a_database_from_an_older_version_is_refused_by_name",  # builds a SQLite file by hand
+    # these read the store's SQLite files as an adversary would; the rest of test_erasure runs here
+    "test_a_clerks_reason_reaches_the_engine_only_as_a_commitment_and_the_store_only_sealed",
+    "test_a_withdrawal_reason_goes_as_a_commitment",
+    "test_after_an_erasure_the_store_yields_no_name_id_number_or_reason",
+}
 
 for _module in (
     test_store,
@@ -32,6 +39,7 @@ for _module in (
     test_public_licence,
     test_case_events,
     test_migrations,
+    test_erasure,
 ):
     for _name, _obj in vars(_module).items():
         if _name.startswith("test_") and _name not in SQLITE_ONLY and callable(_obj):
