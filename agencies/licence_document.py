@@ -9,13 +9,11 @@ capital, domicile, scope). Only a licence valid on the register is rendered; a r
 one is refused (``LicenceNotValid``), and every text is refused if it carries a control or
 invisible character, whatever validated it before.
 
-The font is Noto Serif SC from a wheel (``pylopdf-fonts-zh-cn``, SIL OFL 1.1), subset and embedded,
-so rendering needs no system font.
+The font, the check on text and the QR drawing are every agency document's (``agencies.paper``).
 """
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -26,6 +24,8 @@ from fpdf.enums import MethodReturnValue, WrapMode
 
 from agencies.identifiers import JINAN_CITY, JINAN_DIVISIONS, validate_uscc
 from agencies.names import FORMS
+from agencies.paper import FONT, INK, RED, chinese_date, clean, draw_qr, font_path
+from agencies.paper import UnsafeText as UnsafeText  # what LicenceDocument raises, named here too
 from agencies.register import LicenceStatus
 
 CITY_NAME = "济南市"
@@ -33,10 +33,6 @@ TITLE = "营业执照"
 QR_CAPTION = "扫描二维码核验本执照的真伪与状态"
 FOOTER = "本执照的真伪与是否有效，以扫描二维码所得的登记机关实时核验结果为准。"
 SCOPE_NOTE = "（依法须经批准的项目，经相关部门批准后方可开展经营活动）"
-
-# Characters no registration item may carry: controls, format (bidi overrides, zero-width…),
-# private-use, surrogates, unassigned, and line or paragraph separators.
-_REFUSED = {"Cc", "Cf", "Co", "Cs", "Cn", "Zl", "Zp"}
 
 
 class LicenceNotValid(ValueError):
@@ -46,20 +42,6 @@ class LicenceNotValid(ValueError):
         when = f" on {status.revoked_on}" if status.revoked_on else ""
         super().__init__(f"the business licence {status.code} is {status.status}{when}: no licence document is issued")
         self.status = status
-
-
-class UnsafeText(ValueError):
-    """A registration item holds a control or invisible character."""
-
-
-def _clean(item: str, value: str, *, multiline: bool = False) -> str:
-    value = value.strip()
-    for ch in value:
-        if unicodedata.category(ch) in _REFUSED and not (multiline and ch == "\n"):
-            raise UnsafeText(f"{item} contains a control or invisible character (U+{ord(ch):04X})")
-    if not value:
-        raise UnsafeText(f"{item} is empty")
-    return value
 
 
 # ------------------------------------------------------------------------------------ items
@@ -122,10 +104,6 @@ def registration_authority(division: str) -> str:
     return f"{CITY_NAME}{JINAN_DIVISIONS[division]}市场监督管理局"
 
 
-def chinese_date(day: date) -> str:
-    return f"{day.year}年{day.month:02d}月{day.day:02d}日"
-
-
 def check_url(base_url: str, code: str) -> str:
     """The public check page of one licence, as its QR code carries it (a phone opens a page that
     says in words whether it is genuine and valid; the same answer as GET /api/public/licences/CODE)."""
@@ -152,8 +130,8 @@ class LicenceDocument:
     def __post_init__(self) -> None:
         object.__setattr__(self, "uscc", validate_uscc(self.uscc))
         for item in ("company_name", "entity_type", "legal_representative", "domicile", "authority", "check_url"):
-            object.__setattr__(self, item, _clean(item, getattr(self, item)))
-        object.__setattr__(self, "business_scope", _clean("business_scope", self.business_scope, multiline=True))
+            object.__setattr__(self, item, clean(item, getattr(self, item)))
+        object.__setattr__(self, "business_scope", clean("business_scope", self.business_scope, multiline=True))
         if not self.check_url.endswith(f"/check?code={self.uscc}"):
             raise ValueError(f"the QR code must open the public check of {self.uscc}, not {self.check_url}")
 
@@ -183,16 +161,6 @@ class LicenceDocument:
 # --------------------------------------------------------------------------------- rendering
 def qr_code(url: str) -> segno.QRCode:
     return segno.make_qr(url, error="m")
-
-
-def _font_path() -> str:
-    import pylopdf_fonts_zh_cn
-
-    return str(pylopdf_fonts_zh_cn.serif_path())
-
-
-RED = (176, 28, 36)
-INK = (20, 20, 20)
 
 
 class _Licence(FPDF):
@@ -252,14 +220,14 @@ def render_licence(doc: LicenceDocument) -> bytes:
     pdf = _Licence(orientation="L", unit="mm", format="A4")
     pdf.set_auto_page_break(False)
     pdf.set_margins(0, 0, 0)
-    pdf.add_font("NotoSerifSC", fname=_font_path())
+    pdf.add_font(FONT, fname=font_path())
     pdf.set_creation_date(datetime.combine(doc.issued_on, datetime.min.time(), tzinfo=UTC))
     pdf.set_title(f"{TITLE} {doc.company_name} {doc.uscc}")
     pdf.set_subject("电子营业执照")
     pdf.set_creator("OneVisit")
     pdf.set_lang("zh-CN")
     pdf.add_page()
-    pdf.set_font("NotoSerifSC", size=12)
+    pdf.set_font(FONT, size=12)
 
     # frame
     pdf.set_draw_color(*RED)
@@ -278,7 +246,7 @@ def render_licence(doc: LicenceDocument) -> bytes:
     pdf.cell(text=doc.uscc)
 
     # QR code of the public check, top right, with its caption
-    _draw_qr(pdf, qr_code(doc.check_url), x=246, y=16, size=32)
+    draw_qr(pdf, qr_code(doc.check_url), x=246, y=16, size=32)
     pdf.set_font_size(7)
     pdf.set_xy(226, 49)
     pdf.multi_cell(60, 3.2, QR_CAPTION, align="C")
@@ -321,24 +289,3 @@ def render_licence(doc: LicenceDocument) -> bytes:
     pdf.set_xy(0, 188)
     pdf.cell(297, 5, FOOTER, align="C")
     return bytes(pdf.output())
-
-
-def _draw_qr(pdf: FPDF, qr: segno.QRCode, x: float, y: float, size: float) -> None:
-    """The QR code as vector modules (one rectangle per run of dark modules in a row), with its
-    four-module quiet zone kept white."""
-    matrix = [list(row) for row in qr.matrix]
-    count = len(matrix)
-    module = size / (count + 8)
-    pdf.set_fill_color(255, 255, 255)
-    pdf.rect(x, y, size, size, style="F")
-    pdf.set_fill_color(0, 0, 0)
-    for r, row in enumerate(matrix):
-        c = 0
-        while c < count:
-            if not row[c]:
-                c += 1
-                continue
-            start = c
-            while c < count and row[c]:
-                c += 1
-            pdf.rect(x + (4 + start) * module, y + (4 + r) * module, (c - start) * module, module, style="F")
