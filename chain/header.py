@@ -14,6 +14,7 @@ from typing import Any
 
 import rlp
 
+from chain import rlpcodec
 from chain.errors import ChainValueError, VerificationError
 from chain.merkle import keccak
 
@@ -86,7 +87,7 @@ def decode_header(raw: bytes | str) -> Header:
             raise ValueError("not 0x-hex")
         if len(data) > MAX_HEADER_BYTES:
             raise ValueError(f"{len(data)} bytes, more than a header's {MAX_HEADER_BYTES}")
-        fields = rlp.decode(data)
+        fields = rlpcodec.decode(data)
         if not isinstance(fields, list) or not len(FIELDS) <= len(fields) <= len(FIELDS) + len(OPTIONAL):
             raise ValueError("not a list of header fields")
         if not all(isinstance(f, bytes) for f in fields):
@@ -100,7 +101,7 @@ def decode_header(raw: bytes | str) -> Header:
             timestamp=int.from_bytes(fields[11], "big"),
             parent_hash=fields[0],
         )
-    except (ValueError, rlp.DecodingError) as exc:
+    except ValueError as exc:
         raise VerificationError("header", f"not a block header: {exc}") from exc
 
 

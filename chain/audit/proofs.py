@@ -17,15 +17,16 @@ Steps, as ``VerificationError.check`` names them:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from string import hexdigits
 from typing import Any
 
 import rlp
 
 from chain.errors import ChainValueError, VerificationError
 from chain.merkle import keccak
+from chain.rlpcodec import decode_item
 
 BLANK_ROOT = keccak(rlp.encode(b""))
 EMPTY_CODE_HASH = keccak(b"")
@@ -84,7 +85,7 @@ def batch_anchored_at_slot(root: bytes | str) -> int:
 # account, signer, next_signer, next_signer_from, active.
 AGENCIES_SLOT = 1
 AGENCY_MEMBERS = {"account": 3, "signer": 4, "next_signer": 5, "next_signer_from": 6, "active": 7}
-SIGNER_MEMBERS = ("signer", "next_signer", "next_signer_from", "active")
+SIGNER_MEMBERS = ("signer", "next_signer", "next_signer_from")  # the signer schedule, as signer_schedule()
 
 
 def agency_slots(agency: bytes | str) -> dict[str, int]:
@@ -115,60 +116,23 @@ def _bytes(value: Any, what: str, length: int | None = None) -> bytes:
     return out
 
 
+_QUANTITY = re.compile(r"0[xX][0-9a-fA-F]+")
+
+
 def _int(value: Any, what: str) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
         return value
     if isinstance(value, (bytes, bytearray)):
         return int.from_bytes(value, "big")
-    if isinstance(value, str) and value[:2] in ("0x", "0X") and value[2:] and all(c in hexdigits for c in value[2:]):
+    if isinstance(value, str) and _QUANTITY.fullmatch(value):
         return int(value[2:], 16)
     raise VerificationError("proof-format", f"{what} {value!r} is not a quantity")
-
-
-def _decode(data: bytes, pos: int = 0) -> tuple[bytes | list, int]:
-    """One RLP item of ``data`` at ``pos`` and where it ends (ValueError when it is cut short)."""
-    first = data[pos]
-    if first < 0x80:
-        return data[pos : pos + 1], pos + 1
-    if first < 0xB8:
-        start, end = pos + 1, pos + 1 + first - 0x80
-    elif first < 0xC0:
-        n = first - 0xB7
-        start = pos + 1 + n
-        end = start + int.from_bytes(data[pos + 1 : start], "big")
-    else:
-        if first < 0xF8:
-            start, end = pos + 1, pos + 1 + first - 0xC0
-        else:
-            n = first - 0xF7
-            start = pos + 1 + n
-            end = start + int.from_bytes(data[pos + 1 : start], "big")
-        if end > len(data):
-            raise ValueError("a list runs past the end")
-        items, at = [], start
-        while at < end:
-            kind = data[at]
-            if kind == 0xA0:  # the usual item of a trie node: a 32-byte hash
-                items.append(data[at + 1 : at + 33])
-                at += 33
-            elif kind == 0x80:
-                items.append(b"")
-                at += 1
-            else:
-                item, at = _decode(data, at)
-                items.append(item)
-        if at != end:
-            raise ValueError("a list's items run past it")
-        return items, end
-    if end > len(data):
-        raise ValueError("a string runs past the end")
-    return data[start:end], end
 
 
 def _node(raw: bytes) -> list:
     """A trie node from its RLP: a branch (17 items) or an extension or leaf (2)."""
     try:
-        node, end = _decode(raw)
+        node, end = decode_item(raw)
     except (ValueError, IndexError) as exc:
         raise ValueError(f"not RLP: {exc}") from exc
     if end != len(raw) or not isinstance(node, list) or len(node) not in (2, 17):
@@ -176,34 +140,38 @@ def _node(raw: bytes) -> list:
     return node
 
 
-def _nodes(check: str, nodes: Any, what: str, into: dict[bytes, list] | None = None) -> dict[bytes, list]:
-    """hash -> decoded node, for every node of a proof (each one must be a trie node)."""
+def _nodes(
+    check: str, nodes: Any, what: str, into: dict[bytes, Any] | None = None, seen: set | None = None
+) -> dict[bytes, Any]:
+    """hash -> node (its RLP, an RLP list; decoded in place once a path reaches it), for every node
+    of a proof; ``seen``: the nodes (as given) already in ``into``, so that nodes repeated across
+    proofs are read once."""
     if not isinstance(nodes, (list, tuple)):
         raise VerificationError("proof-format", f"{what} is not a list of nodes")
     out = {} if into is None else into
     for i, n in enumerate(nodes):
+        if seen is not None:
+            if n in seen:
+                continue
+            seen.add(n)
         raw = _bytes(n, f"{what}[{i}]")
         if raw == b"\x80":  # the empty trie, as anvil lists an empty storage: its root is BLANK_ROOT
             continue
-        h = keccak(raw)
-        if h not in out:
-            try:
-                out[h] = _node(raw)
-            except ValueError as exc:
-                raise VerificationError(check, f"{what}[{i}] is {exc}") from exc
+        if not raw or raw[0] < 0xC0:
+            raise VerificationError(check, f"{what}[{i}] is not a trie node")
+        out.setdefault(keccak(raw), raw)  # decoded when a path reaches it (_lookup)
     return out
 
 
-def _nibbles(data: bytes) -> list[int]:
-    return [n for b in data for n in (b >> 4, b & 15)]
+_NIBBLE = {c: i for i, c in enumerate("0123456789abcdef")}
 
 
-def _lookup(check: str, root: bytes, key: bytes, nodes: dict[bytes, list], what: str) -> bytes:
+def _lookup(check: str, root: bytes, key: bytes, nodes: dict[bytes, Any], what: str) -> bytes:
     """The value at ``key`` in the trie of ``root`` as ``nodes`` (by hash) prove it; b'' when the
     proof shows the key absent. A node the path needs and the proof lacks is a failure."""
     if root == BLANK_ROOT:
         return b""
-    path, at, ref = _nibbles(key), 0, root
+    path, at, ref = key.hex(), 0, root  # nibbles as hex digits
     while True:
         if isinstance(ref, bytes):
             if ref == b"":
@@ -211,27 +179,28 @@ def _lookup(check: str, root: bytes, key: bytes, nodes: dict[bytes, list], what:
             node = nodes.get(ref) if len(ref) == 32 else None
             if node is None:
                 raise VerificationError(check, f"{what} does not lead from root 0x{root.hex()}: no node 0x{ref.hex()}")
+            if isinstance(node, bytes):
+                try:
+                    node = nodes[ref] = _node(node)
+                except ValueError as exc:
+                    raise VerificationError(check, f"{what} has a node 0x{ref.hex()} that is {exc}") from exc
         else:
             node = ref  # a node under 32 bytes, inlined in its parent
         if len(node) == 17:  # branch
             if at == len(path):
                 value = node[16]
                 break
-            ref, at = node[path[at]], at + 1
+            ref, at = node[_NIBBLE[path[at]]], at + 1
             continue
         encoded, child = node  # extension or leaf: a hex-prefix path
-        if (
-            not isinstance(encoded, bytes)
-            or not encoded
-            or encoded[0] >> 4 > 3
-            or not (encoded[0] & 16 or encoded[0] & 15 == 0)
-        ):
+        flag = encoded[0] >> 4 if isinstance(encoded, bytes) and encoded else 4
+        if flag > 3 or not (flag & 1 or encoded[0] & 15 == 0):
             raise VerificationError(check, f"{what} has a node whose path is not hex-prefix encoded")
-        prefix = ([encoded[0] & 15] if encoded[0] & 16 else []) + _nibbles(encoded[1:])
-        if path[at : at + len(prefix)] != prefix:
+        prefix = encoded.hex()[1 if flag & 1 else 2 :]
+        if not path.startswith(prefix, at):
             return b""  # the key leaves the trie here: absent
         at += len(prefix)
-        if encoded[0] & 32:  # leaf
+        if flag & 2:  # leaf
             if at != len(path):
                 return b""
             value = child
@@ -242,26 +211,31 @@ def _lookup(check: str, root: bytes, key: bytes, nodes: dict[bytes, list], what:
     return value
 
 
-def _walk(check: str, root: bytes, key: bytes, nodes: Any, what: str) -> bytes:
-    """The value at ``key`` in the trie of ``root`` as the list ``nodes`` proves it (b'' if absent)."""
-    return _lookup(check, root, key, _nodes(check, nodes, what), what)
+StateNodes = tuple[dict[bytes, Any], set]  # (hash -> node, the nodes as given) read under one state root
 
 
 class ProvenStorage:
     """One account's eth_getProof answer, checked from a state root once (steps (1)-(3)); then the
     value of any slot it answered (steps (4)-(5)), its trie nodes decoded once for all slots."""
 
-    def __init__(self, state_root: bytes | str, address: bytes | str, proof: Mapping[str, Any]):
-        self.account = verify_account_proof(state_root, address, proof)
+    def __init__(
+        self,
+        state_root: bytes | str,
+        address: bytes | str,
+        proof: Mapping[str, Any],
+        state_nodes: StateNodes | None = None,
+    ):
+        self.account = verify_account_proof(state_root, address, proof, state_nodes)
         entries = proof.get("storageProof")
         if not isinstance(entries, (list, tuple)):
             raise VerificationError("proof-format", "storageProof is not a list")
         self._entries: dict[int, Mapping[str, Any]] = {}
-        self._nodes: dict[bytes, list] = {}
+        self._nodes: dict[bytes, Any] = {}
+        seen: set = set()
         for e in entries:
             if isinstance(e, Mapping):
                 self._entries.setdefault(_int(e.get("key"), "storage key"), e)
-                _nodes("storage-proof", e.get("proof"), "storageProof proof", self._nodes)
+                _nodes("storage-proof", e.get("proof"), "storageProof proof", self._nodes, seen)
 
     def value(self, slot: int) -> int:
         # (1) proof-format: the answer's entry for this slot
@@ -284,24 +258,29 @@ class ProvenStorage:
 
 
 def _rlp_string(raw: bytes) -> bytes:
-    item, end = _decode(raw)
+    item, end = decode_item(raw)
     if end != len(raw) or not isinstance(item, bytes) or len(item) > 32 or item[:1] == b"\x00":
         raise ValueError("not a 256-bit number")
     return item
 
 
-def verify_account_proof(state_root: bytes | str, address: bytes | str, proof: Mapping[str, Any]) -> ProvenAccount:
-    """Steps (1)-(3): the account ``proof`` (an eth_getProof answer) shows under ``state_root``."""
+def verify_account_proof(
+    state_root: bytes | str, address: bytes | str, proof: Mapping[str, Any], state_nodes: StateNodes | None = None
+) -> ProvenAccount:
+    """Steps (1)-(3): the account ``proof`` (an eth_getProof answer) shows under ``state_root``;
+    ``state_nodes``: the state trie's nodes already read under that root (for other accounts)."""
     # (1) proof-format
     root = _bytes(state_root, "state root", 32)
     addr = _bytes(address, "address", 20)
     if not isinstance(proof, Mapping) or "accountProof" not in proof:
         raise VerificationError("proof-format", "not an eth_getProof answer (no accountProof)")
     # (2) account-proof
-    raw = _walk("account-proof", root, keccak(addr), proof["accountProof"], "accountProof")
+    into, seen = state_nodes if state_nodes is not None else ({}, set())
+    nodes = _nodes("account-proof", proof["accountProof"], "accountProof", into, seen)
+    raw = _lookup("account-proof", root, keccak(addr), nodes, "accountProof")
     if raw:
         try:
-            leaf, end = _decode(raw)
+            leaf, end = decode_item(raw)
             if end != len(raw) or not isinstance(leaf, list) or len(leaf) != 4:
                 raise ValueError("not rlp([nonce, balance, storageRoot, codeHash])")
             nonce, balance, storage_root, code_hash = leaf

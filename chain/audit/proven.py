@@ -12,8 +12,8 @@ For each block a handoff was anchored in (``chain.audit.evidence.BlockProof``):
   ledger      the HandoffLedger's entry for the handoff (for a batched one, its batch root) in
               that block's state holds that block's number (EIP-1186 proof to the state root)
   registry    the AgencyRegistry's entry for the agency in that block's state makes the
-              handoff's signer one the registry accepted there (``SignerSchedule``), and the
-              agency was active
+              handoff's signer one the registry accepted there (``SignerSchedule``; that the
+              agency was active the ledger's entry proves: the contract anchors for no other)
 A handoff whose block has no proof is ``unauthenticated``; a bundle without any proofs gets one
 finding saying so. Only embedded-stack checkpoints are checked: a trust root of QBFT validators
 (Besu's committed seals) is reported as unauthenticated, never passed.
@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 from chain.anchors import Anchor, SignerSchedule
 from chain.audit.evidence import BlockProof, EvidenceBundle, EvidenceItem
-from chain.audit.proofs import SIGNER_MEMBERS, ProvenStorage, agency_slots
+from chain.audit.proofs import ProvenStorage, StateNodes, agency_slots
 from chain.audit.trust import AgencyCheckpoints, TrustRoot
 from chain.errors import VerificationError
 from chain.header import Header, decode_header
@@ -43,11 +43,13 @@ class _Block:
     proof: BlockProof
     header: Header | None
     _storage: dict[str, ProvenStorage | VerificationError] = field(default_factory=dict)
+    _state: StateNodes = field(default_factory=lambda: ({}, set()))  # the state trie's nodes, read once
 
     def storage(self, contract: str, address: str) -> ProvenStorage:
         if contract not in self._storage:
+            proof = getattr(self.proof, contract)
             try:
-                self._storage[contract] = ProvenStorage(self.header.state_root, address, getattr(self.proof, contract))
+                self._storage[contract] = ProvenStorage(self.header.state_root, address, proof, self._state)
             except VerificationError as exc:
                 self._storage[contract] = exc
         found = self._storage[contract]
@@ -175,9 +177,6 @@ def _proven(block: _Block, item: EvidenceItem, anchor: Anchor, trust: TrustRoot,
     if entry is None:
         return False
     agency, signer = item.handoff.record.agency, item.handoff.signer.lower()
-    if not entry["active"]:
-        find("registry-proof", f"the registry's state at block {number} has {agency} suspended or unregistered", item)
-        return False
     schedule = SignerSchedule(
         _address(entry["signer"]),
         _address(entry["next_signer"]) if entry["next_signer"] else None,
@@ -199,7 +198,9 @@ def _registry_entry(block: _Block, agency: str, trust: TrustRoot, item: Evidence
     slots = agency_slots(agency)
     try:
         registry = block.storage("registry", trust.registry)
-        return {m: registry.value(slots[m]) for m in SIGNER_MEMBERS}
+        entry = {"signer": registry.value(slots["signer"]), "next_signer": registry.value(slots["next_signer"])}
+        entry["next_signer_from"] = registry.value(slots["next_signer_from"]) if entry["next_signer"] else 0
+        return entry
     except VerificationError as exc:
         find("registry-proof", f"block {block.header.number}: {exc}", item)
         return None
