@@ -12,8 +12,10 @@ import rlp
 
 from chain.audit.case import Finding, Report, verify_case
 from chain.audit.evidence import EvidenceBundle
+from chain.audit.proofs import agency_slots
 from chain.audit.trust import TrustRoot, pin
 from chain.checkpoint import sign_checkpoint
+from chain.client import JsonRpc
 from chain.handoff import agency_id, step_id
 from chain.header import decode_header
 from chain.hexid import to_hex
@@ -77,6 +79,24 @@ def short_of_quorum(trust: TrustRoot, number: int, block_hash: str, cosigners: l
         f"the quorum is {trust.heads.quorum}" + (f"; not counted: {', '.join(notes)}" if notes else "")
     )
     return Finding(check="checkpoint", message=message)
+
+
+def test_the_registry_members_the_proofs_read_are_where_the_node_keeps_them(deployed):
+    """Each Agency struct member at its slot (a String[64] name takes three words before them)."""
+    rpc = JsonRpc(deployed.url)
+    for name, k in list(deployed.keys.items())[:3]:
+        slots = agency_slots(agency_id(name))
+        word = {
+            m: int(rpc("eth_getStorageAt", deployed.deployment.registry, hex(s), "latest"), 16)
+            for m, s in slots.items()
+        }
+        assert word == {
+            "account": int(k.account, 16),
+            "signer": int(k.signer, 16),
+            "next_signer": 0,
+            "next_signer_from": 0,
+            "active": 1,
+        }
 
 
 def test_a_proven_bundle_is_valid_offline_and_every_handoff_is_proven(trail, proven, trust):

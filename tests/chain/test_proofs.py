@@ -13,6 +13,7 @@ from eth_hash.auto import keccak
 from trie import HexaryTrie
 
 from chain.audit.proofs import (
+    AGENCIES_SLOT,
     ANCHORED_AT_SLOT,
     BATCH_ANCHORED_AT_SLOT,
     anchored_at_slot,
@@ -38,6 +39,16 @@ def test_the_slots_are_those_of_the_compiled_storage_layout():
     layout = json.loads(out.stdout)["storage_layout"]
     assert layout["_anchored_at"]["slot"] == ANCHORED_AT_SLOT
     assert layout["_batch_anchored_at"]["slot"] == BATCH_ANCHORED_AT_SLOT
+    registry = subprocess.run(
+        [sys.executable, "-m", "vyper", "-f", "layout", "contracts/AgencyRegistry.vy"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    agencies = json.loads(registry.stdout)["storage_layout"]["_agencies"]
+    assert (agencies["slot"], agencies["type"]) == (AGENCIES_SLOT, "HashMap[bytes32, Agency]")
 
 
 def test_a_vyper_hashmap_puts_the_slot_before_the_key():
