@@ -26,6 +26,7 @@ from gateway.api import cases as cases_api
 from gateway.api import clerks as clerks_api
 from gateway.api import codec as codec_api
 from gateway.api import credit as credit_api
+from gateway.api import documents as documents_api
 from gateway.api import erasure as erasure_api
 from gateway.api import health as health_api
 from gateway.api import health_cards as health_cards_api
@@ -179,6 +180,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(cases_api.router)
     app.include_router(clerks_api.router)
     app.include_router(erasure_api.router)
+    app.include_router(documents_api.router)
     app.include_router(codec_api.router)
     app.include_router(credit_api.router)
     app.include_router(audit_api.router)

@@ -53,6 +53,7 @@ GROUPS = {
     "clerks": HOLDING | NOT_HOLDING,
     "auditor": {"auditor"},
     "admin": {"admin"},
+    "public_security": {"clerk-public_security"},
 }
 UNKNOWN_LICENCE = random_uscc("370102")  # well formed, and issued to nobody
 UNKNOWN_CARD = "370100000000000000"  # a health card nobody holds
@@ -107,6 +108,14 @@ MATRIX: dict[tuple[str, str], dict[str, int]] = {
     ("GET", "/api/credit/consents/{consent_id}"): statuses(403, anonymous=401, auditor=404),  # none recorded here
     # the reasons given on a case, with their salts: its applicant and auditors
     ("GET", "/api/cases/{case_id}/notes"): statuses(403, anonymous=401, owner=200, stranger=404, auditor=200),
+    # what the agencies issued: the applicant's; a clerk only their agency's (public security's seals here;
+    # nothing recorded: 404); auditors and admins read nobody's papers
+    ("GET", "/api/cases/{case_id}/documents"): statuses(
+        200, anonymous=401, stranger=404, not_holding=404, auditor=403, admin=403
+    ),
+    ("GET", "/api/cases/{case_id}/documents/{step}.pdf"): statuses(
+        403, anonymous=401, owner=404, stranger=404, not_holding=404, public_security=404
+    ),
     # last: the admin erases the (completed) case; nobody else may
     ("POST", "/api/cases/{case_id}/erasure"): statuses(403, anonymous=401, admin=201),
 }
@@ -135,6 +144,7 @@ def call(gw, method: str, path: str, case_id: str, headers: dict, caller: str):
         .replace("{card_number}", UNKNOWN_CARD)
         .replace("{uscc}", UNKNOWN_LICENCE)
         .replace("{consent_id}", "YDT2026010100000000")
+        .replace("{step}", "seal_approval")
     )
     body = None
     if (method, path) == ("POST", "/api/auth/token"):
