@@ -32,9 +32,10 @@ def decode_item(data: bytes, pos: int = 0) -> tuple[bytes | list, int]:
             if kind == 0xA0:  # the usual item of a trie node: a 32-byte hash
                 items.append(data[at + 1 : at + 33])
                 at += 33
-            elif kind == 0x80:
-                items.append(b"")
-                at += 1
+            elif kind < 0xB8:  # any other short string (a path, a value), or a single byte
+                nxt = at + 1 + kind - 0x80 if kind >= 0x80 else at + 1
+                items.append(data[at + 1 : nxt] if kind >= 0x80 else data[at:nxt])
+                at = nxt
             else:
                 item, at = decode_item(data, at)
                 items.append(item)
