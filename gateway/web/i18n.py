@@ -149,6 +149,11 @@ ZH: dict[str, str] = {
     "live_done": "办理已结束",
     "live_lost": "连接中断，正在重新连接……",
     "download_licence": "下载电子营业执照（PDF）",
+    "docs_title": "办理结果文书",
+    "docs_text": "各部门办结后出具的文书。每份都注明出具部门、日期、签名记录与区块链存证，"
+    "可用 onevisit audit verify 核验。",
+    "docs_download": "下载{title}（PDF）",
+    "docs_issued": "{agency}出具 · 存证区块 #{block}",
     "withdraw_title": "撤回申请",
     "withdraw_text": "撤回后，已办结的事项将按相反顺序撤销（如注销营业执照），每一步都会签名并存证。",
     "withdraw_reason": "撤回原因",
@@ -522,6 +527,11 @@ EN: dict[str, str] = {
     "live_done": "Finished",
     "live_lost": "Connection lost, reconnecting…",
     "download_licence": "Download the e-licence (PDF)",
+    "docs_title": "Documents",
+    "docs_text": "What each agency issued once it completed its step. Each names the agency, the date, "
+    "its signed handoff and ledger anchor, checkable with onevisit audit verify.",
+    "docs_download": "Download the {title} (PDF)",
+    "docs_issued": "issued by {agency} · ledger block #{block}",
     "withdraw_title": "Withdraw the application",
     "withdraw_text": "Completed steps are undone in reverse order (the licence is revoked, …), each signed and "
     "recorded on the ledger.",

@@ -58,9 +58,40 @@ document.addEventListener("DOMContentLoaded", () => {
     document.getElementById("withdraw").hidden = !(who.role === "applicant" && (view.status === "running" || view.status === "returned"));
     document.getElementById("returned").hidden = !(who.role === "applicant" && view.status === "returned");
     document.getElementById("licence-actions").hidden = !(who.role === "applicant" && view.status === "completed" && view.uscc);
+    showDocuments(view);
     const mine = view.steps.some((s) => s.state === "awaiting_decision" && s.agency === who.agency);
     document.getElementById("decide").hidden = !(who.role === "clerk" && mine);
     document.getElementById("read").hidden = who.role !== "clerk";
+  }
+
+  let documentsFor = null;
+  async function showDocuments(view) {
+    // What the agencies issued (GET /api/cases/{id}/documents), asked again when a step's handoff changes.
+    if (!["applicant", "clerk"].includes(who.role) || view.flow !== "business_registration") return;
+    const key = view.steps.map((s) => s.handoff || "").join();
+    if (key === documentsFor) return;
+    documentsFor = key;
+    try {
+      const docs = await (await OV.api(`/api/cases/${encodeURIComponent(caseId)}/documents`)).json();
+      document.getElementById("documents-list").replaceChildren(...docs.map((d) => {
+        const title = OV.lang === "zh" ? d.title_zh : d.title_en.charAt(0).toLowerCase() + d.title_en.slice(1);
+        const link = OV.el("a", { href: d.url, "data-step": d.step, text: OV.t("docs_download", { title }) });
+        link.addEventListener("click", (ev) => { ev.preventDefault(); fetchDocument(d); });
+        return OV.el("li", {}, link, " ", OV.el("span", { class: "hint",
+          text: OV.t("docs_issued", { agency: OV.agencyWord(d.agency), block: d.anchor?.block_number ?? "—" }) }));
+      }));
+      document.getElementById("documents").hidden = docs.length === 0;
+    } catch (err) { /* the case itself says what went wrong */ }
+  }
+  async function fetchDocument(d) {
+    // The API needs the bearer token, so the link is followed by fetch and saved from a blob.
+    try {
+      const resp = await OV.api(d.url);
+      const named = /filename="([^"]+)"/.exec(resp.headers.get("Content-Disposition") || "");
+      OV.download(await resp.blob(), named ? named[1] : `${d.kind}.pdf`);
+    } catch (err) {
+      actionStatus.textContent = OV.describe(err);
+    }
   }
 
   async function follow() {
