@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 from chain.handoff import text_commitment
 from gateway import erasure
 from gateway.api.deps import CaseDep, CurrentUser, SessionDep, TemporalDep, VaultDep, require
-from gateway.casework import CaseNotStarted
+from gateway.casework import CaseNotStarted, handoffs_of
 from gateway.schemas import ErasureIn, ErasurePublic
 
 router = APIRouter(prefix="/api/cases", tags=["erasure"])
@@ -56,16 +56,21 @@ class NotePublic(BaseModel):
     text: str | None = Field(description="None once the case's data was erased")
     salt: str | None
     matches: bool | None = Field(description="whether text and salt make the commitment (None once erased)")
+    in_trail: bool = Field(
+        description="whether a handoff of the case carries the commitment (outputs.reason_commitment)"
+    )
 
 
 @router.get("/{case_id}/notes", response_model=list[NotePublic], dependencies=[require("applicant", "auditor")])
 def notes(case: CaseDep, session: SessionDep, vault: VaultDep) -> list[NotePublic]:
     """The reasons given on this case (a clerk's, a withdrawal's, an erasure's), with their salts, so
-    that each can be checked against the commitment its handoff carries."""
+    that each can be checked against the commitment its handoff carries (``in_trail``: one does)."""
+    carried = {r.signed["record"]["outputs"].get("reason_commitment") for r in handoffs_of(session, case.id)}
     return [
         NotePublic(
             **n,
             matches=None if n["text"] is None else text_commitment(n["text"], n["salt"]) == n["commitment"],
+            in_trail=n["commitment"] in carried,
         )
         for n in erasure.notes_of(session, vault, case.id)
     ]

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import random
+import subprocess
+import sys
 import time
 from datetime import date
 from pathlib import Path
@@ -20,6 +22,7 @@ from tests.e2e.test_clerks import review_application, step, wait_for
 from tests.fixtures.stack import write_application
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("stack")]
+TEMPORAL = Path(sys.executable).with_name("temporal")
 
 REASON = "场地租赁合同上出租人签名与房产证不符请补正"
 WITHDRAWAL = "家中有变故暂不开办企业"
@@ -70,7 +73,9 @@ def test_after_an_erasure_no_file_or_bundle_yields_the_person_and_the_trail_veri
             in ("rejected", "compensated")]  # fmt: skip
     assert said and all("reason_commitment" in o and "reason" not in o for o in said)
     notes = httpx.get(f"{stack.url}/api/cases/{case_id}/notes", headers=stack.token("auditor")).json()
-    assert sorted((n["text"], n["matches"]) for n in notes) == sorted([(REASON, True), (WITHDRAWAL, True)])
+    assert sorted((n["text"], n["matches"], n["in_trail"]) for n in notes) == sorted(
+        [(REASON, True, True), (WITHDRAWAL, True, True)]
+    )
 
     erased = stack.cli("erase", case_id, "--reason", "申请人请求删除个人信息", "--url", stack.url, "--json", check=True)
     record = json.loads(erased.stdout)["record_case"]
@@ -92,3 +97,20 @@ def test_after_an_erasure_no_file_or_bundle_yields_the_person_and_the_trail_veri
     assert view["erased"]["record_case"] == record and REASON not in json.dumps(view, ensure_ascii=False)
     again = stack.cli("erase", case_id, "--reason", "again", "--url", stack.url, "--json", check=True)
     assert json.loads(again.stdout)["record_case"] == record
+    history_deleted(stack, case_id)
+
+
+def history_deleted(stack, case_id: str, timeout: float = 300) -> None:
+    """Temporal deletes a history asynchronously (about half a minute on the dev server)."""
+    temporal, deadline = httpx.get(f"{stack.url}/healthz").json()["temporal"], time.monotonic() + timeout
+    while True:
+        shown = subprocess.run(
+            [str(TEMPORAL), "workflow", "describe", "-w", case_id, "--address", temporal],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        if shown.returncode != 0 and "not found" in (shown.stdout + shown.stderr).lower():
+            return
+        assert time.monotonic() < deadline, f"the erased case's history is still in Temporal: {shown.stdout[:300]}"
+        time.sleep(2)

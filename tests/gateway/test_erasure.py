@@ -65,7 +65,7 @@ def test_a_clerks_reason_reaches_the_engine_only_as_a_commitment_and_the_store_o
     (_, update, decision) = fake_temporal.updates[-1]
     assert update == DECIDE_UPDATE and decision.reason is None
     notes = gw.http.get(f"/api/cases/{awaiting}/notes", headers=gw.login("auditor")).json()
-    assert [(n["kind"], n["text"], n["matches"]) for n in notes] == [("decision", REASON, True)]
+    assert [(n["kind"], n["text"], n["matches"], n["in_trail"]) for n in notes] == [("decision", REASON, True, False)]
     assert decision.reason_commitment == notes[0]["commitment"] == text_commitment(REASON, notes[0]["salt"])
     assert REASON.encode() not in store_bytes(gw)
     # the engine's status names the reason by its token; the applicant and the clerk read the text
