@@ -1,7 +1,7 @@
 """The pages in a browser on the real stack (`onevisit up`): an applicant applies with the form
 and watches the case complete live, with no reload; its licence is genuine and valid on the public
-page, a made-up code unknown; a clerk decides from the queue; an auditor reads the evidence and
-downloads the bundle."""
+page, a made-up code unknown, and each agency's document downloads from the case page; a clerk
+decides from the queue; an auditor reads the evidence and downloads the bundle."""
 
 from __future__ import annotations
 
@@ -51,6 +51,11 @@ def test_an_applicant_applies_with_the_form_and_watches_it_complete_live(stack, 
     with page.expect_download() as download:
         page.click("#download-licence")
     assert open(download.value.path(), "rb").read(5) == b"%PDF-"
+    links = page.eval_on_selector_all("#documents-list a", "links => links.map(a => a.dataset.step)")
+    assert links == ["business_licence", "seal_approval", "tax_registration", "social_security"]
+    with page.expect_download() as download:  # a certificate made from the seal step's signed handoff
+        page.click("#documents-list a[data-step=seal_approval]")
+    assert download.value.suggested_filename == f"seal_filing-{uscc}.pdf"
     page.click("#show-live")  # the e-licence shown live on this phone
     assert page.wait_for_selector("#live-licence img").get_attribute("alt") == f"营业执照 {uscc} 的亮照二维码"
     page.goto(f"/cases/{case_id}?lang=en")
