@@ -1,6 +1,6 @@
 """Record Temporal histories of real cases for the replay tests.
 
-    .venv/bin/python -m tests.workflows.record_histories
+    .venv/bin/python -m tests.workflows.record_histories [NAME ...]   # NAMEs: save only those
 
 Runs cases on the time-skipping server with the real agency adapters and the embedded ledger,
 and saves each history (finished, and stopped half-way for in-flight ones) as JSON under
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import tempfile
 from datetime import timedelta
 from pathlib import Path
@@ -20,6 +21,7 @@ from pathlib import Path
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from chain.handoff import new_salt, text_commitment
 from chain.node import LedgerNode, genesis_for
 from tests.fixtures.engine import engine_rig
 from tests.fixtures.ledger import new_keys, onboard
@@ -46,7 +48,12 @@ def awaiting(s) -> bool:
     return s.steps[1].state == "awaiting_decision"
 
 
+ONLY = set(sys.argv[1:])  # histories to save (default: all)
+
+
 async def save(name: str, handle) -> None:
+    if ONLY and name not in ONLY:
+        return
     history = await handle.fetch_history()
     (OUT / f"{name}.json").write_text(json.dumps(json.loads(history.to_json()), indent=1) + "\n")
     print("saved", name, len(history.events), "events")
@@ -96,6 +103,20 @@ async def main() -> None:
                 await h.execute_update(CaseWorkflow.withdraw, Withdrawal(applicant="applicant", reason="changed plans"))
                 await h.result()
                 await save("withdrawn", h)
+
+                # reasons as salted commitments (the gateway keeps the text), returned then withdrawn
+                h = await rig.start(application(**REVIEW))
+                await rig.until(h, awaiting)
+                committed = text_commitment("permit missing", new_salt())
+                await h.execute_update(
+                    CaseWorkflow.decide, clerk(False).model_copy(update={"reason_commitment": committed})
+                )
+                await rig.until(h, lambda s: s.state == "returned")
+                await save("inflight_returned_committed", h)
+                withdrawal = Withdrawal(applicant="applicant", reason_commitment=text_commitment("later", new_salt()))
+                await h.execute_update(CaseWorkflow.withdraw, withdrawal)
+                await h.result()
+                await save("withdrawn_committed", h)
         finally:
             node.stop()
             await env.shutdown()

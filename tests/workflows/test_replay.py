@@ -45,6 +45,7 @@ def test_there_are_finished_and_in_flight_histories_of_both_shapes():
     names = {p.stem for p in HISTORIES}
     kinds = {"completed_standard", "inflight_awaiting_clerk", "inflight_returned", "withdrawn"}
     assert kinds <= names and {f"v1-{k}" for k in kinds} <= names and {f"v2-{k}" for k in kinds} <= names
+    assert {"inflight_returned_committed", "withdrawn_committed"} <= names  # reasons as salted commitments
 
 
 def activity_types(path: Path) -> set[str]:
