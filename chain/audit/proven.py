@@ -14,23 +14,26 @@ For each block a handoff was anchored in (``chain.audit.evidence.BlockProof``):
   registry    the AgencyRegistry's entry for the agency in that block's state makes the
               handoff's signer one the registry accepted there (``SignerSchedule``; that the
               agency was active the ledger's entry proves: the contract anchors for no other)
+  seal        (a trust root of QBFT validators, Besu) instead of checkpoints: the header's
+              committed seals, by a quorum of the pinned validators, over the header itself; its
+              block hash taken as Besu takes it (``chain.qbft``)
 A handoff whose block has no proof is ``unauthenticated``; a bundle without any proofs gets one
-finding saying so. Only embedded-stack checkpoints are checked: a trust root of QBFT validators
-(Besu's committed seals) is reported as unauthenticated, never passed.
+finding saying so.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from chain.anchors import Anchor, SignerSchedule
 from chain.audit.evidence import BlockProof, EvidenceBundle, EvidenceItem
 from chain.audit.proofs import ProvenStorage, StateNodes, agency_slots
-from chain.audit.trust import AgencyCheckpoints, TrustRoot
+from chain.audit.trust import QbftValidators, TrustRoot
 from chain.errors import VerificationError
 from chain.header import Header, decode_header
 from chain.proving import anchor_slot
+from chain.qbft import read_qbft_header
 
 Find = Callable[..., None]
 
@@ -64,12 +67,8 @@ def check_proven(bundle: EvidenceBundle, anchors: dict[str, Anchor], trust: Trus
     anchored = [(i, anchors[i.handoff.hash.lower()]) for i in bundle.handoffs if i.handoff.hash.lower() in anchors]
     if not anchored:
         return 0
-    if not isinstance(trust.heads, AgencyCheckpoints):
-        find(
-            "unauthenticated",
-            "the trust root pins QBFT validators; this auditor checks agency checkpoints only, so no anchor "
-            "is proven offline (verify against a node of the pinned chain instead)",
-        )
+    if isinstance(trust.heads, QbftValidators) and not trust.heads.validators:
+        find("unauthenticated", "the trust root pins no QBFT validator: no header is vouched for")
         return 0
     if not bundle.proofs:
         find(
@@ -102,6 +101,8 @@ def _blocks(bundle: EvidenceBundle, trust: TrustRoot, find: Find) -> dict[int, _
             find("header", f"proofs[{n}]: a second proof for block {header.number}")
             continue
         out[header.number] = _Block(proof, header)
+    if isinstance(trust.heads, QbftValidators):
+        return _sealed(out, trust, find)
     cosigned, ignored = _cosigners(bundle, trust, {(b.header.number, b.header.hash) for b in out.values()})
     for number, block in sorted(out.items()):
         agencies = cosigned.get((number, block.header.hash), set())
@@ -115,6 +116,32 @@ def _blocks(bundle: EvidenceBundle, trust: TrustRoot, find: Find) -> dict[int, _
             )
             block.header = None
     return out
+
+
+def _sealed(blocks: dict[int, _Block], trust: TrustRoot, find: Find) -> dict[int, _Block]:
+    """Besu: each header's block hash as Besu takes it, vouched for by the committed seals of a
+    quorum of the validators the trust root pins (else a "seal" finding; ``chain.qbft``). The
+    pinned set is judged as it is: validator changes after pinning need a new trust root."""
+    pinned = {v.lower() for v in trust.heads.validators}
+    for number, block in sorted(blocks.items()):
+        try:
+            q = read_qbft_header(block.proof.header)
+        except VerificationError as exc:
+            find("header", f"block {number}: {exc.message}")
+            block.header = None
+            continue
+        block.header = replace(block.header, hash=q.hash)
+        counted = {s for s in q.sealers if s in pinned}
+        if len(counted) < trust.heads.quorum:
+            others = [s for s in q.sealers if s not in pinned]
+            find(
+                "seal",
+                f"block {number} (0x{q.hash.hex()}) is sealed by {len(counted)} of the trust root's validators; "
+                f"the quorum is {trust.heads.quorum}"
+                + (f"; not counted: seals by {', '.join(others)}, keys the trust root does not pin" if others else ""),
+            )
+            block.header = None
+    return blocks
 
 
 def _cosigners(

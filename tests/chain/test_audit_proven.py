@@ -13,13 +13,15 @@ import rlp
 from chain.audit.case import Finding, Report, verify_case
 from chain.audit.evidence import EvidenceBundle
 from chain.audit.proofs import agency_slots
-from chain.audit.trust import TrustRoot, pin
+from chain.audit.trust import QbftValidators, TrustRoot, pin
 from chain.checkpoint import sign_checkpoint
 from chain.client import JsonRpc
 from chain.handoff import agency_id, step_id
 from chain.header import decode_header
 from chain.hexid import to_hex
 from chain.proving import anchor_slot
+from chain.qbft import read_qbft_header
+from tests.chain.test_qbft import VALIDATORS, address, sealed
 from tests.fixtures.ledger import DeployedLedger
 from tests.fixtures.onchain_trail import OnChainTrail, with_proofs
 
@@ -339,4 +341,58 @@ def test_a_block_time_the_header_does_not_carry_is_found(trail, proven, trust):
             )
         ],
         len(trail.items) - 1,
+    )
+
+
+# Besu: the same proofs under headers sealed by QBFT validators (chain/qbft.py) -----------------
+
+
+def qbft_bundle(proven: EvidenceBundle, signers: list[bytes]) -> EvidenceBundle:
+    """The proven bundle as a Besu network would have sealed its blocks: each header the same but
+    for its QBFT extraData, each anchor naming the block hash as Besu takes it; no checkpoints."""
+    data = proven.model_dump(mode="json")
+    hashes = {}
+    for p in data["proofs"]:
+        header = rlp.decode(bytes.fromhex(p["header"][2:]))
+        raw, block_hash = sealed(header, signers)
+        p["header"] = "0x" + raw.hex()
+        hashes[int.from_bytes(header[8], "big")] = "0x" + block_hash.hex()
+    for item in data["handoffs"]:
+        item["anchor"]["block_hash"] = hashes[item["anchor"]["block_number"]]
+    return EvidenceBundle.model_validate({**data, "checkpoints": []})
+
+
+def qbft_trust(trust: TrustRoot, validators: list[bytes], quorum: int) -> TrustRoot:
+    heads = QbftValidators(
+        kind="qbft-validators", validators=["0x" + address(k).hex() for k in validators], quorum=quorum
+    )
+    return trust.model_copy(update={"heads": heads})
+
+
+def test_headers_sealed_by_a_quorum_of_pinned_validators_prove_the_bundle(trail, proven, trust):
+    bundle = qbft_bundle(proven, VALIDATORS[:3])
+    assert verify_case(bundle, None, qbft_trust(trust, VALIDATORS, 3)) == report(trail, [], len(trail.items))
+
+
+def test_headers_sealed_by_too_few_pinned_validators_prove_nothing(trail, proven, trust):
+    outsider = secrets.token_bytes(32)
+    bundle = qbft_bundle(proven, [*VALIDATORS[:2], outsider])
+    other = "0x" + address(outsider).hex()
+    findings = [
+        Finding(
+            check="seal",
+            message=f"block {decode_header(p.header).number} (0x{read_qbft_header(p.header).hash.hex()}) is sealed "
+            f"by 2 of the trust root's validators; the quorum is 3; not counted: seals by {other}, keys the trust "
+            "root does not pin",
+        )
+        for p in bundle.proofs
+    ]
+    assert verify_case(bundle, None, qbft_trust(trust, VALIDATORS, 3)) == report(trail, findings, 0)
+
+
+def test_a_trust_root_pinning_no_validator_vouches_for_no_header(trail, proven, trust):
+    none = trust.model_copy(update={"heads": QbftValidators(kind="qbft-validators", validators=[], quorum=0)})
+    message = "the trust root pins no QBFT validator: no header is vouched for"
+    assert verify_case(qbft_bundle(proven, VALIDATORS), None, none) == report(
+        trail, [Finding(check="unauthenticated", message=message)], 0
     )
