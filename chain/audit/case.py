@@ -36,7 +36,8 @@ The checks, in order (each finding names its check):
                   may still grow, and an offline check cannot tell it from a trail cut short
   (15) proven     offline under a trust root: each anchor, its block and the signer the registry
                   held there are proven by the bundle's proofs (headers cosigned by a quorum of
-                  the root's agencies, EIP-1186 proofs from their state roots; see
+                  the root's agencies, or sealed by its QBFT validators; EIP-1186 proofs from
+                  their state roots; see
                   ``chain.audit.proven``); a handoff without them is ``unauthenticated``, so such
                   a bundle is never valid under a trust root. ``Report.proven`` counts the proven
 A failing check never stops the others: the auditor gets every finding at once.

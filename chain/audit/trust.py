@@ -64,7 +64,8 @@ class AgencyCheckpoints(BaseModel):
 
 class QbftValidators(BaseModel):
     """Hyperledger Besu: a head is vouched for by the QBFT committed seals of ``quorum`` distinct
-    ``validators``. An empty list (quorum 0) pins no validator yet: no head is vouched for."""
+    ``validators`` (``chain.qbft``; the set as pinned: pin again after it changes). An empty list
+    (quorum 0) pins no validator yet: no head is vouched for."""
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
