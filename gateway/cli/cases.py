@@ -1,5 +1,5 @@
 """``onevisit`` commands for applicants and clerks: apply, status, correct, withdraw, queue, decide; and
-verify-licence (anyone), licence-document (the applicant) and erase (admins)."""
+verify-licence (anyone), licence-document and documents (the applicant) and erase (admins)."""
 
 from __future__ import annotations
 
@@ -247,3 +247,37 @@ def licence_document(
         fail(f"the gateway's answer to {path} is not a PDF")
     output.write_bytes(pdf)
     typer.echo(f"{output}: the e-licence of {code} ({len(pdf):,} bytes)")
+
+
+@app.command("documents")
+def documents(
+    case_id: str,
+    output: Annotated[Path, typer.Option("-o", "--output-dir", help="the directory to write each PDF into")],
+    url: Url = "http://127.0.0.1:8000",
+    user: User = None,
+    password: Password = None,
+    as_json: AsJson = False,
+) -> None:
+    """Download every document the agencies issued on your registration (the e-licence, the seal
+    filing, the tax, social-security, housing fund and bank certificates) into a directory."""
+    import re
+    from urllib.parse import quote
+
+    client = api(url, user, password, "applicant")
+    listed = call(client.get, f"/api/cases/{quote(case_id, safe='')}/documents")
+    if not listed:
+        fail(f"nothing has been issued on case {case_id} yet")
+    output.mkdir(parents=True, exist_ok=True)
+    written = []
+    for doc in listed:
+        resp = call(lambda d=doc: client._send("GET", d["url"], headers=client._auth()))
+        if not resp.content.startswith(b"%PDF-"):
+            fail(f"the gateway's answer to {doc['url']} is not a PDF")
+        named = re.search(r'filename="([A-Za-z0-9._-]+)"', resp.headers.get("content-disposition", ""))
+        path = output / (named.group(1) if named else f"{doc['kind']}.pdf")
+        path.write_bytes(resp.content)
+        written.append({**doc, "file": str(path)})
+        if not as_json:
+            typer.echo(f"{path}: {doc['title_zh']} {doc['title_en']}, {doc['agency']}, handoff {doc['handoff']}")
+    if as_json:
+        typer.echo(json.dumps(written, ensure_ascii=False, indent=2))

@@ -9,6 +9,7 @@ import secrets
 
 import pypdfium2
 import pytest
+from typer.testing import CliRunner
 
 from agencies.identifiers import random_uscc
 from chain.handoff import sign
@@ -145,3 +146,18 @@ def test_after_an_erasure_the_certificates_stay_and_the_e_licence_goes(issued, f
     assert erased.status_code == 201, erased.text
     assert pdf(gw, case_id, "tax_registration").status_code == 200
     assert [d["step"] for d in listing(gw, case_id).json()] == ["seal_approval", "tax_registration"]
+
+
+def test_the_cli_writes_every_document(issued, monkeypatch, tmp_path):
+    gw, case_id, uscc, _hashes = issued
+    import gateway.client
+    from gateway.cli import app as cli
+
+    monkeypatch.setattr(gateway.client.httpx, "Client", lambda **_kw: gw.http)  # the CLI talks to the app in process
+    result = CliRunner().invoke(cli, ["documents", case_id, "-o", str(tmp_path / "docs"), "--url", "http://testserver"])
+    assert result.exit_code == 0, result.output
+    names = sorted(p.name for p in (tmp_path / "docs").iterdir())
+    assert names == [f"licence-{uscc}.pdf", f"seal_filing-{uscc}.pdf", f"tax_registration-{uscc}.pdf"]
+    assert all(p.read_bytes().startswith(b"%PDF-") for p in (tmp_path / "docs").iterdir())
+    refused = CliRunner().invoke(cli, ["documents", "br-no-such-case", "-o", str(tmp_path / "none")])
+    assert refused.exit_code == 1 and "no case br-no-such-case" in refused.output
