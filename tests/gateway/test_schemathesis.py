@@ -24,8 +24,10 @@ from schemathesis.checks import (
 
 from agencies.identifiers import random_uscc
 from gateway.casework import record_case
+from tests.agencies.test_certificates import OUTPUTS
 from tests.fixtures.gateway import DEPLOYMENT
 from tests.fixtures.stack import application
+from tests.gateway.test_documents_api import record_step
 from tests.gateway.test_licence_document_api import issue
 from tests.gateway.test_role_matrix import CALLERS
 from workflows.engine import CaseWorkflow
@@ -69,8 +71,8 @@ def fake_ledger(monkeypatch) -> None:
 
 
 def completed_case(gw, fake_temporal) -> dict[str, str]:
-    """The applicant's case, recorded as completed (so its event stream ends), and its licence:
-    the values of the path parameters ``case_id`` and ``code``."""
+    """The applicant's case, recorded as completed (so its event stream ends), its licence and
+    seals: the values of the path parameters ``case_id``, ``code`` and ``step``."""
     app = application()
     case_id = gw.open_case(app)
     status = CaseWorkflow(fake_temporal.started[case_id]).status()
@@ -79,7 +81,9 @@ def completed_case(gw, fake_temporal) -> dict[str, str]:
         st_.state = "skipped" if st_.step in ("bank_account", "housing_fund") else "completed"
     with gw.session() as session:
         record_case(session, status)
-    return {"case_id": case_id, "code": issue(gw, case_id, random_uscc("370102"), app["company"]["name"])}
+    code = issue(gw, case_id, random_uscc("370102"), app["company"]["name"])
+    record_step(gw, case_id, "seal_approval", *OUTPUTS["seal_approval"])  # a certificate to download
+    return {"case_id": case_id, "code": code, "step": "seal_approval"}
 
 
 def operations(gw):
