@@ -262,6 +262,8 @@ def _keep_status(session: Session, status: CaseStatus) -> None:
         raise LookupError(f"no case {status.case_id}")
     if status.revision <= case.revision:
         return  # an older record delivered late: the newer one stands
+    if session.get(Erasure, case.id) is not None:
+        return  # the engine's last record after an erasure: what it would put back was erased
     case.status, case.reason, case.result, case.revision = status.state, status.reason, status.result, status.revision
     case.snapshot, case.updated_at = status.model_dump(mode="json"), utcnow()
     session.add(case)

@@ -3,6 +3,7 @@ adversary holding the store's files finds of a person after ``POST /api/cases/{i
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -150,6 +151,15 @@ def test_after_an_erasure_the_store_yields_no_name_id_number_or_reason(in_proces
     assert notes == []  # sealed under the key erased, and deleted with it
     record_notes = gw.http.get(f"/api/cases/{done['record_case']}/notes", headers=gw.login("auditor")).json()
     assert [(n["kind"], n["matches"]) for n in record_notes] == [("erasure", True)]
+
+
+def test_a_status_the_engine_records_after_the_erasure_puts_nothing_back(in_process_gateway, fake_temporal, ended):
+    gw = in_process_gateway
+    assert erase(gw, ended).status_code == 201
+    company = fake_temporal.started[ended].application["company"]["name"]
+    recorded(gw, fake_temporal, ended, "completed", business_licence={"reason": "迟到的记录"})
+    view = json.dumps(gw.http.get(f"/api/cases/{ended}", headers=gw.login("applicant")).json(), ensure_ascii=False)
+    assert '"erased": {' in view and company not in view and "迟到的记录" not in view
 
 
 def test_an_erasure_asked_again_answers_the_first(in_process_gateway, ended):
