@@ -216,7 +216,8 @@ StateNodes = tuple[dict[bytes, Any], set]  # (hash -> node, the nodes as given) 
 
 class ProvenStorage:
     """One account's eth_getProof answer, checked from a state root once (steps (1)-(3)); then the
-    value of any slot it answered (steps (4)-(5)), its trie nodes decoded once for all slots."""
+    value of any slot it answered (steps (4)-(5)), each node read once for all slots (and only the
+    nodes of the slots asked for)."""
 
     def __init__(
         self,
@@ -230,12 +231,11 @@ class ProvenStorage:
         if not isinstance(entries, (list, tuple)):
             raise VerificationError("proof-format", "storageProof is not a list")
         self._entries: dict[int, Mapping[str, Any]] = {}
-        self._nodes: dict[bytes, Any] = {}
-        seen: set = set()
         for e in entries:
             if isinstance(e, Mapping):
                 self._entries.setdefault(_int(e.get("key"), "storage key"), e)
-                _nodes("storage-proof", e.get("proof"), "storageProof proof", self._nodes, seen)
+        self._nodes: dict[bytes, Any] = {}  # the nodes of the entries asked for so far, by hash
+        self._seen: set = set()
 
     def value(self, slot: int) -> int:
         # (1) proof-format: the answer's entry for this slot
@@ -245,6 +245,7 @@ class ProvenStorage:
         if entry is None:
             raise VerificationError("proof-format", f"no storageProof entry for slot {hex(slot)}")
         # (4) storage-proof
+        _nodes("storage-proof", entry.get("proof"), "storageProof proof", self._nodes, self._seen)
         key = keccak(slot.to_bytes(32, "big"))
         raw = _lookup("storage-proof", self.account.storage_root, key, self._nodes, "storageProof proof")
         try:
