@@ -1,6 +1,7 @@
 """The clerk's and the applicant's actions in a browser, on the in-process gateway (the engine
 faked, updates accepted): the queue marks an overdue step in words; the case page reads the
-application with a purpose and sends a decision; the applicant withdraws with a reason."""
+application with a purpose and sends a decision; the applicant withdraws with a reason, and sees
+when the data of a case was erased."""
 
 from __future__ import annotations
 
@@ -160,4 +161,26 @@ def test_a_returned_application_is_corrected_from_the_form_filled_in(pages, serv
     assert (updated, update) == (case_id, CORRECT_UPDATE)
     assert correction.application["company"]["business_scope"] == "日用百货销售"
     assert correction.application["shareholders"] == sent["shareholders"]
+    assert page.external_requests == [] and page.script_errors == []
+
+
+def test_the_applicant_sees_that_the_data_was_erased(pages, awaiting, fake_temporal, served_gateway):
+    gw = served_gateway
+    status = CaseWorkflow(fake_temporal.started[awaiting]).status()
+    status.state, status.revision = "completed", 2
+    with gw.session() as session:
+        record_case(session, status)
+    erased = gw.http.post(
+        f"/api/cases/{awaiting}/erasure", json={"reason": "申请人请求删除"}, headers=gw.login("admin")
+    )
+    assert erased.status_code == 201, erased.text
+    page = pages.new(PHONE)
+    sign_in(page, "applicant")
+    page.wait_for_url("**/my-cases")
+    page.click(f"a[href='/cases/{awaiting}']")
+    page.wait_for_selector("[data-show=erased]:not([hidden])")
+    said = page.inner_text("#case-erased")
+    assert said.startswith("已于") and erased.json()["record_case"] in said
+    assert_accessible(page)
+    pages.shoot(page, "case-erased-zh")
     assert page.external_requests == [] and page.script_errors == []
