@@ -27,7 +27,7 @@ from stdnum import luhn
 
 from agencies.backend import Refused, Unavailable, parent_output
 from agencies.directory import HOSPITALS
-from agencies.identifiers import IdentifierError, validate_resident_id
+from agencies.identifiers import IdentifierError, refusal_without_the_number, validate_resident_id
 from workflows.authority import Authority, AuthorityError, Keyring
 from workflows.messages import StepInput
 
@@ -125,7 +125,7 @@ class HealthServices:
         try:
             validate_resident_id(str(resident.get("id_number", "")))
         except IdentifierError as exc:
-            raise Refused(f"resident.id_number: {exc}", "ResidentIdInvalid") from exc
+            raise Refused(f"resident.id_number: {refusal_without_the_number(exc)}", "ResidentIdInvalid") from exc
         if not 2 <= len(str(resident.get("name", "")).strip()) <= 30:
             raise Refused("resident.name: 2 to 30 characters", "NameInvalid")
         return {"identity_verified": True}

@@ -109,6 +109,14 @@ def validate_resident_id(value: str, *, today: date | None = None) -> str:
     return value
 
 
+def refusal_without_the_number(exc: IdentifierError) -> str:
+    """What an agency may sign about a refused ID number: the rule it broke, without the number's
+    parts (birth date, region, age). A signed handoff cannot be erased; what it says of a person must
+    not need to be."""
+    said = re.sub(r",? not \d+ \(born [^)]*\)", "", str(exc))
+    return re.sub(r"(?<!GB/T )\d{4,}", "…", said)
+
+
 def resident_id_birth_date(value: str) -> date:
     """The birth date a (valid) resident ID carries."""
     raw = validate_resident_id(value)[6:14]

@@ -31,6 +31,7 @@ from agencies.identifiers import (
     IdentifierError,
     random_seal_number,
     random_uscc,
+    refusal_without_the_number,
     validate_adult_resident_id,
     validate_resident_id,
 )
@@ -136,7 +137,7 @@ def check_registration_items(application: dict[str, Any]) -> None:
         try:
             check(str(person.get("id_number", "")))
         except IdentifierError as exc:
-            raise Refused(f"{where}.id_number: {exc}", "ResidentIdInvalid") from exc
+            raise Refused(f"{where}.id_number: {refusal_without_the_number(exc)}", "ResidentIdInvalid") from exc
     try:
         parse_scope(str((application.get("company") or {}).get("business_scope", "")))
     except ScopeRefused as exc:

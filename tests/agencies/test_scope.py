@@ -120,6 +120,20 @@ def test_the_back_end_refuses_what_reaches_it_unchecked(app, reason):
         check_registration_items(app)
 
 
+@pytest.mark.parametrize(
+    "id_number",
+    [MINOR, "370102201302301234", "999999198806151234"],
+    ids=["minor", "no-such-birth-date", "unknown-region"],
+)
+def test_a_refused_id_number_is_signed_without_its_birth_date_region_or_age(id_number):
+    with pytest.raises(Refused) as refused:
+        check_registration_items(spoiled(legal_representative__id_number=id_number))
+    said = refused.value.reason  # what the rejected handoff carries: it can never be erased
+    assert said.startswith("legal_representative.id_number: resident ID")
+    for part in (id_number[:6], id_number[6:14], id_number[6:10], "born"):
+        assert part not in said, (part, said)
+
+
 def test_the_examples_pass_the_back_end_checks():
     check_registration_items(application())
 
