@@ -49,7 +49,8 @@ class CaseErased(Exception):
 
 
 class CaseStillOpen(Exception):
-    """Only a case that has ended is erased (withdraw a running one first)."""
+    """Only a case that has ended is erased (withdraw a running one first), and never the record of
+    an erasure."""
 
 
 def keep_text(session: Session, vault: Vault, case: Case, kind: str, text: str) -> str:
@@ -105,6 +106,8 @@ async def erase(
 
     if (done := session.get(Erasure, case.id)) is not None:
         return done, False
+    if case.flow == ERASURE_FLOW:
+        raise CaseStillOpen(f"case {case.id} records an erasure: it holds no one's personal data and is kept")
     if case.status not in TERMINAL:
         raise CaseStillOpen(f"case {case.id} is {case.status}: only an ended case is erased (withdraw it first)")
     salt = new_salt()

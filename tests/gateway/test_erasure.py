@@ -168,6 +168,12 @@ def test_an_erasure_asked_again_answers_the_first(in_process_gateway, ended):
     assert (again.status_code, again.json()) == (200, first)
 
 
+def test_the_record_of_an_erasure_is_not_erased(in_process_gateway, ended):
+    record = erase(in_process_gateway, ended).json()["record_case"]
+    resp = erase(in_process_gateway, record)
+    assert resp.status_code == 409 and "records an erasure" in resp.json()["detail"]
+
+
 def test_a_case_still_running_is_not_erased(in_process_gateway, awaiting):
     resp = erase(in_process_gateway, awaiting)
     assert resp.status_code == 409 and "withdraw it first" in resp.json()["detail"]
