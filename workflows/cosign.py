@@ -24,7 +24,7 @@ from workflows.flows import agency_queue
 
 COSIGN_BLOCKS = "cosign_blocks"  # the agency's activity
 COSIGN_WORKFLOW = "CosignBlocks"
-COSIGN_WITHIN = timedelta(seconds=10)  # an agency's answer, queued and run, or it is left out
+COSIGN_WITHIN = timedelta(seconds=5)  # an agency's answer, queued and run, or it is left out
 
 
 class CosignInput(BaseModel):
