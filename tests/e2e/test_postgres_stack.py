@@ -10,33 +10,28 @@ import psycopg
 import pytest
 
 from gateway import migrate
-from tests.fixtures.stack import application, start_stack, wait_all_ended
+from tests.fixtures.stack import application, wait_all_ended
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("postgres")]
 
 
-def test_split_processes_on_postgresql_register_verify_and_reconcile(tmp_path, monkeypatch, postgres_url):
-    monkeypatch.setenv("ONEVISIT_DATABASE_URL", postgres_url)
-    data = tmp_path / "data"
-    stack = start_stack(data, None, "--split-workers")
-    try:
-        headers = stack.token("applicant")
-        ids = []
-        for _ in range(3):
-            resp = httpx.post(f"{stack.url}/api/cases", json=application(), headers=headers, timeout=60)
-            assert resp.status_code == 201, resp.text
-            ids.append(resp.json()["case_id"])
-        cases = wait_all_ended(stack, ids)
-        assert {c["status"] for c in cases.values()} == {"completed"} and all(c["closing"] for c in cases.values())
-        verified = stack.cli("audit", "verify", ids[0], "--url", stack.url, "--json", check=True)
-        assert '"closed": "completed"' in verified.stdout
-        stack.cli("audit", "ledger", "--url", stack.url, check=True)
-    finally:
-        stack.stop()
-    with psycopg.connect(postgres_url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+def test_split_processes_on_postgresql_register_verify_and_reconcile(split_stack):
+    stack = split_stack
+    headers = stack.token("applicant")
+    ids = []
+    for _ in range(3):
+        resp = httpx.post(f"{stack.url}/api/cases", json=application(), headers=headers, timeout=60)
+        assert resp.status_code == 201, resp.text
+        ids.append(resp.json()["case_id"])
+    cases = wait_all_ended(stack, ids)
+    assert {c["status"] for c in cases.values()} == {"completed"} and all(c["closing"] for c in cases.values())
+    verified = stack.cli("audit", "verify", ids[0], "--url", stack.url, "--json", check=True)
+    assert '"closed": "completed"' in verified.stdout
+    stack.cli("audit", "ledger", "--url", stack.url, check=True)
+    with psycopg.connect(stack.database_url.replace("postgresql+psycopg://", "postgresql://")) as conn:
         stored = conn.execute("""SELECT count(*) FROM "case" WHERE id = ANY(%s) AND status = 'completed'""", (ids,))
         assert stored.fetchone()[0] == 3
         handoffs = conn.execute("SELECT count(*) FROM handoffrow WHERE case_id = ANY(%s)", (ids,)).fetchone()[0]
         assert handoffs == 3 * 6  # five steps and the closing record each
         assert conn.execute("SELECT version_num FROM alembic_version").fetchone()[0] == migrate.head()
-    assert not (data / "onevisit.db").exists()  # nothing went to the embedded SQLite store
+    assert not (stack.data_dir / "onevisit.db").exists()  # nothing went to the embedded SQLite store
