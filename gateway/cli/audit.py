@@ -159,6 +159,37 @@ def audit_export(
     typer.echo(f"wrote {output} ({len(bundle['handoffs'])} handoffs)")
 
 
+@audit_app.command("notes")
+def audit_notes(
+    case_id: str,
+    url: Url = "http://127.0.0.1:8000",
+    as_json: AsJson = False,
+    user: User = None,
+    password: Password = None,
+) -> None:
+    """Check each reason given on a case (a clerk's, a withdrawal's, an erasure's) against the salted
+    commitment its handoff carries: the commitment is recomputed here from the text and salt. Exit 1
+    when one does not match or no handoff of the case carries it; an erased reason is only listed."""
+    from chain.handoff import text_commitment
+
+    notes = call(api(url, user, password, "auditor").get, f"/api/cases/{case_id}/notes")
+    bad = []
+    for n in notes:
+        n["matches"] = None if n["text"] is None else text_commitment(n["text"], n["salt"]) == n["commitment"]
+        if n["matches"] is False or (n["text"] is not None and not n["in_trail"]):
+            bad.append(n["commitment"])
+    if as_json:
+        typer.echo(json.dumps(notes, ensure_ascii=False, indent=2))
+    else:
+        for n in notes:
+            state = "erased" if n["text"] is None else "matches" if n["matches"] else "DOES NOT MATCH"
+            where = "in the trail" if n["in_trail"] else "IN NO HANDOFF"
+            typer.echo(f"{n['kind']:<10} {n['commitment']}  {state}, {where}")
+        typer.echo(f"{case_id}: {len(notes)} reasons, {len(bad)} failing")
+    if bad:
+        raise typer.Exit(1)
+
+
 @audit_app.command("verify-bundle")
 def audit_verify_bundle(
     file: Path,

@@ -77,6 +77,9 @@ def test_after_an_erasure_no_file_or_bundle_yields_the_person_and_the_trail_veri
         [(REASON, True, True), (WITHDRAWAL, True, True)]
     )
 
+    checked = stack.cli("audit", "notes", case_id, "--url", stack.url, check=True).stdout
+    assert checked.count("matches, in the trail") == 2 and "0 failing" in checked
+
     erased = stack.cli("erase", case_id, "--reason", "申请人请求删除个人信息", "--url", stack.url, "--json", check=True)
     record = json.loads(erased.stdout)["record_case"]
     done = seen_by_auditor(stack, record, lambda c: c["status"] == "completed" and c.get("closing"))
@@ -84,6 +87,8 @@ def test_after_an_erasure_no_file_or_bundle_yields_the_person_and_the_trail_veri
 
     assert stack.cli("audit", "verify", case_id, "--url", stack.url).returncode == 0  # still VALID
     assert stack.cli("audit", "verify", record, "--url", stack.url).returncode == 0  # the erasure's own trail
+    recorded = stack.cli("audit", "notes", record, "--url", stack.url, check=True).stdout  # the admin's reason
+    assert recorded.startswith("erasure") and "matches, in the trail" in recorded
     bundle = tmp_path / "bundle.json"
     stack.cli("audit", "export", case_id, "-o", str(bundle), "--url", stack.url, check=True)
     assert stack.cli("audit", "verify-bundle", str(bundle), "--url", stack.url).returncode == 0
