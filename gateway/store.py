@@ -191,7 +191,7 @@ class CaseNote(SQLModel, table=True):
 
     commitment: str = Field(primary_key=True)
     case_id: str = Field(foreign_key="case.id", index=True)
-    kind: str  # rejection | withdrawal | erasure
+    kind: str  # rejection | withdrawal | erasure (each in a handoff) | approval (in the case's events only)
     sealed: bytes  # Fernet under the case key: {"text", "salt"}
     created_at: datetime = Field(default_factory=utcnow)
 

@@ -100,7 +100,8 @@ async def decide(
     text = (body.reason or "").strip()
     # A reason reaches the engine and the trail only as a salted commitment; the text stays here,
     # under the case's key (gateway.erasure). An empty reject goes as it is: the engine refuses it.
-    commitment = kept_reason(session, vault, case, "decision", text) if text else None
+    kind = "approval" if approve else "rejection"  # an approval's reason is in no handoff, only in the case's events
+    commitment = kept_reason(session, vault, case, kind, text) if text else None
     decision = Decision(
         step=step,
         approve=approve,

@@ -57,7 +57,8 @@ class NotePublic(BaseModel):
     salt: str | None
     matches: bool | None = Field(description="whether text and salt make the commitment (None once erased)")
     in_trail: bool = Field(
-        description="whether a handoff of the case carries the commitment (outputs.reason_commitment)"
+        description="whether a handoff of the case carries the commitment (outputs.reason_commitment); an "
+        "approval's reason never is (it is in the case's events only)"
     )
 
 

@@ -169,21 +169,22 @@ def audit_notes(
 ) -> None:
     """Check each reason given on a case (a clerk's, a withdrawal's, an erasure's) against the salted
     commitment its handoff carries: the commitment is recomputed here from the text and salt. Exit 1
-    when one does not match or no handoff of the case carries it; an erased reason is only listed."""
+    when one does not match or no handoff of the case carries it (an approval's reason is in the case's
+    events, never in a handoff); an erased reason is only listed."""
     from chain.handoff import text_commitment
 
     notes = call(api(url, user, password, "auditor").get, f"/api/cases/{case_id}/notes")
     bad = []
     for n in notes:
         n["matches"] = None if n["text"] is None else text_commitment(n["text"], n["salt"]) == n["commitment"]
-        if n["matches"] is False or (n["text"] is not None and not n["in_trail"]):
+        if n["matches"] is False or (n["text"] is not None and not n["in_trail"] and n["kind"] != "approval"):
             bad.append(n["commitment"])
     if as_json:
         typer.echo(json.dumps(notes, ensure_ascii=False, indent=2))
     else:
         for n in notes:
             state = "erased" if n["text"] is None else "matches" if n["matches"] else "DOES NOT MATCH"
-            where = "in the trail" if n["in_trail"] else "IN NO HANDOFF"
+            where = "in the trail" if n["in_trail"] else "in no handoff" if n["kind"] == "approval" else "IN NO HANDOFF"
             typer.echo(f"{n['kind']:<10} {n['commitment']}  {state}, {where}")
         typer.echo(f"{case_id}: {len(notes)} reasons, {len(bad)} failing")
     if bad:

@@ -66,7 +66,7 @@ def test_a_clerks_reason_reaches_the_engine_only_as_a_commitment_and_the_store_o
     (_, update, decision) = fake_temporal.updates[-1]
     assert update == DECIDE_UPDATE and decision.reason is None
     notes = gw.http.get(f"/api/cases/{awaiting}/notes", headers=gw.login("auditor")).json()
-    assert [(n["kind"], n["text"], n["matches"], n["in_trail"]) for n in notes] == [("decision", REASON, True, False)]
+    assert [(n["kind"], n["text"], n["matches"], n["in_trail"]) for n in notes] == [("rejection", REASON, True, False)]
     assert decision.reason_commitment == notes[0]["commitment"] == text_commitment(REASON, notes[0]["salt"])
     assert REASON.encode() not in store_bytes(gw)
     # the engine's status names the reason by its token; the applicant and the clerk read the text
@@ -82,6 +82,20 @@ def test_a_clerks_reason_reaches_the_engine_only_as_a_commitment_and_the_store_o
     shown = gw.http.get(f"/api/cases/{awaiting}", headers=gw.login("applicant")).json()
     assert shown["reason"] == f"business_licence: {REASON}"
     assert [s["reason"] for s in shown["steps"] if s["step"] == "business_licence"] == [REASON]
+
+
+def test_an_approvals_note_goes_as_a_commitment_too(in_process_gateway, fake_temporal, awaiting):
+    gw = in_process_gateway
+    resp = gw.http.post(
+        f"/api/cases/{awaiting}/decision",
+        json={"decision": "approve", "reason": "已电话核实张卫东的授权"},
+        headers=gw.login("clerk-market_regulation"),
+    )
+    assert resp.status_code == 200, resp.text
+    decision = fake_temporal.updates[-1][2]
+    assert decision.approve and decision.reason is None and decision.reason_commitment
+    notes = gw.http.get(f"/api/cases/{awaiting}/notes", headers=gw.login("auditor")).json()
+    assert [(n["kind"], n["matches"]) for n in notes] == [("approval", True)]
 
 
 def test_a_withdrawal_reason_goes_as_a_commitment(in_process_gateway, fake_temporal, awaiting):
