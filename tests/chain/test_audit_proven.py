@@ -396,3 +396,32 @@ def test_a_trust_root_pinning_no_validator_vouches_for_no_header(trail, proven, 
     assert verify_case(qbft_bundle(proven, VALIDATORS), None, none) == report(
         trail, [Finding(check="unauthenticated", message=message)], 0
     )
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (["proofs", 0, "header"], "0x00"),
+        (["proofs", 0, "header"], "0x" + "c0" * 3000),
+        (["proofs", 0, "ledger"], {}),
+        (["proofs", 0, "ledger", "accountProof"], ["0x", "zz", 7]),
+        (["proofs", 0, "ledger", "storageProof"], [{"key": "nope", "proof": None}]),
+        (["proofs", 0, "registry", "storageProof"], "not a list"),
+        (["proofs", 0, "registry", "accountProof"], ["0xc0"]),
+        (["checkpoints", 0, "signature"], "0x" + "ff" * 65),  # one of 15: the others still make a quorum
+    ],
+    ids=[
+        "header_not_rlp",
+        "header_too_long",
+        "ledger_proof_empty",
+        "account_nodes_garbage",
+        "storage_entry_garbage",
+        "storage_proof_not_a_list",
+        "registry_node_an_empty_list",
+        "signature_beyond_the_curve",
+    ],
+)
+def test_garbage_in_the_proofs_is_a_finding_never_an_exception(trail, proven, trust, path, value):
+    report = verify_case(changed(proven, path, value), None, trust)
+    assert report.ok == (path[0] == "checkpoints") and report.proven == len(trail.items) - (not report.ok)
+    assert {f.check for f in report.findings} <= {"header", "unauthenticated", "ledger-proof", "registry-proof"}
