@@ -49,8 +49,8 @@ class CaseErased(Exception):
 
 
 class CaseStillOpen(Exception):
-    """Only a case that has ended is erased (withdraw a running one first), and never the record of
-    an erasure."""
+    """Only a case that has ended is erased (withdraw a running one first), once (another erasure
+    may be under way), and never the record of an erasure."""
 
 
 def keep_text(session: Session, vault: Vault, case: Case, kind: str, text: str) -> str:
@@ -105,6 +105,8 @@ async def erase(
     from gateway.casework import TERMINAL, open_case  # casework imports this module
 
     if (done := session.get(Erasure, case.id)) is not None:
+        if not done.record_case:
+            raise CaseStillOpen(f"an erasure of case {case.id} is under way")
         return done, False
     if case.flow == ERASURE_FLOW:
         raise CaseStillOpen(f"case {case.id} records an erasure: it holds no one's personal data and is kept")
@@ -118,7 +120,7 @@ async def erase(
         session.commit()  # two erasures at once: one claims the case
     except IntegrityError:
         session.rollback()
-        return session.get(Erasure, case.id), False
+        raise CaseStillOpen(f"an erasure of case {case.id} is under way") from None
     try:
         record, _ = await open_case(
             session, temporal, vault, admin, get_flow(ERASURE_FLOW),
@@ -145,9 +147,8 @@ async def erase(
 
 def _destroy(session: Session, case: Case) -> None:
     """The case's key and everything under it, and what the store held of the case in the clear."""
-    for row in (session.get(CaseKey, case.id),):
-        if row is not None:
-            session.delete(row)
+    if (key := session.get(CaseKey, case.id)) is not None:
+        session.delete(key)
     for model in (CaseNote, QueueItem, IdempotentRequest):
         for row in session.exec(select(model).where(model.case_id == case.id)).all():
             session.delete(row)

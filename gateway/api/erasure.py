@@ -21,7 +21,7 @@ router = APIRouter(prefix="/api/cases", tags=["erasure"])
     dependencies=[require("admin")],
     responses={
         200: {"description": "erased before: the first erasure"},
-        409: {"description": "the case has not ended, or it records an erasure"},
+        409: {"description": "the case has not ended, records an erasure, or is being erased"},
     },
 )
 async def erase(
