@@ -98,8 +98,10 @@ def test_idle_watchers_hold_no_database_connection_and_share_one_look(in_process
         async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as http:
             streams = [asyncio.create_task(events(http, case_id, headers, s)) for s in seen]
             await until(lambda: all(len(s) == 1 for s in seen), "every watcher's first event")
-            await asyncio.sleep(1)  # idle: several looks of the feed
-            checked_out = app.state.engine.pool.checkedout()
+            checked_out = []  # idle: several looks of the feed, each on one connection for a moment
+            for _ in range(20):
+                checked_out.append(app.state.engine.pool.checkedout())
+                await asyncio.sleep(0.05)
             watchers = app.state.case_feed.watchers
             record("completed", name_check="completed")
             await asyncio.wait_for(asyncio.gather(*streams), 60)
@@ -107,6 +109,7 @@ def test_idle_watchers_hold_no_database_connection_and_share_one_look(in_process
 
     with serving(app) as url:
         checked_out, watchers, counts = asyncio.run(many(url))
-    assert (checked_out, watchers) == (0, 150)
+    # 150 watchers and no connection held, but the feed's one shared look now and then
+    assert (watchers, min(checked_out)) == (150, 0) and max(checked_out) <= 1, checked_out
     assert counts == [2] * 150  # each saw the case, then its end
     assert app.state.case_feed.watchers == 0
