@@ -68,6 +68,7 @@ def fake_ledger(monkeypatch) -> None:
     eth = SimpleNamespace(chain_id=DEPLOYMENT.chain_id)
     monkeypatch.setattr(gateway.api.health, "connect", lambda *_args, **_kw: SimpleNamespace(eth=eth))
     monkeypatch.setattr(gateway.api.cases, "LedgerClient", lambda *_args: SimpleNamespace(registry_events=lambda: []))
+    monkeypatch.setattr(gateway.api.cases, "proofs_for", lambda bundle, *_args: bundle)  # nothing anchored to prove
 
 
 def completed_case(gw, fake_temporal) -> dict[str, str]:
