@@ -1,6 +1,6 @@
 """The electronic business licence (电子营业执照) as a PDF: the licence's registration items in
 Chinese, as on the 2019 format (GOV-NOTES), and a QR code that opens the public check of this
-licence (the page ``/check?code=CODE``, which answers as ``GET /api/public/licences/{code}``), so
+licence (the page ``/check?code=CODE``, which answers as ``GET /api/v1/public/licences/{code}``), so
 anyone who holds the paper or the file can learn whether it is genuine and valid now.
 
 The items come from the licence register (the code, the name and the date the business licence
@@ -106,7 +106,7 @@ def registration_authority(division: str) -> str:
 
 def check_url(base_url: str, code: str) -> str:
     """The public check page of one licence, as its QR code carries it (a phone opens a page that
-    says in words whether it is genuine and valid; the same answer as GET /api/public/licences/CODE)."""
+    says in words whether it is genuine and valid; the same answer as GET /api/v1/public/licences/CODE)."""
     return f"{base_url.rstrip('/')}/check?code={validate_uscc(code)}"
 
 

@@ -5,8 +5,8 @@
     .venv/bin/python bench/registrations.py --n 200 --concurrency 10 --url http://127.0.0.1:8000
 
 A client outside the stack logs in as the demo applicant, submits registrations through
-``POST /api/cases`` (each under a fresh company name, the example application otherwise) with
-``concurrency`` in flight, and polls ``GET /api/cases/{id}`` every ``poll_s`` until each ends.
+``POST /api/v1/cases`` (each under a fresh company name, the example application otherwise) with
+``concurrency`` in flight, and polls ``GET /api/v1/cases/{id}`` every ``poll_s`` until each ends.
 Then, on the same Temporal server (the address the stack's /healthz names), it runs the same
 number of a plain Temporal workflow of the same shape (bench/plain_flow.py: one step, one step,
 three in parallel, no-op activities, default data converter) with its own worker in this process,
@@ -129,7 +129,7 @@ def memory_mb(pids: dict[str, int]) -> dict[str, dict[str, float]]:
 
 # ------------------------------------------------------------------------------- OneVisit
 async def login(http: httpx.AsyncClient, user: str) -> dict[str, str]:
-    resp = await http.post("/api/auth/token", data={"username": user, "password": user})
+    resp = await http.post("/api/v1/auth/token", data={"username": user, "password": user})
     resp.raise_for_status()
     return {"Authorization": f"Bearer {resp.json()['access_token']}"}
 
@@ -138,14 +138,14 @@ async def one_registration(
     http: httpx.AsyncClient, headers: dict, app: dict, poll_s: float, ids: list[str]
 ) -> tuple[float | None, str]:
     t0 = time.perf_counter()
-    resp = await http.post("/api/cases", json=app, headers=headers)
+    resp = await http.post("/api/v1/cases", json=app, headers=headers)
     if resp.status_code != 201:
         return None, f"submit {resp.status_code}: {resp.text[:200]}"
     case_id = resp.json()["case_id"]
     ids.append(case_id)
     while True:
         await asyncio.sleep(poll_s)
-        resp = await http.get(f"/api/cases/{case_id}", headers=headers)
+        resp = await http.get(f"/api/v1/cases/{case_id}", headers=headers)
         if resp.status_code != 200:
             return None, f"status {resp.status_code}: {resp.text[:200]}"
         state = resp.json()["status"]
@@ -228,7 +228,7 @@ async def read_load(url: str, ids: list[str], rps: float, seconds: float) -> dic
             nonlocal errors
             t0 = time.perf_counter()
             try:
-                resp = await http.get(f"/api/cases/{case_id}", headers=headers)
+                resp = await http.get(f"/api/v1/cases/{case_id}", headers=headers)
                 if resp.status_code != 200:
                     errors += 1
                     return

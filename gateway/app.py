@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import weakref
 from contextlib import asynccontextmanager
 from functools import cache
@@ -13,9 +14,10 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from sqlmodel import Session
 from temporalio.client import Client
+from temporalio.converter import DataConverter
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
 from chain.jsonguard import BodyLimit
@@ -51,7 +53,7 @@ OTHER_BODY = 16 * 1024  # sign-in, decisions, withdrawals
 
 def body_limit(method: str, path: str) -> int:
     """The largest request body a route accepts (larger: 413 before anything is read or parsed)."""
-    if method == "POST" and (path == "/api/cases" or path.endswith("/correction")):
+    if method == "POST" and (path == f"{API}cases" or path.endswith("/correction")):
         return APPLICATION_BODY
     return OTHER_BODY
 
@@ -78,14 +80,40 @@ class InFlightLimit:
             await self.app(scope, receive, send)
 
 
+API = "/api/v1/"  # the REST API's version prefix
+VERSIONED = re.compile(r"/api/v\d+(/|$)")  # this version's paths and any other version's (404 here)
+
+
+class MovedToVersioned:
+    """The paths from before the version prefix: ``/api/X`` answers 308 Permanent Redirect to
+    ``/api/v1/X`` with the query kept (a 308 keeps the method and body), before any body is read;
+    a client written for them goes on working while it moves. They are not in the OpenAPI."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        path = scope["path"] if scope["type"] == "http" else ""
+        if path.startswith("/api/") and not VERSIONED.match(path):
+            query = scope.get("query_string", b"").decode("latin-1")
+            target = API + path.removeprefix("/api/") + (f"?{query}" if query else "")
+            await RedirectResponse(target, status_code=308)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
 @cache
 def metrics_runtime(address: str) -> Runtime:
     """One Temporal runtime per process that serves the SDK's metrics at ``address`` (Prometheus)."""
     return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=address)))
 
 
-async def connect_temporal(settings: Settings, attempts: int = 60, service: str = GATEWAY) -> Client:
-    """``service``: this process's name in its traces (when ONEVISIT_OTEL_ENDPOINT is set)."""
+async def connect_temporal(
+    settings: Settings, attempts: int = 60, service: str = GATEWAY, converter: DataConverter | None = None
+) -> Client:
+    """``service``: this process's name in its traces (when ONEVISIT_OTEL_ENDPOINT is set);
+    ``converter``: an agency worker's own (workflows.codec.agency_data_converter), else the
+    operator's, under the data key."""
     tls = settings.temporal_tls()  # mutual TLS in production; an unreadable certificate fails here, not retried
     runtime = metrics_runtime(settings.temporal_metrics_address) if settings.temporal_metrics_address else None
     for attempt in range(attempts):
@@ -93,7 +121,7 @@ async def connect_temporal(settings: Settings, attempts: int = 60, service: str 
             return await Client.connect(
                 settings.temporal_address,
                 namespace=settings.temporal_namespace,
-                data_converter=data_converter(settings.resolved_data_key()),
+                data_converter=converter or data_converter(settings.resolved_data_key()),
                 tls=tls,
                 runtime=runtime,
                 interceptors=temporal_interceptors(process_tracer(settings, service)),
@@ -122,7 +150,7 @@ def prepare_accounts(session: Session, settings: Settings) -> None:
 
 async def sweep_consents(app: FastAPI, every_s: float) -> None:
     """Record every SME credit consent's expiry once its last day has passed: each an anchored
-    handoff of the big data bureau, without waiting for the operator (POST /api/credit/expiries)."""
+    handoff of the big data bureau, without waiting for the operator (POST /api/v1/credit/expiries)."""
     from gateway.api.credit import sweep_expiries
 
     while True:
@@ -159,18 +187,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             sweeper.cancel()
         app.state.engine.dispose()
 
-    app = FastAPI(title="OneVisit", version="0.1.0", lifespan=lifespan)
+    # the OpenAPI document at /openapi.json; no /docs or /redoc: FastAPI's load their scripts from a CDN
+    app = FastAPI(title="OneVisit", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.add_middleware(BodyLimit, limit_for=body_limit)
     app.add_middleware(InFlightLimit, limit=IN_FLIGHT, exempt=lambda path: path.endswith("/events"))
+    app.add_middleware(MovedToVersioned)
     if tracer := process_tracer(settings, GATEWAY):  # around the limits: its span holds the queueing too
         app.add_middleware(ServerSpans, tracer=tracer)
-    if settings.temporal_ui_url:  # the Temporal Web UI calls /api/codec/decode from the browser (token or cookie)
+    if settings.temporal_ui_url:  # the Temporal Web UI calls /api/v1/codec/decode from the browser (token or cookie)
         app.add_middleware(
             CORSMiddleware,
             allow_origins=[settings.temporal_ui_url.rstrip("/")],
             allow_methods=["POST"],
             allow_headers=["Authorization", "Content-Type", "X-Namespace"],
-            allow_credentials=True,  # the codec cookie (api/codec.py), sent only to /api/codec
+            allow_credentials=True,  # the codec cookie (api/codec.py), sent only to /api/v1/codec
         )
     app.state.settings = settings
     app.state.temporal = None

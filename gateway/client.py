@@ -64,7 +64,7 @@ class Api:
 
     def _auth(self) -> dict[str, str]:
         if self._token is None:
-            resp = self._send("POST", "/api/auth/token", data={"username": self.user, "password": self.password})
+            resp = self._send("POST", "/api/v1/auth/token", data={"username": self.user, "password": self.password})
             self._token = parse(resp)["access_token"]
         return {"Authorization": f"Bearer {self._token}"}
 

@@ -1,5 +1,5 @@
 """What a company submits for SME credit (一贷通), validated at the edge: a consent to credit data
-sharing and a loan application to one bank's product. Both are ``POST /api/cases`` with their
+sharing and a loan application to one bank's product. Both are ``POST /api/v1/cases`` with their
 ``flow``; the gateway checks that the company (by its credit code) is one the applicant registered.
 """
 
@@ -30,7 +30,7 @@ class Company(_Strict):
 
 class CreditConsentApplication(_Strict):
     """The company lets the banks named read the data named, until ``expires_on`` (inclusive);
-    revocable at any time (``POST /api/credit/consents/{consent_id}/revocation``)."""
+    revocable at any time (``POST /api/v1/credit/consents/{consent_id}/revocation``)."""
 
     flow: Literal["sme_credit_consent"]
     company: Company
@@ -73,7 +73,7 @@ class CreditApplication(_Strict):
 
     flow: Literal["sme_credit"]
     company: Company
-    product: str = Field(description="a product id from GET /api/credit/products")
+    product: str = Field(description="a product id from GET /api/v1/credit/products")
     amount_cny: int = Field(gt=0, le=100_000_000)
     term_months: int = Field(gt=0, le=120)
     acceptance: Acceptance

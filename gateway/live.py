@@ -1,4 +1,4 @@
-"""Live case status for many watchers (``GET /api/cases/{id}/events``, server-sent events).
+"""Live case status for many watchers (``GET /api/v1/cases/{id}/events``, server-sent events).
 
 One ``CaseFeed`` per gateway looks at the store every ``poll_s`` for the cases recorded since its
 last look (one indexed query, however many watch) and wakes the watchers of those cases, which

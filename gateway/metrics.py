@@ -72,7 +72,7 @@ class Metrics:
         )
         self.codec_decodes = Counter(
             "onevisit_codec_decoded_payloads",
-            "Temporal payloads decrypted for an auditor through /api/codec/decode, by auditor",
+            "Temporal payloads decrypted for an auditor through /api/v1/codec/decode, by auditor",
             ["auditor"],
             registry=self.registry,
         )

@@ -43,7 +43,7 @@ class Settings(BaseSettings):
     # requests, workflows and activities into one trace per case (gateway.tracing); off by default
     otel_endpoint: str | None = None
     # seconds between the gateway's sweeps that record SME credit consents past their last day as
-    # expired (each an anchored handoff); 0 = only when an admin asks (POST /api/credit/expiries)
+    # expired (each an anchored handoff); 0 = only when an admin asks (POST /api/v1/credit/expiries)
     consent_sweep_s: float = Field(3600.0, ge=0)
     ledger_rpc: str = "http://127.0.0.1:8545"
     data_key: str | None = None

@@ -172,12 +172,15 @@ class Stack:
         restarts an agency's worker through run/agency-NAME.pid)."""
         log_path = self.logs / f"{name}.log"
         log = open(log_path, "ab")
+        environ = {**os.environ, **(env or {})}
+        if name.startswith("agency-"):  # an agency's worker holds its own keys only, never the data key
+            environ.pop("ONEVISIT_DATA_KEY", None)
         proc = subprocess.Popen(
             argv,
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            env={**os.environ, **(env or {})},
+            env=environ,
             preexec_fn=_die_with_parent,
         )
         log.close()
@@ -235,9 +238,14 @@ class Stack:
         self.timings[milestone] = round(self.elapsed(), 2)
 
     # ------------------------------------------------------------------------------------
-    def keys(self) -> tuple[bytes, dict]:
-        """The admin key and every agency's keys, made on the first start (files 0600)."""
+    def keys(self, data_key: str) -> tuple[bytes, dict]:
+        """The admin key and every agency's keys, made on the first start (files 0600); each
+        agency's with its Temporal payload key, derived from ``data_key`` (written again when the
+        data key changed, or into a file an older version made)."""
+        from dataclasses import replace
+
         from agencies.keys import AgencyKeys
+        from workflows.codec import agency_recipient, payload_key
 
         kdir = self.data_dir / "keys"
         admin_file = kdir / "admin.json"
@@ -248,7 +256,11 @@ class Stack:
             path = kdir / f"{name}.json"
             if not path.exists():
                 AgencyKeys.generate(name).save(path)
-            agencies[name] = AgencyKeys.load(path)
+            keys = AgencyKeys.load(path)
+            if keys.payload_key != (own := payload_key(data_key, agency_recipient(name))):
+                keys = replace(keys, payload_key=own)
+                keys.save(path)
+            agencies[name] = keys
         return AgencyKeys.load(admin_file).account_key, agencies
 
     def write_genesis(self, admin_key: bytes, agencies: dict) -> Path:
@@ -336,7 +348,7 @@ class Stack:
                 "warn",
                 "--ui-disable-news-fetch",
                 "--ui-codec-endpoint",  # the gateway's decoder: an auditor's browser shows payloads in clear
-                f"http://{'127.0.0.1' if self.host in ('0.0.0.0', '::') else self.host}:{self.port}/api/codec",
+                f"http://{'127.0.0.1' if self.host in ('0.0.0.0', '::') else self.host}:{self.port}/api/v1/codec",
             ],
         )
         return port, f"http://{self.host}:{ui}"
@@ -389,9 +401,9 @@ class Stack:
         from gateway.settings import Settings
 
         settings = Settings(data_dir=self.data_dir)  # made once, before any part needs them:
-        settings.resolved_data_key()  # the data key,
+        data_key = settings.resolved_data_key()  # the data key,
         settings.gateway_signer()  # and the key the gateway signs updates with, which the engine trusts
-        admin_key, agencies = self.keys()
+        admin_key, agencies = self.keys(data_key)
         temporal_port, ui_url = self.spawn_temporal()
         ledger_url, ledger_ready = self.spawn_ledger(self.write_genesis(admin_key, agencies))
         temporal = f"{self.host}:{temporal_port}"

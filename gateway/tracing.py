@@ -3,7 +3,7 @@
 When on, each process holds one TracerProvider (its own service name) that exports its spans in
 batches, and its Temporal client carries temporalio's TracingInterceptor, which the workers made
 from that client inherit; the gateway also opens a server span for each HTTP request. So one
-application (POST /api/cases) is one trace: the request's span, StartWorkflow, RunWorkflow, and
+application (POST /api/v1/cases) is one trace: the request's span, StartWorkflow, RunWorkflow, and
 StartActivity/RunActivity on each agency's worker. When off, nothing is imported or installed."""
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from gateway.api.deps import DeploymentDep, SessionDep, require
 from gateway.service_levels import ServiceLevels, service_levels
 from gateway.store import Case, HandoffRow
 
-router = APIRouter(prefix="/api/audit", tags=["audit"], dependencies=[require("auditor")])
+router = APIRouter(prefix="/api/v1/audit", tags=["audit"], dependencies=[require("auditor")])
 HASH = r"^0x[0-9a-fA-F]{64}$"
 
 

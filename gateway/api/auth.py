@@ -9,7 +9,7 @@ from gateway.accounts import authenticate, issue_token, revoke_token
 from gateway.api.deps import BearerToken, CurrentUser, SessionDep, SettingsDep, ThrottleDep
 from gateway.schemas import Token, UserPublic
 
-router = APIRouter(prefix="/api/auth", tags=["auth"])
+router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
 
 @router.post("/token", response_model=Token)

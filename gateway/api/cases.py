@@ -58,7 +58,7 @@ from workflows.catalog import get_flow
 from workflows.flows import extract
 from workflows.messages import CORRECT_UPDATE, WITHDRAW_UPDATE, Correction, Withdrawal
 
-router = APIRouter(prefix="/api/cases", tags=["cases"])
+router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=CasePublic, dependencies=[require("applicant")])
@@ -105,7 +105,7 @@ async def apply(
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE,
             f"case {exc.case_id} is kept, but the workflow engine did not confirm it started ({exc}); "
-            f"look at GET /api/cases/{exc.case_id} before applying again",
+            f"look at GET /api/v1/cases/{exc.case_id} before applying again",
         ) from exc
     if not new:
         response.headers["Idempotent-Replayed"] = "true"
@@ -149,7 +149,7 @@ def _view(engine, vault, case_id: str) -> CasePublic:
 @router.get(
     "/{case_id}/events",
     response_class=EventSourceResponse,
-    responses={200: {"description": "`case` events, each the whole case as GET /api/cases/{id} gives it"}},
+    responses={200: {"description": "`case` events, each the whole case as GET /api/v1/cases/{id} gives it"}},
 )
 async def case_events(
     case_id: Annotated[str, Depends(watched_case)], request: Request

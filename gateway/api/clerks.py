@@ -25,7 +25,7 @@ from gateway.schemas import DecisionIn, Escalation, QueueEntry, UpdateOut
 from gateway.store import Case, QueueItem
 from workflows.messages import DECIDE_UPDATE, Decision
 
-router = APIRouter(prefix="/api", tags=["clerks"])
+router = APIRouter(prefix="/api/v1", tags=["clerks"])
 
 
 @router.get("/queue", response_model=list[QueueEntry], dependencies=[require("clerk", "admin")])

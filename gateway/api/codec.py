@@ -1,12 +1,12 @@
-"""POST /api/codec/decode: the Temporal codec server protocol, so the Temporal CLI
-(``temporal workflow show --codec-endpoint URL/api/codec --codec-auth "Bearer TOKEN"``) and the
+"""POST /api/v1/codec/decode: the Temporal codec server protocol, so the Temporal CLI
+(``temporal workflow show --codec-endpoint URL/api/v1/codec --codec-auth "Bearer TOKEN"``) and the
 Temporal Web UI (its codec endpoint setting) can show the encrypted payloads of a case's history.
 
 The Web UI cannot send a bearer token of ours, so an auditor signed in here may also let this
-browser call the decoder: ``POST /api/codec/session`` sets an HttpOnly cookie (SameSite=Strict,
-path ``/api/codec``, expiring with the sign-in) that the decoder, and nothing else, accepts; the UI
+browser call the decoder: ``POST /api/v1/codec/session`` sets an HttpOnly cookie (SameSite=Strict,
+path ``/api/v1/codec``, expiring with the sign-in) that the decoder, and nothing else, accepts; the UI
 sends it with its codec setting "include cross-origin credentials" (compose sets it;
-``DELETE /api/codec/session`` takes it back).
+``DELETE /api/v1/codec/session`` takes it back).
 
 Auditors only: what it returns is personal data in the clear, so each call is logged with who
 asked and how many payloads, and counted. Decoding only: nothing can be encoded (and so sent to a
@@ -30,7 +30,7 @@ from gateway.api.deps import BearerToken, SessionDep, SettingsDep, blocking, oau
 from gateway.store import User, utcnow
 from workflows.codec import EncryptionCodec
 
-router = APIRouter(prefix="/api/codec", tags=["codec"])
+router = APIRouter(prefix="/api/v1/codec", tags=["codec"])
 COOKIE = "ov_codec"
 log = logging.getLogger("onevisit.gateway.codec")
 MAX_PAYLOADS = 1000
@@ -62,7 +62,7 @@ def open_session(request: Request, response: Response, session: SessionDep, toke
         COOKIE,
         token,
         max_age=seconds,
-        path="/api/codec",
+        path="/api/v1/codec",
         httponly=True,
         samesite="strict",
         secure=request.url.scheme == "https",
@@ -71,7 +71,7 @@ def open_session(request: Request, response: Response, session: SessionDep, toke
 
 @router.delete("/session", status_code=status.HTTP_204_NO_CONTENT, dependencies=[require("auditor")])
 def close_session(response: Response) -> None:
-    response.delete_cookie(COOKIE, path="/api/codec", httponly=True, samesite="strict")
+    response.delete_cookie(COOKIE, path="/api/v1/codec", httponly=True, samesite="strict")
 
 
 @router.post("/decode", response_model=PayloadsJson)

@@ -1,6 +1,6 @@
 """SME credit (一贷通): the products on offer, a company's consents with every read made under them
 and every read refused, a consent's revocation, and the auditor's list of reads under consents that
-had ended. Granting a consent and applying for a loan are ``POST /api/cases`` with ``"flow":
+had ended. Granting a consent and applying for a loan are ``POST /api/v1/cases`` with ``"flow":
 "sme_credit_consent"`` or ``"sme_credit"``; both are for a company the applicant registered.
 """
 
@@ -18,7 +18,7 @@ from gateway.casework import CaseNotStarted, case_view, open_case
 from gateway.schemas import CasePublic
 from workflows.catalog import get_flow
 
-router = APIRouter(prefix="/api/credit", tags=["sme credit"])
+router = APIRouter(prefix="/api/v1/credit", tags=["sme credit"])
 
 
 class ProductPublic(BaseModel):
@@ -193,7 +193,7 @@ def audit(session: SessionDep) -> dict[str, Any]:
 
 
 def check_company(session: SessionDep, user: CurrentUser, application: Any) -> None:
-    """For ``POST /api/cases``: a consent or a loan only for a company the applicant registered."""
+    """For ``POST /api/v1/cases``: a consent or a loan only for a company the applicant registered."""
     uscc = getattr(getattr(application, "company", None), "uscc", None)
     if application.flow not in (credit.CONSENT_FLOW, credit.LOAN_FLOW) or uscc is None:
         return

@@ -93,7 +93,7 @@ def unprocessable(
 
 
 # ------------------------------------------------------------------ who is asking
-oauth2 = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)
+oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
 
 async def current_user(request: Request, session: SessionDep, token: Annotated[str | None, Depends(oauth2)]) -> User:

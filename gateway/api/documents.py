@@ -1,11 +1,11 @@
 """The documents the agencies issued on a business registration, for its applicant to download.
 
-``GET /api/cases/{case_id}/documents`` lists, per step whose latest handoff completed it and that
+``GET /api/v1/cases/{case_id}/documents`` lists, per step whose latest handoff completed it and that
 issues something, the document: its kind, title in Chinese and English, the issuing agency, the
 handoff it rests on and that handoff's ledger anchor, and where to download it. The licence's entry
-points at the e-licence (``GET /api/public/licences/{code}/document.pdf``, which needs the
+points at the e-licence (``GET /api/v1/public/licences/{code}/document.pdf``, which needs the
 application, so it is not listed once the case's personal data is erased); every other entry at
-``GET /api/cases/{case_id}/documents/{step}.pdf``, the certificate rendered from the signed
+``GET /api/v1/cases/{case_id}/documents/{step}.pdf``, the certificate rendered from the signed
 handoff's outputs (``agencies.certificates``): business data only, so no read of the application
 is made or logged, and it stays available after an erasure, as the trail does.
 
@@ -28,7 +28,7 @@ from gateway.casework import handoffs_of
 from gateway.store import Case, Erasure, HandoffRow, User
 from workflows.flows import FlowDef
 
-router = APIRouter(prefix="/api/cases", tags=["documents"])
+router = APIRouter(prefix="/api/v1/cases", tags=["documents"])
 
 FLOW = "business_registration"
 LICENCE_STEP = "business_licence"
@@ -66,11 +66,11 @@ def _document(case: Case, row: HandoffRow, licence: dict) -> DocumentPublic:
     record = _record(row)
     if row.step == LICENCE_STEP:
         kind, zh, en = "business_licence", "营业执照", "Business licence (e-licence)"
-        url = f"/api/public/licences/{licence['uscc']}/document.pdf"
+        url = f"/api/v1/public/licences/{licence['uscc']}/document.pdf"
     else:
         k = KINDS[row.step]
         kind, zh, en = k.kind, k.title_zh, k.title_en
-        url = f"/api/cases/{case.id}/documents/{row.step}.pdf"
+        url = f"/api/v1/cases/{case.id}/documents/{row.step}.pdf"
     return DocumentPublic(
         step=row.step,
         kind=kind,
@@ -89,7 +89,8 @@ def _no_papers(user: User) -> None:
     if user.role in ("auditor", "admin"):
         raise HTTPException(
             status.HTTP_403_FORBIDDEN,
-            "the documents an agency issued are the applicant's: auditors verify trails (GET /api/cases/ID/evidence)",
+            "the documents an agency issued are the applicant's: "
+            "auditors verify trails (GET /api/v1/cases/ID/evidence)",
         )
 
 
@@ -152,7 +153,7 @@ def document(case: CaseDep, step: StepName, session: SessionDep, user: CurrentUs
     licence = _record(licence_row)["outputs"]
     if step == LICENCE_STEP:
         return RedirectResponse(
-            f"/api/public/licences/{licence['uscc']}/document.pdf", status.HTTP_307_TEMPORARY_REDIRECT
+            f"/api/v1/public/licences/{licence['uscc']}/document.pdf", status.HTTP_307_TEMPORARY_REDIRECT
         )
     cert = Certificate.issued(_record(row), row.anchor, licence, case.id)
     return Response(

@@ -11,7 +11,7 @@ from gateway.api.deps import CaseDep, CurrentUser, SessionDep, TemporalDep, Vaul
 from gateway.casework import CaseNotStarted, handoffs_of
 from gateway.schemas import ErasureIn, ErasurePublic
 
-router = APIRouter(prefix="/api/cases", tags=["erasure"])
+router = APIRouter(prefix="/api/v1/cases", tags=["erasure"])
 
 
 @router.post(

@@ -1,5 +1,5 @@
 """The electronic health card: a resident's cards and their codes, a hospital's check of a code,
-a lost card's revocation. Applying for a card is ``POST /api/cases`` with ``"flow": "health_card"``.
+a lost card's revocation. Applying for a card is ``POST /api/v1/cases`` with ``"flow": "health_card"``.
 
 Each check and each revocation is a case of its own flow (``health_card_visit``,
 ``health_card_revocation``): the health commission and the hospital sign and anchor what they did,
@@ -35,7 +35,7 @@ from gateway.schemas import CasePublic, Strict, Text
 from gateway.store import Case
 from workflows.catalog import get_flow
 
-router = APIRouter(prefix="/api/health-cards", tags=["health cards"])
+router = APIRouter(prefix="/api/v1/health-cards", tags=["health cards"])
 CHECK_WAIT_S = 20.0  # a check answers at once when the case ends within this; else 202 with its case
 
 

@@ -1,14 +1,14 @@
 """The business licence in public: anyone checks it, its holder downloads it.
 
-``GET /api/public/licences/{code}``: anyone (a bank, a landlord, the QR code on an e-licence) asks
+``GET /api/v1/public/licences/{code}``: anyone (a bank, a landlord, the QR code on an e-licence) asks
 whether a business licence is genuine and valid. No sign-in; rate-limited per address.
 
-``GET /api/public/licences/{code}/document.pdf``: the e-licence (PDF, with the QR code of that
+``GET /api/v1/public/licences/{code}/document.pdf``: the e-licence (PDF, with the QR code of that
 check) for the applicant of the case the licence was issued to, and no one else: it shows the
 legal representative and the domicile from the application. A revoked licence has no document
 (410, saying when it was revoked); each download is logged as a read of the application.
 
-``POST /api/public/licences/{code}/live``: the holder's e-licence shown on a phone ("亮照"): a QR
+``POST /api/v1/public/licences/{code}/live``: the holder's e-licence shown on a phone ("亮照"): a QR
 code of the public check with a live token, the gateway's signature over the code and an expiry
 minutes away; the check says whether what it was shown is live, expired or forged (a screenshot
 goes stale in minutes; the printed QR carries no token and checks only the code).
@@ -38,7 +38,7 @@ from gateway.api.deps import CurrentUser, PublicLimitDep, SessionDep, SignerDep,
 from gateway.store import Case, HandoffRow
 from workflows.authority import Authority, AuthorityError, GatewaySigner, Keyring
 
-router = APIRouter(prefix="/api/public", tags=["public"])
+router = APIRouter(prefix="/api/v1/public", tags=["public"])
 
 LICENCE_STEP = "business_licence"
 DOCUMENT_READS = ["company", "legal_representative.name", "shareholders"]  # what the document shows or counts
@@ -194,7 +194,7 @@ def licence_document(code: str, request: Request, session: SessionDep, vault: Va
         raise HTTPException(
             status.HTTP_410_GONE,
             f"the business licence {found.code} was revoked on {found.revoked_on} (its case was withdrawn): "
-            f"a revoked licence has no document; GET /api/public/licences/{found.code} answers revoked",
+            f"a revoked licence has no document; GET /api/v1/public/licences/{found.code} answers revoked",
         )
     application = vault.open(session, case)
     if application is None:

@@ -138,7 +138,7 @@ def audit_verify(
 
     trust = _trust(trust_file)
     try:
-        bundle = parse_bundle(call(api(url, user, password, "auditor").get, f"/api/cases/{case_id}/evidence"))
+        bundle = parse_bundle(call(api(url, user, password, "auditor").get, f"/api/v1/cases/{case_id}/evidence"))
     except VerificationError as exc:
         _print_unparsed(Path(f"the evidence of case {case_id}"), exc, as_json, trust)
     ledger, refused = _ledger_for(bundle, url, ledger_rpc, trust)
@@ -154,7 +154,7 @@ def audit_export(
     password: Password = None,
 ) -> None:
     """Write a case's evidence bundle (records, signatures, anchors) to a file."""
-    bundle = call(api(url, user, password, "auditor").get, f"/api/cases/{case_id}/evidence")
+    bundle = call(api(url, user, password, "auditor").get, f"/api/v1/cases/{case_id}/evidence")
     output.write_text(json.dumps(bundle, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     typer.echo(f"wrote {output} ({len(bundle['handoffs'])} handoffs)")
 
@@ -173,7 +173,7 @@ def audit_notes(
     events, never in a handoff); an erased reason is only listed."""
     from chain.handoff import text_commitment
 
-    notes = call(api(url, user, password, "auditor").get, f"/api/cases/{case_id}/notes")
+    notes = call(api(url, user, password, "auditor").get, f"/api/v1/cases/{case_id}/notes")
     bad = []
     for n in notes:
         n["matches"] = None if n["text"] is None else text_commitment(n["text"], n["salt"]) == n["commitment"]
@@ -278,7 +278,7 @@ def audit_loan(
     trust, client = _trust(trust_file), api(url, user, password, "auditor")
 
     def verified(cid: str):
-        bundle = parse_bundle(call(client.get, f"/api/cases/{cid}/evidence"))
+        bundle = parse_bundle(call(client.get, f"/api/v1/cases/{cid}/evidence"))
         ledger, refused = _ledger_for(bundle, url, ledger_rpc, trust)
         return bundle, verify_case(bundle, ledger, trust).with_findings(refused)
 
@@ -286,7 +286,7 @@ def audit_loan(
     reports, grant, revocation = [report], None, None
     consent_id = consent_of(loan)
     if consent_id is not None:
-        cases = call(client.get, f"/api/credit/consents/{consent_id}")
+        cases = call(client.get, f"/api/v1/credit/consents/{consent_id}")
         grant, grant_report = verified(cases["grant"])
         reports.append(grant_report)
         if cases.get("revocation"):
@@ -320,7 +320,7 @@ def audit_consents(
     """SME credit: list every read anchored under a consent already revoked (its revocation anchored in
     an earlier block), made after its expiry day, or under a consent never granted; exit 0 only when
     there is none. Each listed read's trail can be checked with `audit verify CASE`."""
-    report = call(api(url, user, password, "auditor").get, "/api/credit/audit")
+    report = call(api(url, user, password, "auditor").get, "/api/v1/credit/audit")
     if as_json:
         typer.echo(json.dumps(report, ensure_ascii=False, indent=2))
     else:
@@ -370,13 +370,13 @@ def audit_ledger(
     def stored() -> list[StoredRecord]:
         found, after = [], ""
         while True:
-            page = call(client.get, f"/api/audit/handoffs?limit=1000{after and '&after=' + after}")
+            page = call(client.get, f"/api/v1/audit/handoffs?limit=1000{after and '&after=' + after}")
             found += [StoredRecord.model_validate(r) for r in page["items"]]
             if not (after := page["next"]):
                 return found
 
     try:
-        named = ChainRef.model_validate(call(client.get, "/api/audit/deployment"))
+        named = ChainRef.model_validate(call(client.get, "/api/v1/audit/deployment"))
     except ValidationError as exc:
         fail(f"the gateway at {url} names no deployment: {exc.errors(include_url=False)[0]['msg']}")
     rpc = ledger_rpc or call(client.health).get("ledger_rpc")
@@ -430,7 +430,7 @@ def trust_init(
     ledger_rpc: Annotated[str, typer.Option("--ledger-rpc", help="the ledger node to read the chain from")],
     output: Annotated[Path, typer.Option("-o", "--output", help="where to write the trust root")],
     url: Annotated[
-        str | None, typer.Option("--url", help="take the contracts the gateway names (/api/audit/deployment)")
+        str | None, typer.Option("--url", help="take the contracts the gateway names (/api/v1/audit/deployment)")
     ] = None,
     registry: Annotated[str | None, typer.Option("--registry", help="the registry contract's address")] = None,
     ledger: Annotated[str | None, typer.Option("--ledger", help="the ledger contract's address")] = None,
@@ -462,7 +462,7 @@ def trust_init(
     if url is not None and (registry or ledger or deployment_block is not None):
         fail("give either --url or --registry and --ledger (and --deployment-block), not both", 2)
     if url is not None:
-        named = call(api(url, user, password, "auditor").get, "/api/audit/deployment")
+        named = call(api(url, user, password, "auditor").get, "/api/v1/audit/deployment")
         if not isinstance(named, dict):
             fail(f"the gateway at {url} names no deployment")
         registry, ledger, deployment_block = named.get("registry"), named.get("ledger"), named.get("block")

@@ -85,7 +85,7 @@ def apply(
             fail(f"{file}: --company fills in company.uscc, but the file's company is not an object", 2)
         body["company"]["uscc"] = company
     client = api(url, user, password, "applicant")
-    case = call(client.post, "/api/cases", body)
+    case = call(client.post, "/api/v1/cases", body)
     if wait:
         deadline = time.monotonic() + timeout
         last = None
@@ -97,7 +97,7 @@ def apply(
                 typer.echo(f"[{case['case_id']}] {progress}", err=True)
                 last = progress
             time.sleep(0.3)
-            case = call(client.get, f"/api/cases/{case['case_id']}")
+            case = call(client.get, f"/api/v1/cases/{case['case_id']}")
     _print_case(case, as_json)
     if case["status"] in ("rejected", "failed", "returned", "withdrawn"):
         raise typer.Exit(1)
@@ -112,7 +112,7 @@ def status(
     password: Password = None,
 ) -> None:
     """Show a case: every step, who holds it, its handoff and anchor."""
-    _print_case(call(api(url, user, password, "applicant").get, f"/api/cases/{case_id}"), as_json)
+    _print_case(call(api(url, user, password, "applicant").get, f"/api/v1/cases/{case_id}"), as_json)
 
 
 @app.command()
@@ -125,7 +125,7 @@ def correct(
 ) -> None:
     """Resubmit a case that a clerk or an agency returned: the returned step runs again."""
     body = _read_json(file)
-    typer.echo(call(api(url, user, password, "applicant").post, f"/api/cases/{case_id}/correction", body)["detail"])
+    typer.echo(call(api(url, user, password, "applicant").post, f"/api/v1/cases/{case_id}/correction", body)["detail"])
 
 
 @app.command()
@@ -138,7 +138,7 @@ def withdraw(
 ) -> None:
     """Withdraw a case: every completed step is undone in reverse order, each a signed handoff."""
     typer.echo(
-        call(api(url, user, password, "applicant").post, f"/api/cases/{case_id}/withdrawal", {"reason": reason})[
+        call(api(url, user, password, "applicant").post, f"/api/v1/cases/{case_id}/withdrawal", {"reason": reason})[
             "detail"
         ]
     )
@@ -155,7 +155,7 @@ def erase(
 ) -> None:
     """Erase the person's data in an ended case (admin): its key, what the store holds of it and its
     Temporal history; the big data bureau signs and anchors the erasure. The trail still verifies."""
-    done = call(api(url, user, password, "admin").post, f"/api/cases/{case_id}/erasure", {"reason": reason})
+    done = call(api(url, user, password, "admin").post, f"/api/v1/cases/{case_id}/erasure", {"reason": reason})
     if as_json:
         typer.echo(json.dumps(done, ensure_ascii=False, indent=2))
         return
@@ -175,7 +175,7 @@ def queue(
     password: Password = None,
 ) -> None:
     """The steps waiting for a decision by AGENCY, nearest SLA first (default user: clerk-AGENCY)."""
-    items = call(api(url, user, password, f"clerk-{agency}").get, f"/api/queue?agency={agency}")
+    items = call(api(url, user, password, f"clerk-{agency}").get, f"/api/v1/queue?agency={agency}")
     if as_json:
         typer.echo(json.dumps(items, ensure_ascii=False, indent=2))
         return
@@ -207,7 +207,8 @@ def decide(
     if user is None and agency is None:
         fail("say who decides: --user CLERK (or --agency NAME for the demo clerk-NAME)", 2)
     body = {"decision": decision, "reason": reason, "step": step}
-    typer.echo(call(api(url, user, password, f"clerk-{agency}").post, f"/api/cases/{case_id}/decision", body)["detail"])
+    clerk = api(url, user, password, f"clerk-{agency}")
+    typer.echo(call(clerk.post, f"/api/v1/cases/{case_id}/decision", body)["detail"])
 
 
 @app.command("verify-licence")
@@ -217,7 +218,7 @@ def verify_licence(code: str, url: Url = "http://127.0.0.1:8000", as_json: AsJso
 
     from gateway.client import public_get
 
-    answer = call(public_get, url, f"/api/public/licences/{quote(code, safe='')}")
+    answer = call(public_get, url, f"/api/v1/public/licences/{quote(code, safe='')}")
     if as_json:
         typer.echo(json.dumps(answer, ensure_ascii=False))
     elif not answer["format_valid"]:
@@ -241,7 +242,7 @@ def licence_document(
     from urllib.parse import quote
 
     client = api(url, user, password, "applicant")
-    path = f"/api/public/licences/{quote(code, safe='')}/document.pdf"
+    path = f"/api/v1/public/licences/{quote(code, safe='')}/document.pdf"
     pdf = call(lambda: client._send("GET", path, headers=client._auth()).content)
     if not pdf.startswith(b"%PDF-"):
         fail(f"the gateway's answer to {path} is not a PDF")
@@ -264,7 +265,7 @@ def documents(
     from urllib.parse import quote
 
     client = api(url, user, password, "applicant")
-    listed = call(client.get, f"/api/cases/{quote(case_id, safe='')}/documents")
+    listed = call(client.get, f"/api/v1/cases/{quote(case_id, safe='')}/documents")
     if not listed:
         fail(f"nothing has been issued on case {case_id} yet")
     output.mkdir(parents=True, exist_ok=True)

@@ -147,10 +147,17 @@ def keygen(
         Path | None,
         typer.Option("--keyring", help="gateway: the public keyring the engine trusts, the new key added to it"),
     ] = None,
+    data_key: Annotated[
+        str | None,
+        typer.Option(envvar="ONEVISIT_DATA_KEY", hidden=True, help="the operator's data key (from the environment)"),
+    ] = None,
 ) -> None:
     """Make keys: `keygen data` prints a data key; `keygen agency NAME -o FILE` writes an agency's
-    keys; `keygen gateway -o KEY.pem --keyring KEYS.json` writes the gateway's signing key and adds
-    its public half to the engine's keyring (ONEVISIT_GATEWAY_KEY / ONEVISIT_GATEWAY_KEYS)."""
+    keys (with its Temporal payload key when ONEVISIT_DATA_KEY is set); `keygen payload NAME -o FILE`
+    writes that payload key into an agency's existing key file (derived from ONEVISIT_DATA_KEY: run
+    it again after changing the data key); `keygen gateway -o KEY.pem --keyring KEYS.json` writes the
+    gateway's signing key and adds its public half to the engine's keyring (ONEVISIT_GATEWAY_KEY /
+    ONEVISIT_GATEWAY_KEYS)."""
     from cryptography.fernet import Fernet
 
     from agencies.keys import AgencyKeys
@@ -159,8 +166,18 @@ def keygen(
         typer.echo(Fernet.generate_key().decode())
     elif kind == "agency" and name and output:
         keys = AgencyKeys.generate(name)
+        if data_key and name != "admin":
+            keys = _with_payload_key(keys, data_key)
         keys.save(output)
         typer.echo(json.dumps({"agency": name, "signer": keys.signer, "account": keys.account}))
+    elif kind == "payload" and name and output:
+        if not data_key:
+            fail("`keygen payload` derives the agency's payload key from the data key: set ONEVISIT_DATA_KEY", 2)
+        keys = AgencyKeys.load(output)
+        if keys.agency != name:
+            fail(f"{output} holds {keys.agency}'s keys, not {name}'s", 2)
+        _with_payload_key(keys, data_key).save(output)
+        typer.echo(json.dumps({"agency": name, "payload_key": "written", "keys": str(output)}))
     elif kind == "gateway" and output and keyring:
         from workflows.authority import new_gateway_key
 
@@ -169,7 +186,20 @@ def keygen(
         signer = new_gateway_key(output, keyring)
         typer.echo(json.dumps({"gateway_key": signer.key_id, "public": signer.public_hex(), "keyring": str(keyring)}))
     else:
-        fail("use `keygen data`, `keygen agency NAME -o FILE` or `keygen gateway -o KEY.pem --keyring KEYS.json`", 2)
+        fail(
+            "use `keygen data`, `keygen agency NAME -o FILE`, `keygen payload NAME -o FILE` "
+            "or `keygen gateway -o KEY.pem --keyring KEYS.json`",
+            2,
+        )
+
+
+def _with_payload_key(keys, data_key: str):
+    """``keys`` holding their agency's payload key, derived from the operator's data key."""
+    import dataclasses
+
+    from workflows.codec import agency_recipient, payload_key
+
+    return dataclasses.replace(keys, payload_key=payload_key(data_key, agency_recipient(keys.agency)))
 
 
 @app.command()
@@ -315,9 +345,12 @@ def worker_agency(
     agency = _agency_workers([name], backend_url, batch=anchor_mode == "batch")
     wait_for_start()
     settings = get_settings()
+    # its own payload key only, never the data key: it opens its activities' inputs and nothing else
+    converter = _agency_converter(settings, name)
 
     async def make(stop):
-        await agency(await connect_temporal(settings, service=tracing.agency_service(name)), settings, stop)
+        client = await connect_temporal(settings, service=tracing.agency_service(name), converter=converter)
+        await agency(client, settings, stop)
 
     _run_until_signal(make)
 
@@ -347,6 +380,17 @@ def worker_all(anchor_mode: AnchorMode = "single") -> None:
             group.create_task(agencies(client, settings, stop))
 
     _run_until_signal(make)
+
+
+def _agency_converter(settings, name: str):
+    from agencies.keys import AgencyKeys
+    from workflows.codec import agency_data_converter
+
+    path = settings.data_dir / "keys" / f"{name}.json"
+    key = AgencyKeys.load(path).payload_key
+    if key is None:
+        fail(f"{path} holds no payload_key: write it with `onevisit keygen payload {name} -o {path}`", 2)
+    return agency_data_converter(name, key)
 
 
 def _gateway_keyring(settings):

@@ -119,7 +119,7 @@ def check(
     code: Annotated[str | None, Query(max_length=200)] = None,
     live: Annotated[str | None, Query(max_length=400)] = None,
 ):
-    """The public licence check: no sign-in, the same answer as GET /api/public/licences/{code};
+    """The public licence check: no sign-in, the same answer as GET /api/v1/public/licences/{code};
     with ``live`` (the QR code of an e-licence shown on a phone), whether it was shown live."""
     if code is None:
         return render(request, "check.html", code="")

@@ -81,7 +81,7 @@ def count(db: Path, sql: str, *args) -> int:
 
 
 def steps(stack, case_id: str) -> dict[str, str]:
-    case = httpx.get(f"{stack.url}/api/cases/{case_id}", headers=stack.token("applicant"), timeout=60).json()
+    case = httpx.get(f"{stack.url}/api/v1/cases/{case_id}", headers=stack.token("applicant"), timeout=60).json()
     return {s["step"]: s["state"] for s in case["steps"]}
 
 
@@ -95,7 +95,7 @@ def test_a_remote_agency_that_is_down_is_waited_for_and_acts_once_when_back(tmp_
     monkeypatch.setenv("ONEVISIT_AGENCY_SERVICE_TOKENS", json.dumps(TOKENS))
     stack = start_stack(data)
     try:
-        resp = httpx.post(f"{stack.url}/api/cases", json=application(), headers=stack.token("applicant"), timeout=60)
+        resp = httpx.post(f"{stack.url}/api/v1/cases", json=application(), headers=stack.token("applicant"), timeout=60)
         assert resp.status_code == 201, resp.text
         case_id = resp.json()["case_id"]
 
@@ -117,7 +117,7 @@ def test_a_remote_agency_that_is_down_is_waited_for_and_acts_once_when_back(tmp_
             signed = count(journal, "SELECT count(*) FROM signed WHERE key LIKE ?", f"{case_id}/{step}/%")
             assert (acted, signed) == (1, 1), name
         evidence = httpx.get(
-            f"{stack.url}/api/cases/{case_id}/evidence", headers=stack.token("auditor"), timeout=60
+            f"{stack.url}/api/v1/cases/{case_id}/evidence", headers=stack.token("auditor"), timeout=60
         ).json()
         done = [s for s in case["steps"] if s["state"] == "completed"]
         trail_steps = sorted([*(s["step"] for s in done), "_closing"])  # the trail ends in its closing record

@@ -17,17 +17,17 @@ NESTED = b"[" * 100_000 + b"]" * 100_000  # 200 KB: once enough to kill the gate
 
 def serves(stack) -> None:
     assert httpx.get(f"{stack.url}/healthz", timeout=30).status_code == 200
-    resp = httpx.post(f"{stack.url}/api/cases", json=application(), headers=stack.token("applicant"), timeout=60)
+    resp = httpx.post(f"{stack.url}/api/v1/cases", json=application(), headers=stack.token("applicant"), timeout=60)
     assert resp.status_code == 201
 
 
 def test_deep_nesting_without_a_token_is_400_and_the_gateway_serves_on(stack):
     for headers in ({"content-type": "application/json"}, {}):
-        resp = httpx.post(f"{stack.url}/api/cases", content=NESTED, headers=headers, timeout=60)
+        resp = httpx.post(f"{stack.url}/api/v1/cases", content=NESTED, headers=headers, timeout=60)
         assert resp.status_code in (400, 413), resp.text
     small_nest = b'{"company":' + b"[" * 1000 + b"]" * 1000 + b"}"
     resp = httpx.post(
-        f"{stack.url}/api/cases", content=small_nest, headers={"content-type": "application/json"}, timeout=60
+        f"{stack.url}/api/v1/cases", content=small_nest, headers={"content-type": "application/json"}, timeout=60
     )
     assert resp.status_code == 400 and "deeper than 64" in resp.json()["detail"]
     serves(stack)
@@ -35,11 +35,14 @@ def test_deep_nesting_without_a_token_is_400_and_the_gateway_serves_on(stack):
 
 def test_bodies_over_a_routes_limit_are_413_before_they_are_read(stack):
     huge = httpx.post(
-        f"{stack.url}/api/cases", content=b"x" * (300 * 1024), headers={"content-type": "application/json"}, timeout=60
+        f"{stack.url}/api/v1/cases",
+        content=b"x" * (300 * 1024),
+        headers={"content-type": "application/json"},
+        timeout=60,
     )
     assert huge.status_code == 413 and "at most 262144" in huge.json()["detail"]
     login = httpx.post(
-        f"{stack.url}/api/auth/token", data={"username": "applicant", "password": "p" * 20_000}, timeout=60
+        f"{stack.url}/api/v1/auth/token", data={"username": "applicant", "password": "p" * 20_000}, timeout=60
     )
     assert login.status_code == 413
     serves(stack)

@@ -20,7 +20,7 @@ def test_split_processes_on_postgresql_register_verify_and_reconcile(split_stack
     headers = stack.token("applicant")
     ids = []
     for _ in range(3):
-        resp = httpx.post(f"{stack.url}/api/cases", json=application(), headers=headers, timeout=60)
+        resp = httpx.post(f"{stack.url}/api/v1/cases", json=application(), headers=headers, timeout=60)
         assert resp.status_code == 201, resp.text
         ids.append(resp.json()["case_id"])
     cases = wait_all_ended(stack, ids)

@@ -22,7 +22,7 @@ def test_anyone_checks_a_licence_without_signing_in(stack, tmp_path):
         ).stdout
     )
     code = case["uscc"]
-    answer = httpx.get(f"{stack.url}/api/public/licences/{code}", timeout=30).json()
+    answer = httpx.get(f"{stack.url}/api/v1/public/licences/{code}", timeout=30).json()
     assert answer == {
         "code": code,
         "format_valid": True,

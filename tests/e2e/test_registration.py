@@ -46,7 +46,7 @@ def test_status_json_tells_the_same_at_any_time(stack, completed):
 def test_each_handoff_is_signed_and_anchored_by_the_agency_owning_its_step(stack, completed):
     agencies = stack.deployment()["agencies"]
     evidence = httpx.get(
-        f"{stack.url}/api/cases/{completed['case_id']}/evidence", headers=stack.token("auditor")
+        f"{stack.url}/api/v1/cases/{completed['case_id']}/evidence", headers=stack.token("auditor")
     ).json()
     by_step = {i["handoff"]["record"]["step"]: i for i in evidence["handoffs"]}
     for step in completed["steps"][:5]:
@@ -104,7 +104,7 @@ def test_two_applications_for_one_name_at_once_exactly_one_proceeds(stack):
 
     async def race() -> list[str]:
         async with httpx.AsyncClient(base_url=stack.url, headers=headers, timeout=60) as http:
-            answers = await asyncio.gather(*(http.post("/api/cases", json=app) for _ in range(6)))
+            answers = await asyncio.gather(*(http.post("/api/v1/cases", json=app) for _ in range(6)))
         assert [r.status_code for r in answers] == [201] * 6
         return [r.json()["case_id"] for r in answers]
 

@@ -23,7 +23,7 @@ BOTH_OPTIONS = {"bank_account": True, "housing_fund": True}
 
 def read(gw, case_id: str, user: str, purpose: str | None = PURPOSE):
     params = {} if purpose is None else {"purpose": purpose}
-    return gw.http.get(f"/api/cases/{case_id}/application", params=params, headers=gw.login(user))
+    return gw.http.get(f"/api/v1/cases/{case_id}/application", params=params, headers=gw.login(user))
 
 
 def reads_logged(gw) -> int:
@@ -77,15 +77,15 @@ def test_a_clerk_whose_agency_holds_no_step_finds_no_case(in_process_gateway, ag
     resp = read(gw, case_id, clerk)
     assert (resp.status_code, resp.json()) == (404, no_case)
     for resp in (
-        gw.http.get(f"/api/cases/{case_id}", headers=gw.login(clerk)),
+        gw.http.get(f"/api/v1/cases/{case_id}", headers=gw.login(clerk)),
         gw.http.post(
-            f"/api/cases/{case_id}/decision",
+            f"/api/v1/cases/{case_id}/decision",
             json={"decision": "approve", "step": "bank_account"},
             headers=gw.login(clerk),
         ),
     ):
         assert (resp.status_code, resp.json()) == (404, no_case)
-    assert gw.http.get("/api/cases", headers=gw.login(clerk)).json() == []
+    assert gw.http.get("/api/v1/cases", headers=gw.login(clerk)).json() == []
     assert reads_logged(gw) == 0
 
 
@@ -94,7 +94,7 @@ def test_a_clerk_lists_only_the_cases_their_agency_holds_a_step_of(in_process_ga
     plain, banked = gw.open_case(), gw.open_case(with_options(bank_account=True))
 
     def listed(user: str) -> list[str]:
-        return [c["case_id"] for c in gw.http.get("/api/cases", headers=gw.login(user)).json()]
+        return [c["case_id"] for c in gw.http.get("/api/v1/cases", headers=gw.login(user)).json()]
 
     assert listed("clerk-bank") == [banked]
     assert listed("clerk-housing_fund") == []
@@ -108,7 +108,7 @@ def test_an_admin_reads_no_application_and_lists_cases_without_personal_data(in_
         resp = read(gw, case_id, "admin", purpose)
         refused = {"detail": "admins operate the system; they do not read personal data"}
         assert (resp.status_code, resp.json()) == (403, refused)
-    (summary,) = gw.http.get("/api/cases", headers=gw.login("admin")).json()
+    (summary,) = gw.http.get("/api/v1/cases", headers=gw.login("admin")).json()
     assert set(summary) == {"case_id", "flow", "status", "created_at"} and summary["case_id"] == case_id
     assert reads_logged(gw) == 0
 
@@ -141,7 +141,7 @@ def test_every_read_is_logged_and_the_applicant_lists_them(in_process_gateway):
     assert read(gw, case_id, "clerk-tax", purpose=f"  {PURPOSE}  ").status_code == 200
     assert read(gw, case_id, "clerk-market_regulation", purpose="licence review").status_code == 200
     assert read(gw, case_id, "admin").status_code == 403  # refused: nothing read, nothing logged
-    resp = gw.http.get(f"/api/cases/{case_id}/reads", headers=gw.login("applicant"))
+    resp = gw.http.get(f"/api/v1/cases/{case_id}/reads", headers=gw.login("applicant"))
     assert resp.status_code == 200
     log = resp.json()
     assert [{k: v for k, v in r.items() if k != "read_at"} for r in log] == [
@@ -177,7 +177,7 @@ def test_every_read_is_logged_and_the_applicant_lists_them(in_process_gateway):
         },
     ]
     assert [r["read_at"] for r in log] == sorted(r["read_at"] for r in log)
-    assert gw.http.get(f"/api/cases/{case_id}/reads", headers=gw.login("auditor")).json() == log
+    assert gw.http.get(f"/api/v1/cases/{case_id}/reads", headers=gw.login("auditor")).json() == log
 
 
 def test_no_one_else_reads_an_applicants_case_or_its_log(in_process_gateway):
@@ -187,10 +187,10 @@ def test_no_one_else_reads_an_applicants_case_or_its_log(in_process_gateway):
     gw.add_user("applicant-2", "applicant")
     no_case = {"detail": f"no case {case_id}"}
     for path in ("reads", "application"):
-        resp = gw.http.get(f"/api/cases/{case_id}/{path}", headers=gw.login("applicant-2"))
+        resp = gw.http.get(f"/api/v1/cases/{case_id}/{path}", headers=gw.login("applicant-2"))
         assert (resp.status_code, resp.json()) == (404, no_case)
     for user in ("clerk-tax", "admin"):
-        assert gw.http.get(f"/api/cases/{case_id}/reads", headers=gw.login(user)).status_code == 403
+        assert gw.http.get(f"/api/v1/cases/{case_id}/reads", headers=gw.login(user)).status_code == 403
     assert reads_logged(gw) == 1
 
 
@@ -206,10 +206,10 @@ def test_once_erased_an_optional_step_is_held_only_if_it_ran(in_process_gateway,
             session.delete(session.get(CaseKey, case_id))
             session.commit()
     headers = gw.login("clerk-bank")
-    assert gw.http.get(f"/api/cases/{ran}", headers=headers).status_code == 200
+    assert gw.http.get(f"/api/v1/cases/{ran}", headers=headers).status_code == 200
     assert read(gw, ran, "clerk-bank").status_code == 410
-    assert gw.http.get(f"/api/cases/{never_ran}", headers=headers).status_code == 404
-    assert [c["case_id"] for c in gw.http.get("/api/cases", headers=headers).json()] == [ran]
+    assert gw.http.get(f"/api/v1/cases/{never_ran}", headers=headers).status_code == 404
+    assert [c["case_id"] for c in gw.http.get("/api/v1/cases", headers=headers).json()] == [ran]
 
 
 # Flows the gateway opens itself (a hospital's check, a lost card), with the fields it fills in.

@@ -76,7 +76,7 @@ def test_a_bad_id_or_scope_is_a_422_naming_the_field_and_nothing_is_stored(
     in_process_gateway, fake_temporal, path, value, rule
 ):
     gw = in_process_gateway
-    resp = gw.http.post("/api/cases", json=spoil(path, value), headers=gw.login("applicant"))
+    resp = gw.http.post("/api/v1/cases", json=spoil(path, value), headers=gw.login("applicant"))
     assert resp.status_code == 422, resp.text
     detail = resp.json()["detail"]
     assert [".".join(str(p) for p in e["loc"][1:]) for e in detail] == [path]

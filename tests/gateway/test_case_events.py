@@ -1,4 +1,4 @@
-"""GET /api/cases/{id}/events: the case now and at each change, as server-sent events, served for
+"""GET /api/v1/cases/{id}/events: the case now and at each change, as server-sent events, served for
 real (uvicorn on loopback) over the in-process gateway, with the engine's records written into
 the store by hand. Idle watchers hold no database connection and cost one store query per look."""
 
@@ -30,7 +30,7 @@ def recorder(gw, fake_temporal, case_id: str):
 
 
 async def events(http: httpx.AsyncClient, case_id: str, headers: dict, out: list[dict]) -> None:
-    async with http.stream("GET", f"/api/cases/{case_id}/events", headers=headers) as resp:
+    async with http.stream("GET", f"/api/v1/cases/{case_id}/events", headers=headers) as resp:
         assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/event-stream")
         kind = None
         async for line in resp.aiter_lines():
@@ -67,7 +67,7 @@ def test_a_watcher_gets_the_case_then_each_change_until_it_ends(in_process_gatew
         seen = asyncio.run(watch(url))
     assert [c["status"] for c in seen] == ["running", "running", "completed"]
     assert [c["steps"][0]["state"] for c in seen] == ["running", "completed", "completed"]
-    assert seen[-1] == gw.http.get(f"/api/cases/{case_id}", headers=headers).json()
+    assert seen[-1] == gw.http.get(f"/api/v1/cases/{case_id}", headers=headers).json()
 
 
 def test_only_those_who_may_see_the_case_may_watch_it(in_process_gateway):
@@ -81,9 +81,9 @@ def test_only_those_who_may_see_the_case_may_watch_it(in_process_gateway):
             (gw.login("applicant-2"), 404),
             (gw.login("clerk-bank"), 404),  # the bank holds no step of a case without a bank account
         ):
-            resp = httpx.get(f"{url}/api/cases/{case_id}/events", headers=headers, timeout=30)
+            resp = httpx.get(f"{url}/api/v1/cases/{case_id}/events", headers=headers, timeout=30)
             assert resp.status_code == expected, (headers, resp.text)
-        assert httpx.get(f"{url}/api/cases/NO-SUCH-CASE/events", headers=gw.login("auditor")).status_code == 404
+        assert httpx.get(f"{url}/api/v1/cases/NO-SUCH-CASE/events", headers=gw.login("auditor")).status_code == 404
 
 
 def test_idle_watchers_hold_no_database_connection_and_share_one_look(in_process_gateway, fake_temporal):

@@ -16,7 +16,7 @@ ENGINE_DOWN = RPCError("connection refused", RPCStatusCode.UNAVAILABLE, b"")
 
 
 def apply(gw):
-    return gw.http.post("/api/cases", json=application(), headers=gw.login("applicant"))
+    return gw.http.post("/api/v1/cases", json=application(), headers=gw.login("applicant"))
 
 
 def stored(gw) -> tuple[list[str], list[str]]:
@@ -31,7 +31,7 @@ def test_a_start_whose_reply_was_lost_keeps_the_case_the_engine_runs(in_process_
     case_id = resp.json()["case_id"]
     assert list(fake_temporal.started) == [case_id]
     assert stored(in_process_gateway) == ([case_id], [case_id])
-    again = in_process_gateway.http.get(f"/api/cases/{case_id}", headers=in_process_gateway.login("applicant"))
+    again = in_process_gateway.http.get(f"/api/v1/cases/{case_id}", headers=in_process_gateway.login("applicant"))
     assert again.status_code == 200 and len(again.json()["steps"]) == 7
 
 
@@ -60,4 +60,4 @@ def test_a_start_the_engine_cannot_account_for_keeps_the_case_and_says_so(in_pro
     assert keys == [case_id] and case_id in fake_temporal.started
     detail = resp.json()["detail"]
     assert detail.startswith(f"case {case_id} is kept, but the workflow engine did not confirm it started")
-    assert detail.endswith(f"look at GET /api/cases/{case_id} before applying again")
+    assert detail.endswith(f"look at GET /api/v1/cases/{case_id} before applying again")

@@ -30,7 +30,7 @@ def escalated(in_process_gateway, fake_temporal) -> str:
 
 
 def escalations(gw, user: str, agency: str | None = None):
-    return gw.http.get("/api/escalations", params={"agency": agency} if agency else {}, headers=gw.login(user))
+    return gw.http.get("/api/v1/escalations", params={"agency": agency} if agency else {}, headers=gw.login(user))
 
 
 def test_a_clerk_sees_their_agencys_escalations(in_process_gateway, fake_temporal, escalated):
@@ -82,7 +82,7 @@ def test_the_engines_refusal_of_a_decision_is_an_http_status(
 ):
     fake_temporal.refusals.append(ApplicationError("refused by the engine", type=refusal.value))
     resp = in_process_gateway.http.post(
-        f"/api/cases/{escalated}/decision",
+        f"/api/v1/cases/{escalated}/decision",
         json={"decision": "approve"},
         headers=in_process_gateway.login("clerk-market_regulation"),
     )

@@ -47,7 +47,7 @@ def loan(uscc: str, **change) -> dict:
 
 
 def post(gw, body: dict, user: str = "applicant"):
-    return gw.http.post("/api/cases", json=body, headers=gw.login(user))
+    return gw.http.post("/api/v1/cases", json=body, headers=gw.login(user))
 
 
 def test_a_consent_for_a_company_of_ones_own_starts_its_flow_with_the_expiry_filled_in(
@@ -118,7 +118,7 @@ def test_bad_credit_input_is_refused_at_the_edge(in_process_gateway, fake_tempor
 
 
 def test_products_are_public(in_process_gateway):
-    products = in_process_gateway.http.get("/api/credit/products").json()
+    products = in_process_gateway.http.get("/api/v1/credit/products").json()
     assert {p["bank"] for p in products} == {"bank_qilu", "bank_rural"} and len(products) >= 4
     assert all(p["rules"] and p["data"] for p in products)
 
@@ -136,11 +136,11 @@ def test_the_company_sees_its_consents_and_no_one_else_does(in_process_gateway, 
     gw = in_process_gateway
     cid = granted(gw, fake_temporal, company)
     expired = granted(gw, fake_temporal, company, "YDT2026010100000002", expires=-1)
-    view = gw.http.get(f"/api/credit/companies/{company}", headers=gw.login("applicant")).json()
+    view = gw.http.get(f"/api/v1/credit/companies/{company}", headers=gw.login("applicant")).json()
     assert {c["consent_id"]: c["status"] for c in view["consents"]} == {cid: "active", expired: "expired"}
     assert view["refused"] == [] and all(c["reads"] == [] for c in view["consents"])
     gw.add_user("other-applicant", "applicant")
-    assert gw.http.get(f"/api/credit/companies/{company}", headers=gw.login("other-applicant")).status_code == 404
+    assert gw.http.get(f"/api/v1/credit/companies/{company}", headers=gw.login("other-applicant")).status_code == 404
 
 
 def test_a_revocation_starts_its_flow_for_an_active_consent_of_ones_own(in_process_gateway, fake_temporal, company):
@@ -148,24 +148,25 @@ def test_a_revocation_starts_its_flow_for_an_active_consent_of_ones_own(in_proce
     cid = granted(gw, fake_temporal, company)
     gw.add_user("other-applicant", "applicant")
     assert (
-        gw.http.post(f"/api/credit/consents/{cid}/revocation", headers=gw.login("other-applicant")).status_code == 404
+        gw.http.post(f"/api/v1/credit/consents/{cid}/revocation", headers=gw.login("other-applicant")).status_code
+        == 404
     )
-    resp = gw.http.post(f"/api/credit/consents/{cid}/revocation", headers=gw.login("applicant"))
+    resp = gw.http.post(f"/api/v1/credit/consents/{cid}/revocation", headers=gw.login("applicant"))
     assert resp.status_code == 201, resp.text
     started = fake_temporal.started[resp.json()["case_id"]]
     assert started.flow.name == "sme_credit_consent_revocation"
     assert started.application == {"company": {"uscc": company}, "consent_id": cid}
     expired = granted(gw, fake_temporal, company, "YDT2026010100000003", expires=-1)
-    late = gw.http.post(f"/api/credit/consents/{expired}/revocation", headers=gw.login("applicant"))
+    late = gw.http.post(f"/api/v1/credit/consents/{expired}/revocation", headers=gw.login("applicant"))
     assert late.status_code == 409 and "expired" in late.text
 
 
 def test_the_auditor_lists_reads_after_a_consent_ended_and_only_the_auditor(in_process_gateway, fake_temporal, company):
     gw = in_process_gateway
     granted(gw, fake_temporal, company)
-    report = gw.http.get("/api/credit/audit", headers=gw.login("auditor")).json()
+    report = gw.http.get("/api/v1/credit/audit", headers=gw.login("auditor")).json()
     assert report == {"consents": 1, "ended": 0, "reads_checked": 0, "violations": []}
-    assert gw.http.get("/api/credit/audit", headers=gw.login("applicant")).status_code == 403
+    assert gw.http.get("/api/v1/credit/audit", headers=gw.login("applicant")).status_code == 403
 
 
 KEY = bytes.fromhex("4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318")  # a test key, no agency's
@@ -195,18 +196,18 @@ def test_a_read_anchored_after_the_revocation_is_listed_for_the_auditor_and_show
 ):
     gw = in_process_gateway
     cid = granted(gw, fake_temporal, company)
-    revocation = gw.http.post(f"/api/credit/consents/{cid}/revocation", headers=gw.login("applicant")).json()
+    revocation = gw.http.post(f"/api/v1/credit/consents/{cid}/revocation", headers=gw.login("applicant")).json()
     completed(gw, fake_temporal, revocation["case_id"], {"consent_id": cid, "revoked_on": TODAY.isoformat()})
     anchored(gw, revocation["case_id"], "consent_revoke", "big_data", {"consent_id": cid}, block=20)
     loan_case = post(gw, loan(company)).json()["case_id"]
     read = {"category": "licence", "uscc": company, "consent_id": cid, "read_by": "bank_rural", "product": "p"}
     anchored(gw, loan_case, "read_licence", "market_regulation", {**read, "read_at": f"{TODAY}T00:59:00Z"}, block=19)
     anchored(gw, loan_case, "read_court", "court", {**read, "category": "court", "read_at": f"{TODAY}T01:01:00Z"}, 21)
-    report = gw.http.get("/api/credit/audit", headers=gw.login("auditor")).json()
+    report = gw.http.get("/api/v1/credit/audit", headers=gw.login("auditor")).json()
     assert (report["consents"], report["ended"], report["reads_checked"]) == (1, 1, 2)
     assert [(v["step"], v["block_number"]) for v in report["violations"]] == [("read_court", 21)]
     assert "revoked (block 20)" in report["violations"][0]["finding"]
-    view = gw.http.get(f"/api/credit/companies/{company}", headers=gw.login("applicant")).json()
+    view = gw.http.get(f"/api/v1/credit/companies/{company}", headers=gw.login("applicant")).json()
     assert [r["step"] for r in view["consents"][0]["reads"]] == ["read_licence", "read_court"]
     assert view["consents"][0]["status"] == "revoked"
 
@@ -217,15 +218,15 @@ def test_the_operators_sweep_starts_one_expiry_record_per_consent_that_ran_out(
     gw = in_process_gateway
     granted(gw, fake_temporal, company)
     expired = granted(gw, fake_temporal, company, "YDT2026010100000004", expires=-1)
-    assert gw.http.post("/api/credit/expiries", headers=gw.login("auditor")).status_code == 403
-    first = gw.http.post("/api/credit/expiries", headers=gw.login("admin")).json()["started"]
+    assert gw.http.post("/api/v1/credit/expiries", headers=gw.login("auditor")).status_code == 403
+    first = gw.http.post("/api/v1/credit/expiries", headers=gw.login("admin")).json()["started"]
     assert len(first) == 1
     started = fake_temporal.started[first[0]]
     assert started.flow.name == "sme_credit_consent_expiry"
     assert started.application == {"company": {"uscc": company}, "consent_id": expired}
-    assert gw.http.post("/api/credit/expiries", headers=gw.login("admin")).json()["started"] == []  # under way
+    assert gw.http.post("/api/v1/credit/expiries", headers=gw.login("admin")).json()["started"] == []  # under way
     completed(gw, fake_temporal, first[0], {"consent_id": expired, "consent_status": "expired"})
-    view = gw.http.get(f"/api/credit/companies/{company}", headers=gw.login("applicant")).json()
+    view = gw.http.get(f"/api/v1/credit/companies/{company}", headers=gw.login("applicant")).json()
     assert {c["consent_id"]: c["expiry_recorded"] for c in view["consents"]}[expired] is True
 
 

@@ -1,4 +1,4 @@
-"""GET /api/cases/{id}/documents and /documents/{step}.pdf: the applicant lists and downloads what
+"""GET /api/v1/cases/{id}/documents and /documents/{step}.pdf: the applicant lists and downloads what
 each agency issued on their registration, each certificate made from the signed handoff and
 naming it; a clerk only their own agency's; nobody else any; a step that issued nothing, or was
 undone by a withdrawal, has nothing to download."""
@@ -55,11 +55,11 @@ def issued(in_process_gateway):
 
 
 def listing(gw, case_id: str, user: str = "applicant"):
-    return gw.http.get(f"/api/cases/{case_id}/documents", headers=gw.login(user))
+    return gw.http.get(f"/api/v1/cases/{case_id}/documents", headers=gw.login(user))
 
 
 def pdf(gw, case_id: str, step: str, user: str = "applicant"):
-    return gw.http.get(f"/api/cases/{case_id}/documents/{step}.pdf", headers=gw.login(user))
+    return gw.http.get(f"/api/v1/cases/{case_id}/documents/{step}.pdf", headers=gw.login(user))
 
 
 def test_the_applicant_lists_what_was_issued_with_the_handoff_and_anchor_of_each(issued):
@@ -74,8 +74,8 @@ def test_the_applicant_lists_what_was_issued_with_the_handoff_and_anchor_of_each
     ]
     assert [d["handoff"] for d in docs] == [hashes[d["step"]] for d in docs]
     assert docs[1]["anchor"]["block_number"] == 8 and docs[1]["title_zh"] == "印章备案证明"
-    assert docs[0]["url"] == f"/api/public/licences/{uscc}/document.pdf"
-    assert docs[1]["url"] == f"/api/cases/{case_id}/documents/seal_approval.pdf"
+    assert docs[0]["url"] == f"/api/v1/public/licences/{uscc}/document.pdf"
+    assert docs[1]["url"] == f"/api/v1/cases/{case_id}/documents/seal_approval.pdf"
 
 
 def test_the_applicant_downloads_the_seal_filing_with_every_seal_number(issued):
@@ -88,15 +88,15 @@ def test_the_applicant_downloads_the_seal_filing_with_every_seal_number(issued):
     assert all(s["number"] in text for s in OUTPUTS["seal_approval"][1]["seals"])
     assert hashes["seal_approval"] in text and f"onevisit audit verify {case_id}" in text
     # business data only: no read of the application is made, so none is logged
-    assert gw.http.get(f"/api/cases/{case_id}/reads", headers=gw.login("applicant")).json() == []
+    assert gw.http.get(f"/api/v1/cases/{case_id}/reads", headers=gw.login("applicant")).json() == []
 
 
 def test_the_licence_entry_leads_to_the_e_licence(issued):
     gw, case_id, uscc, _hashes = issued
     resp = gw.http.get(
-        f"/api/cases/{case_id}/documents/business_licence.pdf", headers=gw.login("applicant"), follow_redirects=False
+        f"/api/v1/cases/{case_id}/documents/business_licence.pdf", headers=gw.login("applicant"), follow_redirects=False
     )
-    assert resp.status_code == 307 and resp.headers["location"] == f"/api/public/licences/{uscc}/document.pdf"
+    assert resp.status_code == 307 and resp.headers["location"] == f"/api/v1/public/licences/{uscc}/document.pdf"
 
 
 def test_a_step_that_issued_nothing_or_is_not_a_step_is_404_naming_it_and_a_bad_name_422(issued):
@@ -124,7 +124,7 @@ def test_nobody_else_gets_them_and_a_clerk_only_their_agencys(issued):
     assert other.status_code == 403 and "public_security's" in other.json()["detail"]
     assert [d["step"] for d in listing(gw, case_id, "clerk-tax").json()] == ["tax_registration"]
     assert pdf(gw, case_id, "seal_approval", "clerk-bank").status_code == 404  # holds no step of this case
-    assert gw.http.get(f"/api/cases/{case_id}/documents").status_code == 401
+    assert gw.http.get(f"/api/v1/cases/{case_id}/documents").status_code == 401
 
 
 def test_a_withdrawal_undoes_them(issued):
@@ -142,7 +142,8 @@ def test_after_an_erasure_the_certificates_stay_and_the_e_licence_goes(issued, f
     status.state, status.revision = "completed", 1
     with gw.session() as session:
         record_case(session, status)
-    erased = gw.http.post(f"/api/cases/{case_id}/erasure", json={"reason": "PIPL art. 47"}, headers=gw.login("admin"))
+    erasure = {"reason": "PIPL art. 47"}
+    erased = gw.http.post(f"/api/v1/cases/{case_id}/erasure", json=erasure, headers=gw.login("admin"))
     assert erased.status_code == 201, erased.text
     assert pdf(gw, case_id, "tax_registration").status_code == 200
     assert [d["step"] for d in listing(gw, case_id).json()] == ["seal_approval", "tax_registration"]

@@ -1,5 +1,5 @@
 """Free text as salted commitments, and erasure, in-process (a fake Temporal client): what an
-adversary holding the store's files finds of a person after ``POST /api/cases/{id}/erasure``."""
+adversary holding the store's files finds of a person after ``POST /api/v1/cases/{id}/erasure``."""
 
 from __future__ import annotations
 
@@ -58,14 +58,14 @@ def test_a_clerks_reason_reaches_the_engine_only_as_a_commitment_and_the_store_o
 ):
     gw = in_process_gateway
     resp = gw.http.post(
-        f"/api/cases/{awaiting}/decision",
+        f"/api/v1/cases/{awaiting}/decision",
         json={"decision": "reject", "reason": REASON},
         headers=gw.login("clerk-market_regulation"),
     )
     assert resp.status_code == 200, resp.text
     (_, update, decision) = fake_temporal.updates[-1]
     assert update == DECIDE_UPDATE and decision.reason is None
-    notes = gw.http.get(f"/api/cases/{awaiting}/notes", headers=gw.login("auditor")).json()
+    notes = gw.http.get(f"/api/v1/cases/{awaiting}/notes", headers=gw.login("auditor")).json()
     assert [(n["kind"], n["text"], n["matches"], n["in_trail"]) for n in notes] == [("rejection", REASON, True, False)]
     assert decision.reason_commitment == notes[0]["commitment"] == text_commitment(REASON, notes[0]["salt"])
     assert REASON.encode() not in store_bytes(gw)
@@ -79,7 +79,7 @@ def test_a_clerks_reason_reaches_the_engine_only_as_a_commitment_and_the_store_o
         case.reason = f"business_licence: {token}"
         session.add(case)
         session.commit()
-    shown = gw.http.get(f"/api/cases/{awaiting}", headers=gw.login("applicant")).json()
+    shown = gw.http.get(f"/api/v1/cases/{awaiting}", headers=gw.login("applicant")).json()
     assert shown["reason"] == f"business_licence: {REASON}"
     assert [s["reason"] for s in shown["steps"] if s["step"] == "business_licence"] == [REASON]
 
@@ -87,20 +87,21 @@ def test_a_clerks_reason_reaches_the_engine_only_as_a_commitment_and_the_store_o
 def test_an_approvals_note_goes_as_a_commitment_too(in_process_gateway, fake_temporal, awaiting):
     gw = in_process_gateway
     resp = gw.http.post(
-        f"/api/cases/{awaiting}/decision",
+        f"/api/v1/cases/{awaiting}/decision",
         json={"decision": "approve", "reason": "已电话核实张卫东的授权"},
         headers=gw.login("clerk-market_regulation"),
     )
     assert resp.status_code == 200, resp.text
     decision = fake_temporal.updates[-1][2]
     assert decision.approve and decision.reason is None and decision.reason_commitment
-    notes = gw.http.get(f"/api/cases/{awaiting}/notes", headers=gw.login("auditor")).json()
+    notes = gw.http.get(f"/api/v1/cases/{awaiting}/notes", headers=gw.login("auditor")).json()
     assert [(n["kind"], n["matches"]) for n in notes] == [("approval", True)]
 
 
 def test_a_withdrawal_reason_goes_as_a_commitment(in_process_gateway, fake_temporal, awaiting):
     gw = in_process_gateway
-    resp = gw.http.post(f"/api/cases/{awaiting}/withdrawal", json={"reason": WITHDRAWAL}, headers=gw.login("applicant"))
+    withdrawal = {"reason": WITHDRAWAL}
+    resp = gw.http.post(f"/api/v1/cases/{awaiting}/withdrawal", json=withdrawal, headers=gw.login("applicant"))
     assert resp.status_code == 200, resp.text
     (_, update, withdrawal) = fake_temporal.updates[-1]
     assert update == WITHDRAW_UPDATE and withdrawal.reason is None and withdrawal.reason_commitment
@@ -112,7 +113,7 @@ def ended(in_process_gateway, fake_temporal, awaiting) -> str:
     """The case rejected by a clerk with a reason, then ended (completed, as the engine records it)."""
     gw = in_process_gateway
     gw.http.post(
-        f"/api/cases/{awaiting}/decision",
+        f"/api/v1/cases/{awaiting}/decision",
         json={"decision": "reject", "reason": REASON},
         headers=gw.login("clerk-market_regulation"),
     ).raise_for_status()
@@ -122,7 +123,7 @@ def ended(in_process_gateway, fake_temporal, awaiting) -> str:
 
 
 def erase(gw, case_id: str, user: str = "admin", reason: str = "申请人依《个人信息保护法》第四十七条请求删除"):
-    return gw.http.post(f"/api/cases/{case_id}/erasure", json={"reason": reason}, headers=gw.login(user))
+    return gw.http.post(f"/api/v1/cases/{case_id}/erasure", json={"reason": reason}, headers=gw.login(user))
 
 
 def test_after_an_erasure_the_store_yields_no_name_id_number_or_reason(in_process_gateway, fake_temporal, ended):
@@ -131,7 +132,7 @@ def test_after_an_erasure_the_store_yields_no_name_id_number_or_reason(in_proces
     company = fake_temporal.started[ended].application["company"]["name"]
     purpose = f"核对{person['name']}的身份证件"  # a clerk's free text, naming the person
     read = gw.http.get(
-        f"/api/cases/{ended}/application",
+        f"/api/v1/cases/{ended}/application",
         params={"purpose": purpose},
         headers=gw.login("clerk-market_regulation"),
     )
@@ -155,15 +156,15 @@ def test_after_an_erasure_the_store_yields_no_name_id_number_or_reason(in_proces
     for secret in (person["name"], person["id_number"], REASON, company, purpose):
         assert secret.encode() not in raw, secret
     applicant = gw.login("applicant")
-    assert gw.http.get(f"/api/cases/{ended}/application", headers=applicant).status_code == 410
-    view = gw.http.get(f"/api/cases/{ended}", headers=applicant).json()
+    assert gw.http.get(f"/api/v1/cases/{ended}/application", headers=applicant).status_code == 410
+    view = gw.http.get(f"/api/v1/cases/{ended}", headers=applicant).json()
     assert view["erased"]["record_case"] == done["record_case"]
     assert REASON not in str(view) and company not in str(view)
-    reads = gw.http.get(f"/api/cases/{ended}/reads", headers=applicant).json()
+    reads = gw.http.get(f"/api/v1/cases/{ended}/reads", headers=applicant).json()
     assert [(r["reader"], r["purpose"]) for r in reads] == [("clerk-market_regulation", "[已删除 erased]")]
-    notes = gw.http.get(f"/api/cases/{ended}/notes", headers=applicant).json()
+    notes = gw.http.get(f"/api/v1/cases/{ended}/notes", headers=applicant).json()
     assert notes == []  # sealed under the key erased, and deleted with it
-    record_notes = gw.http.get(f"/api/cases/{done['record_case']}/notes", headers=gw.login("auditor")).json()
+    record_notes = gw.http.get(f"/api/v1/cases/{done['record_case']}/notes", headers=gw.login("auditor")).json()
     assert [(n["kind"], n["matches"]) for n in record_notes] == [("erasure", True)]
 
 
@@ -172,7 +173,7 @@ def test_a_status_the_engine_records_after_the_erasure_puts_nothing_back(in_proc
     assert erase(gw, ended).status_code == 201
     company = fake_temporal.started[ended].application["company"]["name"]
     recorded(gw, fake_temporal, ended, "completed", business_licence={"reason": "迟到的记录"})
-    view = json.dumps(gw.http.get(f"/api/cases/{ended}", headers=gw.login("applicant")).json(), ensure_ascii=False)
+    view = json.dumps(gw.http.get(f"/api/v1/cases/{ended}", headers=gw.login("applicant")).json(), ensure_ascii=False)
     assert '"erased": {' in view and company not in view and "迟到的记录" not in view
 
 

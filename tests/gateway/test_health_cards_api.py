@@ -28,7 +28,7 @@ def card_application(resident=RESIDENT, **extra) -> dict:
 
 
 def apply(gw, user: str = "applicant", **kw):
-    return gw.http.post("/api/cases", json=card_application(**kw), headers=gw.login(user))
+    return gw.http.post("/api/v1/cases", json=card_application(**kw), headers=gw.login(user))
 
 
 def issued(gw, case_id: str, card: str, flow_result: dict | None = None) -> None:
@@ -49,7 +49,7 @@ def test_an_application_keeps_the_pins_hash_never_the_pin(gw, fake_temporal):
         "580317", sent.application["pin_hash"]
     )
     assert "580316" not in json.dumps(sent.application)
-    stored = gw.http.get(f"/api/cases/{resp.json()['case_id']}/application", headers=gw.login("applicant")).json()
+    stored = gw.http.get(f"/api/v1/cases/{resp.json()['case_id']}/application", headers=gw.login("applicant")).json()
     assert "pin" not in stored and stored["resident"] == RESIDENT
 
 
@@ -70,7 +70,7 @@ def test_an_application_keeps_the_pins_hash_never_the_pin(gw, fake_temporal):
 )
 def test_a_bad_application_is_a_422_naming_the_field_and_nothing_is_kept(gw, fake_temporal, change, loc):
     body = {**card_application(), **change}
-    resp = gw.http.post("/api/cases", json=body, headers=gw.login("applicant"))
+    resp = gw.http.post("/api/v1/cases", json=body, headers=gw.login("applicant"))
     assert resp.status_code == 422 and resp.json()["detail"][0]["loc"] == loc, resp.text
     assert fake_temporal.started == {}
     with gw.session() as session:
@@ -91,7 +91,7 @@ def test_one_account_per_resident_and_one_resident_per_account(gw):
 def test_a_dynamic_code_is_signed_for_the_holders_card_and_only_they_get_one(gw, tmp_path):
     case_id = apply(gw).json()["case_id"]
     issued(gw, case_id, "370100000000000018")
-    made = gw.http.post("/api/health-cards/370100000000000018/code", headers=gw.login("applicant"))
+    made = gw.http.post("/api/v1/health-cards/370100000000000018/code", headers=gw.login("applicant"))
     assert made.status_code == 200 and made.json()["qr_svg"].startswith("data:image/svg+xml")
     claim = read_dynamic_code(made.json()["code"])
     Keyring.load(tmp_path / "gateway-keys.json").check(claim.card_number, QR_UPDATE, claim, datetime.now(UTC), set())
@@ -99,20 +99,20 @@ def test_a_dynamic_code_is_signed_for_the_holders_card_and_only_they_get_one(gw,
     expires = datetime.fromisoformat(made.json()["expires_at"])
     assert 60 < (expires - datetime.now(UTC)).total_seconds() <= 180  # minutes, not the updates' ten
     for user in ("resident", "clerk-hospital_qilu", "auditor"):
-        assert gw.http.post("/api/health-cards/370100000000000018/code", headers=gw.login(user)).status_code in (
+        assert gw.http.post("/api/v1/health-cards/370100000000000018/code", headers=gw.login(user)).status_code in (
             403,
             404,
         )
-    cards = gw.http.get("/api/health-cards", headers=gw.login("applicant")).json()
+    cards = gw.http.get("/api/v1/health-cards", headers=gw.login("applicant")).json()
     assert [(c["card_number"], c["status"], c["visits"]) for c in cards] == [("370100000000000018", "valid", [])]
-    assert gw.http.get("/api/health-cards", headers=gw.login("resident")).json() == []
+    assert gw.http.get("/api/v1/health-cards", headers=gw.login("resident")).json() == []
 
 
 def test_a_revoked_card_gets_no_code_and_shows_revoked(gw):
     case_id = apply(gw).json()["case_id"]
     issued(gw, case_id, "370100000000000018")
     lost = gw.http.post(
-        "/api/health-cards/370100000000000018/revocation", json={"reason": "lost"}, headers=gw.login("applicant")
+        "/api/v1/health-cards/370100000000000018/revocation", json={"reason": "lost"}, headers=gw.login("applicant")
     )
     assert lost.status_code == 201 and lost.json()["flow"] == "health_card_revocation"
     issued(
@@ -127,10 +127,11 @@ def test_a_revoked_card_gets_no_code_and_shows_revoked(gw):
             "replaces": "370100000000000018",
         },
     )
-    assert gw.http.post("/api/health-cards/370100000000000018/code", headers=gw.login("applicant")).status_code == 409
-    assert gw.http.post("/api/health-cards/370100000000000026/code", headers=gw.login("applicant")).status_code == 200
+    applicant = gw.login("applicant")
+    assert gw.http.post("/api/v1/health-cards/370100000000000018/code", headers=applicant).status_code == 409
+    assert gw.http.post("/api/v1/health-cards/370100000000000026/code", headers=applicant).status_code == 200
     cards = {
-        c["card_number"]: c["status"] for c in gw.http.get("/api/health-cards", headers=gw.login("applicant")).json()
+        c["card_number"]: c["status"] for c in gw.http.get("/api/v1/health-cards", headers=gw.login("applicant")).json()
     }
     assert cards == {"370100000000000018": "revoked", "370100000000000026": "valid"}
 
@@ -138,7 +139,7 @@ def test_a_revoked_card_gets_no_code_and_shows_revoked(gw):
 def test_a_check_names_the_clerks_own_hospital_whatever_the_body_says(gw, fake_temporal, monkeypatch):
     monkeypatch.setattr("gateway.api.health_cards.CHECK_WAIT_S", 0.1)
     body = {"code": "EHC:370100000000000018", "pin": "580316", "channel": "kiosk"}
-    resp = gw.http.post("/api/health-cards/checks", json=body, headers=gw.login("clerk-hospital_provincial"))
+    resp = gw.http.post("/api/v1/health-cards/checks", json=body, headers=gw.login("clerk-hospital_provincial"))
     assert resp.status_code == 202 and resp.json()["status"] == "pending"
     sent = fake_temporal.started[resp.json()["case_id"]]
     assert sent.flow.name == "health_card_visit"
@@ -147,10 +148,10 @@ def test_a_check_names_the_clerks_own_hospital_whatever_the_body_says(gw, fake_t
         kept = gw.http.app.state.vault.open(session, session.get(Case, resp.json()["case_id"]))
     assert kept == {"code": body["code"], "channel": "kiosk", "hospital": "hospital_provincial"}
     injected = gw.http.post(
-        "/api/health-cards/checks",
+        "/api/v1/health-cards/checks",
         json={**body, "hospital": "hospital_qilu"},
         headers=gw.login("clerk-hospital_provincial"),
     )
     assert injected.status_code == 422 and injected.json()["detail"][0]["loc"] == ["body", "hospital"]
     for clerk in ("clerk-market_regulation", "clerk-health_commission"):
-        assert gw.http.post("/api/health-cards/checks", json=body, headers=gw.login(clerk)).status_code == 403
+        assert gw.http.post("/api/v1/health-cards/checks", json=body, headers=gw.login(clerk)).status_code == 403

@@ -1,4 +1,4 @@
-"""POST /api/cases with an Idempotency-Key (a fake Temporal client): a retried request returns the
+"""POST /api/v1/cases with an Idempotency-Key (a fake Temporal client): a retried request returns the
 case the first one opened, never a second case or workflow; the same key with another application
 is refused; two at once open one case."""
 
@@ -17,7 +17,7 @@ from .test_case_start import ENGINE_DOWN, stored
 
 def post(gw, app: dict, key: str | None, user: str = "applicant") -> httpx.Response:
     headers = gw.login(user) | ({"Idempotency-Key": key} if key else {})
-    return gw.http.post("/api/cases", json=app, headers=headers)
+    return gw.http.post("/api/v1/cases", json=app, headers=headers)
 
 
 def test_a_replayed_request_returns_the_first_case_and_starts_nothing_more(in_process_gateway, fake_temporal):
@@ -73,7 +73,7 @@ async def test_two_requests_with_one_key_at_once_open_one_case(in_process_gatewa
     app, headers = application(), in_process_gateway.login("applicant") | {"Idempotency-Key": "race-00001"}
     transport = httpx.ASGITransport(app=in_process_gateway.http.app)
     async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as http:
-        answers = await asyncio.gather(*(http.post("/api/cases", json=app, headers=headers) for _ in range(8)))
+        answers = await asyncio.gather(*(http.post("/api/v1/cases", json=app, headers=headers) for _ in range(8)))
     assert [r.status_code for r in answers] == [201] * 8
     assert len({r.json()["case_id"] for r in answers}) == 1 and len(fake_temporal.started) == 1
     with in_process_gateway.session() as session:

@@ -1,4 +1,4 @@
-"""GET /api/public/licences/{code}/document.pdf: the e-licence for the applicant it was issued to;
+"""GET /api/v1/public/licences/{code}/document.pdf: the e-licence for the applicant it was issued to;
 its QR code, decoded from the rendered page, opens the public check, which answers valid. Anyone
 else, an unknown code or a revoked licence gets a clear refusal; `onevisit licence-document`
 writes the same PDF."""
@@ -32,7 +32,7 @@ def issue(gw, case_id: str, uscc: str, company_name: str, outcome: str = "comple
 
 
 def document(gw, code: str, user: str | None = "applicant") -> httpx.Response:
-    return gw.http.get(f"/api/public/licences/{code}/document.pdf", headers=gw.login(user) if user else {})
+    return gw.http.get(f"/api/v1/public/licences/{code}/document.pdf", headers=gw.login(user) if user else {})
 
 
 def read_back(pdf: bytes) -> tuple[str, list[str]]:
@@ -67,7 +67,7 @@ def test_the_applicant_downloads_it_and_its_qr_code_answers_valid(licensed):
     assert codes == [f"http://testserver/check?code={uscc}"]
     page = gw.http.get(codes[0].removeprefix("http://testserver"))  # what a phone opens: the check page
     assert page.status_code == 200 and "真实有效" in page.text and app["company"]["name"] in page.text
-    check = gw.http.get(f"/api/public/licences/{uscc}")  # the same answer, as JSON
+    check = gw.http.get(f"/api/v1/public/licences/{uscc}")  # the same answer, as JSON
     assert check.json() == {
         "code": uscc,
         "format_valid": True,
@@ -75,7 +75,7 @@ def test_the_applicant_downloads_it_and_its_qr_code_answers_valid(licensed):
         "company_name": app["company"]["name"],
         "issued_on": "2026-11-22",
     }
-    reads = gw.http.get(f"/api/cases/{case_id}/reads", headers=gw.login("applicant")).json()
+    reads = gw.http.get(f"/api/v1/cases/{case_id}/reads", headers=gw.login("applicant")).json()
     assert [(r["reader"], r["purpose"], r["fields"]) for r in reads] == [
         ("applicant", "e-licence document", ["company", "legal_representative.name", "shareholders"])
     ]
@@ -87,7 +87,7 @@ def test_a_revoked_licence_has_no_document_and_the_refusal_says_when(licensed):
     resp = document(gw, uscc)
     assert resp.status_code == 410
     assert resp.json()["detail"].startswith(f"the business licence {uscc} was revoked on 2026-11-22")
-    check = gw.http.get(f"/api/public/licences/{uscc}").json()
+    check = gw.http.get(f"/api/v1/public/licences/{uscc}").json()
     assert (check["status"], check["revoked_on"]) == ("revoked", "2026-11-22")
 
 
@@ -125,7 +125,7 @@ def test_erased_personal_data_makes_no_document(licensed):
 def test_a_name_with_bidi_or_control_characters_never_reaches_a_licence(in_process_gateway, name):
     """Names are refused at the edge (422), so no case, no licence, no document carries them."""
     resp = in_process_gateway.http.post(
-        "/api/cases", json=application(name), headers=in_process_gateway.login("applicant")
+        "/api/v1/cases", json=application(name), headers=in_process_gateway.login("applicant")
     )
     assert resp.status_code == 422
     assert resp.json()["detail"][0]["loc"] == ["body", "company", "name"]

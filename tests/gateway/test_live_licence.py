@@ -27,11 +27,11 @@ def issued(in_process_gateway):
 
 
 def live(gw, uscc: str, user: str = "applicant"):
-    return gw.http.post(f"/api/public/licences/{uscc}/live", headers=gw.login(user))
+    return gw.http.post(f"/api/v1/public/licences/{uscc}/live", headers=gw.login(user))
 
 
 def judged(gw, uscc: str, token: str) -> dict:
-    return gw.http.get(f"/api/public/licences/{uscc}", params={"live": token}).json()
+    return gw.http.get(f"/api/v1/public/licences/{uscc}", params={"live": token}).json()
 
 
 def test_the_holders_live_code_checks_current_on_the_api_and_the_page(issued):
@@ -56,7 +56,7 @@ def test_only_the_holder_makes_one(issued):
     assert live(gw, uscc, "other-applicant").status_code == 404
     assert live(gw, random_uscc("370102")).status_code == 404
     assert live(gw, uscc, "clerk-market_regulation").status_code == 403
-    assert gw.http.post(f"/api/public/licences/{uscc}/live").status_code == 401
+    assert gw.http.post(f"/api/v1/public/licences/{uscc}/live").status_code == 401
 
 
 def test_a_stale_forged_or_borrowed_code_is_not_live(issued, tmp_path):
@@ -76,6 +76,6 @@ def test_a_stale_forged_or_borrowed_code_is_not_live(issued, tmp_path):
     assert judged(gw, uscc, "~".join((key, nonce, later, signature)))["live"] == "invalid"  # expiry moved
     for junk in ("", "~~~", "x" * 399, "a~b~c~d~e"):
         assert judged(gw, uscc, junk)["live"] == "invalid"
-    assert gw.http.get(f"/api/public/licences/{uscc}", params={"live": "x" * 401}).status_code == 422
+    assert gw.http.get(f"/api/v1/public/licences/{uscc}", params={"live": "x" * 401}).status_code == 422
     page = gw.http.get("/check", params={"code": uscc, "live": stale}).text
     assert 'data-live="expired"' in page and "过期" in page

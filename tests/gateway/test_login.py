@@ -18,7 +18,7 @@ from gateway.store import User, make_engine
 
 
 def login(gw, user: str, password: str):
-    return gw.http.post("/api/auth/token", data={"username": user, "password": password})
+    return gw.http.post("/api/v1/auth/token", data={"username": user, "password": password})
 
 
 def test_guessing_one_account_is_locked_with_retry_after_even_for_the_right_password(in_process_gateway):
@@ -84,9 +84,9 @@ def test_legacy_scrypt_hashes_still_sign_in_and_are_rehashed_to_argon2id(tmp_pat
 
 def test_logout_revokes_the_token(in_process_gateway):
     headers = in_process_gateway.login("auditor")
-    assert in_process_gateway.http.get("/api/auth/me", headers=headers).status_code == 200
-    assert in_process_gateway.http.post("/api/auth/logout", headers=headers).status_code == 204
-    assert in_process_gateway.http.get("/api/auth/me", headers=headers).status_code == 401
+    assert in_process_gateway.http.get("/api/v1/auth/me", headers=headers).status_code == 200
+    assert in_process_gateway.http.post("/api/v1/auth/logout", headers=headers).status_code == 204
+    assert in_process_gateway.http.get("/api/v1/auth/me", headers=headers).status_code == 401
 
 
 def embedded(tmp_path, demo: bool) -> Settings:

@@ -32,7 +32,7 @@ def test_cases_by_state_and_refused_sign_ins_are_counted(in_process_gateway, fak
     with gw.session() as session:
         record_case(session, status)
     for _ in range(2):
-        assert gw.http.post("/api/auth/token", data={"username": "admin", "password": "wrong"}).status_code == 401
+        assert gw.http.post("/api/v1/auth/token", data={"username": "admin", "password": "wrong"}).status_code == 401
     got = samples(gw)
     assert got[("onevisit_cases", (("state", "running"),))] == 1
     assert got[("onevisit_cases", (("state", "returned"),))] == 1

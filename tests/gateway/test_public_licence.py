@@ -45,7 +45,7 @@ def licence_handoff(uscc: str, outcome: str = "completed", step: str = "business
 
 
 def check(gw, code: str) -> dict:
-    resp = gw.http.get(f"/api/public/licences/{code}")
+    resp = gw.http.get(f"/api/v1/public/licences/{code}")
     assert resp.status_code == 200, resp.text
     return resp.json()
 
@@ -97,6 +97,6 @@ def test_checks_are_rate_limited_per_address():
 
 def test_the_route_answers_429_with_retry_after(in_process_gateway):
     in_process_gateway.http.app.state.public_limit = RateLimit(per_minute=2)
-    codes = [in_process_gateway.http.get(f"/api/public/licences/x{i}").status_code for i in range(3)]
-    third = in_process_gateway.http.get("/api/public/licences/x")
+    codes = [in_process_gateway.http.get(f"/api/v1/public/licences/x{i}").status_code for i in range(3)]
+    third = in_process_gateway.http.get("/api/v1/public/licences/x")
     assert codes[:2] == [200, 200] and third.status_code == 429 and int(third.headers["Retry-After"]) >= 1

@@ -62,62 +62,62 @@ UNKNOWN_CARD = "370100000000000000"  # a health card nobody holds
 # 404: the case is not one this caller may see (as if it did not exist); 409/422: the caller may,
 # but not now or not so; 503: allowed, and the unreachable ledger or engine answered for it.
 MATRIX: dict[tuple[str, str], dict[str, int]] = {
-    ("POST", "/api/auth/token"): statuses(200, anonymous=401),  # anonymous: a wrong password
-    ("GET", "/api/auth/me"): statuses(200, anonymous=401),
-    ("POST", "/api/auth/logout"): statuses(204, anonymous=401),
-    ("POST", "/api/cases"): statuses(403, anonymous=401, applicants=201),
-    ("GET", "/api/cases"): statuses(200, anonymous=401),  # each sees their own list
-    ("GET", "/api/cases/{case_id}"): statuses(200, anonymous=401, stranger=404, not_holding=404),
-    ("GET", "/api/cases/{case_id}/events"): statuses(200, anonymous=401, stranger=404, not_holding=404),
-    ("GET", "/api/cases/{case_id}/evidence"): statuses(403, anonymous=401, auditor=503, admin=503),
-    ("GET", "/api/cases/{case_id}/application"): statuses(
+    ("POST", "/api/v1/auth/token"): statuses(200, anonymous=401),  # anonymous: a wrong password
+    ("GET", "/api/v1/auth/me"): statuses(200, anonymous=401),
+    ("POST", "/api/v1/auth/logout"): statuses(204, anonymous=401),
+    ("POST", "/api/v1/cases"): statuses(403, anonymous=401, applicants=201),
+    ("GET", "/api/v1/cases"): statuses(200, anonymous=401),  # each sees their own list
+    ("GET", "/api/v1/cases/{case_id}"): statuses(200, anonymous=401, stranger=404, not_holding=404),
+    ("GET", "/api/v1/cases/{case_id}/events"): statuses(200, anonymous=401, stranger=404, not_holding=404),
+    ("GET", "/api/v1/cases/{case_id}/evidence"): statuses(403, anonymous=401, auditor=503, admin=503),
+    ("GET", "/api/v1/cases/{case_id}/application"): statuses(
         403, anonymous=401, owner=200, stranger=404, holding=200, not_holding=404
     ),
-    ("GET", "/api/cases/{case_id}/reads"): statuses(403, anonymous=401, owner=200, stranger=404, auditor=200),
-    ("POST", "/api/cases/{case_id}/correction"): statuses(403, anonymous=401, owner=200, stranger=404),
-    ("POST", "/api/cases/{case_id}/withdrawal"): statuses(403, anonymous=401, owner=200, stranger=404),
-    ("GET", "/api/queue"): statuses(403, anonymous=401, clerks=200, admin=422),  # admin: name the agency
-    ("GET", "/api/escalations"): statuses(403, anonymous=401, clerks=200, admin=422),
+    ("GET", "/api/v1/cases/{case_id}/reads"): statuses(403, anonymous=401, owner=200, stranger=404, auditor=200),
+    ("POST", "/api/v1/cases/{case_id}/correction"): statuses(403, anonymous=401, owner=200, stranger=404),
+    ("POST", "/api/v1/cases/{case_id}/withdrawal"): statuses(403, anonymous=401, owner=200, stranger=404),
+    ("GET", "/api/v1/queue"): statuses(403, anonymous=401, clerks=200, admin=422),  # admin: name the agency
+    ("GET", "/api/v1/escalations"): statuses(403, anonymous=401, clerks=200, admin=422),
     # holding clerks may decide, but no step of theirs awaits a decision on a completed case
-    ("POST", "/api/cases/{case_id}/decision"): statuses(403, anonymous=401, holding=409, not_holding=404),
-    ("GET", "/api/audit/deployment"): statuses(403, anonymous=401, auditor=200),
-    ("GET", "/api/audit/handoffs"): statuses(403, anonymous=401, auditor=200),
-    ("GET", "/api/audit/service-levels"): statuses(403, anonymous=401, auditor=200),
+    ("POST", "/api/v1/cases/{case_id}/decision"): statuses(403, anonymous=401, holding=409, not_holding=404),
+    ("GET", "/api/v1/audit/deployment"): statuses(403, anonymous=401, auditor=200),
+    ("GET", "/api/v1/audit/handoffs"): statuses(403, anonymous=401, auditor=200),
+    ("GET", "/api/v1/audit/service-levels"): statuses(403, anonymous=401, auditor=200),
     # payloads in the clear: personal data, so auditors only (not even an admin)
-    ("POST", "/api/codec/decode"): statuses(403, anonymous=401, auditor=200),
-    ("POST", "/api/codec/session"): statuses(403, anonymous=401, auditor=204),  # the Web UI's cookie
-    ("DELETE", "/api/codec/session"): statuses(403, anonymous=401, auditor=204),
+    ("POST", "/api/v1/codec/decode"): statuses(403, anonymous=401, auditor=200),
+    ("POST", "/api/v1/codec/session"): statuses(403, anonymous=401, auditor=204),  # the Web UI's cookie
+    ("DELETE", "/api/v1/codec/session"): statuses(403, anonymous=401, auditor=204),
     ("GET", "/healthz"): statuses(503),  # public; the ledger is unreachable here
-    ("GET", "/api/public/licences/{code}"): statuses(200),  # public: "unknown"
+    ("GET", "/api/v1/public/licences/{code}"): statuses(200),  # public: "unknown"
     # the e-licence shows personal data: only the applicant it was issued to (nobody here: 404)
-    ("GET", "/api/public/licences/{code}/document.pdf"): statuses(403, anonymous=401, applicants=404),
-    ("POST", "/api/public/licences/{code}/live"): statuses(403, anonymous=401, applicants=404),
+    ("GET", "/api/v1/public/licences/{code}/document.pdf"): statuses(403, anonymous=401, applicants=404),
+    ("POST", "/api/v1/public/licences/{code}/live"): statuses(403, anonymous=401, applicants=404),
     # a resident's own cards; codes and revocations only of a card they hold (nobody here: 404)
-    ("GET", "/api/health-cards"): statuses(403, anonymous=401, applicants=200),
-    ("POST", "/api/health-cards/{card_number}/code"): statuses(403, anonymous=401, applicants=404),
-    ("POST", "/api/health-cards/{card_number}/revocation"): statuses(403, anonymous=401, applicants=404),
+    ("GET", "/api/v1/health-cards"): statuses(403, anonymous=401, applicants=200),
+    ("POST", "/api/v1/health-cards/{card_number}/code"): statuses(403, anonymous=401, applicants=404),
+    ("POST", "/api/v1/health-cards/{card_number}/revocation"): statuses(403, anonymous=401, applicants=404),
     # only a hospital's clerk checks a card (the fake engine never ends the check: 202, follow the case)
-    ("POST", "/api/health-cards/checks"): statuses(403, anonymous=401, hospital=202),
+    ("POST", "/api/v1/health-cards/checks"): statuses(403, anonymous=401, hospital=202),
     # SME credit: products are public; a company's consents only to the applicant who registered it (none
     # here: 404); the reads after a consent ended to the auditor
-    ("GET", "/api/credit/products"): statuses(200),
-    ("GET", "/api/credit/companies/{uscc}"): statuses(403, anonymous=401, applicants=404),
-    ("POST", "/api/credit/consents/{consent_id}/revocation"): statuses(403, anonymous=401, applicants=404),
-    ("GET", "/api/credit/audit"): statuses(403, anonymous=401, auditor=200),
-    ("POST", "/api/credit/expiries"): statuses(403, anonymous=401, admin=200),  # the operator's sweep
-    ("GET", "/api/credit/consents/{consent_id}"): statuses(403, anonymous=401, auditor=404),  # none recorded here
+    ("GET", "/api/v1/credit/products"): statuses(200),
+    ("GET", "/api/v1/credit/companies/{uscc}"): statuses(403, anonymous=401, applicants=404),
+    ("POST", "/api/v1/credit/consents/{consent_id}/revocation"): statuses(403, anonymous=401, applicants=404),
+    ("GET", "/api/v1/credit/audit"): statuses(403, anonymous=401, auditor=200),
+    ("POST", "/api/v1/credit/expiries"): statuses(403, anonymous=401, admin=200),  # the operator's sweep
+    ("GET", "/api/v1/credit/consents/{consent_id}"): statuses(403, anonymous=401, auditor=404),  # none recorded here
     # the reasons given on a case, with their salts: its applicant and auditors
-    ("GET", "/api/cases/{case_id}/notes"): statuses(403, anonymous=401, owner=200, stranger=404, auditor=200),
+    ("GET", "/api/v1/cases/{case_id}/notes"): statuses(403, anonymous=401, owner=200, stranger=404, auditor=200),
     # what the agencies issued: the applicant's; a clerk only their agency's (public security's seals here;
     # nothing recorded: 404); auditors and admins read nobody's papers
-    ("GET", "/api/cases/{case_id}/documents"): statuses(
+    ("GET", "/api/v1/cases/{case_id}/documents"): statuses(
         200, anonymous=401, stranger=404, not_holding=404, auditor=403, admin=403
     ),
-    ("GET", "/api/cases/{case_id}/documents/{step}.pdf"): statuses(
+    ("GET", "/api/v1/cases/{case_id}/documents/{step}.pdf"): statuses(
         403, anonymous=401, owner=404, stranger=404, not_holding=404, public_security=404
     ),
     # last: the admin erases the (completed) case; nobody else may
-    ("POST", "/api/cases/{case_id}/erasure"): statuses(403, anonymous=401, admin=201),
+    ("POST", "/api/v1/cases/{case_id}/erasure"): statuses(403, anonymous=401, admin=201),
 }
 
 
@@ -147,13 +147,13 @@ def call(gw, method: str, path: str, case_id: str, headers: dict, caller: str):
         .replace("{step}", "seal_approval")
     )
     body = None
-    if (method, path) == ("POST", "/api/auth/token"):
+    if (method, path) == ("POST", "/api/v1/auth/token"):
         user = "applicant" if caller == "anonymous" else caller
         password = "wrong password" if caller == "anonymous" else caller
         return gw.http.post(url, data={"username": user, "password": password})
-    if (method, path) == ("POST", "/api/auth/logout") and headers:
+    if (method, path) == ("POST", "/api/v1/auth/logout") and headers:
         headers = gw.login(caller)  # a token of its own: the others stay signed in
-    if (method, path) == ("POST", "/api/cases"):
+    if (method, path) == ("POST", "/api/v1/cases"):
         body = application()
     elif path.endswith("/correction"):
         body = application()

@@ -42,7 +42,7 @@ CHECKS = {
         negative_data_rejection,
     ],
 }
-APPLICATION_BODIES = {"POST /api/cases", "POST /api/cases/{case_id}/correction"}
+APPLICATION_BODIES = {"POST /api/v1/cases", "POST /api/v1/cases/{case_id}/correction"}
 BOUNDED = settings(
     max_examples=EXAMPLES,
     derandomize=True,
@@ -91,7 +91,7 @@ def operations(gw):
     """Every operation in the served document; sign-out last, so the caller keeps its token."""
     schema = schemathesis.openapi.from_dict(gw.http.get("/openapi.json").json())
     ops = [result.ok() for result in schema.get_all_operations()]
-    return sorted(ops, key=lambda op: (op.path == "/api/auth/logout", op.label))
+    return sorted(ops, key=lambda op: (op.path == "/api/v1/auth/logout", op.label))
 
 
 def fuzz(gw, op, mode: GenerationMode, headers: dict[str, str], real: dict[str, str], aim: bool = False) -> None:

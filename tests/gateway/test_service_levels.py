@@ -1,5 +1,5 @@
 """Service-level figures from anchor block times only (gateway/service_levels.py, and
-GET /api/audit/service-levels): time to licence, time to all seals, per month; each agency's step
+GET /api/v1/audit/service-levels): time to licence, time to all seals, per month; each agency's step
 times from its parents' anchors to its own."""
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def test_the_auditor_reads_them_from_the_store(in_process_gateway):
     case_id = gw.open_case()
     with gw.session() as session:
         record_handoff(session, case_id, *licence_handoff("91370102MA3C7FPK7H"))
-    resp = gw.http.get("/api/audit/service-levels", headers=gw.login("auditor"))
+    resp = gw.http.get("/api/v1/audit/service-levels", headers=gw.login("auditor"))
     assert resp.status_code == 200
     body = resp.json()
     assert body["basis"].startswith("differences of anchor block times")

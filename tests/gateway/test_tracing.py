@@ -41,12 +41,12 @@ async def test_one_application_is_one_trace_from_the_http_request_to_each_agency
         gateway = FastAPI()
         gateway.add_middleware(tracing.ServerSpans, tracer=tracer)
 
-        @gateway.post("/api/cases")
+        @gateway.post("/api/v1/cases")
         async def apply(body: dict) -> dict:
             return {"case_id": (await rig.start(body)).id}
 
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=gateway), base_url="http://gateway") as http:
-            resp = await http.post("/api/cases", json=application())
+            resp = await http.post("/api/v1/cases", json=application())
         assert resp.status_code == 200
         status = await rig.client.get_workflow_handle_for(CaseWorkflow.run, resp.json()["case_id"]).result()
     assert status.state == "completed"
@@ -56,7 +56,7 @@ async def test_one_application_is_one_trace_from_the_http_request_to_each_agency
 
     (request,) = [s for s in finished if s.name.startswith("POST")]
     assert request.kind == SpanKind.SERVER
-    assert request.name == "POST /api/cases" and request.attributes["http.response.status_code"] == 200
+    assert request.name == "POST /api/v1/cases" and request.attributes["http.response.status_code"] == 200
     assert request.resource.attributes["service.name"] == "onevisit-test"
     assert {s.context.trace_id for s in finished} == {request.context.trace_id}, "one case, one trace"
     (start,) = [s for s in finished if s.name.startswith("StartWorkflow:")]

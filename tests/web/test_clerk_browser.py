@@ -57,7 +57,7 @@ def test_a_clerk_sees_the_overdue_step_reads_with_a_purpose_and_approves(
     page.click("#read-form button")
     page.wait_for_selector("#application:not([hidden])")
     assert "company.business_scope" in page.inner_text("#application")
-    reads = served_gateway.http.get(f"/api/cases/{awaiting}/reads", headers=served_gateway.login("applicant")).json()
+    reads = served_gateway.http.get(f"/api/v1/cases/{awaiting}/reads", headers=served_gateway.login("applicant")).json()
     assert [(r["reader"], r["purpose"]) for r in reads] == [
         ("clerk-market_regulation", "checking the licensed activities")
     ]
@@ -171,7 +171,7 @@ def test_the_applicant_sees_that_the_data_was_erased(pages, awaiting, fake_tempo
     with gw.session() as session:
         record_case(session, status)
     erased = gw.http.post(
-        f"/api/cases/{awaiting}/erasure", json={"reason": "申请人请求删除"}, headers=gw.login("admin")
+        f"/api/v1/cases/{awaiting}/erasure", json={"reason": "申请人请求删除"}, headers=gw.login("admin")
     )
     assert erased.status_code == 201, erased.text
     page = pages.new(PHONE)

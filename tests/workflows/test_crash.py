@@ -20,7 +20,7 @@ from temporalio.client import Client
 from gateway.deployment import write_deployment
 from tests.fixtures.engine import FLOW, engine_rig
 from tests.fixtures.stack import application
-from workflows.codec import data_converter
+from workflows.codec import agency_recipient, data_converter, payload_key
 from workflows.messages import PERFORM_STEP
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,14 +60,14 @@ async def tax_step_started(handle, worker: subprocess.Popen) -> bool:
 async def test_killing_the_agency_worker_mid_step_repeats_nothing(time_skipping_env, embedded_ledger, tmp_path):
     data = tmp_path / "data"
     (data / "keys").mkdir(parents=True)
-    embedded_ledger.keys["tax"].save(data / "keys" / "tax.json")
+    key = Fernet.generate_key().decode()  # the engine's data key; the worker process holds only its payload key
+    tax_keys = dataclasses.replace(embedded_ledger.keys["tax"], payload_key=payload_key(key, agency_recipient("tax")))
+    tax_keys.save(data / "keys" / "tax.json")
     write_deployment(
         data / "deployment.json",
         embedded_ledger.deployment,
         {n: {"signer": k.signer, "account": k.account} for n, k in embedded_ledger.keys.items()},
     )
-    key = Fernet.generate_key().decode()  # the worker process and this one share the data key
-    (data / "keys" / "data.key").write_text(key)
     client = Client(
         time_skipping_env.client.service_client,
         namespace=time_skipping_env.client.namespace,

@@ -1,4 +1,4 @@
-// The application form: builds RegistrationApplication JSON, POSTs it to /api/cases, and shows
+// The application form: builds RegistrationApplication JSON, POSTs it to /api/v1/cases, and shows
 // the API's 422 errors by their fields and in a summary (the values stay as typed).
 "use strict";
 document.addEventListener("DOMContentLoaded", () => {
@@ -42,8 +42,8 @@ document.addEventListener("DOMContentLoaded", () => {
     // A returned case: its application as submitted (the applicant reads it without a purpose).
     try {
       const [view, app] = await Promise.all([
-        OV.api(`/api/cases/${encodeURIComponent(caseId)}`).then((r) => r.json()),
-        OV.api(`/api/cases/${encodeURIComponent(caseId)}/application`).then((r) => r.json()),
+        OV.api(`/api/v1/cases/${encodeURIComponent(caseId)}`).then((r) => r.json()),
+        OV.api(`/api/v1/cases/${encodeURIComponent(caseId)}/application`).then((r) => r.json()),
       ]);
       if (view.reason) {
         const note = document.getElementById("returned-reason");
@@ -112,11 +112,11 @@ document.addEventListener("DOMContentLoaded", () => {
     status.textContent = OV.t("submitting");
     try {
       if (correcting) {
-        await OV.api(`/api/cases/${encodeURIComponent(correcting)}/correction`, { method: "POST", json: collect() });
+        await OV.api(`/api/v1/cases/${encodeURIComponent(correcting)}/correction`, { method: "POST", json: collect() });
         location.assign(`/cases/${encodeURIComponent(correcting)}?corrected=1`);
         return;
       }
-      const resp = await OV.api("/api/cases", { method: "POST", json: collect(), headers: { "Idempotency-Key": idempotencyKey } });
+      const resp = await OV.api("/api/v1/cases", { method: "POST", json: collect(), headers: { "Idempotency-Key": idempotencyKey } });
       const made = await resp.json();
       location.assign(`/cases/${encodeURIComponent(made.case_id)}?new=1`);
       return;

@@ -1,4 +1,4 @@
-// The auditor: pick a case (GET /api/cases), see its evidence (GET /api/cases/{id}/evidence):
+// The auditor: pick a case (GET /api/v1/cases), see its evidence (GET /api/v1/cases/{id}/evidence):
 // each handoff's step, agency, outcome, time, anchor block and hash; download the bundle as is.
 "use strict";
 document.addEventListener("DOMContentLoaded", async () => {
@@ -10,7 +10,7 @@ document.addEventListener("DOMContentLoaded", async () => {
   const section = document.getElementById("evidence");
   let bundle = null;
   try {
-    const cases = await (await OV.api("/api/cases")).json();
+    const cases = await (await OV.api("/api/v1/cases")).json();
     pick.replaceChildren(...cases.map((c) => OV.el("option", { value: c.case_id, text: `${c.case_id} · ${OV.stateWord(c.status)} · ${OV.when(c.created_at)}` })));
     const wanted = new URLSearchParams(location.search).get("case");
     if (wanted && cases.some((c) => c.case_id === wanted)) pick.value = wanted;
@@ -25,7 +25,7 @@ document.addEventListener("DOMContentLoaded", async () => {
     status.textContent = OV.t("loading");
     section.hidden = true;
     try {
-      bundle = await (await OV.api(`/api/cases/${encodeURIComponent(pick.value)}/evidence`)).json();
+      bundle = await (await OV.api(`/api/v1/cases/${encodeURIComponent(pick.value)}/evidence`)).json();
       section.querySelector("tbody").replaceChildren(...bundle.handoffs.map((item) => {
         const r = item.handoff.record;
         return OV.el("tr", {},
@@ -49,7 +49,7 @@ document.addEventListener("DOMContentLoaded", async () => {
   const slStatus = document.getElementById("sl-status");
   const dur = (s) => (s == null ? "—" : s < 60 ? `${s} s` : s < 3600 ? `${Math.floor(s / 60)} min ${s % 60} s` : `${(s / 3600).toFixed(1)} h`);
   try {
-    const sl = await (await OV.api("/api/audit/service-levels")).json();
+    const sl = await (await OV.api("/api/v1/audit/service-levels")).json();
     const top = Math.max(1, ...sl.by_month.flatMap((m) => [m.time_to_licence.p90_s || 0, m.time_to_all_seals.p90_s || 0]),
       ...sl.by_agency.map((a) => a.steps.p90_s || 0));
     const bar = (label, s) => OV.el("td", { "data-label": label },
@@ -71,7 +71,7 @@ document.addEventListener("DOMContentLoaded", async () => {
   for (const [id, method, word] of [["codec-on", "POST", "codec_is_on"], ["codec-off", "DELETE", "codec_is_off"]]) {
     document.getElementById(id).addEventListener("click", async () => {
       try {
-        await OV.api("/api/codec/session", { method });
+        await OV.api("/api/v1/codec/session", { method });
         codecStatus.textContent = OV.t(word);
       } catch (err) { codecStatus.textContent = OV.describe(err); }
     });

@@ -1,4 +1,4 @@
-// A bank clerk's loans (GET /api/cases: the cases their bank holds a step of), newest first, with
+// A bank clerk's loans (GET /api/v1/cases: the cases their bank holds a step of), newest first, with
 // each one's outcome: the product's rules decide, and the clerk follows the trail on the case page.
 "use strict";
 document.addEventListener("DOMContentLoaded", async () => {
@@ -6,10 +6,10 @@ document.addEventListener("DOMContentLoaded", async () => {
   const status = document.getElementById("bk-status");
   const table = document.getElementById("loans");
   try {
-    const loans = (await (await OV.api("/api/cases")).json()).filter((c) => c.flow === "sme_credit").slice(0, 50);
+    const loans = (await (await OV.api("/api/v1/cases")).json()).filter((c) => c.flow === "sme_credit").slice(0, 50);
     const body = table.querySelector("tbody");
     for (const c of loans) {
-      const view = await (await OV.api(`/api/cases/${encodeURIComponent(c.case_id)}`)).json();
+      const view = await (await OV.api(`/api/v1/cases/${encodeURIComponent(c.case_id)}`)).json();
       const r = view.result || {};
       const outcome = r.disbursed_cny ? OV.t("bk_disbursed", { amount: Number(r.disbursed_cny).toLocaleString(), rate: r.rate_percent })
         : r.amount_cny ? OV.t("bk_approved", { amount: Number(r.amount_cny).toLocaleString(), rate: r.rate_percent })

@@ -1,4 +1,4 @@
-// A case, live: the server-sent events of GET /api/cases/{id}/events (read with fetch, which can
+// A case, live: the server-sent events of GET /api/v1/cases/{id}/events (read with fetch, which can
 // carry the bearer token), each the whole case; the applicant may withdraw it, a clerk decide it.
 "use strict";
 document.addEventListener("DOMContentLoaded", () => {
@@ -66,13 +66,13 @@ document.addEventListener("DOMContentLoaded", () => {
 
   let documentsFor = null;
   async function showDocuments(view) {
-    // What the agencies issued (GET /api/cases/{id}/documents), asked again when a step's handoff changes.
+    // What the agencies issued (GET /api/v1/cases/{id}/documents), asked again when a step's handoff changes.
     if (!["applicant", "clerk"].includes(who.role) || view.flow !== "business_registration") return;
     const key = view.steps.map((s) => s.handoff || "").join();
     if (key === documentsFor) return;
     documentsFor = key;
     try {
-      const docs = await (await OV.api(`/api/cases/${encodeURIComponent(caseId)}/documents`)).json();
+      const docs = await (await OV.api(`/api/v1/cases/${encodeURIComponent(caseId)}/documents`)).json();
       document.getElementById("documents-list").replaceChildren(...docs.map((d) => {
         const title = OV.lang === "zh" ? d.title_zh : d.title_en.charAt(0).toLowerCase() + d.title_en.slice(1);
         const link = OV.el("a", { href: d.url, "data-step": d.step, text: OV.t("docs_download", { title }) });
@@ -98,7 +98,7 @@ document.addEventListener("DOMContentLoaded", () => {
     // Reads the stream until the case ends; reconnects (with a pause) if the connection drops.
     for (let pause = 1000; ; pause = Math.min(pause * 2, 15000)) {
       try {
-        const resp = await OV.api(`/api/cases/${encodeURIComponent(caseId)}/events`, { headers: { Accept: "text/event-stream" } });
+        const resp = await OV.api(`/api/v1/cases/${encodeURIComponent(caseId)}/events`, { headers: { Accept: "text/event-stream" } });
         const reader = resp.body.getReader();
         const decoder = new TextDecoder();
         let buffer = "";
@@ -131,7 +131,7 @@ document.addEventListener("DOMContentLoaded", () => {
     // Who read this application, why, when and which fields (the applicant's and auditors' right to know).
     if (!["applicant", "auditor"].includes(who.role)) return;
     try {
-      const reads = await (await OV.api(`/api/cases/${encodeURIComponent(caseId)}/reads`)).json();
+      const reads = await (await OV.api(`/api/v1/cases/${encodeURIComponent(caseId)}/reads`)).json();
       const table = document.getElementById("reads-table");
       table.querySelector("tbody").replaceChildren(...reads.map((r) => OV.el("tr", {},
         OV.el("td", { "data-label": OV.t("audit_time"), text: OV.when(r.read_at) }),
@@ -155,7 +155,7 @@ document.addEventListener("DOMContentLoaded", () => {
     }
     OV.clearErrors(top, form);
     try {
-      await OV.api(`/api/cases/${encodeURIComponent(caseId)}/withdrawal`, { method: "POST", json: { reason } });
+      await OV.api(`/api/v1/cases/${encodeURIComponent(caseId)}/withdrawal`, { method: "POST", json: { reason } });
       actionStatus.textContent = OV.t("withdraw_sent");
       document.getElementById("withdraw").hidden = true;
     } catch (err) {
@@ -174,7 +174,7 @@ document.addEventListener("DOMContentLoaded", () => {
     if (errors.length) return OV.showErrors(top, form, errors);
     OV.clearErrors(top, form);
     try {
-      await OV.api(`/api/cases/${encodeURIComponent(caseId)}/decision`, { method: "POST", json: { decision, reason: reason || null } });
+      await OV.api(`/api/v1/cases/${encodeURIComponent(caseId)}/decision`, { method: "POST", json: { decision, reason: reason || null } });
       actionStatus.textContent = OV.t("decide_sent");
       document.getElementById("decide").hidden = true;
     } catch (err) {
@@ -197,7 +197,7 @@ document.addEventListener("DOMContentLoaded", () => {
     }
     OV.clearErrors(top, form);
     try {
-      const resp = await OV.api(`/api/cases/${encodeURIComponent(caseId)}/application?purpose=${encodeURIComponent(purpose)}`);
+      const resp = await OV.api(`/api/v1/cases/${encodeURIComponent(caseId)}/application?purpose=${encodeURIComponent(purpose)}`);
       const rows = flatten(await resp.json(), "", []);
       const list = document.getElementById("application");
       list.replaceChildren(...rows.map(([path, value]) => {
@@ -214,7 +214,7 @@ document.addEventListener("DOMContentLoaded", () => {
   document.getElementById("show-live").addEventListener("click", async () => {
     const box = document.getElementById("live-licence");
     try {
-      const live = await (await OV.api(`/api/public/licences/${encodeURIComponent(current.uscc)}/live`, { method: "POST" })).json();
+      const live = await (await OV.api(`/api/v1/public/licences/${encodeURIComponent(current.uscc)}/live`, { method: "POST" })).json();
       box.replaceChildren(
         OV.el("img", { src: live.qr_svg, alt: OV.t("live_alt", { code: current.uscc }), width: 220, height: 220 }),
         OV.el("p", { text: OV.t("live_until", { time: OV.when(live.expires_at) }) }));
@@ -222,7 +222,7 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   document.getElementById("download-licence").addEventListener("click", async () => {
     try {
-      const resp = await OV.api(`/api/public/licences/${encodeURIComponent(current.uscc)}/document.pdf`);
+      const resp = await OV.api(`/api/v1/public/licences/${encodeURIComponent(current.uscc)}/document.pdf`);
       OV.download(await resp.blob(), `licence-${current.uscc}.pdf`);
     } catch (err) {
       actionStatus.textContent = OV.describe(err);

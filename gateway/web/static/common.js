@@ -1,4 +1,4 @@
-// OneVisit pages: what every page shares. The bearer token from POST /api/auth/token is kept in
+// OneVisit pages: what every page shares. The bearer token from POST /api/v1/auth/token is kept in
 // sessionStorage (this tab only, gone when it closes); every call goes to the JSON API.
 "use strict";
 const OV = (() => {
@@ -183,7 +183,7 @@ const OV = (() => {
     document.querySelectorAll("[data-signed-out]").forEach((n) => { n.hidden = !!s.token; });
     document.querySelectorAll("[data-who]").forEach((n) => { n.textContent = s.user || ""; });
     document.querySelectorAll("[data-sign-out]").forEach((b) => b.addEventListener("click", async () => {
-      try { await api("/api/auth/logout", { method: "POST" }); } catch (e) { /* signed out here anyway */ }
+      try { await api("/api/v1/auth/logout", { method: "POST" }); } catch (e) { /* signed out here anyway */ }
       signOut(); location.assign("/");
     }));
     document.querySelector("[data-autofocus]")?.focus();

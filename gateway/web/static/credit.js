@@ -1,6 +1,6 @@
 // SME credit (一贷通) for a company's founder: pick a company you registered, see every consent you
 // gave and every read made under it (and every read refused), revoke a consent, give a new one,
-// apply for a loan (POST /api/cases with flow sme_credit_consent or sme_credit).
+// apply for a loan (POST /api/v1/cases with flow sme_credit_consent or sme_credit).
 "use strict";
 document.addEventListener("DOMContentLoaded", async () => {
   if (!OV.needSignIn(["applicant"])) return;
@@ -37,7 +37,7 @@ document.addEventListener("DOMContentLoaded", async () => {
       const revoke = OV.el("button", { type: "button", class: "button warning", text: OV.t("cr_revoke") });
       revoke.addEventListener("click", async () => {
         try {
-          const made = await (await OV.api(`/api/credit/consents/${encodeURIComponent(c.consent_id)}/revocation`, { method: "POST" })).json();
+          const made = await (await OV.api(`/api/v1/credit/consents/${encodeURIComponent(c.consent_id)}/revocation`, { method: "POST" })).json();
           location.assign(`/cases/${encodeURIComponent(made.case_id)}?new=1`);
         } catch (err) { OV.showErrors(top, null, [{ text: OV.describe(err) }]); }
       });
@@ -49,7 +49,7 @@ document.addEventListener("DOMContentLoaded", async () => {
   async function showCompany() {
     const uscc = pick.value;
     try {
-      const view = await (await OV.api(`/api/credit/companies/${encodeURIComponent(uscc)}`)).json();
+      const view = await (await OV.api(`/api/v1/credit/companies/${encodeURIComponent(uscc)}`)).json();
       document.getElementById("consent-list").replaceChildren(
         ...(view.consents.length ? view.consents.map(consentSection) : [OV.el("p", { text: OV.t("cr_no_consents") })]));
       document.getElementById("refused").replaceChildren(...(view.refused.length ? [
@@ -74,7 +74,7 @@ document.addEventListener("DOMContentLoaded", async () => {
     const button = form.querySelector("button[type=submit]");
     button.disabled = true;
     try {
-      const made = await (await OV.api("/api/cases", { method: "POST", json: body, headers: { "Idempotency-Key": key(prefix) } })).json();
+      const made = await (await OV.api("/api/v1/cases", { method: "POST", json: body, headers: { "Idempotency-Key": key(prefix) } })).json();
       location.assign(`/cases/${encodeURIComponent(made.case_id)}?new=1`);
     } catch (err) {
       OV.showErrors(top, form, OV.errorsOf(err, form));
@@ -100,15 +100,15 @@ document.addEventListener("DOMContentLoaded", async () => {
   });
 
   try {
-    products = await (await OV.api("/api/credit/products")).json();
+    products = await (await OV.api("/api/v1/credit/products")).json();
     document.getElementById("product").replaceChildren(...products.map((p) => OV.el("option", { value: p.id, text: p.title })));
     showProduct();
     document.getElementById("product").addEventListener("change", showProduct);
-    const cases = (await (await OV.api("/api/cases")).json())
+    const cases = (await (await OV.api("/api/v1/cases")).json())
       .filter((c) => c.flow === "business_registration" && c.status === "completed").slice(0, 20);
     const companies = [];
     for (const c of cases) {
-      const view = await (await OV.api(`/api/cases/${encodeURIComponent(c.case_id)}`)).json();
+      const view = await (await OV.api(`/api/v1/cases/${encodeURIComponent(c.case_id)}`)).json();
       if (view.uscc) companies.push(view);
     }
     if (!companies.length) { status.textContent = OV.t("cr_no_company"); return; }

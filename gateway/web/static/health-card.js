@@ -1,5 +1,5 @@
-// The resident's electronic health cards (GET /api/health-cards): a one-time code for a visit, every
-// read of the card, reporting it lost; with no valid card, the form to apply for one (POST /api/cases).
+// The resident's electronic health cards (GET /api/v1/health-cards): a one-time code for a visit, every
+// read of the card, reporting it lost; with no valid card, the form to apply for one (POST /api/v1/cases).
 "use strict";
 document.addEventListener("DOMContentLoaded", async () => {
   if (!OV.needSignIn(["applicant"])) return;
@@ -39,7 +39,7 @@ document.addEventListener("DOMContentLoaded", async () => {
       ev.preventDefault();
       const reason = box.querySelector("input[name=reason]:checked").value;
       try {
-        const resp = await OV.api(`/api/health-cards/${encodeURIComponent(card.card_number)}/revocation`,
+        const resp = await OV.api(`/api/v1/health-cards/${encodeURIComponent(card.card_number)}/revocation`,
           { method: "POST", json: { reason, reissue: document.getElementById(id("reissue")).checked } });
         location.assign(`/cases/${encodeURIComponent((await resp.json()).case_id)}?new=1`);
       } catch (err) { OV.showErrors(top, null, OV.errorsOf(err, box)); }
@@ -61,7 +61,7 @@ document.addEventListener("DOMContentLoaded", async () => {
       const show = OV.el("button", { type: "button", class: "button", text: OV.t("hc_show_code") });
       show.addEventListener("click", async () => {
         try {
-          const made = await (await OV.api(`/api/health-cards/${encodeURIComponent(card.card_number)}/code`, { method: "POST" })).json();
+          const made = await (await OV.api(`/api/v1/health-cards/${encodeURIComponent(card.card_number)}/code`, { method: "POST" })).json();
           code.replaceChildren(
             OV.el("img", { src: made.qr_svg, alt: OV.t("hc_code_alt", { card: card.card_number }), width: 220, height: 220 }),
             OV.el("p", { text: OV.t("hc_code_until", { time: OV.when(made.expires_at) }) }),
@@ -102,7 +102,7 @@ document.addEventListener("DOMContentLoaded", async () => {
     const button = form.querySelector("button[type=submit]");
     button.disabled = true;
     try {
-      const resp = await OV.api("/api/cases", { method: "POST", json: collect(), headers: { "Idempotency-Key": idempotencyKey } });
+      const resp = await OV.api("/api/v1/cases", { method: "POST", json: collect(), headers: { "Idempotency-Key": idempotencyKey } });
       location.assign(`/cases/${encodeURIComponent((await resp.json()).case_id)}?new=1`);
     } catch (err) {
       OV.showErrors(top, form, OV.errorsOf(err, form));
@@ -112,7 +112,7 @@ document.addEventListener("DOMContentLoaded", async () => {
   });
 
   try {
-    const cards = await (await OV.api("/api/health-cards")).json();
+    const cards = await (await OV.api("/api/v1/health-cards")).json();
     const list = document.getElementById("card-list");
     list.replaceChildren(...cards.slice().reverse().map(cardSection));
     document.getElementById("cards").hidden = cards.length === 0;

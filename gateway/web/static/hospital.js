@@ -1,4 +1,4 @@
-// A hospital clerk checks a health card's code (POST /api/health-cards/checks): the answer is the
+// A hospital clerk checks a health card's code (POST /api/v1/health-cards/checks): the answer is the
 // holder's shared details, or why the code was refused. Every check is recorded for the holder.
 "use strict";
 document.addEventListener("DOMContentLoaded", () => {
@@ -42,7 +42,7 @@ document.addEventListener("DOMContentLoaded", () => {
     button.disabled = true;
     status.textContent = OV.t("hosp_checking");
     try {
-      show(await (await OV.api("/api/health-cards/checks", { method: "POST", json: body })).json());
+      show(await (await OV.api("/api/v1/health-cards/checks", { method: "POST", json: body })).json());
       status.textContent = "";
       document.getElementById("code").value = "";
       document.getElementById("pin").value = "";

@@ -1,11 +1,11 @@
-// The applicant's cases (GET /api/cases), newest first, each linking to its page.
+// The applicant's cases (GET /api/v1/cases), newest first, each linking to its page.
 "use strict";
 document.addEventListener("DOMContentLoaded", async () => {
   if (!OV.needSignIn(["applicant"])) return;
   const status = document.getElementById("cases-status");
   const table = document.getElementById("cases");
   try {
-    const cases = await (await OV.api("/api/cases")).json();
+    const cases = await (await OV.api("/api/v1/cases")).json();
     const body = table.querySelector("tbody");
     for (const c of cases) {
       body.append(OV.el("tr", {},

@@ -1,4 +1,4 @@
-// The clerk's queue (GET /api/queue): nearest deadline first, overdue steps marked in words.
+// The clerk's queue (GET /api/v1/queue): nearest deadline first, overdue steps marked in words.
 "use strict";
 document.addEventListener("DOMContentLoaded", async () => {
   const who = OV.needSignIn(["clerk"]);
@@ -7,7 +7,7 @@ document.addEventListener("DOMContentLoaded", async () => {
   const status = document.getElementById("queue-status");
   const table = document.getElementById("queue");
   try {
-    const items = await (await OV.api("/api/queue")).json();
+    const items = await (await OV.api("/api/v1/queue")).json();
     table.querySelector("tbody").replaceChildren(...items.map((q) => OV.el("tr", { class: q.escalated ? "is-escalated" : null, "data-case": q.case_id },
       OV.el("td", { "data-label": OV.t("company_name"), text: q.company_name || "—" }),
       OV.el("td", { "data-label": OV.t("queue_step"), text: OV.stepWord(q.step, q.title) }),

@@ -1,4 +1,4 @@
-// Sign-in: POST /api/auth/token (OAuth2 password form), keep the token in sessionStorage, go on.
+// Sign-in: POST /api/v1/auth/token (OAuth2 password form), keep the token in sessionStorage, go on.
 "use strict";
 document.addEventListener("DOMContentLoaded", () => {
   const form = document.getElementById("sign-in");
@@ -13,7 +13,7 @@ document.addEventListener("DOMContentLoaded", () => {
     const button = form.querySelector("button[type=submit]");
     button.disabled = true;
     try {
-      const resp = await OV.api("/api/auth/token", {
+      const resp = await OV.api("/api/v1/auth/token", {
         method: "POST", body: new URLSearchParams({ username: user, password: form.password.value }),
       });
       const answer = await resp.json();
