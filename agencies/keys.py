@@ -5,10 +5,16 @@ versa, and both rotations are registry events the auditor replays. A signing-key
 two-phase (the registry accepts the old key until the new one's effective block), so the file
 keeps the keys it replaced as ``retired``, newest first: its worker still knows (and may sign
 with) them while the registry does.
+
+The file also holds the agency's ``payload_key``: the only key its worker has for Temporal's
+payloads (``workflows.codec``), opening its own activities' inputs and nothing else. The operator
+derives it from the data key and writes it here (``onevisit keygen agency``, ``onevisit up``);
+the worker never holds the data key.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import secrets
@@ -29,6 +35,7 @@ class AgencyKeys:
     signing_key: bytes
     account_key: bytes
     retired: tuple[bytes, ...] = ()  # signing keys it replaced, newest first
+    payload_key: bytes | None = None  # its Temporal payloads' key (workflows.codec.payload_key)
 
     @property
     def signer(self) -> str:
@@ -41,7 +48,7 @@ class AgencyKeys:
 
     def rotated(self, new_signing_key: bytes) -> AgencyKeys:
         """These keys with ``new_signing_key`` signing and the current one retired."""
-        return AgencyKeys(self.agency, new_signing_key, self.account_key, (self.signing_key, *self.retired))
+        return dataclasses.replace(self, signing_key=new_signing_key, retired=(self.signing_key, *self.retired))
 
     @property
     def account(self) -> str:
@@ -64,6 +71,7 @@ class AgencyKeys:
                     "account_key": self.account_key.hex(),
                     "signer": self.signer,
                     "account": self.account,
+                    **({"payload_key": self.payload_key.hex()} if self.payload_key else {}),
                     **(
                         {
                             "retired_signing_keys": [k.hex() for k in self.retired],
@@ -82,4 +90,7 @@ class AgencyKeys:
     def load(cls, path: Path) -> AgencyKeys:
         data = json.loads(Path(path).read_text())
         retired = tuple(bytes.fromhex(k) for k in data.get("retired_signing_keys", []))
-        return cls(data["agency"], bytes.fromhex(data["signing_key"]), bytes.fromhex(data["account_key"]), retired)
+        payload_key = bytes.fromhex(data["payload_key"]) if data.get("payload_key") else None
+        return cls(
+            data["agency"], bytes.fromhex(data["signing_key"]), bytes.fromhex(data["account_key"]), retired, payload_key
+        )

@@ -5,6 +5,7 @@ one worker per agency holding only its own keys, and the Besu network the genera
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -77,6 +78,11 @@ def test_only_the_gateway_and_the_engine_reach_the_store():
     assert holders == ["engine", "gateway"]  # an agency worker holds its own keys, not the store
 
 
+def test_only_the_gateway_and_the_engine_hold_the_data_key():
+    holders = sorted(n for n, svc in OURS.items() if "ONEVISIT_DATA_KEY" in svc["environment"])
+    assert holders == ["engine", "gateway"]  # an agency worker has its payload key, in its own key file
+
+
 def test_only_the_gateway_holds_its_signing_key_and_the_engine_only_the_public_keyring():
     gateway, engine = OURS["gateway"], OURS["engine"]
     assert gateway["environment"]["ONEVISIT_GATEWAY_KEY"] == "/etc/onevisit/gateway.pem"
@@ -104,6 +110,54 @@ def test_keygen_gateway_writes_the_key_and_adds_it_to_the_keyring(tmp_path):
     assert len(json.loads(keyring.read_text())["keys"]) == 2
     again = keygen_gateway(tmp_path / "g1.pem", keyring)
     assert again.returncode == 2 and "never overwritten" in again.stderr
+
+
+def keygen(*argv: str, data_key: str | None) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "ONEVISIT_DATA_KEY"}
+    return subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "keygen", *argv],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        env={**env, **({"ONEVISIT_DATA_KEY": data_key} if data_key else {})},
+    )
+
+
+def test_keygen_gives_an_agency_its_payload_key_derived_from_the_data_key(tmp_path):
+    from agencies.keys import AgencyKeys
+    from workflows.codec import agency_recipient, payload_key
+
+    data_key = Fernet.generate_key().decode()
+    assert keygen("agency", "tax", "-o", str(tmp_path / "tax.json"), data_key=data_key).returncode == 0
+    assert AgencyKeys.load(tmp_path / "tax.json").payload_key == payload_key(data_key, agency_recipient("tax"))
+    assert keygen("agency", "bank", "-o", str(tmp_path / "bank.json"), data_key=None).returncode == 0
+    assert AgencyKeys.load(tmp_path / "bank.json").payload_key is None  # as deploy/besu/generate.py makes them
+    refused = keygen("payload", "bank", "-o", str(tmp_path / "bank.json"), data_key=None)
+    assert refused.returncode == 2 and "set ONEVISIT_DATA_KEY" in refused.stderr
+    wrong = keygen("payload", "tax", "-o", str(tmp_path / "bank.json"), data_key=data_key)
+    assert wrong.returncode == 2 and "holds bank's keys" in wrong.stderr
+    before = AgencyKeys.load(tmp_path / "bank.json")
+    assert keygen("payload", "bank", "-o", str(tmp_path / "bank.json"), data_key=data_key).returncode == 0
+    after = AgencyKeys.load(tmp_path / "bank.json")
+    assert after.payload_key == payload_key(data_key, agency_recipient("bank"))
+    assert (after.signing_key, after.account_key) == (before.signing_key, before.account_key)
+
+
+def test_an_agency_worker_without_its_payload_key_refuses_to_start_and_never_falls_back_on_the_data_key(tmp_path):
+    from agencies.keys import AgencyKeys
+
+    AgencyKeys.generate("tax").save(tmp_path / "keys" / "tax.json")  # an older file: no payload key
+    env = {k: v for k, v in os.environ.items() if k != "ONEVISIT_START_AFTER"}
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "worker", "agency", "tax"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        env={**env, "ONEVISIT_DATA_DIR": str(tmp_path), "ONEVISIT_DATA_KEY": Fernet.generate_key().decode()},
+    )
+    assert done.returncode == 2 and "holds no payload_key" in done.stderr and "keygen payload tax" in done.stderr
 
 
 def test_named_volumes_are_declared_and_the_image_holds_every_package():

@@ -5,10 +5,15 @@ verify and close, the whole ledger reconciles with the store, and the store is P
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
+import psutil
 import psycopg
 import pytest
 
+from agencies.directory import AGENCIES
+from agencies.keys import AgencyKeys
 from gateway import migrate
 from tests.fixtures.stack import application, wait_all_ended
 
@@ -35,3 +40,27 @@ def test_split_processes_on_postgresql_register_verify_and_reconcile(split_stack
         assert handoffs == 3 * 6  # five steps and the closing record each
         assert conn.execute("SELECT version_num FROM alembic_version").fetchone()[0] == migrate.head()
     assert not (stack.data_dir / "onevisit.db").exists()  # nothing went to the embedded SQLite store
+
+
+def environment_of(process: psutil.Process) -> dict[str, str]:
+    """What the process holds in its environment, read as the kernel keeps it."""
+    entries = Path(f"/proc/{process.pid}/environ").read_bytes().split(b"\0")
+    return dict(e.decode(errors="replace").partition("=")[::2] for e in entries if e)
+
+
+def test_an_agency_worker_holds_its_own_keys_and_never_the_data_key(split_stack):
+    """The data key opens every case's application and every payload in Temporal: the operator's
+    processes hold it (here in their environment, as in production), the agencies' workers do not;
+    each runs its steps (the registrations above complete) with its own payload key alone."""
+    parts = {" ".join(p.cmdline()[-3:]): p for p in psutil.Process(split_stack.proc.pid).children()}
+    engine = parts["gateway.cli worker engine"]
+    assert "ONEVISIT_DATA_KEY" in environment_of(engine)  # so the agencies' lack of it means something
+    for name in AGENCIES:
+        worker = parts[f"worker agency {name}"]
+        assert not any(k == "ONEVISIT_DATA_KEY" for k in environment_of(worker)), name
+        own = AgencyKeys.load(split_stack.data_dir / "keys" / f"{name}.json").payload_key
+        assert own is not None and own not in {
+            AgencyKeys.load(split_stack.data_dir / "keys" / f"{other}.json").payload_key
+            for other in AGENCIES
+            if other != name
+        }
