@@ -1,10 +1,12 @@
 """Faults on the real embedded stack, with cases in flight: the whole stack killed with SIGKILL at
 random moments (Temporal, the ledger, the workers and the gateway at once) and started again, and
 the ledger node frozen for a while. Every case completes; each agency acted once per step, signed
-once per step and anchored each handoff once; `onevisit audit ledger` is clean."""
+once per step and anchored each handoff once; `onevisit audit ledger` is clean. Last, a clean
+stop (SIGTERM) leaves no part running, and `up` again resumes with all the data."""
 
 from __future__ import annotations
 
+import json
 import random
 import signal
 import sqlite3
@@ -42,7 +44,7 @@ def submit(stack: RunningStack, n: int) -> list[str]:
     ids = []
     for _ in range(n):
         key = {"Idempotency-Key": f"faults-{uuid.uuid4().hex}"}
-        resp = httpx.post(f"{stack.url}/api/cases", json=application(), headers=headers | key, timeout=60)
+        resp = httpx.post(f"{stack.url}/api/v1/cases", json=application(), headers=headers | key, timeout=60)
         assert resp.status_code == 201, resp.text
         ids.append(resp.json()["case_id"])
     return ids
@@ -81,7 +83,7 @@ def test_kill_9_of_the_whole_stack_and_a_frozen_ledger_lose_and_repeat_nothing(t
         chain = LedgerClient(stack.health["ledger_rpc"], read_deployment(data / "deployment.json")[0])
         for case_id, case in cases.items():
             done = [s for s in case["steps"] if s["state"] == "completed"]
-            evidence = httpx.get(f"{stack.url}/api/cases/{case_id}/evidence", headers=auditor, timeout=60).json()
+            evidence = httpx.get(f"{stack.url}/api/v1/cases/{case_id}/evidence", headers=auditor, timeout=60).json()
             handoffs = [i["handoff"]["hash"] for i in evidence["handoffs"]]
             assert len(handoffs) == len(set(handoffs)) == len(done) + 1  # one per step and the closing, none twice
             assert evidence["handoffs"][-1]["handoff"]["hash"] == case["closing"]  # the trail ends in its closing
@@ -103,6 +105,23 @@ def test_kill_9_of_the_whole_stack_and_a_frozen_ledger_lose_and_repeat_nothing(t
             assert count(security, "SELECT count(*) FROM issued WHERE case_id=? AND kind='seal'", case_id) == 5
         audit = stack.cli("audit", "ledger", "--url", stack.url)
         assert audit.returncode == 0, audit.stdout + audit.stderr
+
+        # last, a clean stop: SIGTERM stops every part, and up again resumes with all the data
+        case_id = ids[0]
+        before = json.loads(stack.cli("status", case_id, "--url", stack.url, "--json", check=True).stdout)
+        deployment, children = stack.deployment(), psutil.Process(stack.proc.pid).children(recursive=True)
+        assert len(children) >= 4  # temporal, ledger, the workers (engine and every agency), gateway
+        stack.stop()
+        assert stack.proc.returncode == 0
+        gone, alive = psutil.wait_procs(children, timeout=120)  # a hang guard: up waited for them already
+        assert not alive, f"still running after stop: {[p.cmdline() for p in alive]}"
+        stack = start_stack(data)
+        again = json.loads(stack.cli("status", case_id, "--url", stack.url, "--json", check=True).stdout)
+        assert again == before
+        assert stack.cli("audit", "verify", case_id, "--url", stack.url).returncode == 0
+        assert stack.deployment() == deployment  # contracts deployed once, on the first start
+        new = wait_all_ended(stack, submit(stack, 1))  # the ledger and the engine carry on
+        assert [c["status"] for c in new.values()] == ["completed"]
     finally:
         if stack.proc.poll() is None:
             stack.stop()
