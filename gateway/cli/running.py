@@ -359,7 +359,9 @@ def worker_agency(
 def worker_all(anchor_mode: AnchorMode = "single") -> None:
     """The engine's worker and every agency's worker in one process (what `onevisit up` runs on one
     machine): one import, one Temporal connection; each agency still on its own task queue with
-    only its own keys in its adapter."""
+    only its own keys in its adapter. The connection's codec is the operator's (this process holds
+    the data key for the engine anyway): it seals each agency's inputs for that agency as
+    `worker agency NAME` would, and opens them."""
     _check_anchor_mode(anchor_mode)
     from agencies.directory import AGENCIES
     from gateway.app import connect_temporal

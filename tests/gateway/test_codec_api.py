@@ -46,6 +46,21 @@ async def test_a_payload_not_sealed_with_our_key_is_refused_by_name(in_process_g
     assert bad.status_code == 422 and bad.json()["detail"][0]["msg"].startswith("not Temporal payloads")
 
 
+async def test_an_auditor_reads_what_was_sealed_for_an_agency_too(in_process_gateway, tmp_path):
+    """An activity's input for the tax bureau and the bureau's result, each sealed with the tax
+    bureau's own payload key, which the operator derives from the data key: the decoder reads both."""
+    from workflows.codec import AgencyCodec, agency_recipient, payload_key
+
+    key = (tmp_path / "keys" / "data.key").read_text().strip()
+    [plain] = pydantic_data_converter.payload_converter.to_payloads([{"credit_code": "91370102MA3C4XQX1K"}])
+    [sealed] = await AgencyCodec("tax", payload_key(key, agency_recipient("tax"))).encode([plain])
+    resp = in_process_gateway.http.post(
+        "/api/v1/codec/decode", json={"payloads": [as_json(sealed)]}, headers=in_process_gateway.login("auditor")
+    )
+    assert resp.status_code == 200, resp.text
+    assert base64.b64decode(resp.json()["payloads"][0]["data"]) == plain.data
+
+
 def test_an_admin_reads_no_payload(in_process_gateway):
     resp = in_process_gateway.http.post(
         "/api/v1/codec/decode", json={"payloads": []}, headers=in_process_gateway.login("admin")
