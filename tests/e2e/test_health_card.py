@@ -14,7 +14,7 @@ from stdnum import luhn
 
 from agencies.health import dynamic_code, read_dynamic_code
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("health-card")]  # beside the registrations' stack
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("stack")]  # on the registrations' stack
 EXAMPLE = Path(__file__).parents[2] / "examples" / "health-card.json"
 PIN = json.loads(EXAMPLE.read_text())["pin"]
 

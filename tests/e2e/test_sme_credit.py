@@ -16,7 +16,7 @@ import pytest
 from agencies.consent import CATEGORIES
 from tests.fixtures.stack import ROOT, application, write_application
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("sme-credit")]  # beside the registrations' stack
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("stack")]  # on the registrations' stack
 
 CONSENT, LOAN = ROOT / "examples" / "sme-credit-consent.json", ROOT / "examples" / "sme-credit.json"
 

@@ -20,7 +20,7 @@ from tests.fixtures.stack import ROOT, application, start_stack, write_applicati
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("restart")]
 
-BURN_S = 240  # the CPU burners end by themselves after this, whatever happens to the test
+BURN_S = 20  # the burners load the start-up's busiest part (imports, Temporal, the ledger), then end
 
 
 def burners(n: int) -> list[subprocess.Popen]:

@@ -13,7 +13,7 @@ from tests.fixtures.stack import application, write_application
 from tests.web.conftest import PHONE, assert_accessible
 from tests.web.test_applicant_browser import sign_in
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("sme-credit")]
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("stack")]
 LIVE_S = 300_000  # ms: a hang guard for a case to move on a busy machine, not a window
 
 

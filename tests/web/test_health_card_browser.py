@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 from tests.web.conftest import PHONE, assert_accessible
 from tests.web.test_applicant_browser import sign_in
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("health-card")]  # beside the registrations' stack
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("stack")]  # on the registrations' stack
 LIVE_S = 300_000  # ms: a hang guard for a case to move on a busy machine, not a window
 
 
