@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from fpdf import FPDF
@@ -22,7 +22,7 @@ from fpdf.enums import WrapMode
 
 from agencies.directory import AGENCIES
 from agencies.identifiers import validate_uscc
-from agencies.paper import FONT, INK, RED, chinese_date, clean, font_path
+from agencies.paper import INK, RED, begin, chinese_date, clean, double_frame
 
 CHINA = timezone(timedelta(hours=8), "CST")  # the date a certificate gives is Beijing time's
 
@@ -223,21 +223,8 @@ def render_certificate(cert: Certificate) -> bytes:
     pdf = _Sheet(orientation="P", unit="mm", format="A4")
     pdf.set_auto_page_break(True, margin=20)
     pdf.set_margins(LEFT, 20, LEFT)
-    pdf.add_font(FONT, fname=font_path())
-    pdf.set_creation_date(datetime.combine(cert.issued_on, datetime.min.time(), tzinfo=UTC))
-    pdf.set_title(f"{cert.title_zh} {cert.company_name} {cert.uscc}")
-    pdf.set_subject(cert.title_en)
-    pdf.set_author(cert.agency_zh)
-    pdf.set_creator("OneVisit")
-    pdf.set_lang("zh-CN")
-    pdf.add_page()
-    pdf.set_font(FONT, size=12)
-
-    pdf.set_draw_color(*RED)
-    pdf.set_line_width(1.0)
-    pdf.rect(10, 10, 190, 277)
-    pdf.set_line_width(0.3)
-    pdf.rect(12.5, 12.5, 185, 272)
+    begin(pdf, cert.issued_on, f"{cert.title_zh} {cert.company_name} {cert.uscc}", cert.title_en, cert.agency_zh)
+    double_frame(pdf, 10, 10, 190, 277, 1.0)
 
     pdf.set_text_color(*RED)
     pdf.set_font_size(24)

@@ -15,7 +15,7 @@ The font, the check on text and the QR drawing are every agency document's (``ag
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 import segno
@@ -24,7 +24,7 @@ from fpdf.enums import MethodReturnValue, WrapMode
 
 from agencies.identifiers import JINAN_CITY, JINAN_DIVISIONS, validate_uscc
 from agencies.names import FORMS
-from agencies.paper import FONT, INK, RED, chinese_date, clean, draw_qr, font_path
+from agencies.paper import INK, RED, begin, chinese_date, clean, double_frame, draw_qr
 from agencies.paper import UnsafeText as UnsafeText  # what LicenceDocument raises, named here too
 from agencies.register import LicenceStatus
 
@@ -220,21 +220,8 @@ def render_licence(doc: LicenceDocument) -> bytes:
     pdf = _Licence(orientation="L", unit="mm", format="A4")
     pdf.set_auto_page_break(False)
     pdf.set_margins(0, 0, 0)
-    pdf.add_font(FONT, fname=font_path())
-    pdf.set_creation_date(datetime.combine(doc.issued_on, datetime.min.time(), tzinfo=UTC))
-    pdf.set_title(f"{TITLE} {doc.company_name} {doc.uscc}")
-    pdf.set_subject("电子营业执照")
-    pdf.set_creator("OneVisit")
-    pdf.set_lang("zh-CN")
-    pdf.add_page()
-    pdf.set_font(FONT, size=12)
-
-    # frame
-    pdf.set_draw_color(*RED)
-    pdf.set_line_width(1.2)
-    pdf.rect(8, 8, 281, 194)
-    pdf.set_line_width(0.3)
-    pdf.rect(10.5, 10.5, 276, 189)
+    begin(pdf, doc.issued_on, f"{TITLE} {doc.company_name} {doc.uscc}", "电子营业执照")
+    double_frame(pdf, 8, 8, 281, 194, 1.2)
 
     # code, top left
     pdf.set_text_color(*INK)

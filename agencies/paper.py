@@ -6,7 +6,7 @@ them, the colours, and QR codes drawn as vectors."""
 from __future__ import annotations
 
 import unicodedata
-from datetime import date
+from datetime import UTC, date, datetime
 
 import segno
 from fpdf import FPDF
@@ -43,6 +43,29 @@ def font_path() -> str:
     import pylopdf_fonts_zh_cn
 
     return str(pylopdf_fonts_zh_cn.serif_path())
+
+
+def begin(pdf: FPDF, issued_on: date, title: str, subject: str, author: str | None = None) -> None:
+    """The document's font, metadata (dated the day it was issued, in Chinese) and first page."""
+    pdf.add_font(FONT, fname=font_path())
+    pdf.set_creation_date(datetime.combine(issued_on, datetime.min.time(), tzinfo=UTC))
+    pdf.set_title(title)
+    pdf.set_subject(subject)
+    if author is not None:
+        pdf.set_author(author)
+    pdf.set_creator("OneVisit")
+    pdf.set_lang("zh-CN")
+    pdf.add_page()
+    pdf.set_font(FONT, size=12)
+
+
+def double_frame(pdf: FPDF, x: float, y: float, w: float, h: float, outer_width: float) -> None:
+    """The red frame official papers carry: a heavy rule and a thin one 2.5 mm inside it."""
+    pdf.set_draw_color(*RED)
+    pdf.set_line_width(outer_width)
+    pdf.rect(x, y, w, h)
+    pdf.set_line_width(0.3)
+    pdf.rect(x + 2.5, y + 2.5, w - 5, h - 5)
 
 
 def draw_qr(pdf: FPDF, qr: segno.QRCode, x: float, y: float, size: float) -> None:
