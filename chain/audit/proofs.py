@@ -120,17 +120,32 @@ _QUANTITY = re.compile(r"0[xX][0-9a-fA-F]+")
 
 
 def _int(value: Any, what: str) -> int:
-    if isinstance(value, int) and not isinstance(value, bool):
+    if isinstance(value, str):  # the usual: eth_getProof's quantities
+        if _QUANTITY.fullmatch(value):
+            return int(value[2:], 16)
+    elif isinstance(value, int) and not isinstance(value, bool):
         return value
-    if isinstance(value, (bytes, bytearray)):
+    elif isinstance(value, (bytes, bytearray)):
         return int.from_bytes(value, "big")
-    if isinstance(value, str) and _QUANTITY.fullmatch(value):
-        return int(value[2:], 16)
     raise VerificationError("proof-format", f"{what} {value!r} is not a quantity")
 
 
-def _node(raw: bytes) -> list:
-    """A trie node from its RLP: a branch (17 items) or an extension or leaf (2)."""
+# The usual branch node (the hot path of an audit): its 16 children each empty (0x80) or a 32-byte
+# hash (0xa0 ...), its value empty. Checked whole by one regular expression, then read in place:
+# _SKIP[k] passes over the first k children to the k-th. Any other node is decoded item by item
+# (decode_item); either way the same children for the same bytes.
+_BRANCH = re.compile(rb"(?:\x80|\xa0.{32}){16}\x80", re.DOTALL)
+_SKIP = [re.compile(rb"(?:\x80|\xa0.{32}){%d}" % k, re.DOTALL) for k in range(16)]
+
+
+def _node(raw: bytes) -> list | tuple[bytes, int]:
+    """A trie node from its RLP: a branch (17 items) or an extension or leaf (2); the usual branch
+    (``_BRANCH``) as (its RLP, where its first child starts), its children read when needed."""
+    first = raw[0]
+    if first == 0xF9 or first == 0xF8:  # a list whose length takes 2 (or 1) bytes
+        start = first - 0xF6
+        if int.from_bytes(raw[1:start], "big") == len(raw) - start and _BRANCH.fullmatch(raw, start):
+            return raw, start
     try:
         node, end = decode_item(raw)
     except (ValueError, IndexError) as exc:
@@ -140,52 +155,99 @@ def _node(raw: bytes) -> list:
     return node
 
 
+class NodeCache:
+    """What one verification has read of trie nodes, shared by all the proofs it checks (of one
+    bundle: the blocks' states share most of their nodes): each node as given (hex) -> its bytes
+    and keccak, and each node's decoding by that keccak. Both are functions of their keys alone,
+    so sharing them changes no verdict: a proof still reaches a node only through the reference
+    its parent holds, and only a node the proof itself lists (``_nodes`` per proof). Make one per
+    verification; never share one with another bundle's."""
+
+    __slots__ = ("given", "decoded", "keys")
+
+    def __init__(self) -> None:
+        self.given: dict[str | bytes, tuple[bytes, bytes] | None] = {}  # None: the empty trie's b'\x80'
+        self.decoded: dict[bytes, list | tuple[bytes, int]] = {}  # as _node reads them
+        self.keys: dict[bytes, bytes] = {}  # address or slot -> its keccak, the key of its trie path
+
+    def key(self, data: bytes) -> bytes:
+        found = self.keys.get(data)
+        if found is None:
+            found = self.keys[data] = keccak(data)
+        return found
+
+
+_UNREAD = object()
+
+
 def _nodes(
-    check: str, nodes: Any, what: str, into: dict[bytes, Any] | None = None, seen: set | None = None
-) -> dict[bytes, Any]:
-    """hash -> node (its RLP, an RLP list; decoded in place once a path reaches it), for every node
-    of a proof; ``seen``: the nodes (as given) already in ``into``, so that nodes repeated across
-    proofs are read once."""
+    check: str, nodes: Any, what: str, into: dict[bytes, bytes] | None = None, cache: NodeCache | None = None
+) -> dict[bytes, bytes]:
+    """hash -> node's RLP, for every node of a proof, added to ``into``; ``cache``: the nodes (as
+    given) already read in this verification, each read (hex-decoded, hashed) once."""
     if not isinstance(nodes, (list, tuple)):
         raise VerificationError("proof-format", f"{what} is not a list of nodes")
     out = {} if into is None else into
+    given = cache.given if cache is not None else {}
     for i, n in enumerate(nodes):
-        if seen is not None:
-            if n in seen:
-                continue
-            seen.add(n)
-        raw = _bytes(n, f"{what}[{i}]")
-        if raw == b"\x80":  # the empty trie, as anvil lists an empty storage: its root is BLANK_ROOT
-            continue
-        if not raw or raw[0] < 0xC0:
-            raise VerificationError(check, f"{what}[{i}] is not a trie node")
-        out.setdefault(keccak(raw), raw)  # decoded when a path reaches it (_lookup)
+        found = given.get(n, _UNREAD) if isinstance(n, (str, bytes)) else _UNREAD
+        if found is _UNREAD:
+            raw = _bytes(n, f"{what}[{i}]")
+            if raw == b"\x80":  # the empty trie, as anvil lists an empty storage: its root is BLANK_ROOT
+                found = None
+            elif not raw or raw[0] < 0xC0:
+                raise VerificationError(check, f"{what}[{i}] is not a trie node")
+            else:
+                found = (keccak(raw), raw)  # decoded when a path reaches it (_lookup)
+            if isinstance(n, (str, bytes)):
+                given[n] = found
+        if found is not None and found[0] not in out:
+            out[found[0]] = found[1]
     return out
 
 
 _NIBBLE = {c: i for i, c in enumerate("0123456789abcdef")}
 
 
-def _lookup(check: str, root: bytes, key: bytes, nodes: dict[bytes, Any], what: str) -> bytes:
+def _lookup(
+    check: str,
+    root: bytes,
+    key: bytes,
+    nodes: dict[bytes, bytes],
+    what: str,
+    decoded: dict[bytes, list | tuple[bytes, int]] | None = None,
+) -> bytes:
     """The value at ``key`` in the trie of ``root`` as ``nodes`` (by hash) prove it; b'' when the
-    proof shows the key absent. A node the path needs and the proof lacks is a failure."""
+    proof shows the key absent. A node the path needs and the proof lacks is a failure.
+    ``decoded``: hash -> node, the nodes decoded so far in this verification (NodeCache)."""
     if root == BLANK_ROOT:
         return b""
+    if decoded is None:
+        decoded = {}
     path, at, ref = key.hex(), 0, root  # nibbles as hex digits
     while True:
         if isinstance(ref, bytes):
             if ref == b"":
                 return b""
-            node = nodes.get(ref) if len(ref) == 32 else None
-            if node is None:
+            raw = nodes.get(ref) if len(ref) == 32 else None
+            if raw is None:
                 raise VerificationError(check, f"{what} does not lead from root 0x{root.hex()}: no node 0x{ref.hex()}")
-            if isinstance(node, bytes):
+            node = decoded.get(ref)
+            if node is None:
                 try:
-                    node = nodes[ref] = _node(node)
+                    node = decoded[ref] = _node(raw)
                 except ValueError as exc:
                     raise VerificationError(check, f"{what} has a node 0x{ref.hex()} that is {exc}") from exc
         else:
             node = ref  # a node under 32 bytes, inlined in its parent
+        if node.__class__ is tuple:  # the usual branch (_BRANCH): no value, the child read in place
+            if at == len(path):
+                value = b""
+                break
+            body, pos = node
+            pos = _SKIP[_NIBBLE[path[at]]].match(body, pos).end()
+            ref, at = (body[pos + 1 : pos + 33] if body[pos] == 0xA0 else b""), at + 1
+            continue
         if len(node) == 17:  # branch
             if at == len(path):
                 value = node[16]
@@ -211,13 +273,14 @@ def _lookup(check: str, root: bytes, key: bytes, nodes: dict[bytes, Any], what: 
     return value
 
 
-StateNodes = tuple[dict[bytes, Any], set]  # (hash -> node, the nodes as given) read under one state root
+StateNodes = dict[bytes, bytes]  # hash -> node: the state trie's nodes read under one state root
 
 
 class ProvenStorage:
     """One account's eth_getProof answer, checked from a state root once (steps (1)-(3)); then the
     value of any slot it answered (steps (4)-(5)), each node read once for all slots (and only the
-    nodes of the slots asked for)."""
+    nodes of the slots asked for). ``state_nodes``: the state trie's nodes already read under
+    that root (for other accounts); ``cache``: the verification's NodeCache (else its own)."""
 
     def __init__(
         self,
@@ -225,8 +288,10 @@ class ProvenStorage:
         address: bytes | str,
         proof: Mapping[str, Any],
         state_nodes: StateNodes | None = None,
+        cache: NodeCache | None = None,
     ):
-        self.account = verify_account_proof(state_root, address, proof, state_nodes)
+        self._cache = NodeCache() if cache is None else cache
+        self.account = verify_account_proof(state_root, address, proof, state_nodes, self._cache)
         entries = proof.get("storageProof")
         if not isinstance(entries, (list, tuple)):
             raise VerificationError("proof-format", "storageProof is not a list")
@@ -234,8 +299,7 @@ class ProvenStorage:
         for e in entries:
             if isinstance(e, Mapping):
                 self._entries.setdefault(_int(e.get("key"), "storage key"), e)
-        self._nodes: dict[bytes, Any] = {}  # the nodes of the entries asked for so far, by hash
-        self._seen: set = set()
+        self._nodes: dict[bytes, bytes] = {}  # the nodes of the entries asked for so far, by hash
 
     def value(self, slot: int) -> int:
         # (1) proof-format: the answer's entry for this slot
@@ -245,16 +309,20 @@ class ProvenStorage:
         if entry is None:
             raise VerificationError("proof-format", f"no storageProof entry for slot {hex(slot)}")
         # (4) storage-proof
-        _nodes("storage-proof", entry.get("proof"), "storageProof proof", self._nodes, self._seen)
-        key = keccak(slot.to_bytes(32, "big"))
-        raw = _lookup("storage-proof", self.account.storage_root, key, self._nodes, "storageProof proof")
+        _nodes("storage-proof", entry.get("proof"), "storageProof proof", self._nodes, self._cache)
+        key = self._cache.key(slot.to_bytes(32, "big"))
+        raw = _lookup(
+            "storage-proof", self.account.storage_root, key, self._nodes, "storageProof proof", self._cache.decoded
+        )
         try:
             value = int.from_bytes(_rlp_string(raw), "big") if raw else 0
         except ValueError as exc:
             raise VerificationError("storage-proof", f"the proven leaf is not a value: {exc}") from exc
-        # (5) storage-claim
-        if "value" in entry and _int(entry["value"], "storage value") != value:
-            raise VerificationError("storage-claim", f"value {entry['value']} is not the proven {hex(value)}")
+        # (5) storage-claim (as eth_getProof writes the proven value, or any quantity equal to it)
+        if "value" in entry:
+            claimed = entry["value"]
+            if claimed != hex(value) and _int(claimed, "storage value") != value:
+                raise VerificationError("storage-claim", f"value {claimed} is not the proven {hex(value)}")
         return value
 
 
@@ -266,19 +334,24 @@ def _rlp_string(raw: bytes) -> bytes:
 
 
 def verify_account_proof(
-    state_root: bytes | str, address: bytes | str, proof: Mapping[str, Any], state_nodes: StateNodes | None = None
+    state_root: bytes | str,
+    address: bytes | str,
+    proof: Mapping[str, Any],
+    state_nodes: StateNodes | None = None,
+    cache: NodeCache | None = None,
 ) -> ProvenAccount:
     """Steps (1)-(3): the account ``proof`` (an eth_getProof answer) shows under ``state_root``;
-    ``state_nodes``: the state trie's nodes already read under that root (for other accounts)."""
+    ``state_nodes``: the state trie's nodes already read under that root (for other accounts);
+    ``cache``: the verification's NodeCache."""
     # (1) proof-format
     root = _bytes(state_root, "state root", 32)
     addr = _bytes(address, "address", 20)
     if not isinstance(proof, Mapping) or "accountProof" not in proof:
         raise VerificationError("proof-format", "not an eth_getProof answer (no accountProof)")
     # (2) account-proof
-    into, seen = state_nodes if state_nodes is not None else ({}, set())
-    nodes = _nodes("account-proof", proof["accountProof"], "accountProof", into, seen)
-    raw = _lookup("account-proof", root, keccak(addr), nodes, "accountProof")
+    cache = NodeCache() if cache is None else cache
+    nodes = _nodes("account-proof", proof["accountProof"], "accountProof", state_nodes, cache)
+    raw = _lookup("account-proof", root, cache.key(addr), nodes, "accountProof", cache.decoded)
     if raw:
         try:
             leaf, end = decode_item(raw)
@@ -292,16 +365,22 @@ def verify_account_proof(
         account = ProvenAccount(int.from_bytes(nonce, "big"), int.from_bytes(balance, "big"), storage_root, code_hash)
     else:
         account = ProvenAccount(0, 0, BLANK_ROOT, EMPTY_CODE_HASH)
-    # (3) account-claim: what the answer says beside the proof must be what the proof shows
-    claims = {
-        "nonce": (_int, account.nonce),
-        "balance": (_int, account.balance),
-        "storageHash": (lambda v, w: _bytes(v, w, 32), account.storage_root),
-        "codeHash": (lambda v, w: _bytes(v, w, 32), account.code_hash),
-    }
-    for name, (parse, proven) in claims.items():
-        if name in proof and parse(proof[name], name) != proven:
-            raise VerificationError("account-claim", f"{name} {proof[name]} is not the proven {proven!r}")
+    # (3) account-claim: what the answer says beside the proof must be what the proof shows (as
+    # eth_getProof writes it, or in any other form that parses to it)
+    for name, proven in (
+        ("nonce", account.nonce),
+        ("balance", account.balance),
+        ("storageHash", account.storage_root),
+        ("codeHash", account.code_hash),
+    ):
+        if name in proof:
+            claimed = proof[name]
+            if isinstance(proven, int):
+                same = claimed == hex(proven) or _int(claimed, name) == proven
+            else:
+                same = claimed == "0x" + proven.hex() or _bytes(claimed, name, 32) == proven
+            if not same:
+                raise VerificationError("account-claim", f"{name} {claimed} is not the proven {proven!r}")
     return account
 
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, replace
 
 from chain.anchors import Anchor, SignerSchedule
 from chain.audit.evidence import BlockProof, EvidenceBundle, EvidenceItem
-from chain.audit.proofs import ProvenStorage, StateNodes, agency_slots
+from chain.audit.proofs import NodeCache, ProvenStorage, StateNodes, agency_slots
 from chain.audit.trust import QbftValidators, TrustRoot
 from chain.errors import VerificationError
 from chain.header import Header, decode_header
@@ -41,18 +41,20 @@ Find = Callable[..., None]
 @dataclass
 class _Block:
     """One block's proof as judged: its header, if a quorum vouched for it; each contract's account
-    proof checked once, on first use (a VerificationError then is kept and reported per handoff)."""
+    proof checked once, on first use (a VerificationError then is kept and reported per handoff).
+    ``cache``: the bundle's trie nodes as read and decoded (one per verification, ``NodeCache``)."""
 
     proof: BlockProof
     header: Header | None
+    cache: NodeCache
     _storage: dict[str, ProvenStorage | VerificationError] = field(default_factory=dict)
-    _state: StateNodes = field(default_factory=lambda: ({}, set()))  # the state trie's nodes, read once
+    _state: StateNodes = field(default_factory=dict)  # the state trie's nodes, read once
 
     def storage(self, contract: str, address: str) -> ProvenStorage:
         if contract not in self._storage:
             proof = getattr(self.proof, contract)
             try:
-                self._storage[contract] = ProvenStorage(self.header.state_root, address, proof, self._state)
+                self._storage[contract] = ProvenStorage(self.header.state_root, address, proof, self._state, self.cache)
             except VerificationError as exc:
                 self._storage[contract] = exc
         found = self._storage[contract]
@@ -77,13 +79,14 @@ def check_proven(bundle: EvidenceBundle, anchors: dict[str, Anchor], trust: Trus
         )
         return 0
     blocks = _blocks(bundle, trust, find)
+    slots: dict[str, dict[str, int]] = {}  # agency -> its registry slots, for this bundle
     proven = 0
     for item, anchor in anchored:
         block = blocks.get(anchor.block_number)
         if block is None:
             claim = f"no proof for block {anchor.block_number}: its anchor is the operator's claim"
             find("unauthenticated", claim, item)
-        elif block.header is not None and _proven(block, item, anchor, trust, find):
+        elif block.header is not None and _proven(block, item, anchor, trust, find, slots):
             proven += 1
     return proven
 
@@ -91,6 +94,7 @@ def check_proven(bundle: EvidenceBundle, anchors: dict[str, Anchor], trust: Trus
 def _blocks(bundle: EvidenceBundle, trust: TrustRoot, find: Find) -> dict[int, _Block]:
     """block number -> its proof, the header set only when a quorum vouched for it (else a finding)."""
     out: dict[int, _Block] = {}
+    cache = NodeCache()  # this verification's alone: nothing read for another bundle is reused
     for n, proof in enumerate(bundle.proofs):
         try:
             header = decode_header(proof.header)
@@ -100,7 +104,7 @@ def _blocks(bundle: EvidenceBundle, trust: TrustRoot, find: Find) -> dict[int, _
         if header.number in out:
             find("header", f"proofs[{n}]: a second proof for block {header.number}")
             continue
-        out[header.number] = _Block(proof, header)
+        out[header.number] = _Block(proof, header, cache)
     if isinstance(trust.heads, QbftValidators):
         return _sealed(out, trust, find)
     cosigned, ignored = _cosigners(bundle, trust, {(b.header.number, b.header.hash) for b in out.values()})
@@ -154,14 +158,18 @@ def _cosigners(
     cosigned: dict[tuple[int, bytes], set[str]] = {}
     ignored: list[tuple[int | None, str]] = []
     numbers = {number: block_hash for number, block_hash in needed}
+    digests: dict[tuple, bytes] = {}  # (chain, blocks) -> their digest: the agencies cosign the same blocks
     for cp in bundle.checkpoints:
         if all(len(cosigned.get(b, ())) >= trust.heads.quorum for b in needed):
             break
         if cp.chain_id != trust.chain_id:
             ignored.append((None, f"one by {cp.signer} over chain {cp.chain_id}"))
             continue
+        refs = (cp.chain_id, *((ref.number, ref.hash) for ref in cp.blocks))
+        if refs not in digests:
+            digests[refs] = cp.digest()
         try:
-            signer = cp.recovered().lower()
+            signer = cp.recovered_address(digests[refs])
         except VerificationError:
             signer = None
         if signer != cp.signer.lower():
@@ -178,7 +186,9 @@ def _cosigners(
     return cosigned, ignored
 
 
-def _proven(block: _Block, item: EvidenceItem, anchor: Anchor, trust: TrustRoot, find: Find) -> bool:
+def _proven(
+    block: _Block, item: EvidenceItem, anchor: Anchor, trust: TrustRoot, find: Find, slots: dict[str, dict[str, int]]
+) -> bool:
     header, number = block.header, anchor.block_number
     if "0x" + header.hash.hex() != anchor.block_hash.lower():
         find("header", f"the anchor names block hash {anchor.block_hash}, the proven block {number} is another", item)
@@ -200,7 +210,10 @@ def _proven(block: _Block, item: EvidenceItem, anchor: Anchor, trust: TrustRoot,
         held = f"block {value}" if value else "nothing (never anchored)"
         find("ledger-proof", f"the ledger's state at block {number} holds {held} for {what}, not block {number}", item)
         return False
-    entry = _registry_entry(block, anchor.agency.lower(), trust, item, find)
+    agency_id = anchor.agency.lower()
+    if agency_id not in slots:
+        slots[agency_id] = agency_slots(agency_id)
+    entry = _registry_entry(block, slots[agency_id], trust, item, find)
     if entry is None:
         return False
     agency, signer = item.handoff.record.agency, item.handoff.signer.lower()
@@ -220,9 +233,9 @@ def _proven(block: _Block, item: EvidenceItem, anchor: Anchor, trust: TrustRoot,
     return True
 
 
-def _registry_entry(block: _Block, agency: str, trust: TrustRoot, item: EvidenceItem, find: Find):
-    """member -> value of the agency's registry entry in the block's state (None: a finding)."""
-    slots = agency_slots(agency)
+def _registry_entry(block: _Block, slots: dict[str, int], trust: TrustRoot, item: EvidenceItem, find: Find):
+    """member -> value of the agency's registry entry (``slots``: its members' slots) in the block's
+    state (None: a finding)."""
     try:
         registry = block.storage("registry", trust.registry)
         entry = {"signer": registry.value(slots["signer"]), "next_signer": registry.value(slots["next_signer"])}

@@ -6,23 +6,27 @@ of forged evidence, built here, named by its finding (whole reports compared wit
 from __future__ import annotations
 
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import rlp
 
 from chain.audit.case import Finding, Report, verify_case
-from chain.audit.evidence import EvidenceBundle
+from chain.audit.evidence import EvidenceBundle, EvidenceItem
 from chain.audit.proofs import agency_slots
 from chain.audit.trust import QbftValidators, TrustRoot, pin
 from chain.checkpoint import sign_checkpoint
 from chain.client import JsonRpc
+from chain.errors import VerificationError
 from chain.handoff import agency_id, step_id
 from chain.header import decode_header
 from chain.hexid import to_hex
+from chain.merkle import keccak
+from chain.node import LedgerNode, genesis_for
 from chain.proving import anchor_slot
 from chain.qbft import read_qbft_header
 from tests.chain.test_qbft import VALIDATORS, address, sealed
-from tests.fixtures.ledger import DeployedLedger
+from tests.fixtures.ledger import FUNDS, DeployedLedger, new_keys, onboard
 from tests.fixtures.onchain_trail import OnChainTrail, with_proofs
 
 
@@ -121,6 +125,28 @@ def test_a_block_without_its_proof_leaves_its_handoffs_unauthenticated(trail, pr
     message = f"no proof for block {first.anchor.block_number}: its anchor is the operator's claim"
     finding = Finding(check="unauthenticated", message=message, handoff=first.handoff.hash, step="name_check")
     assert verify_case(bundle, None, trust) == report(trail, [finding], len(trail.items) - 1)
+
+
+@pytest.mark.parametrize(
+    "signature",
+    [None, "0x" + "ff" * 65, "0x" + "11" * 64 + "1b", "0x1234", "not hex"],
+    ids=["genuine", "beyond_the_curve", "v_not_0_or_1", "short", "not_hex"],
+)
+def test_a_checkpoint_recovers_on_the_hot_path_as_it_recovers_in_full(proven, signature):
+    """``recovered_address`` (what check 15 uses) recovers what ``recovered`` does, in lower case,
+    and refuses what it refuses."""
+    for cp in proven.checkpoints:
+        cp = cp if signature is None else cp.model_copy(update={"signature": signature})
+        try:
+            expected = cp.recovered().lower()
+        except VerificationError as exc:
+            expected = exc.check
+        try:
+            got = cp.recovered_address()
+        except VerificationError as exc:
+            got = exc.check
+        assert got == expected == (cp.signer.lower() if signature is None else "checkpoint")
+        assert signature is not None or cp.recovered_address(cp.digest()) == got
 
 
 def test_checkpoints_from_too_few_agencies_vouch_for_nothing(trail, proven, trust, deployed):
@@ -345,6 +371,110 @@ def test_a_block_time_the_header_does_not_carry_is_found(trail, proven, trust):
 
 
 # Besu: the same proofs under headers sealed by QBFT validators (chain/qbft.py) -----------------
+
+
+@pytest.fixture(scope="module")
+def one_block(tmp_path_factory) -> tuple[OnChainTrail, EvidenceBundle, TrustRoot]:
+    """A trail two of whose handoffs (seal_approval, social_security: two agencies, neither step
+    depending on the other) were anchored in one block, proven, and its trust root: on a node of
+    its own that waits a second before sealing while the two agencies anchor at once."""
+    admin, keys = new_keys()
+    accounts = [admin.account, *(k.account for k in keys.values())]
+    genesis = genesis_for({a: FUNDS for a in accounts}, accounts)
+    node = LedgerNode(tmp_path_factory.mktemp("one-block"), genesis=genesis, block_time=0.01)
+    try:
+        deployed = onboard("embedded", node.start("127.0.0.1", 0), admin.account_key, keys)
+        trail = OnChainTrail.start(deployed).complete(until="business_licence")
+        signed = [trail.sign(step) for step in ("seal_approval", "social_security")]
+        trail.ledger  # noqa: B018 - made once, before the two threads use it
+        node.sealer.block_time = 1.0
+        with ThreadPoolExecutor(2) as pool:
+            anchors = list(pool.map(trail.anchor, signed))
+        node.sealer.block_time = 0.01
+        assert anchors[0].block_number == anchors[1].block_number
+        trail.items += [EvidenceItem(handoff=h, anchor=a) for h, a in zip(signed, anchors, strict=True)]
+        trail.add("tax_registration")
+        trust = pin(deployed.url, deployed.deployment.registry, deployed.deployment.ledger)
+        yield trail, with_proofs(trail.bundle(), deployed), trust
+    finally:
+        node.stop()
+
+
+def forged_node(node: str) -> str:
+    """Another node in the place of ``node`` (hex): a leaf claiming another value, a branch with
+    another child; well formed, so only its hash gives it away."""
+    items = rlp.decode(bytes.fromhex(node[2:]))
+    if len(items) == 2:
+        items[1] = rlp.encode(int.from_bytes(rlp.decode(items[1]), "big") + 1)
+    else:
+        k = next(i for i, child in enumerate(items) if child)
+        items[k] = items[k][:-1] + bytes([items[k][-1] ^ 1])
+    return "0x" + rlp.encode(items).hex()
+
+
+@pytest.mark.parametrize(
+    ("forged", "node", "elsewhere"),
+    [
+        ("social_security", -1, False),
+        ("seal_approval", -1, False),
+        ("seal_approval", 0, False),
+        ("social_security", -1, True),
+    ],
+    ids=[
+        "leaf_of_the_second_read",
+        "leaf_of_the_first_read",
+        "shared_root_in_the_first_read",
+        "leaf_whose_genuine_node_another_block_lists",
+    ],
+)
+def test_a_forged_node_is_found_though_its_block_is_read_for_another_handoff(one_block, forged, node, elsewhere):
+    """No cache poisoning: a block's proof is read once for all its handoffs and each node decoded
+    once per bundle, by its hash; yet a forged node in one handoff's entry of a block's ledger proof
+    (its leaf, or the root node it shares with the other handoff's entry) is a ledger-proof finding
+    for that handoff alone, whichever entry is read first, and even when another block's proof
+    lists the genuine node (each block's proof stands alone)."""
+    trail, proven, trust = one_block
+    item = trail.item(forged)
+    number = item.anchor.block_number
+    n = [h.number for h in (decode_header(p.header) for p in proven.proofs)].index(number)
+    ledger = proven.proofs[n].ledger
+    assert len(ledger["storageProof"]) == 2  # both handoffs' slots, in the one proof of the block
+    e = [i for i, e in enumerate(ledger["storageProof"]) if int(e["key"], 16) == anchor_slot(item.anchor)][0]
+    genuine = ledger["storageProof"][e]["proof"][node]
+    bundle = changed(proven, ["proofs", n, "ledger", "storageProof", e, "proof", node], forged_node(genuine))
+    if elsewhere:
+        bundle = changed(bundle, ["proofs", 0, "ledger", "storageProof", 0, "proof"], lambda nodes: [*nodes, genuine])
+    assert verify_case(bundle, None, trust) == report(
+        trail,
+        [
+            Finding(
+                check="ledger-proof",
+                message=f"block {number}: storage-proof: storageProof proof does not lead from root "
+                f"{ledger['storageHash']}: no node 0x{keccak(bytes.fromhex(genuine[2:])).hex()}",
+                handoff=item.handoff.hash,
+                step=forged,
+            )
+        ],
+        len(trail.items) - 1,
+    )
+    assert trail.items.index(trail.item("seal_approval")) < trail.items.index(trail.item("social_security"))
+    assert verify_case(proven, None, trust) == report(trail, [], len(trail.items))
+
+
+def test_a_forged_shared_node_after_the_genuine_one_is_read_leaves_the_proof_standing(one_block):
+    """The block's two entries share their root node: read (and hashed) with the first handoff's
+    entry, it proves the second's too, so a forged copy in the second's entry changes nothing
+    (the forged node, under its own hash, is never reached)."""
+    trail, proven, trust = one_block
+    item = trail.item("social_security")
+    n = [decode_header(p.header).number for p in proven.proofs].index(item.anchor.block_number)
+    e = [
+        i
+        for i, e in enumerate(proven.proofs[n].ledger["storageProof"])
+        if int(e["key"], 16) == anchor_slot(item.anchor)
+    ][0]
+    bundle = changed(proven, ["proofs", n, "ledger", "storageProof", e, "proof", 0], forged_node)
+    assert verify_case(bundle, None, trust) == report(trail, [], len(trail.items))
 
 
 def qbft_bundle(proven: EvidenceBundle, signers: list[bytes]) -> EvidenceBundle:
