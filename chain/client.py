@@ -34,7 +34,6 @@ ADMIN_GAS = 400_000
 DEPLOY_GAS = 5_000_000
 ROTATION_BLOCKS = 20  # by default a new signing key takes over this many blocks after the head
 TIP = 1_000_000_000  # 1 gwei to the block's producer, where the chain charges fees at all
-FIRST_POLL_S = 0.04  # before the first look for a receipt
 FEES_FOR_S = 2.0  # how long a sender reuses the fee fields it read (re-read at once when refused)
 ANCHOR_SELECTOR = function_signature_to_4byte_selector("anchor(bytes32,bytes32,bytes32)")
 HANDOFF_ANCHORED = keccak(text="HandoffAnchored(bytes32,bytes32,bytes32,bytes32,address)")
@@ -406,10 +405,10 @@ class Sender:
         return self._fees[1]
 
     def _raw_receipt(self, tx_hash: str) -> dict[str, Any]:
-        """Poll for the receipt: first after FIRST_POLL_S (a transaction is not in a block sooner
-        on the embedded node, which seals 50 ms after the first pending one), then more slowly."""
+        """Poll for the receipt at once, then more and more slowly: the embedded node holds a poll
+        for a transaction in its pool until the block is sealed (one request, ``chain.node.rpc``);
+        Besu and anvil answer null until then, and are asked again after 20, 30, 45... ms (100 ms apart at most)."""
         deadline, pause = time.monotonic() + self.receipt_timeout, 0.02
-        time.sleep(FIRST_POLL_S)
         while True:
             receipt = self.ledger.rpc("eth_getTransactionReceipt", tx_hash)
             if receipt is not None:

@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--genesis", type=Path)
-    parser.add_argument("--block-time", type=float, default=0.05)
+    parser.add_argument("--block-time", type=float, default=0.01)
     parser.add_argument("--max-block-txs", type=int, default=500)
     parser.add_argument("--ready-file", type=Path)
     parser.add_argument("--log-level", default="WARNING")

@@ -42,7 +42,7 @@ class LedgerNode:
         self,
         data_dir: str | Path,
         genesis: dict[str, Any] | None = None,
-        block_time: float = 0.05,
+        block_time: float = 0.01,
         max_block_txs: int = 500,
         synchronous: str = "FULL",
     ):

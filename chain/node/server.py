@@ -89,6 +89,7 @@ class _Handler(BaseHTTPRequestHandler):
         except JsonRefused as exc:
             self._refuse(exc.status, INVALID_REQUEST, str(exc))
             return
+        self.server.rpc.await_pending_receipt(body)  # outside the executing slots: waiting costs none
         if not self.server.executing.acquire(timeout=BUSY_WAIT_S):
             self._refuse(503, LIMIT_EXCEEDED, "the node is busy; try again")
             return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -192,3 +193,47 @@ def test_jsonrpc_envelope(node):
         timeout=60,
     ).json()
     assert fees["result"]["oldestBlock"] == "0x0"
+
+
+def _post(url: str, method: str, *params) -> dict:
+    body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}
+    return requests.post(url, json=body, timeout=30).json()
+
+
+def _raw_transfer(acct, to: str, nonce: int) -> str:
+    tx = {"to": to, "value": 1, "nonce": nonce, "gas": 21000, "maxFeePerGas": 10**10, "maxPriorityFeePerGas": 10**9}
+    return "0x" + bytes(acct.sign_transaction({**tx, "chainId": 1337}).raw_transaction).hex()
+
+
+def test_receipt_request_for_a_pending_transaction_waits_for_its_block(data_dir, genesis, accounts, monkeypatch):
+    """The embedded node answers a receipt poll for a transaction in its pool once the block is
+    sealed (one request, not a run of nulls); waiting holds none of the executing slots, so a crowd
+    of waiting polls does not stop other requests; an unknown hash still answers null."""
+    from chain.node import rpc
+    from chain.node.server import MAX_EXECUTING
+
+    monkeypatch.setattr(rpc, "RECEIPT_WAIT_S", 60.0)  # the waits end with the blocks, not on time
+    alice, bob = accounts[:2]
+    node = LedgerNode(data_dir, genesis=genesis, block_time=3.0)  # blocks well after the polls: all must wait
+    node.start("127.0.0.1", 0)
+    try:
+        first = _post(node.url, "eth_sendRawTransaction", _raw_transfer(alice, bob.address, 0))["result"]
+        receipt = _post(node.url, "eth_getTransactionReceipt", first)["result"]
+        assert receipt is not None and receipt["transactionHash"] == first and receipt["status"] == "0x1"
+
+        sent = [
+            _post(node.url, "eth_sendRawTransaction", _raw_transfer(alice, bob.address, n))["result"]
+            for n in range(1, 1 + 2 * MAX_EXECUTING)
+        ]
+        with ThreadPoolExecutor(len(sent)) as pool:
+            waiting = [pool.submit(_post, node.url, "eth_getTransactionReceipt", h) for h in sent]
+            deadline = time.monotonic() + 30
+            while len(node.sealer.lock._waiters) < len(sent) and time.monotonic() < deadline:
+                time.sleep(0.01)  # until every poll waits on the sealer (the block is 0.4 s after the first)
+            assert len(node.sealer.lock._waiters) >= len(sent), "the receipt polls did not wait"
+            assert _post(node.url, "eth_blockNumber")["result"] == "0x1"  # answered while they wait, before the block
+            receipts = [w.result()["result"] for w in waiting]
+        assert [r["transactionHash"] for r in receipts] == sent and {r["blockNumber"] for r in receipts} == {"0x2"}
+        assert _post(node.url, "eth_getTransactionReceipt", "0x" + "ab" * 32)["result"] is None
+    finally:
+        node.stop()

@@ -79,3 +79,30 @@ def test_evm_failure_drops_only_the_culprit(data_dir, genesis, accounts, monkeyp
         assert hashes[1] in node.sealer.dropped
     finally:
         node.stop()
+
+
+def test_block_times_run_ahead_of_the_clock_by_a_bounded_lead(data_dir, genesis, accounts, monkeypatch):
+    """Blocks in a burst get whole-second times, each after its parent's; past MAX_LEAD_S ahead of
+    the clock the sealer waits for it (service levels and the audit read block times)."""
+    import time
+
+    from chain.node import sealer
+
+    monkeypatch.setattr(sealer, "MAX_LEAD_S", 1)
+    alice, bob = accounts[:2]
+    node = LedgerNode(data_dir, genesis=genesis, block_time=0.001)
+    node.start("127.0.0.1", 0)
+    try:
+        for nonce in range(4):  # one block each, back to back: unbounded, the fourth would be ~4 s ahead
+            h = node.send_raw_transaction(raw(alice, bob.address, nonce))
+            while True:
+                with node.store.read() as conn:
+                    receipt = get_receipt(conn, h)
+                if receipt is not None:
+                    break
+                time.sleep(0.002)
+            with node.store.read() as conn:
+                block = get_block(conn, number=int(receipt["blockNumber"], 16))
+            assert int(block["timestamp"], 16) <= time.time() + 1 + 1  # the lead, plus the second it rounds to
+    finally:
+        node.stop()
