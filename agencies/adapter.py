@@ -53,7 +53,8 @@ from workflows.messages import (
 
 log = logging.getLogger(__name__)
 HEARTBEAT_EVERY_S = 2.0  # well inside the engine's heartbeat timeout (workflows.engine.HEARTBEAT_TIMEOUT)
-SCHEDULE_FOR_S = 2.0  # how long the signer schedule read before signing is reused (the anchor's block is re-read)
+SCHEDULE_FOR_S = 60.0  # the longest the signer schedule is trusted without reading it again; every anchor
+# checks its own block for a rotation in any case (one log query), which reads it again at once
 
 
 @contextlib.contextmanager
@@ -147,8 +148,8 @@ class AgencyActivities:
         self.anchorer = anchorer
         self.journal = journal
         self.registry = registry
-        self._schedule: tuple[float, set[str]] | None = None  # (read at, signers accepted in the next block)
-        self._known: tuple[int, SignerSchedule] | None = None  # the schedule as read at a block
+        self._known: tuple[int, SignerSchedule] | None = None  # (known through this block, the schedule)
+        self._schedule_read = 0.0  # when it was last read (monotonic)
 
     def _check_agency(self, agency: str, step: str) -> None:
         if agency != self.agency:
@@ -164,21 +165,28 @@ class AgencyActivities:
 
     # which key signs ------------------------------------------------------------------------
     def _signing_key(self) -> bytes:
-        """The newest key the registry accepts in the next block (the schedule read at most
-        SCHEDULE_FOR_S ago); the newest key without a registry, or while it cannot be read (the
-        anchor's block is checked after anchoring in any case)."""
+        """The newest key the registry accepts in the block after the last one the schedule is known
+        through (read at most SCHEDULE_FOR_S ago, and carried forward by each anchor's rotation
+        check); the newest key without a registry, or while it cannot be read (the anchor's block
+        is checked after anchoring in any case)."""
         if self.registry is None:
             return self.keys.signing_key
-        now, cached = time.monotonic(), self._schedule
-        if cached is None or now - cached[0] > SCHEDULE_FOR_S:
+        now, known = time.monotonic(), self._known
+        if known is None or now - self._schedule_read > SCHEDULE_FOR_S:
             try:
-                head, schedule = self.registry.signer_schedule(self.agency)
+                self._know(*self.registry.signer_schedule(self.agency))
             except Exception as exc:  # unreachable ledger: sign now, judged again at the anchor
                 log.warning("%s: signer schedule unreadable (%s); signing with the newest key", self.agency, exc)
                 return self.keys.signing_key
-            cached = self._schedule = (now, schedule.accepted_at(head + 1))
-            self._known = (head, schedule)
-        return self._held_key(cached[1]) or self.keys.signing_key
+            known = self._known
+        through, schedule = known
+        return self._held_key(schedule.accepted_at(through + 1)) or self.keys.signing_key
+
+    def _know(self, through: int, schedule: SignerSchedule, read: bool = True) -> None:
+        """The schedule holds in every block up to ``through``; ``read``: it was read just now."""
+        self._known = (through, schedule)
+        if read:
+            self._schedule_read = time.monotonic()
 
     def _held_key(self, accepted: set[str]) -> bytes | None:
         """The newest of this agency's keys among ``accepted`` (lower-case addresses), if any."""
@@ -187,20 +195,21 @@ class AgencyActivities:
     def _accepted_at(self, block: int) -> set[str]:
         """The keys the registry accepts for this agency in ``block``: from the schedule last read,
         when no SignerRotated event of the agency lies between that read and ``block`` (one indexed
-        log query), else read at ``block`` itself."""
+        log query; the schedule is then known through ``block``), else read at ``block`` itself."""
         known = self._known
         if known is not None:
-            head, schedule = known
+            through, schedule = known
             try:
-                if not self.registry.signer_changed(self.agency, min(head, block), max(head, block)):
+                if not self.registry.signer_changed(self.agency, min(through, block), max(through, block)):
+                    if block > through:
+                        self._know(block, schedule, read=False)
                     return schedule.accepted_at(block)
             except Exception as exc:  # noqa: BLE001 - the full read below decides
                 log.warning(
                     "%s: registry events unreadable (%s); reading the schedule at block %d", self.agency, exc, block
                 )
-        head, schedule = self.registry.signer_schedule(self.agency, block)
-        self._known = (head, schedule)
-        return schedule.accepted_at(block)
+        self._know(*self.registry.signer_schedule(self.agency, block))
+        return self._known[1].accepted_at(block)
 
     def _accepted_in(self, handoff: SignedHandoff, anchor: Anchor, key: str | None) -> SignedHandoff:
         """``handoff`` with a signature the registry accepted in its anchor's block: as it is, or
