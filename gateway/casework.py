@@ -159,18 +159,44 @@ def handoffs_of(session: Session, case_id: str) -> list[HandoffRow]:
     return list(session.exec(query.order_by(HandoffRow.block_number, HandoffRow.log_index)).all())
 
 
+_FLOWS: dict[str, FlowDef] = {}  # definitions by version hash: a version names one definition for good
+
+
+def flow_of(case: Case) -> FlowDef:
+    """The flow definition a case runs, parsed once per version (every status read needs it)."""
+    flow = _FLOWS.get(case.flow_version)
+    if flow is None:
+        flow = FlowDef.model_validate(case.flow_definition)
+        if flow.version_hash() == case.flow_version and len(_FLOWS) < 1024:  # kept only under its true hash
+            _FLOWS[case.flow_version] = flow
+    return flow
+
+
+class _Texts:
+    """The reasons kept under a case's key, read from the store only if a value shows a token."""
+
+    def __init__(self, session: Session, vault: Vault | None, case_id: str):
+        self._load = lambda: texts_of(session, vault, case_id)
+        self._texts: dict[str, str] | None = None
+
+    def get(self, commitment: str, default: str) -> str:
+        if self._texts is None:
+            self._texts = self._load()
+        return self._texts.get(commitment, default)
+
+
 def case_view(session: Session, case: Case, vault: Vault | None = None) -> CasePublic:
     """A case as the store holds it: the engine records every handoff with the case's status after
     it, so a read costs the engine nothing. A step the record still shows waiting although all it
     depends on is done has started since: it is shown running. With ``vault``, the reasons kept
     under the case's key are shown in place of their tokens (``gateway.erasure``)."""
     status = CaseStatus.model_validate(case.snapshot) if case.snapshot else None
-    texts = texts_of(session, vault, case.id)
+    texts = _Texts(session, vault, case.id)
     anchors: dict[str, HandoffRow] = {}
     for r in handoffs_of(session, case.id):  # the latest handoff of each step, by ledger order
         anchors[r.step] = r
     steps = []
-    flow = FlowDef.model_validate(case.flow_definition)
+    flow = flow_of(case)
     live = {s.step: s for s in status.steps} if status else {}
     done = {sid for sid, st in live.items() if st.state in ("completed", "skipped")} | (set() if live else set(anchors))
     for s in flow.steps:
@@ -264,11 +290,13 @@ def _keep_status(session: Session, status: CaseStatus) -> None:
         return  # an older record delivered late: the newer one stands
     if session.get(Erasure, case.id) is not None:
         return  # the engine's last record after an erasure: what it would put back was erased
+    queued = any(st.get("state") == "awaiting_decision" for st in (case.snapshot or {}).get("steps", []))
     case.status, case.reason, case.result, case.revision = status.state, status.reason, status.result, status.revision
     case.snapshot, case.updated_at = status.model_dump(mode="json"), utcnow()
     session.add(case)
-    for item in session.exec(select(QueueItem).where(QueueItem.case_id == case.id)).all():
-        session.delete(item)
+    if queued:  # the queue holds a case only while its recorded status awaits a decision (made below)
+        for item in session.exec(select(QueueItem).where(QueueItem.case_id == case.id)).all():
+            session.delete(item)
     for st in status.steps:
         if st.state == "awaiting_decision" and st.since and st.deadline:
             session.add(

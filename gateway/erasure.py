@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import text as sql
 from sqlalchemy.exc import IntegrityError
@@ -82,7 +82,11 @@ def notes_of(session: Session, vault: Vault, case_id: str) -> list[dict[str, Any
     return out
 
 
-def shown(texts: dict[str, str], value: str | None) -> str | None:
+class Texts(Protocol):
+    def get(self, commitment: str, default: str, /) -> str: ...
+
+
+def shown(texts: Texts, value: str | None) -> str | None:
     """``value`` with each reason token replaced by its text (or by ``ERASED``)."""
     if not value or "[reason:" not in value:
         return value
