@@ -5,7 +5,8 @@ the sealer thread waits up to ``block_time`` after the first pending transaction
 block from up to ``max_block_txs`` transactions and commits it with its index rows in one SQLite
 transaction. Block times are whole seconds and each is later than its parent's, so a burst of
 blocks runs ahead of the clock: by MAX_LEAD_S at most, after which the sealer makes one block a
-second (each holding what arrived meanwhile) until the clock catches up. Receipts are served from the index, so they exist only once the block is on disk.
+second (each holding what arrived meanwhile) until the clock catches up. Receipts are served
+from the index, so they exist only once the block is on disk.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from chain.node.db import Store
 from chain.node.evm import BlockBuildError, build_block
 
 log = logging.getLogger("chain.node.sealer")
-MAX_LEAD_S = 60  # how far a block's time may run ahead of the clock (service levels and the audit read block times)
+MAX_LEAD_S = 300  # how far block times may run ahead of the clock: the skew the auditor allows (CLOCK_SKEW_S)
 
 
 class Sealer:
