@@ -7,7 +7,6 @@ import logging
 import re
 import weakref
 from contextlib import asynccontextmanager
-from functools import cache
 
 import anyio.to_thread
 from fastapi import FastAPI, Request
@@ -16,9 +15,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, RedirectResponse
 from sqlmodel import Session
-from temporalio.client import Client
-from temporalio.converter import DataConverter
-from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
 from chain.jsonguard import BodyLimit
 from gateway.accounts import LoginThrottle, RateLimit, disable_demo_users, seed_demo_users
@@ -39,9 +35,9 @@ from gateway.metrics import Metrics
 from gateway.schemas import APPLICATION_FLOWS
 from gateway.settings import Settings, get_settings
 from gateway.store import Vault, make_engine, mark, marked
-from gateway.tracing import GATEWAY, ServerSpans, process_tracer, temporal_interceptors
+from gateway.temporal import connect_temporal
+from gateway.tracing import GATEWAY, ServerSpans, process_tracer
 from gateway.web import router as web_router
-from workflows.codec import data_converter
 
 log = logging.getLogger("onevisit.gateway")
 
@@ -100,37 +96,6 @@ class MovedToVersioned:
             await RedirectResponse(target, status_code=308)(scope, receive, send)
             return
         await self.app(scope, receive, send)
-
-
-@cache
-def metrics_runtime(address: str) -> Runtime:
-    """One Temporal runtime per process that serves the SDK's metrics at ``address`` (Prometheus)."""
-    return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=address)))
-
-
-async def connect_temporal(
-    settings: Settings, attempts: int = 60, service: str = GATEWAY, converter: DataConverter | None = None
-) -> Client:
-    """``service``: this process's name in its traces (when ONEVISIT_OTEL_ENDPOINT is set);
-    ``converter``: an agency worker's own (workflows.codec.agency_data_converter), else the
-    operator's, under the data key."""
-    tls = settings.temporal_tls()  # mutual TLS in production; an unreadable certificate fails here, not retried
-    runtime = metrics_runtime(settings.temporal_metrics_address) if settings.temporal_metrics_address else None
-    for attempt in range(attempts):
-        try:
-            return await Client.connect(
-                settings.temporal_address,
-                namespace=settings.temporal_namespace,
-                data_converter=converter or data_converter(settings.resolved_data_key()),
-                tls=tls,
-                runtime=runtime,
-                interceptors=temporal_interceptors(process_tracer(settings, service)),
-            )
-        except RuntimeError:
-            if attempt == attempts - 1:
-                raise
-            await asyncio.sleep(0.5)
-    raise AssertionError("unreachable")
 
 
 def prepare_accounts(session: Session, settings: Settings) -> None:

@@ -308,11 +308,11 @@ def _check_anchor_mode(anchor_mode: str) -> None:
 @worker_app.command("engine")
 def worker_engine() -> None:
     """The flow engine's worker (workflow + store activities)."""
-    from gateway.app import connect_temporal
     from gateway.engine_worker import run_engine_worker
     from gateway.settings import get_settings
     from gateway.stack import wait_for_start
     from gateway.store import make_engine
+    from gateway.temporal import connect_temporal
 
     wait_for_start()
     settings = get_settings()
@@ -338,9 +338,9 @@ def worker_agency(
 ) -> None:
     """One agency's worker, holding that agency's keys (DIR/keys/NAME.json)."""
     _check_anchor_mode(anchor_mode)
-    from gateway.app import connect_temporal
     from gateway.settings import get_settings
     from gateway.stack import wait_for_start
+    from gateway.temporal import connect_temporal
 
     agency = _agency_workers([name], backend_url, batch=anchor_mode == "batch")
     wait_for_start()
@@ -364,11 +364,11 @@ def worker_all(anchor_mode: AnchorMode = "single") -> None:
     `worker agency NAME` would, and opens them."""
     _check_anchor_mode(anchor_mode)
     from agencies.directory import AGENCIES
-    from gateway.app import connect_temporal
     from gateway.engine_worker import run_engine_worker
     from gateway.settings import get_settings
     from gateway.stack import wait_for_start
     from gateway.store import make_engine
+    from gateway.temporal import connect_temporal
 
     agencies = _agency_workers(list(AGENCIES), batch=anchor_mode == "batch")
     wait_for_start()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from cryptography.fernet import Fernet
 
-import gateway.app
+import gateway.temporal
 from gateway.settings import Settings
 
 TLS_VARIABLES = ("temporal_tls_ca", "temporal_tls_cert", "temporal_tls_key")
@@ -85,25 +85,25 @@ class FakeClient:
 
 
 async def test_connect_temporal_passes_the_tls_config(tmp_path, monkeypatch):
-    monkeypatch.setattr(gateway.app, "Client", FakeClient)
+    monkeypatch.setattr(gateway.temporal, "Client", FakeClient)
     FakeClient.calls = []
-    await gateway.app.connect_temporal(
+    await gateway.temporal.connect_temporal(
         production(tmp_path, temporal_address="temporal:7233", temporal_tls_server_name="temporal")
     )
     [call] = FakeClient.calls
     assert call["address"] == "temporal:7233"
     assert call["tls"].client_cert == b"CERT" and call["tls"].domain == "temporal"
     FakeClient.calls = []
-    await gateway.app.connect_temporal(Settings(environment="embedded", data_dir=tmp_path))
+    await gateway.temporal.connect_temporal(Settings(environment="embedded", data_dir=tmp_path))
     assert FakeClient.calls[0]["tls"] is False
 
 
 async def test_an_unreadable_certificate_fails_at_once_naming_its_variable(tmp_path, monkeypatch):
-    monkeypatch.setattr(gateway.app, "Client", FakeClient)
+    monkeypatch.setattr(gateway.temporal, "Client", FakeClient)
     FakeClient.calls = []
     settings = production(tmp_path, temporal_tls_key=tmp_path / "absent.key")
     with pytest.raises(ValueError, match=r"ONEVISIT_TEMPORAL_TLS_KEY=.*absent\.key: cannot read it"):
-        await gateway.app.connect_temporal(settings)
+        await gateway.temporal.connect_temporal(settings)
     assert FakeClient.calls == []  # not retried as if Temporal were still starting
 
 

@@ -16,8 +16,9 @@ from temporalio.client import Client
 from temporalio.contrib.opentelemetry import TracingInterceptor
 
 from gateway import tracing
-from gateway.app import connect_temporal, create_app
+from gateway.app import create_app
 from gateway.settings import Settings
+from gateway.temporal import connect_temporal
 from tests.fixtures.engine import engine_rig
 from tests.fixtures.stack import application
 from workflows.engine import CaseWorkflow
