@@ -31,6 +31,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 
 from agencies.directory import AGENCIES
@@ -490,12 +491,21 @@ class Stack:
         self.go_file.unlink(missing_ok=True)
 
 
+@cache
+def _health_client():
+    """One client for every health poll (four a second while starting): a new one loads the CA
+    bundle each time, a tenth of a CPU-second."""
+    import httpx
+
+    return httpx.Client(timeout=2)
+
+
 def _health(url: str) -> tuple[dict | None, bool]:
     """The gateway's health answer (None while it does not answer) and whether it is 200."""
     import httpx
 
     try:
-        resp = httpx.get(f"{url}/healthz", timeout=2)
+        resp = _health_client().get(f"{url}/healthz")
         return resp.json(), resp.status_code == 200
     except (httpx.HTTPError, ValueError):
         return None, False
