@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from gateway.stack import free_port
+from tests.fixtures.http import loopback
 from tests.fixtures.stack import ROOT, application, start_stack, wait_all_ended
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("agency-services")]
@@ -68,7 +69,7 @@ def serve(data: Path, name: str, port: int) -> subprocess.Popen:
     )
     while proc.poll() is None:
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=5).status_code == 401:
+            if loopback.get(f"http://127.0.0.1:{port}/openapi.json", timeout=5).status_code == 401:
                 return proc
         except httpx.HTTPError:
             time.sleep(0.2)
@@ -81,7 +82,7 @@ def count(db: Path, sql: str, *args) -> int:
 
 
 def steps(stack, case_id: str) -> dict[str, str]:
-    case = httpx.get(f"{stack.url}/api/v1/cases/{case_id}", headers=stack.token("applicant"), timeout=60).json()
+    case = loopback.get(f"{stack.url}/api/v1/cases/{case_id}", headers=stack.token("applicant"), timeout=60).json()
     return {s["step"]: s["state"] for s in case["steps"]}
 
 
@@ -95,7 +96,9 @@ def test_a_remote_agency_that_is_down_is_waited_for_and_acts_once_when_back(tmp_
     monkeypatch.setenv("ONEVISIT_AGENCY_SERVICE_TOKENS", json.dumps(TOKENS))
     stack = start_stack(data)
     try:
-        resp = httpx.post(f"{stack.url}/api/v1/cases", json=application(), headers=stack.token("applicant"), timeout=60)
+        resp = loopback.post(
+            f"{stack.url}/api/v1/cases", json=application(), headers=stack.token("applicant"), timeout=60
+        )
         assert resp.status_code == 201, resp.text
         case_id = resp.json()["case_id"]
 
@@ -116,7 +119,7 @@ def test_a_remote_agency_that_is_down_is_waited_for_and_acts_once_when_back(tmp_
             acted = count(backend, "SELECT count(*) FROM actions WHERE case_id=? AND action=?", case_id, step)
             signed = count(journal, "SELECT count(*) FROM signed WHERE key LIKE ?", f"{case_id}/{step}/%")
             assert (acted, signed) == (1, 1), name
-        evidence = httpx.get(
+        evidence = loopback.get(
             f"{stack.url}/api/v1/cases/{case_id}/evidence", headers=stack.token("auditor"), timeout=60
         ).json()
         done = [s for s in case["steps"] if s["state"] == "completed"]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-import httpx
 import pytest
 
+from tests.fixtures.http import loopback
 from tests.fixtures.stack import application, write_application
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("stack")]
@@ -37,7 +37,7 @@ def test_the_store_is_listed_a_page_at_a_time_without_personal_data(stack, compl
     items, after = [], None
     while True:
         params = {"limit": 2, **({"after": after} if after else {})}
-        page = httpx.get(f"{stack.url}/api/v1/audit/handoffs", params=params, headers=headers).json()
+        page = loopback.get(f"{stack.url}/api/v1/audit/handoffs", params=params, headers=headers).json()
         assert len(page["items"]) <= 2
         items += page["items"]
         if not (after := page["next"]):
@@ -60,11 +60,11 @@ def test_the_store_is_listed_a_page_at_a_time_without_personal_data(stack, compl
 
 
 def test_only_an_auditor_lists_the_store(stack):
-    assert httpx.get(f"{stack.url}/api/v1/audit/handoffs").status_code == 401
-    assert httpx.get(f"{stack.url}/api/v1/audit/handoffs", headers=stack.token("applicant")).status_code == 403
-    assert httpx.get(f"{stack.url}/api/v1/audit/deployment", headers=stack.token("clerk-tax")).status_code == 403
+    assert loopback.get(f"{stack.url}/api/v1/audit/handoffs").status_code == 401
+    assert loopback.get(f"{stack.url}/api/v1/audit/handoffs", headers=stack.token("applicant")).status_code == 403
+    assert loopback.get(f"{stack.url}/api/v1/audit/deployment", headers=stack.token("clerk-tax")).status_code == 403
     auditor = stack.token("auditor")
-    bad = httpx.get(f"{stack.url}/api/v1/audit/handoffs", params={"after": "not-a-hash"}, headers=auditor)
+    bad = loopback.get(f"{stack.url}/api/v1/audit/handoffs", params={"after": "not-a-hash"}, headers=auditor)
     assert bad.status_code == 422 and "after" in bad.text
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import httpx
 import pytest
 
+from tests.fixtures.http import loopback
 from tests.fixtures.stack import application, write_application
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("stack")]
@@ -52,13 +52,13 @@ CASES = [
 
 
 def case_count(stack) -> int:
-    return len(httpx.get(f"{stack.url}/api/v1/cases", headers=stack.token("auditor")).json())
+    return len(loopback.get(f"{stack.url}/api/v1/cases", headers=stack.token("auditor")).json())
 
 
 @pytest.mark.parametrize("spoil,field,rule", CASES, ids=[c[0].__name__ for c in CASES])
 def test_api_answers_422_naming_the_field_and_stores_nothing(stack, spoil, field, rule):
     before = case_count(stack)
-    resp = httpx.post(f"{stack.url}/api/v1/cases", json=spoil(application()), headers=stack.token("applicant"))
+    resp = loopback.post(f"{stack.url}/api/v1/cases", json=spoil(application()), headers=stack.token("applicant"))
     assert resp.status_code == 422
     detail = resp.json()["detail"]
     text = " ".join(".".join(map(str, d["loc"])) + " " + d["msg"] for d in detail)
@@ -74,7 +74,7 @@ def test_cli_prints_the_field_and_exits_non_zero(stack, tmp_path, spoil, field, 
 
 def test_malformed_json_is_refused_by_api_and_cli(stack, tmp_path):
     before = case_count(stack)
-    resp = httpx.post(
+    resp = loopback.post(
         f"{stack.url}/api/v1/cases",
         content=b'{"company": ',
         headers={**stack.token("applicant"), "content-type": "application/json"},
@@ -88,8 +88,8 @@ def test_malformed_json_is_refused_by_api_and_cli(stack, tmp_path):
 
 
 def test_no_token_is_401_and_wrong_role_is_403(stack, tmp_path):
-    assert httpx.get(f"{stack.url}/api/v1/cases").status_code == 401
-    as_auditor = httpx.post(f"{stack.url}/api/v1/cases", json=application(), headers=stack.token("auditor"))
+    assert loopback.get(f"{stack.url}/api/v1/cases").status_code == 401
+    as_auditor = loopback.post(f"{stack.url}/api/v1/cases", json=application(), headers=stack.token("auditor"))
     assert as_auditor.status_code == 403
     result = stack.cli(
         "apply",
@@ -105,9 +105,11 @@ def test_no_token_is_401_and_wrong_role_is_403(stack, tmp_path):
 
 
 def test_applicants_get_no_evidence_and_unknown_cases_are_404(stack):
-    case = httpx.post(f"{stack.url}/api/v1/cases", json=application(), headers=stack.token("applicant")).json()
+    case = loopback.post(f"{stack.url}/api/v1/cases", json=application(), headers=stack.token("applicant")).json()
     assert (
-        httpx.get(f"{stack.url}/api/v1/cases/{case['case_id']}/evidence", headers=stack.token("applicant")).status_code
+        loopback.get(
+            f"{stack.url}/api/v1/cases/{case['case_id']}/evidence", headers=stack.token("applicant")
+        ).status_code
         == 403
     )
-    assert httpx.get(f"{stack.url}/api/v1/cases/BR-NOPE", headers=stack.token("applicant")).status_code == 404
+    assert loopback.get(f"{stack.url}/api/v1/cases/BR-NOPE", headers=stack.token("applicant")).status_code == 404

@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 import time
 
-import httpx
 import pytest
 
+from tests.fixtures.http import loopback
 from tests.fixtures.stack import EXAMPLE, application, write_application
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("stack")]
@@ -64,7 +64,7 @@ def test_a_clerk_approves_and_the_decision_is_in_the_verified_trail(stack, await
     assert "approved by clerk-market_regulation" in out.stdout
     done = wait_for(stack, case_id, lambda c: c["status"] == "completed")
     assert step(done, "business_licence")["decided_by"] == "clerk:clerk-market_regulation"
-    evidence = httpx.get(f"{stack.url}/api/v1/cases/{case_id}/evidence", headers=stack.token("auditor")).json()
+    evidence = loopback.get(f"{stack.url}/api/v1/cases/{case_id}/evidence", headers=stack.token("auditor")).json()
     licence = next(i for i in evidence["handoffs"] if i["handoff"]["record"]["step"] == "business_licence")
     assert licence["handoff"]["record"]["decided_by"] == "clerk:clerk-market_regulation"
     assert stack.cli("audit", "verify", case_id, "--url", stack.url).returncode == 0
@@ -80,7 +80,7 @@ def test_who_may_not_decide_gets_a_clear_refusal(stack, awaiting):
     assert no_reason.returncode == 2 and "needs --reason" in no_reason.stderr
     as_applicant = stack.cli("decide", case_id, "approve", "--url", stack.url, "--user", "applicant")
     assert as_applicant.returncode == 1 and "needs the role clerk" in as_applicant.stderr
-    forged = httpx.post(
+    forged = loopback.post(
         f"{stack.url}/api/v1/cases/{case_id}/decision",
         json={"decision": "approve", "step": "business_licence"},
         headers=stack.token("clerk-tax"),
@@ -122,7 +122,7 @@ def test_withdrawal_undoes_what_was_done_and_the_trail_still_verifies(stack, awa
     stack.cli("withdraw", case_id, "--reason", "premises fell through", "--url", stack.url, check=True)
     done = wait_for(stack, case_id, lambda c: c["status"] == "withdrawn")
     assert step(done, "name_check")["state"] == "compensated"
-    evidence = httpx.get(f"{stack.url}/api/v1/cases/{case_id}/evidence", headers=stack.token("auditor")).json()
+    evidence = loopback.get(f"{stack.url}/api/v1/cases/{case_id}/evidence", headers=stack.token("auditor")).json()
     outcomes = [i["handoff"]["record"]["outcome"] for i in evidence["handoffs"]]
     assert outcomes == ["completed", "compensated", "closed"]
     assert evidence["handoffs"][-1]["handoff"]["record"]["outputs"]["state"] == "withdrawn"

@@ -14,11 +14,11 @@ import time
 from datetime import date
 from pathlib import Path
 
-import httpx
 import pytest
 
 from agencies.identifiers import make_resident_id
 from tests.e2e.test_clerks import review_application, step, wait_for
+from tests.fixtures.http import loopback
 from tests.fixtures.stack import write_application
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("stack")]
@@ -41,7 +41,7 @@ def found_in(data_dir: Path, secrets: list[str]) -> dict[str, list[str]]:
 
 def seen_by_auditor(stack, case_id: str, predicate, timeout: float = 300) -> dict:  # a hang guard
     headers, deadline = stack.token("auditor"), time.monotonic() + timeout
-    while not predicate(case := httpx.get(f"{stack.url}/api/v1/cases/{case_id}", headers=headers).json()):
+    while not predicate(case := loopback.get(f"{stack.url}/api/v1/cases/{case_id}", headers=headers).json()):
         assert time.monotonic() < deadline, f"the erasure's case never ended: {case}"
         time.sleep(0.3)
     return case
@@ -68,11 +68,11 @@ def test_after_an_erasure_no_file_or_bundle_yields_the_person_and_the_trail_veri
     assert returned["reason"] == f"business_licence: {REASON}"  # the applicant reads it
     stack.cli("withdraw", case_id, "--reason", WITHDRAWAL, "--url", stack.url, check=True)
     wait_for(stack, case_id, lambda c: c["status"] == "withdrawn" and c.get("closing"))
-    evidence = httpx.get(f"{stack.url}/api/v1/cases/{case_id}/evidence", headers=stack.token("auditor")).json()
+    evidence = loopback.get(f"{stack.url}/api/v1/cases/{case_id}/evidence", headers=stack.token("auditor")).json()
     said = [i["handoff"]["record"]["outputs"] for i in evidence["handoffs"] if i["handoff"]["record"]["outcome"]
             in ("rejected", "compensated")]  # fmt: skip
     assert said and all("reason_commitment" in o and "reason" not in o for o in said)
-    notes = httpx.get(f"{stack.url}/api/v1/cases/{case_id}/notes", headers=stack.token("auditor")).json()
+    notes = loopback.get(f"{stack.url}/api/v1/cases/{case_id}/notes", headers=stack.token("auditor")).json()
     assert sorted((n["text"], n["matches"], n["in_trail"]) for n in notes) == sorted(
         [(REASON, True, True), (WITHDRAWAL, True, True)]
     )
@@ -97,8 +97,8 @@ def test_after_an_erasure_no_file_or_bundle_yields_the_person_and_the_trail_veri
     assert found_in(stack.data_dir, secrets) == {}
 
     applicant = stack.token("applicant")
-    assert httpx.get(f"{stack.url}/api/v1/cases/{case_id}/application", headers=applicant).status_code == 410
-    view = httpx.get(f"{stack.url}/api/v1/cases/{case_id}", headers=applicant).json()
+    assert loopback.get(f"{stack.url}/api/v1/cases/{case_id}/application", headers=applicant).status_code == 410
+    view = loopback.get(f"{stack.url}/api/v1/cases/{case_id}", headers=applicant).json()
     assert view["erased"]["record_case"] == record and REASON not in json.dumps(view, ensure_ascii=False)
     again = stack.cli("erase", case_id, "--reason", "again", "--url", stack.url, "--json", check=True)
     assert json.loads(again.stdout)["record_case"] == record
@@ -107,7 +107,7 @@ def test_after_an_erasure_no_file_or_bundle_yields_the_person_and_the_trail_veri
 
 def history_deleted(stack, case_id: str, timeout: float = 300) -> None:
     """Temporal deletes a history asynchronously (about half a minute on the dev server)."""
-    temporal, deadline = httpx.get(f"{stack.url}/healthz").json()["temporal"], time.monotonic() + timeout
+    temporal, deadline = loopback.get(f"{stack.url}/healthz").json()["temporal"], time.monotonic() + timeout
     while True:
         shown = subprocess.run(
             [str(TEMPORAL), "workflow", "describe", "-w", case_id, "--address", temporal],

@@ -13,12 +13,12 @@ import sqlite3
 import time
 import uuid
 
-import httpx
 import psutil
 import pytest
 
 from chain.client import LedgerClient
 from gateway.deployment import read_deployment
+from tests.fixtures.http import loopback
 from tests.fixtures.stack import RunningStack, application, start_stack, wait_all_ended
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("faults")]
@@ -44,7 +44,7 @@ def submit(stack: RunningStack, n: int) -> list[str]:
     ids = []
     for _ in range(n):
         key = {"Idempotency-Key": f"faults-{uuid.uuid4().hex}"}
-        resp = httpx.post(f"{stack.url}/api/v1/cases", json=application(), headers=headers | key, timeout=60)
+        resp = loopback.post(f"{stack.url}/api/v1/cases", json=application(), headers=headers | key, timeout=60)
         assert resp.status_code == 201, resp.text
         ids.append(resp.json()["case_id"])
     return ids
@@ -83,7 +83,7 @@ def test_kill_9_of_the_whole_stack_and_a_frozen_ledger_lose_and_repeat_nothing(t
         chain = LedgerClient(stack.health["ledger_rpc"], read_deployment(data / "deployment.json")[0])
         for case_id, case in cases.items():
             done = [s for s in case["steps"] if s["state"] == "completed"]
-            evidence = httpx.get(f"{stack.url}/api/v1/cases/{case_id}/evidence", headers=auditor, timeout=60).json()
+            evidence = loopback.get(f"{stack.url}/api/v1/cases/{case_id}/evidence", headers=auditor, timeout=60).json()
             handoffs = [i["handoff"]["hash"] for i in evidence["handoffs"]]
             assert len(handoffs) == len(set(handoffs)) == len(done) + 1  # one per step and the closing, none twice
             assert evidence["handoffs"][-1]["handoff"]["hash"] == case["closing"]  # the trail ends in its closing

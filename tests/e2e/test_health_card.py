@@ -8,11 +8,11 @@ import json
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 from stdnum import luhn
 
 from agencies.health import dynamic_code, read_dynamic_code
+from tests.fixtures.http import loopback
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("stack")]  # on the registrations' stack
 EXAMPLE = Path(__file__).parents[2] / "examples" / "health-card.json"
@@ -21,7 +21,7 @@ PIN = json.loads(EXAMPLE.read_text())["pin"]
 
 def check(stack, hospital: str, code: str, pin: str | None = None) -> dict:
     body = {"code": code, "channel": "window", **({"pin": pin} if pin else {})}
-    resp = httpx.post(
+    resp = loopback.post(
         f"{stack.url}/api/v1/health-cards/checks", json=body, headers=stack.token(f"clerk-{hospital}"), timeout=60
     )
     assert resp.status_code == 200, resp.text
@@ -29,13 +29,13 @@ def check(stack, hospital: str, code: str, pin: str | None = None) -> dict:
 
 
 def new_code(stack, card: str) -> str:
-    resp = httpx.post(f"{stack.url}/api/v1/health-cards/{card}/code", headers=stack.token("applicant"))
+    resp = loopback.post(f"{stack.url}/api/v1/health-cards/{card}/code", headers=stack.token("applicant"))
     assert resp.status_code == 200, resp.text
     return resp.json()["code"]
 
 
 def trail(stack, case_id: str) -> list[dict]:
-    evidence = httpx.get(f"{stack.url}/api/v1/cases/{case_id}/evidence", headers=stack.token("auditor")).json()
+    evidence = loopback.get(f"{stack.url}/api/v1/cases/{case_id}/evidence", headers=stack.token("auditor")).json()
     return [i["handoff"] for i in evidence["handoffs"]]
 
 
@@ -75,7 +75,7 @@ def test_a_second_application_returns_the_card_already_held(stack, card):
 
 def test_another_account_cannot_apply_with_the_residents_id(stack, card):
     body = json.loads(EXAMPLE.read_text())
-    resp = httpx.post(f"{stack.url}/api/v1/cases", json=body, headers=stack.token("resident"))
+    resp = loopback.post(f"{stack.url}/api/v1/cases", json=body, headers=stack.token("resident"))
     assert resp.status_code == 422 and resp.json()["detail"][0]["loc"] == ["body", "resident", "id_number"]
 
 
@@ -114,18 +114,18 @@ def test_the_static_code_needs_the_right_pin(stack, card):
 
 
 def test_the_resident_sees_every_check_of_their_card(stack, card):
-    cards = httpx.get(f"{stack.url}/api/v1/health-cards", headers=stack.token("applicant")).json()
+    cards = loopback.get(f"{stack.url}/api/v1/health-cards", headers=stack.token("applicant")).json()
     mine = next(c for c in cards if c["card_number"] == card["result"]["card_number"])
     visits = {(v["hospital"], v["status"]) for v in mine["visits"]}
     assert ("hospital_qilu", "completed") in visits and ("hospital_provincial", "rejected") in visits
-    reads = httpx.get(f"{stack.url}/api/v1/cases/{card['case_id']}/reads", headers=stack.token("applicant")).json()
+    reads = loopback.get(f"{stack.url}/api/v1/cases/{card['case_id']}/reads", headers=stack.token("applicant")).json()
     assert any(r["agency"] == "hospital_qilu" and "health card check" in r["purpose"] for r in reads)
 
 
 def test_a_lost_card_is_revoked_and_reissued_and_its_codes_are_refused(stack, card):
     old = card["result"]["card_number"]
     code = new_code(stack, old)  # made before the loss, used after it
-    resp = httpx.post(
+    resp = loopback.post(
         f"{stack.url}/api/v1/health-cards/{old}/revocation", json={"reason": "lost"}, headers=stack.token("applicant")
     )
     assert resp.status_code == 201, resp.text
@@ -134,7 +134,7 @@ def test_a_lost_card_is_revoked_and_reissued_and_its_codes_are_refused(stack, ca
         if ended["status"] == "completed":
             break
         time.sleep(0.3)
-        ended = httpx.get(f"{stack.url}/api/v1/cases/{ended['case_id']}", headers=stack.token("applicant")).json()
+        ended = loopback.get(f"{stack.url}/api/v1/cases/{ended['case_id']}", headers=stack.token("applicant")).json()
     assert ended["status"] == "completed" and ended["result"]["revoked_card"] == old
     new = ended["result"]["card_number"]
     assert new != old and ended["result"]["replaces"] == old
@@ -145,10 +145,10 @@ def test_a_lost_card_is_revoked_and_reissued_and_its_codes_are_refused(stack, ca
     assert fresh["status"] == "valid" and fresh["holder"]["identity"]["name"] == "张伟"
     cards = {
         c["card_number"]: c["status"]
-        for c in httpx.get(f"{stack.url}/api/v1/health-cards", headers=stack.token("applicant")).json()
+        for c in loopback.get(f"{stack.url}/api/v1/health-cards", headers=stack.token("applicant")).json()
     }
     assert cards[old] == "revoked" and cards[new] == "valid"
-    revoked = httpx.post(f"{stack.url}/api/v1/health-cards/{old}/code", headers=stack.token("applicant"))
+    revoked = loopback.post(f"{stack.url}/api/v1/health-cards/{old}/code", headers=stack.token("applicant"))
     assert revoked.status_code == 409
 
 

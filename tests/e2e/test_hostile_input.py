@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 
-import httpx
 import pytest
 
+from tests.fixtures.http import loopback
 from tests.fixtures.stack import application
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("stack")]
@@ -16,17 +16,17 @@ NESTED = b"[" * 100_000 + b"]" * 100_000  # 200 KB: once enough to kill the gate
 
 
 def serves(stack) -> None:
-    assert httpx.get(f"{stack.url}/healthz", timeout=30).status_code == 200
-    resp = httpx.post(f"{stack.url}/api/v1/cases", json=application(), headers=stack.token("applicant"), timeout=60)
+    assert loopback.get(f"{stack.url}/healthz", timeout=30).status_code == 200
+    resp = loopback.post(f"{stack.url}/api/v1/cases", json=application(), headers=stack.token("applicant"), timeout=60)
     assert resp.status_code == 201
 
 
 def test_deep_nesting_without_a_token_is_400_and_the_gateway_serves_on(stack):
     for headers in ({"content-type": "application/json"}, {}):
-        resp = httpx.post(f"{stack.url}/api/v1/cases", content=NESTED, headers=headers, timeout=60)
+        resp = loopback.post(f"{stack.url}/api/v1/cases", content=NESTED, headers=headers, timeout=60)
         assert resp.status_code in (400, 413), resp.text
     small_nest = b'{"company":' + b"[" * 1000 + b"]" * 1000 + b"}"
-    resp = httpx.post(
+    resp = loopback.post(
         f"{stack.url}/api/v1/cases", content=small_nest, headers={"content-type": "application/json"}, timeout=60
     )
     assert resp.status_code == 400 and "deeper than 64" in resp.json()["detail"]
@@ -34,14 +34,14 @@ def test_deep_nesting_without_a_token_is_400_and_the_gateway_serves_on(stack):
 
 
 def test_bodies_over_a_routes_limit_are_413_before_they_are_read(stack):
-    huge = httpx.post(
+    huge = loopback.post(
         f"{stack.url}/api/v1/cases",
         content=b"x" * (300 * 1024),
         headers={"content-type": "application/json"},
         timeout=60,
     )
     assert huge.status_code == 413 and "at most 262144" in huge.json()["detail"]
-    login = httpx.post(
+    login = loopback.post(
         f"{stack.url}/api/v1/auth/token", data={"username": "applicant", "password": "p" * 20_000}, timeout=60
     )
     assert login.status_code == 413
@@ -50,14 +50,14 @@ def test_bodies_over_a_routes_limit_are_413_before_they_are_read(stack):
 
 def test_the_ledger_node_refuses_nesting_and_serves_on(stack):
     rpc = stack.health["ledger_rpc"]
-    resp = httpx.post(
+    resp = loopback.post(
         rpc,
         content=b'{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":' + NESTED + b"}",
         headers={"content-type": "application/json"},
         timeout=60,
     )
     assert resp.status_code == 400
-    chain_id = httpx.post(rpc, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}, timeout=30)
+    chain_id = loopback.post(rpc, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}, timeout=30)
     assert chain_id.json()["result"] == hex(stack.health["chain_id"])
     serves(stack)
 
@@ -67,13 +67,13 @@ def test_an_outsider_cannot_change_the_ledgers_allowlist(stack):
     outsider = "0x" + "11" * 20
     for method in ("perm_addAccountsToAllowlist", "perm_removeAccountsFromAllowlist"):
         some_account = outsider if method.startswith("perm_add") else stack.deployment()["agencies"]["tax"]["account"]
-        answer = httpx.post(
+        answer = loopback.post(
             rpc, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": [[some_account]]}, timeout=30
         ).json()
         assert "admin interface" in answer["error"]["message"]
     admin = json.loads((stack.data_dir / "run" / "ledger.json").read_text())["admin_url"]
     assert admin.startswith("http://127.0.0.1:")
-    refused = httpx.post(
+    refused = loopback.post(
         admin, json={"jsonrpc": "2.0", "id": 1, "method": "perm_getAccountsAllowlist", "params": []}, timeout=30
     )
     assert refused.status_code == 401

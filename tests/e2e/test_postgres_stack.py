@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import httpx
 import psutil
 import psycopg
 import pytest
@@ -15,6 +14,7 @@ import pytest
 from agencies.directory import AGENCIES
 from agencies.keys import AgencyKeys
 from gateway import migrate
+from tests.fixtures.http import loopback
 from tests.fixtures.stack import application, wait_all_ended
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("postgres")]
@@ -25,7 +25,7 @@ def test_split_processes_on_postgresql_register_verify_and_reconcile(split_stack
     headers = stack.token("applicant")
     ids = []
     for _ in range(3):
-        resp = httpx.post(f"{stack.url}/api/v1/cases", json=application(), headers=headers, timeout=60)
+        resp = loopback.post(f"{stack.url}/api/v1/cases", json=application(), headers=headers, timeout=60)
         assert resp.status_code == 201, resp.text
         ids.append(resp.json()["case_id"])
     cases = wait_all_ended(stack, ids)

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 
-import httpx
 import pytest
 
 from agencies.identifiers import random_uscc
+from tests.fixtures.http import loopback
 from tests.fixtures.stack import application, write_application
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("stack")]
@@ -22,7 +22,7 @@ def test_anyone_checks_a_licence_without_signing_in(stack, tmp_path):
         ).stdout
     )
     code = case["uscc"]
-    answer = httpx.get(f"{stack.url}/api/v1/public/licences/{code}", timeout=30).json()
+    answer = loopback.get(f"{stack.url}/api/v1/public/licences/{code}", timeout=30).json()
     assert answer == {
         "code": code,
         "format_valid": True,

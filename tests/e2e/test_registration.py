@@ -9,6 +9,7 @@ import pytest
 
 from agencies.directory import AGENCIES
 from agencies.identifiers import validate_uscc
+from tests.fixtures.http import loopback
 from tests.fixtures.stack import application, wait_all_ended, write_application
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("stack")]
@@ -22,7 +23,7 @@ def completed(stack, tmp_path_factory):
 
 
 def test_healthz_names_every_part_and_every_worker_polls(stack):
-    body = httpx.get(f"{stack.url}/healthz").json()
+    body = loopback.get(f"{stack.url}/healthz").json()
     assert body["status"] == "ok" and body["ledger_rpc"].startswith("http://127.0.0.1:")
     assert body["temporal_ui"].startswith("http://") and body["temporal"]
     assert set(body["workers"]) == {"onevisit-engine"} | {f"agency-{a}" for a in AGENCIES}
@@ -45,7 +46,7 @@ def test_status_json_tells_the_same_at_any_time(stack, completed):
 
 def test_each_handoff_is_signed_and_anchored_by_the_agency_owning_its_step(stack, completed):
     agencies = stack.deployment()["agencies"]
-    evidence = httpx.get(
+    evidence = loopback.get(
         f"{stack.url}/api/v1/cases/{completed['case_id']}/evidence", headers=stack.token("auditor")
     ).json()
     by_step = {i["handoff"]["record"]["step"]: i for i in evidence["handoffs"]}
@@ -132,16 +133,18 @@ def test_no_personal_data_reaches_the_ledger(stack, completed):
     ]
     needles = [s.encode().hex() for s in secrets_] + secrets_
     head = int(
-        httpx.post(rpc, json={"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber", "params": []}).json()["result"],
+        loopback.post(rpc, json={"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber", "params": []}).json()[
+            "result"
+        ],
         16,
     )
     dump = []
     for n in range(head + 1):
-        block = httpx.post(
+        block = loopback.post(
             rpc, json={"jsonrpc": "2.0", "id": 1, "method": "eth_getBlockByNumber", "params": [hex(n), True]}
         ).json()["result"]
         dump.append(json.dumps(block))
-    logs = httpx.post(
+    logs = loopback.post(
         rpc,
         json={
             "jsonrpc": "2.0",

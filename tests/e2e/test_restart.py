@@ -8,11 +8,11 @@ import json
 import re
 import time
 
-import httpx
 import psutil
 import pytest
 
 from tests.e2e.test_clerks import review_application, step, wait_for
+from tests.fixtures.http import loopback
 from tests.fixtures.stack import application, wait_all_ended, write_application
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("postgres")]  # the split stack lives beside PostgreSQL
@@ -56,7 +56,9 @@ def registry_row(stack, agency: str) -> dict:
 
 
 def evidence(stack, case_id: str) -> dict:
-    return httpx.get(f"{stack.url}/api/v1/cases/{case_id}/evidence", headers=stack.token("auditor"), timeout=60).json()
+    return loopback.get(
+        f"{stack.url}/api/v1/cases/{case_id}/evidence", headers=stack.token("auditor"), timeout=60
+    ).json()
 
 
 def signer_of(bundle: dict, step: str, outcome: str = "completed") -> str:
@@ -115,7 +117,7 @@ def test_a_signing_key_rotation_with_cases_in_flight_leaves_no_gap(split_stack, 
     }
     applicant = stack.token("applicant")  # applied while the agency's worker restarts: they wait for it
     flying = [
-        httpx.post(f"{stack.url}/api/v1/cases", json=application(), headers=applicant, timeout=60).json()
+        loopback.post(f"{stack.url}/api/v1/cases", json=application(), headers=applicant, timeout=60).json()
         for _ in range(3)
     ]
     wait_for_new_worker(stack, agency, worker_before)

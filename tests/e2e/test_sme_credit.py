@@ -10,10 +10,10 @@ import json
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from agencies.consent import CATEGORIES
+from tests.fixtures.http import loopback
 from tests.fixtures.stack import ROOT, application, write_application
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("stack")]  # on the registrations' stack
@@ -32,7 +32,9 @@ def states(case: dict) -> dict[str, str]:
 
 
 def evidence(stack, case_id: str) -> dict[str, dict]:
-    body = httpx.get(f"{stack.url}/api/v1/cases/{case_id}/evidence", headers=stack.token("auditor"), timeout=60).json()
+    body = loopback.get(
+        f"{stack.url}/api/v1/cases/{case_id}/evidence", headers=stack.token("auditor"), timeout=60
+    ).json()
     return {i["handoff"]["record"]["step"]: i["handoff"] for i in body["handoffs"]}
 
 
@@ -126,10 +128,10 @@ def test_a_product_whose_rules_fail_declines_with_its_reasons(stack, company, co
 
 def test_after_revocation_every_read_is_refused_and_the_company_sees_it_all(stack, company, consent, loan):
     consent_id, headers = consent["result"]["consent_id"], stack.token("applicant")
-    resp = httpx.post(f"{stack.url}/api/v1/credit/consents/{consent_id}/revocation", headers=headers, timeout=60)
+    resp = loopback.post(f"{stack.url}/api/v1/credit/consents/{consent_id}/revocation", headers=headers, timeout=60)
     assert resp.status_code == 201, resp.text
     case_id = resp.json()["case_id"]
-    while (case := httpx.get(f"{stack.url}/api/v1/cases/{case_id}", headers=headers, timeout=60).json())[
+    while (case := loopback.get(f"{stack.url}/api/v1/cases/{case_id}", headers=headers, timeout=60).json())[
         "status"
     ] == "running":
         time.sleep(0.3)
@@ -137,7 +139,7 @@ def test_after_revocation_every_read_is_refused_and_the_company_sees_it_all(stac
     after = apply(stack, LOAN, company)
     assert after["status"] == "rejected" and states(after)["consent_check"] == "rejected"
     assert f"consent {consent_id} was revoked" in after["reason"]
-    view = httpx.get(f"{stack.url}/api/v1/credit/companies/{company}", headers=headers, timeout=60).json()
+    view = loopback.get(f"{stack.url}/api/v1/credit/companies/{company}", headers=headers, timeout=60).json()
     mine = next(c for c in view["consents"] if c["consent_id"] == consent_id)
     assert mine["status"] == "revoked"
     assert {r["case_id"] for r in mine["reads"]} >= {loan["case_id"]} and len(mine["reads"]) >= 4
@@ -151,8 +153,8 @@ def test_after_revocation_every_read_is_refused_and_the_company_sees_it_all(stac
 
 
 def test_the_lending_banks_clerks_see_the_loan_and_the_other_bank_does_not(stack, loan):
-    rural = httpx.get(f"{stack.url}/api/v1/cases", headers=stack.token("clerk-bank_rural"), timeout=60).json()
-    qilu = httpx.get(f"{stack.url}/api/v1/cases", headers=stack.token("clerk-bank_qilu"), timeout=60).json()
+    rural = loopback.get(f"{stack.url}/api/v1/cases", headers=stack.token("clerk-bank_rural"), timeout=60).json()
+    qilu = loopback.get(f"{stack.url}/api/v1/cases", headers=stack.token("clerk-bank_qilu"), timeout=60).json()
     assert loan["case_id"] in {c["case_id"] for c in rural}
     assert loan["case_id"] not in {c["case_id"] for c in qilu}
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import json
 
-import httpx
 import pytest
 
 from agencies.identifiers import random_uscc
 from tests.e2e.test_clerks import review_application, step, wait_for
+from tests.fixtures.http import loopback
 from tests.fixtures.stack import application
 from tests.web.conftest import PHONE
 from tests.web.test_applicant_browser import fill_application, sign_in
@@ -45,7 +45,7 @@ def test_an_applicant_applies_with_the_form_and_watches_it_complete_live(stack, 
     assert len(blocks) == 5 and all(b.startswith("#") and int(b[1:]) > 0 for b in blocks)
     uscc = page.inner_text("#case-uscc")
     case_id = page.url.split("/cases/")[1].split("?")[0]
-    case = httpx.get(f"{stack.url}/api/v1/cases/{case_id}", headers=stack.token("applicant")).json()
+    case = loopback.get(f"{stack.url}/api/v1/cases/{case_id}", headers=stack.token("applicant")).json()
     assert case["uscc"] == uscc and case["status"] == "completed"
     stack_pages.shoot(page, "stack-case-completed-zh")
     with page.expect_download() as download:
@@ -80,7 +80,7 @@ def test_an_applicant_applies_with_the_form_and_watches_it_complete_live(stack, 
 
 
 def test_a_clerk_approves_from_the_queue_and_the_case_moves_on(stack, stack_pages, tmp_path):
-    made = httpx.post(f"{stack.url}/api/v1/cases", json=review_application(), headers=stack.token("applicant"))
+    made = loopback.post(f"{stack.url}/api/v1/cases", json=review_application(), headers=stack.token("applicant"))
     case_id = made.json()["case_id"]
     wait_for(stack, case_id, lambda c: step(c, "business_licence")["state"] == "awaiting_decision")
     for lang in ("en", "zh"):
@@ -111,7 +111,7 @@ def test_a_clerk_approves_from_the_queue_and_the_case_moves_on(stack, stack_page
 
 
 def test_an_auditor_reads_the_evidence_and_downloads_the_bundle(stack, stack_pages, tmp_path):
-    made = httpx.post(f"{stack.url}/api/v1/cases", json=application(), headers=stack.token("applicant"))
+    made = loopback.post(f"{stack.url}/api/v1/cases", json=application(), headers=stack.token("applicant"))
     case_id = made.json()["case_id"]
     wait_for(stack, case_id, lambda c: c["status"] == "completed")
     for lang in ("zh", "en"):
@@ -122,11 +122,11 @@ def test_an_auditor_reads_the_evidence_and_downloads_the_bundle(stack, stack_pag
         page.select_option("#case-pick", case_id)
         page.click("#audit-form button[type=submit]")
         page.wait_for_selector("#evidence:not([hidden])")
-        stored = httpx.get(f"{stack.url}/api/v1/cases/{case_id}/evidence", headers=stack.token("auditor")).json()
+        stored = loopback.get(f"{stack.url}/api/v1/cases/{case_id}/evidence", headers=stack.token("auditor")).json()
         assert page.locator("#handoffs tbody tr").count() == len(stored["handoffs"]) >= 5
         # the service levels, from anchor block times: a month with this case, each agency's step times
         page.wait_for_selector("#sl-months tbody tr meter", state="attached")
-        levels = httpx.get(f"{stack.url}/api/v1/audit/service-levels", headers=stack.token("auditor")).json()
+        levels = loopback.get(f"{stack.url}/api/v1/audit/service-levels", headers=stack.token("auditor")).json()
         assert page.locator("#sl-months tbody tr").count() == len(levels["by_month"]) >= 1
         assert page.locator("#sl-agencies tbody tr").count() == len(levels["by_agency"]) >= 4
         stack_pages.shoot(page, f"stack-audit-{lang}")
@@ -142,7 +142,7 @@ def test_an_auditor_reads_the_evidence_and_downloads_the_bundle(stack, stack_pag
 
 def test_a_clerk_rejects_with_a_reason_and_the_applicant_corrects_it_to_completion(stack, stack_pages):
     app = review_application()
-    made = httpx.post(f"{stack.url}/api/v1/cases", json=app, headers=stack.token("applicant"))
+    made = loopback.post(f"{stack.url}/api/v1/cases", json=app, headers=stack.token("applicant"))
     case_id = made.json()["case_id"]
     wait_for(stack, case_id, lambda c: step(c, "business_licence")["state"] == "awaiting_decision")
     clerk = stack_pages.new()
@@ -170,7 +170,7 @@ def test_a_clerk_rejects_with_a_reason_and_the_applicant_corrects_it_to_completi
     page.wait_for_selector("#case-status.badge-completed", timeout=LIVE_S)
     assert page.get_attribute("#timeline li[data-step=business_licence]", "data-state") == "completed"
     stack_pages.shoot(page, "stack-corrected-completed-zh")
-    case = httpx.get(f"{stack.url}/api/v1/cases/{case_id}", headers=stack.token("applicant")).json()
+    case = loopback.get(f"{stack.url}/api/v1/cases/{case_id}", headers=stack.token("applicant")).json()
     assert case["status"] == "completed" and step(case, "business_licence")["attempt"] == 2
     assert page.external_requests == [] and page.script_errors == []
     assert clerk.external_requests == [] and clerk.script_errors == []
