@@ -378,6 +378,7 @@ class Trail:
     optional: set[str] = field(init=False)
     steps: dict[str, dict[str, Any]] = field(init=False)  # step id -> its definition
     rejections: int = field(init=False)  # rejected handoffs in the trail: each may start a new attempt
+    _approvals: dict[str, tuple[str, str] | None] = field(init=False, default_factory=dict)  # step -> approval()
 
     def __post_init__(self) -> None:
         self.flow_name = self.bundle.flow.get("name")
@@ -389,13 +390,19 @@ class Trail:
 
     def approval(self, step: str) -> tuple[str, str] | None:
         """(mode, rules hash) of the step's approval policy in the definition, as
-        ``workflows.rules.Approval.version`` hashes it; None for a step the flow lacks."""
+        ``workflows.rules.Approval.version`` hashes it; None for a step the flow lacks. Hashed once
+        per step in this verification (this Trail's own memo)."""
+        if step in self._approvals:
+            return self._approvals[step]
         s = self.steps.get(step)
         if s is None:
-            return None
-        a = s.get("approval") or {}
-        policy = {"mode": a.get("mode", "instant"), "rules": a.get("rules", [])}
-        return policy["mode"], definition_hash(policy)
+            found = None
+        else:
+            a = s.get("approval") or {}
+            policy = {"mode": a.get("mode", "instant"), "rules": a.get("rules", [])}
+            found = policy["mode"], definition_hash(policy)
+        self._approvals[step] = found
+        return found
 
     def agencies(self) -> set[str]:
         return {s.get("agency") for s in self.steps.values()} | set(self.bundle.agencies)
@@ -465,7 +472,7 @@ def check_one_completed_per_step(bundle: EvidenceBundle, find: Find) -> dict[str
 def check_hash_and_signature(trail: Trail, item: EvidenceItem, find: Find) -> None:
     """(2) The record hashes to its stated hash; (3) the signature recovers the stated signer."""
     try:
-        item.handoff.verify()
+        item.handoff.verify_address()
     except VerificationError as exc:
         find(exc.check, exc.message, item)
     except rfc8785.CanonicalizationError as exc:  # e.g. an integer beyond 2^53: no canonical bytes

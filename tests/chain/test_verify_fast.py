@@ -3,6 +3,7 @@ equal rfc8785's, and the recovered signer equals eth_keys' (or both refuse)."""
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 
 import pytest
@@ -13,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chain.errors import VerificationError
-from chain.handoff import canonical_json, recover_signer
+from chain.handoff import Handoff, canonical_json, definition_hash, recover_signer, sign
 
 json_values = st.recursive(
     st.none()
@@ -107,3 +108,77 @@ def test_bad_signatures_are_refused_as_eth_keys_refuses_them(sig):
 def test_a_hash_of_the_wrong_length_is_refused():
     with pytest.raises(VerificationError, match="not 32"):
         recover_signer("0x1234", "0x" + "01" * 65)
+
+
+def reference_definition_hash(value):
+    try:
+        return "sha256:" + hashlib.sha256(rfc8785.dumps(value)).hexdigest()
+    except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
+        return type(exc)
+
+
+def fast_definition_hash(value):
+    try:
+        return definition_hash(value)
+    except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
+        return type(exc)
+
+
+@given(json_values)
+@settings(max_examples=300)
+def test_definition_hash_equals_sha256_of_rfc8785_memoised_or_not(value):
+    expected = reference_definition_hash(value)
+    assert fast_definition_hash(value) == expected
+    assert fast_definition_hash(value) == expected  # again: now from the memo
+
+
+class Text(str):
+    pass
+
+
+@pytest.mark.parametrize(
+    ("first", "then"),
+    [
+        ({"1": "x"}, {1: "x"}),  # a key that is not a string: refused, never the string key's hash
+        ({"a": "x"}, {"a": Text("x")}),  # a str subclass: not memoised, hashed as rfc8785 hashes it
+        ({"a": 1}, {"a": 1.0}),  # an int and its float: distinct keys, the same canonical bytes
+        ({"a": [1, 2]}, {"a": (1, 2)}),
+        ({"a": 0.1}, {"a": float("nan")}),
+        ({"b": 1, "a": 2}, {"a": 2, "b": 1}),  # key order: a miss at most, the same hash
+    ],
+)
+def test_the_definition_hash_memo_never_answers_for_another_value(first, then):
+    assert fast_definition_hash(first) == reference_definition_hash(first)
+    assert fast_definition_hash(then) == reference_definition_hash(then)
+    assert fast_definition_hash(first) == reference_definition_hash(first)
+
+
+def test_verify_address_is_verify_in_lower_case_with_the_same_errors():
+    key = keys.PrivateKey(secrets.token_bytes(32))
+    signed = sign(
+        Handoff(
+            flow="f",
+            flow_version="v",
+            rules_version="r",
+            step="s",
+            case="0x" + "11" * 32,
+            agency="a",
+            outcome="completed",
+            decided_by="rule:r",
+            time="2026-11-21T10:00:00.000Z",
+        ),
+        key.to_bytes(),
+    )
+    assert signed.verify_address() == signed.verify().lower() == signed.signer.lower()
+    other = keys.PrivateKey(secrets.token_bytes(32)).public_key.to_checksum_address()
+    for bad in (
+        signed.model_copy(update={"hash": "0x" + "22" * 32}),
+        signed.model_copy(update={"signer": other}),
+        signed.model_copy(update={"signature": "0x1234"}),
+        signed.model_copy(update={"hash": signed.hash.upper()}),  # "0X": the hash matches, it does not parse
+    ):
+        with pytest.raises(VerificationError) as slow:
+            bad.verify()
+        with pytest.raises(VerificationError) as quick:
+            bad.verify_address()
+        assert (quick.value.check, quick.value.message) == (slow.value.check, slow.value.message)
