@@ -20,6 +20,8 @@ at the same concurrency. Printed:
                          just made at R requests/s (open loop) for --reads-s seconds; p50/p99/max
                          latency (goal p99 < 50 ms at 200/s), errors, and CPU per read
   memory_mb              each part's peak resident set (VmHWM) and current RSS at the end
+  ledger_lead_s          how far the ledger's newest block time is ahead of the clock at the end
+                         (blocks faster than one a second spend a lead of 300 s at most)
 Run it on a quiet machine: other load shows up one for one in the figures.
 """
 
@@ -112,6 +114,14 @@ def cpu_used(before: dict[str, float], after: dict[str, float], cases: int) -> d
     used = {k: round(after.get(k, 0.0) - v, 2) for k, v in before.items()}
     total = round(sum(used.values()), 2)
     return {"parts": used, "total": total, "per_case": round(total / cases, 3) if cases else None}
+
+
+def ledger_lead_s(rpc: str) -> int:
+    """How far the newest block's time is ahead of the clock: a burst of more than one block a
+    second spends the embedded node's lead (300 s at most; then it seals one block a second)."""
+    body = {"jsonrpc": "2.0", "id": 1, "method": "eth_getBlockByNumber", "params": ["latest", False]}
+    head = httpx.post(rpc, json=body, timeout=10).json()["result"]
+    return max(0, int(head["timestamp"], 16) - int(time.time()))
 
 
 def memory_mb(pids: dict[str, int]) -> dict[str, dict[str, float]]:
@@ -310,6 +320,8 @@ def run(
     if reads:
         result["reads"] = reads
     result["memory_mb"] = memory_mb(pids)
+    if health.get("ledger_rpc"):
+        result["ledger_lead_s"] = ledger_lead_s(health["ledger_rpc"])
     result["settings"] = {"n": n, "concurrency": concurrency, "poll_s": poll_s, "url": url, "parts": sorted(pids)}
     return result
 
