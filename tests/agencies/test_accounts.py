@@ -1,9 +1,11 @@
 """What tax, human resources, the bank and the housing fund issue: account numbers with their
 check digits (checked here against reference implementations written from the schemes, not with
-the library the code uses), the taxpayer type, and every code unique across 100,000 draws."""
+the library the code uses), the taxpayer type, and every code unique: the store redraws a code
+issued before, and each code's random part spans a space that holds 100,000 draws many times over."""
 
 from __future__ import annotations
 
+from itertools import count
 from pathlib import Path
 
 import pytest
@@ -18,12 +20,14 @@ from agencies.accounts import (
     validate_bank_account,
     validate_housing_fund_account,
 )
-from agencies.identifiers import IdentifierError, random_seal_number, random_uscc, validate_uscc
+from agencies.identifiers import USCC_ALPHABET, IdentifierError, random_seal_number, random_uscc, validate_uscc
 from agencies.simulated import ActionStore, SimulatedBackend
 from tests.agencies.test_adapter import request
 from tests.fixtures.stack import application
 
-DRAWS = 100_000
+DRAWS = 10_000  # through the real issuing code; 100,000 spent ~20 CPU-s, nearly all in the draws themselves
+ISSUED = 100_000  # codes of a kind this deployment may issue: its code space must hold them 1,000 times over
+DIGITS = "0123456789"
 
 
 def luhn_ok(number: str) -> bool:  # ISO/IEC 7812-1 annex B
@@ -45,19 +49,55 @@ def test_the_reference_checks_accept_published_examples():
 
 
 @pytest.mark.parametrize(
-    "kind,draw,valid",
+    "kind,draw,valid,random_part,alphabet",
     [
-        ("uscc", lambda: random_uscc("370102"), validate_uscc),
-        ("seal", random_seal_number, lambda s: len(s) == 13 and s.isdigit() and s),
-        ("bank_account", random_bank_account, validate_bank_account),
-        ("housing_fund_account", lambda: random_housing_fund_account("370102"), validate_housing_fund_account),
+        ("uscc", lambda: random_uscc("370102"), validate_uscc, slice(8, 16), USCC_ALPHABET),
+        ("seal", random_seal_number, lambda s: len(s) == 13 and s.isdigit() and s, slice(4, 13), DIGITS),
+        ("bank_account", random_bank_account, validate_bank_account, slice(4, 18), DIGITS),
+        (
+            "housing_fund_account",
+            lambda: random_housing_fund_account("370102"),
+            validate_housing_fund_account,
+            slice(6, 14),
+            DIGITS,
+        ),
     ],
+    ids=["uscc", "seal", "bank_account", "housing_fund_account"],
 )
-def test_every_issued_code_is_valid_and_unique_across_100000_draws(kind, draw, valid):
+def test_every_issued_code_is_valid_and_unique_and_its_space_holds_100000_draws(
+    kind, draw, valid, random_part, alphabet
+):
+    """``DRAWS`` codes through the back-end's own store, in one transaction as ``once`` issues
+    them; every other draw replays a code issued before, which the store must refuse and draw
+    again (a collision forced each time, where random draws met one by chance or never). Then the
+    code space: every position of the random part takes every symbol of its alphabet, everything
+    else is fixed or a check character, so the space has ``len(alphabet) ** width`` codes."""
     store = ActionStore(Path(":memory:"))  # the back-end's own store: it redraws a code issued before
-    codes = [store.issue_unique(kind, f"C-{i}", draw) for i in range(DRAWS)]
-    assert len(set(codes)) == DRAWS
-    assert all(valid(code) == code for code in codes)
+    issued: list[str] = []
+    calls, replays = count(), count()
+
+    def draw_or_replay() -> str:
+        if issued and next(calls) % 2 == 0:
+            next(replays)
+            return issued[len(issued) // 2]  # issued before: must be refused
+        return draw()
+
+    store.db.execute("BEGIN IMMEDIATE")
+    for i in range(DRAWS):
+        issued.append(store.issue_unique(kind, f"C-{i}", draw_or_replay))
+    store.db.execute("COMMIT")
+    assert next(replays) == DRAWS - 1  # one refused replay before each code but the first
+    assert len(set(issued)) == DRAWS
+    assert all(valid(code) == code for code in issued)
+    assert store.db.execute("SELECT count(*) FROM issued WHERE kind=?", (kind,)).fetchone() == (DRAWS,)
+
+    width = random_part.stop - random_part.start
+    for pos in range(random_part.start, random_part.stop):
+        symbols = {code[pos] for code in issued}
+        assert symbols == set(alphabet), f"position {pos} of a {kind} draws from {sorted(symbols)}"
+    fixed = {code[: random_part.start] for code in issued}
+    assert len(fixed) == 1, f"a {kind}'s prefix varies: {sorted(fixed)[:5]}"
+    assert len(alphabet) ** width >= 1000 * ISSUED
 
 
 def test_account_numbers_pass_their_schemes():
