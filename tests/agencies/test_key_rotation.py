@@ -143,3 +143,36 @@ def test_a_worker_learns_of_a_rotation_from_the_registrys_events_in_the_anchors_
     assert ledger.signer_changed(MARKET, before - 1, before) is False  # before it
     assert ledger.signer_changed("tax", before, rotated_in + 2) is False  # another agency's keys
     assert ledger.signer_changed(MARKET, rotated_in, rotated_in) is False  # an empty range
+
+
+class CountingRegistry:
+    """The real registry, counting the full schedule reads the worker makes."""
+
+    def __init__(self, ledger):
+        self.ledger, self.reads = ledger, 0
+
+    def signer_schedule(self, agency, block=None):
+        self.reads += 1
+        return self.ledger.signer_schedule(agency, block)
+
+    def signer_changed(self, agency, after_block, through_block):
+        return self.ledger.signer_changed(agency, after_block, through_block)
+
+
+def test_the_schedule_is_read_once_and_again_only_after_a_rotation(fresh, tmp_path):
+    """Each anchor's rotation check (one log query) carries the schedule forward to its block, so a
+    worker reads the whole schedule once, not every few seconds; a rotation makes it read again,
+    after which the worker holding the new key signs with it."""
+    old = fresh.keys[MARKET]
+    new = old.rotated(secrets.token_bytes(32))
+    acts = worker(fresh, tmp_path, new)  # holds both keys: signs with whichever the registry takes
+    acts.registry = registry = CountingRegistry(fresh.ledger())
+    for n in range(3):
+        done = run(acts.perform_step, request("name_check", f"S-{n}", application()))
+        assert done.handoff.signer == old.signer and accepted_at_anchor(fresh, done)
+    assert registry.reads == 1
+    mine_until(fresh, rotate(fresh, new.signing_key, 3))
+    first = run(acts.perform_step, request("name_check", "S-3", application()))
+    assert registry.reads == 2 and accepted_at_anchor(fresh, first)  # the check saw the rotation: read again
+    then = run(acts.perform_step, request("name_check", "S-4", application()))
+    assert then.handoff.signer == new.signer and accepted_at_anchor(fresh, then) and registry.reads == 2
