@@ -86,7 +86,9 @@ def test_every_issued_code_is_valid_and_unique_and_its_space_holds_100000_draws(
     for i in range(DRAWS):
         issued.append(store.issue_unique(kind, f"C-{i}", draw_or_replay))
     store.db.execute("COMMIT")
-    assert next(replays) == DRAWS - 1  # one refused replay before each code but the first
+    # a refused replay before each code but the first, and one more after any draw that met an issued code
+    # by chance (10,000 draws from 10^8 codes meet one in about half the runs)
+    assert next(replays) >= DRAWS - 1
     assert len(set(issued)) == DRAWS
     assert all(valid(code) == code for code in issued)
     assert store.db.execute("SELECT count(*) FROM issued WHERE kind=?", (kind,)).fetchone() == (DRAWS,)
