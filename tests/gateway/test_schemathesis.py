@@ -110,18 +110,23 @@ def fuzz(gw, op, mode: GenerationMode, headers: dict[str, str], real: dict[str, 
     @BOUNDED
     @given(case=op.as_strategy(generation_mode=mode))
     def run(case):
-        if aim and case.path_parameters:
-            case.path_parameters = {k: real.get(k, v) for k, v in case.path_parameters.items()}
-        if aim and op.label in APPLICATION_BODIES:
-            case.body = application()
-            case.headers = {k: v for k, v in (case.headers or {}).items() if k.lower() != "idempotency-key"}
-        sent = case.as_transport_kwargs(base_url=str(gw.http.base_url), headers=headers)
-        sent.pop("cookies", None)
-        if isinstance(sent.get("data"), bytes | str):  # raw bytes go as content
-            sent["content"] = sent.pop("data")
-        case.validate_response(gw.http.request(**sent), checks=CHECKS[mode])
+        send(gw, op, mode, case, headers, real, aim)
 
     run()
+
+
+def send(gw, op, mode: GenerationMode, case, headers: dict[str, str], real: dict[str, str], aim: bool) -> None:
+    """Aim ``case`` as ``fuzz`` describes, send it as the caller ``headers`` sign in, check the answer."""
+    if aim and case.path_parameters:
+        case.path_parameters = {k: real.get(k, v) for k, v in case.path_parameters.items()}
+    if aim and op.label in APPLICATION_BODIES:
+        case.body = application()
+        case.headers = {k: v for k, v in (case.headers or {}).items() if k.lower() != "idempotency-key"}
+    sent = case.as_transport_kwargs(base_url=str(gw.http.base_url), headers=headers)
+    sent.pop("cookies", None)
+    if isinstance(sent.get("data"), bytes | str):  # raw bytes go as content
+        sent["content"] = sent.pop("data")
+    case.validate_response(gw.http.request(**sent), checks=CHECKS[mode])
 
 
 class Recording:
@@ -162,17 +167,7 @@ def replay(gw, op, mode: GenerationMode, headers: dict[str, str], real: dict[str
     """The requests ``fuzz`` generated for ``op`` and ``mode`` once, sent as this caller, aimed as
     ``fuzz`` aims them; raises on the first failure."""
     for case in RECORDED[op.label, mode]:
-        case = fresh(case)
-        if aim and case.path_parameters:
-            case.path_parameters = {k: real.get(k, v) for k, v in case.path_parameters.items()}
-        if aim and op.label in APPLICATION_BODIES:
-            case.body = application()
-            case.headers = {k: v for k, v in (case.headers or {}).items() if k.lower() != "idempotency-key"}
-        sent = case.as_transport_kwargs(base_url=str(gw.http.base_url), headers=headers)
-        sent.pop("cookies", None)
-        if isinstance(sent.get("data"), bytes | str):
-            sent["content"] = sent.pop("data")
-        case.validate_response(gw.http.request(**sent), checks=CHECKS[mode])
+        send(gw, op, mode, fresh(case), headers, real, aim)
 
 
 def runs(op) -> list[tuple[GenerationMode, bool]]:
