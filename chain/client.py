@@ -231,6 +231,73 @@ class LedgerClient:
             )
         return None
 
+    # confirming what was sent -------------------------------------------------------------------
+    def tx_known(self, tx_hash: str) -> bool:
+        """Whether the ledger holds the transaction, pending in its pool or mined (a ledger that
+        restarted may have lost what was pending)."""
+        return self.rpc("eth_getTransactionByHash", tx_hash) is not None
+
+    def receipt(self, tx_hash: str, timeout: float = 60.0) -> dict[str, Any]:
+        """Poll for the receipt at once, then more and more slowly: the embedded node holds a poll
+        for a transaction in its pool until the block is sealed (one request, ``chain.node.rpc``);
+        Besu and anvil answer null until then, and are asked again after 20, 30, 45... ms (100 ms apart at most)."""
+        deadline, pause = time.monotonic() + timeout, 0.02
+        while True:
+            receipt = self.rpc("eth_getTransactionReceipt", tx_hash)
+            if receipt is not None:
+                return receipt
+            if time.monotonic() > deadline:
+                raise AnchorTimeout(f"no receipt for {tx_hash} after {timeout}s")
+            time.sleep(pause)
+            pause = min(pause * 1.5, 0.1)
+
+    def revert_reason(self, call: dict[str, Any], block: int) -> str:
+        """Why ``call`` reverted, replayed on the state before ``block``."""
+        try:
+            self.w3.eth.call(call, block - 1)
+        except ContractLogicError as exc:
+            return str(exc.message or exc).removeprefix("execution reverted: ")
+        except Web3RPCError as exc:
+            return str(exc)
+        return "transaction reverted"
+
+    def confirm_anchor(self, tx_hash: str, handoff_hash: str, timeout: float = 60.0) -> Anchor | None:
+        """The handoff's anchor once ``tx_hash`` (sent by any agency) is mined: from its receipt,
+        or, when it reverted because the handoff was anchored before (a retried send), the anchor
+        there is. None when the ledger holds neither the transaction nor an anchor of the handoff
+        (lost from a pool); AnchorRefused when the contract refused it for another reason."""
+        receipt = self.rpc("eth_getTransactionReceipt", tx_hash)  # the embedded node answers once mined
+        if receipt is None:
+            if not self.tx_known(tx_hash):
+                return self.anchor_of(handoff_hash)
+            receipt = self.receipt(tx_hash, timeout)
+        return self.anchor_in(receipt, handoff_hash)
+
+    def anchor_in(self, receipt: dict[str, Any], handoff_hash: str) -> Anchor:
+        """The handoff's anchor from the receipt of a transaction anchoring it, or the one there
+        was already if it reverted for that reason; AnchorRefused for any other reason."""
+        if int(receipt["status"], 16) == 1:  # the receipt carries the event: no need to read it back
+            anchor = self.anchor_from_raw_receipt(receipt, handoff_hash)
+            if anchor is not None:
+                return anchor
+        else:
+            tx = self.rpc("eth_getTransactionByHash", receipt["transactionHash"]) or {}
+            call = {  # replayed as its sender sent it
+                "from": Web3.to_checksum_address(tx.get("from") or receipt["from"]),
+                "to": Web3.to_checksum_address(tx.get("to") or self.deployment.ledger),
+                "data": tx.get("input"),
+                "gas": int(tx.get("gas", "0x0"), 16),
+            }
+            reason = self.revert_reason(call, int(receipt["blockNumber"], 16))
+            if "already anchored" not in reason:
+                raise AnchorRefused(reason)
+        for _ in range(50):  # anchored before: the receipt is final; the log index may lag on a foreign node
+            anchor = self.anchor_of(handoff_hash)
+            if anchor is not None:
+                return anchor
+            time.sleep(0.05)
+        raise ChainError(f"handoff {handoff_hash} was mined but its anchor event is not readable")
+
     def signer_schedule(self, agency: str, block: int | None = None) -> tuple[int, SignerSchedule]:
         """(the block read at: ``block``, else the head; the agency's signing keys there, with any
         rotation scheduled), for an agency worker to know which of its keys the registry accepts."""
@@ -333,39 +400,36 @@ class Sender:
             raise AnchorTimeout(f"no receipt for {to_hex(tx_hash)} after {self.receipt_timeout}s") from exc
 
     def _revert_reason(self, call: dict[str, Any], block: int) -> str:
-        try:
-            self.w3.eth.call(call, block - 1)
-        except ContractLogicError as exc:
-            return str(exc.message or exc).removeprefix("execution reverted: ")
-        except Web3RPCError as exc:
-            return str(exc)
-        return "transaction reverted"
+        return self.ledger.revert_reason(call, block)
 
     # anchoring: the hot path, in plain JSON-RPC ------------------------------------------------
     def anchor(self, handoff_hash: str, flow: str, step: str, case_commitment: str) -> Anchor:
         """Anchor one handoff, exactly once: the contract refuses a second anchor of a handoff, so a
         retry (after a crash between send and receipt) reads back the one anchor there is."""
+        tx_hash = self.send_anchor(handoff_hash, flow, step, case_commitment)
+        return self.ledger.anchor_in(self._raw_receipt(tx_hash), handoff_hash)
+
+    def send_anchor(self, handoff_hash: str, flow: str, step: str, case_commitment: str) -> str:
+        """Send the transaction anchoring one handoff and return its hash once the ledger took it
+        into its pool, without waiting for its block (``confirm_anchor`` does). A transaction sent
+        later from any account comes after it in the ledger's order while it is pending."""
         data = ANCHOR_SELECTOR + from_hex(handoff_hash, "handoff hash")
         data += step_id(flow, step) + from_hex(case_commitment, "case commitment")
-        try:
-            receipt = self.transact(self.ledger.deployment.ledger, data, ANCHOR_GAS)
-        except AnchorRefused as exc:
-            if "already anchored" not in str(exc):
-                raise
-        else:  # the receipt carries the event: no need to read it back
-            anchor = self.ledger.anchor_from_raw_receipt(receipt, handoff_hash)
-            if anchor is not None:
-                return anchor
-        for _ in range(50):  # anchored before: the receipt is final; the log index may lag on a foreign node
-            anchor = self.ledger.anchor_of(handoff_hash)
-            if anchor is not None:
-                return anchor
-            time.sleep(0.05)
-        raise ChainError(f"handoff {handoff_hash} was mined but its anchor event is not readable")
+        return self._send(self.ledger.deployment.ledger, data, ANCHOR_GAS)
 
     def transact(self, to: str, data: bytes, gas: int) -> dict[str, Any]:
         """Sign and send a call of ``data`` to ``to`` with the cached nonce and fees; return the raw
         receipt once mined (status 1), or raise AnchorRefused with the contract's reason (status 0)."""
+        tx_hash = self._send(to, data, gas)
+        receipt = self._raw_receipt(tx_hash)
+        if int(receipt["status"], 16) != 1:
+            call = {"from": self.address, "to": to, "data": to_hex(data), "gas": gas}
+            raise AnchorRefused(self._revert_reason(call, int(receipt["blockNumber"], 16)))
+        return receipt
+
+    def _send(self, to: str, data: bytes, gas: int) -> str:
+        """Sign a call of ``data`` to ``to`` with the cached nonce and fees, send it, and return its
+        hash once the ledger took it."""
         rpc = self.ledger.rpc
         with self._lock:
             if self._nonce is None:
@@ -389,11 +453,7 @@ class Sender:
                     raise
                 raise ChainError(f"ledger refused the transaction: {exc}") from exc
             self._nonce += 1
-        receipt = self._raw_receipt(tx_hash)
-        if int(receipt["status"], 16) != 1:
-            call = {"from": self.address, "to": to, "data": to_hex(data), "gas": gas}
-            raise AnchorRefused(self._revert_reason(call, int(receipt["blockNumber"], 16)))
-        return receipt
+        return tx_hash
 
     def _fee_fields(self) -> dict[str, int]:
         now = time.monotonic()
@@ -405,18 +465,7 @@ class Sender:
         return self._fees[1]
 
     def _raw_receipt(self, tx_hash: str) -> dict[str, Any]:
-        """Poll for the receipt at once, then more and more slowly: the embedded node holds a poll
-        for a transaction in its pool until the block is sealed (one request, ``chain.node.rpc``);
-        Besu and anvil answer null until then, and are asked again after 20, 30, 45... ms (100 ms apart at most)."""
-        deadline, pause = time.monotonic() + self.receipt_timeout, 0.02
-        while True:
-            receipt = self.ledger.rpc("eth_getTransactionReceipt", tx_hash)
-            if receipt is not None:
-                return receipt
-            if time.monotonic() > deadline:
-                raise AnchorTimeout(f"no receipt for {tx_hash} after {self.receipt_timeout}s")
-            time.sleep(pause)
-            pause = min(pause * 1.5, 0.1)
+        return self.ledger.receipt(tx_hash, self.receipt_timeout)
 
     def close(self) -> None:
         """Nothing to finish: each anchor() returned only once its transaction was mined, and the
