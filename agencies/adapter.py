@@ -36,18 +36,26 @@ from chain.errors import AnchorRefused
 from chain.handoff import CLOSED_BY, CLOSING_STEP, Handoff, SignedHandoff, now_rfc3339, sign
 from workflows.messages import (
     ANCHOR_HANDOFF,
+    ANCHOR_SIGNED,
     CLOSE_CASE,
     COMPENSATE_STEP,
+    CONFIRM_ANCHORS,
     ESCALATE_STEP,
     EXECUTE_STEP,
+    PARENT_NOT_ON_LEDGER,
     PERFORM_STEP,
     SIGN_ESCALATION,
+    SUBMIT_STEP,
     UNDO_STEP,
     AnchoredHandoff,
     AnchorInput,
+    AnchorSent,
     CloseInput,
     CompensateInput,
+    Confirmation,
+    ConfirmInput,
     EscalateInput,
+    SentHandoff,
     StepInput,
 )
 
@@ -148,8 +156,10 @@ class AgencyActivities:
         self.anchorer = anchorer
         self.journal = journal
         self.registry = registry
-        self._known: tuple[int, SignerSchedule] | None = None  # (known through this block, the schedule)
-        self._schedule_read = 0.0  # when it was last read (monotonic)
+        # agency -> (known through this block, its schedule): this agency's, and those of the agencies
+        # whose anchors it confirms as a flow's lead agency
+        self._schedules: dict[str, tuple[int, SignerSchedule]] = {}
+        self._schedule_read = 0.0  # when this agency's was last read (monotonic)
 
     def _check_agency(self, agency: str, step: str) -> None:
         if agency != self.agency:
@@ -171,45 +181,45 @@ class AgencyActivities:
         is checked after anchoring in any case)."""
         if self.registry is None:
             return self.keys.signing_key
-        now, known = time.monotonic(), self._known
+        now, known = time.monotonic(), self._schedules.get(self.agency)
         if known is None or now - self._schedule_read > SCHEDULE_FOR_S:
             try:
-                self._know(*self.registry.signer_schedule(self.agency))
+                self._know(self.agency, *self.registry.signer_schedule(self.agency))
             except Exception as exc:  # unreachable ledger: sign now, judged again at the anchor
                 log.warning("%s: signer schedule unreadable (%s); signing with the newest key", self.agency, exc)
                 return self.keys.signing_key
-            known = self._known
+            known = self._schedules[self.agency]
         through, schedule = known
         return self._held_key(schedule.accepted_at(through + 1)) or self.keys.signing_key
 
-    def _know(self, through: int, schedule: SignerSchedule, read: bool = True) -> None:
-        """The schedule holds in every block up to ``through``; ``read``: it was read just now."""
-        self._known = (through, schedule)
-        if read:
+    def _know(self, agency: str, through: int, schedule: SignerSchedule, read: bool = True) -> None:
+        """``agency``'s schedule holds in every block up to ``through``; ``read``: read just now."""
+        self._schedules[agency] = (through, schedule)
+        if read and agency == self.agency:
             self._schedule_read = time.monotonic()
 
     def _held_key(self, accepted: set[str]) -> bytes | None:
         """The newest of this agency's keys among ``accepted`` (lower-case addresses), if any."""
         return next((k for address, k in self.keys.signing_keys.items() if address in accepted), None)
 
-    def _accepted_at(self, block: int) -> set[str]:
-        """The keys the registry accepts for this agency in ``block``: from the schedule last read,
-        when no SignerRotated event of the agency lies between that read and ``block`` (one indexed
-        log query; the schedule is then known through ``block``), else read at ``block`` itself."""
-        known = self._known
+    def _accepted_at(self, block: int, agency: str | None = None) -> set[str]:
+        """The keys the registry accepts for ``agency`` (this one by default) in ``block``: from the
+        schedule last read, when no SignerRotated event of the agency lies between that read and
+        ``block`` (one indexed log query; the schedule is then known through ``block``), else read
+        at ``block`` itself."""
+        agency = agency or self.agency
+        known = self._schedules.get(agency)
         if known is not None:
             through, schedule = known
             try:
-                if not self.registry.signer_changed(self.agency, min(through, block), max(through, block)):
+                if not self.registry.signer_changed(agency, min(through, block), max(through, block)):
                     if block > through:
-                        self._know(block, schedule, read=False)
+                        self._know(agency, block, schedule, read=False)
                     return schedule.accepted_at(block)
             except Exception as exc:  # noqa: BLE001 - the full read below decides
-                log.warning(
-                    "%s: registry events unreadable (%s); reading the schedule at block %d", self.agency, exc, block
-                )
-        self._know(*self.registry.signer_schedule(self.agency, block))
-        return self._known[1].accepted_at(block)
+                log.warning("%s: registry events unreadable (%s); reading the schedule at block %d", agency, exc, block)
+        self._know(agency, *self.registry.signer_schedule(agency, block))
+        return self._schedules[agency][1].accepted_at(block)
 
     def _accepted_in(self, handoff: SignedHandoff, anchor: Anchor, key: str | None) -> SignedHandoff:
         """``handoff`` with a signature the registry accepted in its anchor's block: as it is, or
@@ -246,6 +256,44 @@ class AgencyActivities:
         outcome = done.handoff.record.outcome
         STEP_SECONDS.labels(self.agency, request.step, outcome).observe(time.monotonic() - started)
         return done
+
+    @activity.defn(name=SUBMIT_STEP)
+    def submit_step(self, request: StepInput) -> SentHandoff:
+        """Act on a step exactly once per idempotency key, sign, journal, and send its anchor
+        without waiting for the block: the steps after it act at once, and their anchors follow
+        this one in the ledger's order. Refused before acting (PARENT_NOT_ON_LEDGER) while a
+        parent's anchor is neither pending nor mined, so no anchor ever goes before its parent's."""
+        started = time.monotonic()
+        with heartbeating():
+            self._check_agency(request.agency, request.step)
+            self._check_parents(request)
+            sent = self._sent(self._executed(request), request.key)
+        outcome = sent.handoff.record.outcome
+        STEP_SECONDS.labels(self.agency, request.step, outcome).observe(time.monotonic() - started)
+        return sent
+
+    @activity.defn(name=CONFIRM_ANCHORS)
+    def confirm_anchors(self, request: ConfirmInput) -> list[Confirmation]:
+        """Wait for the anchors of a case's sent handoffs, whichever agency sent them (the ledger is
+        read by all), and say of each whether the registry accepted its signer in its block."""
+        with heartbeating():
+            return [self._confirmation(sent) for sent in request.sent]
+
+    @activity.defn(name=ANCHOR_SIGNED)
+    def anchor_signed(self, request: AnchorInput) -> AnchoredHandoff:
+        """Anchor a handoff this agency signed (again, when its transaction was lost; a retry finds
+        the anchor there), signed again if the registry retired its signer by the anchor's block.
+        Only what its journal holds under ``key``: the journal, not the request, says what it signed."""
+        journalled = self.journal.get(request.key) if request.key else None
+        if journalled is None or journalled.hash != request.handoff.hash:
+            raise ApplicationError(
+                f"{self.agency} journalled no handoff {request.handoff.hash} under {request.key!r}: "
+                "an agency anchors only handoffs it signed itself",
+                type="WrongAgency",
+                non_retryable=True,
+            )
+        with heartbeating():
+            return self._anchored(journalled, request.key)
 
     @activity.defn(name=UNDO_STEP)
     def undo_step(self, request: CompensateInput) -> AnchoredHandoff:
@@ -289,6 +337,9 @@ class AgencyActivities:
 
     def activities(self) -> list:
         return [
+            self.submit_step,
+            self.confirm_anchors,
+            self.anchor_signed,
             self.perform_step,
             self.undo_step,
             self.sign_escalation,
@@ -387,15 +438,80 @@ class AgencyActivities:
             outputs={"state": request.state, "trail": request.trail},
         )
 
-    def _anchored(self, handoff: SignedHandoff, key: str | None = None) -> AnchoredHandoff:
-        """Anchor a handoff this agency signed (again: a retry finds the anchor already there), with
-        a signature the registry accepted in the anchor's block. ``key``: its journal entry, which
-        vouches that this agency signed it even by a key the worker no longer holds."""
+    def _check_parents(self, request: StepInput) -> None:
+        """Every parent whose anchor the engine has not confirmed yet has its transaction pending
+        or mined, or is anchored by another (a transaction lost with a restarted ledger's pool and
+        sent again); else nothing is done, and the engine confirms those parents first."""
+        if not request.parent_txs:
+            return
+        ledger = self.anchorer.ledger
+        missing = [
+            parent
+            for parent, tx in request.parent_txs.items()
+            if not ledger.tx_known(tx) and not ledger.anchored_at(parent)
+        ]
+        if missing:
+            raise ApplicationError(
+                f"the anchor of parent {', '.join(missing)} is neither pending nor mined: "
+                f"confirm it before {request.step}",
+                missing,
+                type=PARENT_NOT_ON_LEDGER,
+                non_retryable=True,
+            )
+
+    def _sent(self, handoff: SignedHandoff, key: str) -> SentHandoff:
+        """Send the anchor of a handoff this agency signed and journalled under ``key``, without
+        waiting for its block; anchored at once by an anchorer that sends no single transactions
+        (``chain.batcher``), or when a retry finds the handoff anchored by an earlier attempt."""
+        send = getattr(self.anchorer, "send_anchor", None)
+        if send is None:
+            done = self._anchored(handoff, key)
+            return SentHandoff(handoff=done.handoff, key=key, anchor=done.anchor)
+        self._check_own(handoff, key)
+        if activity.info().attempt > 1:  # an earlier attempt may have sent it, and it may be mined
+            anchor = self.anchorer.ledger.anchor_of(handoff.hash)
+            if anchor is not None:
+                return SentHandoff(handoff=self._accepted_in(handoff, anchor, key), key=key, anchor=anchor)
+        record = handoff.record
+        try:
+            with ANCHOR_SECONDS.labels(self.agency).time():
+                tx = send(handoff.hash, record.flow, record.step, record.case)
+        except Exception:  # unreachable, refused (a stale nonce): the activity is retried; counted here
+            LEDGER_ERRORS.labels(self.agency, "unavailable").inc()
+            raise
+        return SentHandoff(handoff=handoff, key=key, tx=tx)
+
+    def _confirmation(self, sent: AnchorSent) -> Confirmation:
+        anchor = sent.anchor
+        if anchor is None:
+            try:
+                anchor = self.anchorer.ledger.confirm_anchor(sent.tx, sent.handoff)
+            except AnchorRefused as exc:
+                LEDGER_ERRORS.labels(sent.agency, "refused").inc()
+                return Confirmation(handoff=sent.handoff, problem="refused", detail=f"ledger refused the anchor: {exc}")
+            if anchor is None:
+                detail = f"transaction {sent.tx} is not on the ledger (lost from a restarted ledger's pool?)"
+                return Confirmation(handoff=sent.handoff, problem="lost", detail=detail)
+        if anchor.handoff != sent.handoff.lower():
+            raise ApplicationError(
+                f"transaction {sent.tx} anchors {anchor.handoff}, not {sent.handoff}", non_retryable=True
+            )
+        if self.registry is not None and sent.signer.lower() not in self._accepted_at(anchor.block_number, sent.agency):
+            return Confirmation(handoff=sent.handoff, anchor=anchor, problem="resign")
+        return Confirmation(handoff=sent.handoff, anchor=anchor)
+
+    def _check_own(self, handoff: SignedHandoff, key: str | None) -> None:
         signer = handoff.verify().lower()
         if handoff.record.agency != self.agency or (key is None and signer not in self.keys.signing_keys):
             raise ApplicationError(
                 "an agency anchors only handoffs it signed itself", type="WrongAgency", non_retryable=True
             )
+
+    def _anchored(self, handoff: SignedHandoff, key: str | None = None) -> AnchoredHandoff:
+        """Anchor a handoff this agency signed (again: a retry finds the anchor already there), with
+        a signature the registry accepted in the anchor's block. ``key``: its journal entry, which
+        vouches that this agency signed it even by a key the worker no longer holds."""
+        self._check_own(handoff, key)
         record = handoff.record
         try:
             with ANCHOR_SECONDS.labels(self.agency).time():

@@ -23,7 +23,7 @@ from gateway.erasure import shown, texts_of
 from gateway.schemas import CasePublic, ErasurePublic, StepPublic
 from gateway.store import Case, CaseKey, Erasure, HandoffRow, IdempotentRequest, QueueItem, User, Vault, utcnow
 from workflows.flows import FlowDef
-from workflows.messages import CASE_WORKFLOW, ENGINE_QUEUE, CaseInput, CaseStatus, StepStatus
+from workflows.messages import CASE_WORKFLOW, ENGINE, ENGINE_QUEUE, CaseInput, CaseStatus, StepStatus
 
 PREFIX = {  # a case id says what it is about at a glance
     "business_registration": "BR",
@@ -121,7 +121,12 @@ async def open_case(
         await temporal.start_workflow(
             CASE_WORKFLOW,
             CaseInput(
-                case_id=case_id, applicant=user.username, flow=flow, application=application, commitment=case.commitment
+                case_id=case_id,
+                applicant=user.username,
+                flow=flow,
+                application=application,
+                commitment=case.commitment,
+                engine=ENGINE,
             ),
             id=case_id,
             task_queue=ENGINE_QUEUE,
@@ -257,22 +262,31 @@ def record_handoff(
 ) -> None:
     """Keep a handoff and its anchor off-chain, and with ``status`` the case's status after it, in
     one transaction; a repeated delivery changes nothing."""
+    record_handoffs(session, case_id, [(handoff, anchor)], status)
+
+
+def record_handoffs(
+    session: Session, case_id: str, anchored: list[tuple[SignedHandoff, Anchor]], status: CaseStatus | None = None
+) -> None:
+    """Keep handoffs and their anchors off-chain, and with ``status`` the case's status after
+    them, in one transaction; a repeated delivery changes nothing."""
     if status is not None:
         _keep_status(session, status)
-    if session.get(HandoffRow, handoff.hash) is None:
-        session.add(
-            HandoffRow(
-                hash=handoff.hash,
-                case_id=case_id,
-                step=handoff.record.step,
-                agency=handoff.record.agency,
-                outcome=handoff.record.outcome,
-                signed=handoff.model_dump(mode="json"),
-                anchor=anchor.model_dump(mode="json"),
-                block_number=anchor.block_number,
-                log_index=anchor.log_index,
+    for handoff, anchor in anchored:
+        if session.get(HandoffRow, handoff.hash) is None:
+            session.add(
+                HandoffRow(
+                    hash=handoff.hash,
+                    case_id=case_id,
+                    step=handoff.record.step,
+                    agency=handoff.record.agency,
+                    outcome=handoff.record.outcome,
+                    signed=handoff.model_dump(mode="json"),
+                    anchor=anchor.model_dump(mode="json"),
+                    block_number=anchor.block_number,
+                    log_index=anchor.log_index,
+                )
             )
-        )
     session.commit()
 
 

@@ -15,12 +15,20 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
-from gateway.casework import record_case, record_handoff
+from gateway.casework import record_case, record_handoff, record_handoffs
 from workflows import authority
 from workflows.authority import Keyring
 from workflows.cosign import CosignWorkflow
 from workflows.engine import ENGINE_SANDBOX, CaseWorkflow
-from workflows.messages import ENGINE_QUEUE, RECORD_CASE, RECORD_HANDOFF, CaseStatus, HandoffRecord
+from workflows.messages import (
+    ENGINE_QUEUE,
+    RECORD_CASE,
+    RECORD_HANDOFF,
+    RECORD_HANDOFFS,
+    CaseStatus,
+    HandoffBatch,
+    HandoffRecord,
+)
 
 log = logging.getLogger("onevisit.engine")
 
@@ -33,6 +41,11 @@ class StoreActivities:
     def record_handoff(self, record: HandoffRecord) -> None:
         with Session(self.engine) as session:
             record_handoff(session, record.case_id, record.handoff, record.anchor, record.status)
+
+    @activity.defn(name=RECORD_HANDOFFS)
+    def record_handoffs(self, batch: HandoffBatch) -> None:
+        with Session(self.engine) as session:
+            record_handoffs(session, batch.case_id, [(a.handoff, a.anchor) for a in batch.anchored], batch.status)
 
     @activity.defn(name=RECORD_CASE)
     def record_case(self, status: CaseStatus) -> None:
@@ -51,7 +64,7 @@ async def run_engine_worker(
             client,
             task_queue=task_queue,
             workflows=[CaseWorkflow, CosignWorkflow],
-            activities=[store.record_handoff, store.record_case],
+            activities=[store.record_handoff, store.record_handoffs, store.record_case],
             activity_executor=pool,
             # the sandbox still guards every workflow task; no module is imported again per case
             # (CaseWorkflow's module holds no state: its replay tests run it in the full sandbox)

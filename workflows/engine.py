@@ -27,34 +27,44 @@ with workflow.unsafe.imports_passed_through():
     from workflows.flows import StepDef, agency_queue, changed_paths, extract, overlaps
     from workflows.messages import (
         ANCHOR_HANDOFF,
+        ANCHOR_SIGNED,
         CASE_WORKFLOW,
         CLOSE_CASE,
         CLOSING_RECORD,
         COMPENSATE_STEP,
+        CONFIRM_ANCHORS,
         CORRECT_UPDATE,
         DECIDE_UPDATE,
         ESCALATE_STEP,
         EXECUTE_STEP,
         ONE_ACTIVITY_STEPS,
+        PARENT_NOT_ON_LEDGER,
         PERFORM_STEP,
         RECORD_CASE,
         RECORD_HANDOFF,
+        RECORD_HANDOFFS,
         SIGN_ESCALATION,
         STATUS_QUERY,
+        SUBMIT_STEP,
         UNDO_STEP,
         WITHDRAW_UPDATE,
         AnchoredHandoff,
         AnchorInput,
+        AnchorSent,
         CaseEvent,
         CaseInput,
         CaseStatus,
         CloseInput,
         CompensateInput,
+        Confirmation,
+        ConfirmInput,
         Correction,
         Decision,
         EscalateInput,
+        HandoffBatch,
         HandoffRecord,
         Refusal,
+        SentHandoff,
         StepInput,
         StepStatus,
         UpdateResult,
@@ -128,6 +138,9 @@ class CaseWorkflow:
         self._authorities: set[str] = set()  # nonces of the signed updates taken: none is taken twice
         self._trail: list[str] = []  # every handoff of the case, in the order recorded
         self._one_activity = True  # decided for good at the start of ``run``
+        self._pipelined = case.engine >= 3  # steps send their anchors; _settle confirms them
+        self._pending: dict[str, tuple[str, SentHandoff]] = {}  # handoff -> (step, sent), not yet confirmed
+        self._settling = asyncio.Lock()
 
     # ------------------------------------------------------------------ queries and updates
     @workflow.query(name=STATUS_QUERY)
@@ -216,9 +229,10 @@ class CaseWorkflow:
     @workflow.run
     async def run(self, case: CaseInput) -> CaseStatus:  # ``case`` is already held: see ``__init__``
         # Cases started before one agency activity per step keep signing, anchoring and recording apart.
-        self._one_activity = workflow.patched(ONE_ACTIVITY_STEPS)
+        self._one_activity = case.engine >= 2 or workflow.patched(ONE_ACTIVITY_STEPS)
         while True:
             await self._run_dag()
+            await self._settle()  # before the case returns, is undone or ends: every anchor confirmed
             if self._withdrawal is not None:
                 await self._compensate()
                 break
@@ -246,7 +260,7 @@ class CaseWorkflow:
                 self._status.result.update(self._completed[sid].record.outputs)
         if self._background:
             await workflow.wait(self._background)
-        if self._one_activity and workflow.patched(CLOSING_RECORD):
+        if self._one_activity and (case.engine >= 2 or workflow.patched(CLOSING_RECORD)):
             await self._close()
         await self._record_case()
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -324,15 +338,23 @@ class CaseWorkflow:
         else:
             request = self._step_input(step, st, decided_by, self._application, decision=decision, reason=reason)
         try:
-            done = await self._agency_act(step, PERFORM_STEP, EXECUTE_STEP, request)
+            if self._pipelined:
+                sent = await self._submit(step, request)
+                if sent is None:  # a parent's anchor was refused meanwhile: nothing to act on
+                    st.state = "cancelled"
+                    return
+                handoff, anchor = sent.handoff, sent.anchor
+            else:
+                done = await self._agency_act(step, PERFORM_STEP, EXECUTE_STEP, request)
+                handoff, anchor = done.handoff, done.anchor
         except ActivityError as err:
             cause = err.cause
             st.reason = cause.message if isinstance(cause, ApplicationError) else str(cause or err)
             st.state, st.since = "failed", workflow.now().isoformat()
             self._event("failed", step.id, st.reason)
             return
-        handoff = done.handoff
-        st.handoff, st.anchor_block, st.since = handoff.hash, done.anchor.block_number, workflow.now().isoformat()
+        st.handoff, st.since = handoff.hash, workflow.now().isoformat()
+        st.anchor_block = anchor.block_number if anchor is not None else None  # None: sent, not yet confirmed
         if handoff.record.outcome == "rejected":
             outputs = handoff.record.outputs
             kept = outputs.get("reason_commitment")  # a clerk's reason: the gateway shows the text
@@ -341,7 +363,105 @@ class CaseWorkflow:
             st.state, st.reason = "completed", None
             self._completed[step.id] = handoff
             self._order.append(step.id)
-        await self._record(done)
+        if anchor is not None:
+            await self._record(AnchoredHandoff(handoff=handoff, anchor=anchor))
+            return
+        self._trail.append(handoff.hash)
+        self._pending[handoff.hash] = (step.id, sent)
+        await self._record_case()
+
+    async def _submit(self, step: StepDef, request: StepInput) -> SentHandoff | None:
+        """The agency acts, signs and sends the anchor (SUBMIT_STEP). While a parent's anchor is
+        neither pending nor mined (lost with a restarted ledger's pool), the agency does nothing:
+        the case's anchors are confirmed first (the lost one sent again), then the step asked again."""
+        while True:
+            try:
+                return await workflow.execute_activity(
+                    SUBMIT_STEP, request, result_type=SentHandoff, **self._agency_options(step)
+                )
+            except ActivityError as err:
+                cause = err.cause
+                if not (isinstance(cause, ApplicationError) and cause.type == PARENT_NOT_ON_LEDGER):
+                    raise
+            await self._settle()
+            if any(d not in self._completed and self._step_status(d).state != "skipped" for d in step.depends_on):
+                return None
+            request = request.model_copy(update={"parent_txs": self._parent_txs(step)})
+
+    def _parent_txs(self, step: StepDef) -> dict[str, str]:
+        """The anchor transactions of the step's parents that are sent but not yet confirmed."""
+        out = {}
+        for d in step.depends_on:
+            parent = self._completed.get(d)
+            if parent is not None and parent.hash in self._pending:
+                tx = self._pending[parent.hash][1].tx
+                if tx is not None:
+                    out[parent.hash] = tx
+        return out
+
+    async def _settle(self) -> None:
+        """Confirm every anchor sent and not yet confirmed, in the order sent: one activity of the
+        lead agency reads them all from the ledger. A lost one its own agency anchors again, one
+        whose signer the registry retired by its block it signs again (both in the order sent, so
+        parents stay first); one the ledger refused fails its step. Then record them together."""
+        if not self._pending:
+            return
+        async with self._settling:
+            sent = list(self._pending.values())
+            if not sent:
+                return
+            lead = self._case.flow.lead_agency()
+            confirmations = await workflow.execute_activity(
+                CONFIRM_ANCHORS,
+                ConfirmInput(case_id=self._case.case_id, sent=[AnchorSent.of(s) for _, s in sent]),
+                result_type=list[Confirmation],
+                task_queue=agency_queue(lead, self._case.queues.agency_prefix),
+                start_to_close_timeout=CLOSE_TIMEOUT,
+                heartbeat_timeout=HEARTBEAT_TIMEOUT,
+                retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=60)),  # until the agency is back
+            )
+            anchored = []
+            for (sid, s), c in zip(sent, confirmations, strict=True):
+                done = AnchoredHandoff(handoff=s.handoff, anchor=c.anchor) if c.problem is None else None
+                if c.problem in ("lost", "resign"):
+                    step = self._case.flow.step(sid)
+                    again = AnchorInput(flow=self._case.flow.name, step=sid, handoff=s.handoff, key=s.key)
+                    try:
+                        done = await workflow.execute_activity(
+                            ANCHOR_SIGNED, again, result_type=AnchoredHandoff, **self._agency_options(step)
+                        )
+                    except ActivityError as err:
+                        cause = err.cause
+                        c = c.model_copy(
+                            update={
+                                "detail": cause.message if isinstance(cause, ApplicationError) else str(cause or err)
+                            }
+                        )
+                del self._pending[s.handoff.hash]
+                if done is None:
+                    self._refused(sid, s.handoff.hash, c.detail or "ledger refused the anchor")
+                    continue
+                st = self._step_status(sid)
+                if st.handoff == done.handoff.hash:
+                    st.anchor_block = done.anchor.block_number
+                if sid in self._completed and self._completed[sid].hash == done.handoff.hash:
+                    self._completed[sid] = done.handoff  # signed again, perhaps: the same record
+                anchored.append(done)
+            if anchored:
+                self._status.revision += 1
+                batch = HandoffBatch(case_id=self._case.case_id, anchored=anchored, status=self._status)
+                await workflow.execute_local_activity(RECORD_HANDOFFS, batch, start_to_close_timeout=RECORD_TIMEOUT)
+
+    def _refused(self, sid: str, handoff: str, reason: str) -> None:
+        """The ledger will not anchor a step's handoff: the step failed, and the handoff is no part
+        of the trail (a step after it that acted on it is shown by the auditor, its parent unanchored)."""
+        st = self._step_status(sid)
+        st.state, st.reason, st.since = "failed", reason, workflow.now().isoformat()
+        self._event("failed", sid, reason)
+        if sid in self._completed and self._completed[sid].hash == handoff:
+            del self._completed[sid]
+            self._order.remove(sid)
+        self._trail.remove(handoff)
 
     def _step_input(self, step: StepDef, st: StepStatus, decided_by: str, application: dict, **decision) -> StepInput:
         return StepInput(
@@ -355,6 +475,7 @@ class CaseWorkflow:
             commitment=self._case.commitment,
             application=application if step.reads is None else extract(application, step.reads),  # need to know
             parents=[self._completed[d] for d in step.depends_on if d in self._completed],
+            parent_txs=self._parent_txs(step),
             attempt=st.attempt,
             decided_by=decided_by,
             **decision,
@@ -430,6 +551,7 @@ class CaseWorkflow:
         self._background.append(asyncio.create_task(self._signed_escalation(step, st)))
 
     async def _signed_escalation(self, step: StepDef, st: StepStatus) -> None:
+        await self._settle()  # the escalation names the step's parents: their anchors go first
         base = self._step_input(step, st, "rule:sla", application={})  # an escalation needs no personal data
         request = EscalateInput(
             key=f"{base.key}/escalated", step=base, sla_minutes=step.sla_minutes, since=st.since or ""

@@ -33,8 +33,20 @@ EXECUTE_STEP = "agency.execute_step"  # StepInput -> SignedHandoff
 COMPENSATE_STEP = "agency.compensate_step"  # CompensateInput -> SignedHandoff
 ESCALATE_STEP = "agency.escalate_step"  # EscalateInput -> SignedHandoff
 ANCHOR_HANDOFF = "agency.anchor_handoff"  # AnchorInput -> Anchor
-ONE_ACTIVITY_STEPS = "one-activity-steps"  # the workflow.patched id of the current shape
+ONE_ACTIVITY_STEPS = "one-activity-steps"  # the workflow.patched id of that shape
 ENGINE_QUEUE = "onevisit-engine"
+
+# The engine's generation a case starts with (``CaseInput.engine``; 0: a case started before
+# generations, whose ``workflow.patched`` markers decide). 2: one activity per step and a closing
+# record, without markers. 3: a step's agency sends its anchor and returns without waiting for the
+# block, so the steps after it act at once; the engine confirms the case's anchors together
+# (CONFIRM_ANCHORS) before the case returns to the applicant, is undone or closes.
+ENGINE = 3
+SUBMIT_STEP = "agency.submit_step"  # StepInput -> SentHandoff
+CONFIRM_ANCHORS = "agency.confirm_anchors"  # ConfirmInput -> list[Confirmation] (any agency reads the ledger)
+ANCHOR_SIGNED = "agency.anchor_signed"  # AnchorInput with its key -> AnchoredHandoff: anchor again, or sign again
+RECORD_HANDOFFS = "engine.record_handoffs"  # HandoffBatch: confirmed handoffs and the status after them
+PARENT_NOT_ON_LEDGER = "ParentNotOnLedger"  # a parent's anchor is neither pending nor mined: confirm it first
 
 CASE_WORKFLOW = "CaseWorkflow"
 STATUS_QUERY = "status"  # -> CaseStatus
@@ -81,6 +93,7 @@ class CaseInput(BaseModel):
     application: dict[str, Any]
     commitment: str
     queues: Queues = Queues()
+    engine: int = 0  # the generation it runs under, for good (see ENGINE); absent in older histories
 
 
 class StepInput(BaseModel):
@@ -106,6 +119,9 @@ class StepInput(BaseModel):
     decision: Literal["perform", "reject"] = "perform"
     reason: str | None = None
     reason_commitment: str | None = None  # a clerk's reason as a salted commitment (the gateway keeps the text)
+    parent_txs: dict[str, str] = Field(
+        default={}, description="parent handoff -> its anchor's transaction, for parents not yet confirmed"
+    )
 
 
 class CompensateInput(BaseModel):
@@ -150,6 +166,7 @@ class AnchorInput(BaseModel):
     flow: str
     step: str
     handoff: SignedHandoff
+    key: str | None = None  # its journal entry: it vouches for a handoff signed by a key since retired
 
 
 class AnchoredHandoff(BaseModel):
@@ -159,6 +176,58 @@ class AnchoredHandoff(BaseModel):
 
     handoff: SignedHandoff
     anchor: Anchor
+
+
+class SentHandoff(BaseModel):
+    """What SUBMIT_STEP returns: the handoff signed and journalled under ``key``, and its anchor's
+    transaction, taken into the ledger's pool but not yet confirmed (or its anchor, when the agency
+    anchors in batches or found it anchored already)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    handoff: SignedHandoff
+    key: str
+    tx: str | None = None
+    anchor: Anchor | None = None
+
+
+class AnchorSent(BaseModel):
+    """What confirming a sent anchor needs, and no more of the handoff (the confirming agency
+    sees no other agency's outputs): its hash, agency and signer, the transaction or the anchor."""
+
+    model_config = ConfigDict(frozen=True)
+
+    handoff: str
+    agency: str
+    signer: str
+    tx: str | None = None
+    anchor: Anchor | None = None
+
+    @classmethod
+    def of(cls, sent: SentHandoff) -> AnchorSent:
+        h = sent.handoff
+        return cls(handoff=h.hash, agency=h.record.agency, signer=h.signer, tx=sent.tx, anchor=sent.anchor)
+
+
+class ConfirmInput(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    case_id: str
+    sent: list[AnchorSent]
+
+
+class Confirmation(BaseModel):
+    """One sent handoff's anchor once mined, with what is wrong with it, if anything: ``lost`` (the
+    ledger holds neither its transaction nor an anchor: its agency anchors it again), ``resign``
+    (the registry did not accept its signer in the anchor's block: its agency signs it again) or
+    ``refused`` (the contract reverted it, ``detail`` says why)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    handoff: str
+    anchor: Anchor | None = None
+    problem: Literal["lost", "resign", "refused"] | None = None
+    detail: str = ""
 
 
 # ------------------------------------------------------------------------------ updates
@@ -250,3 +319,13 @@ class HandoffRecord(BaseModel):
     handoff: SignedHandoff
     anchor: Anchor
     status: CaseStatus | None = None  # None from cases started before one-activity steps
+
+
+class HandoffBatch(BaseModel):
+    """Handoffs confirmed together (RECORD_HANDOFFS), with the case's status after them."""
+
+    model_config = ConfigDict(frozen=True)
+
+    case_id: str
+    anchored: list[AnchoredHandoff]
+    status: CaseStatus

@@ -16,9 +16,9 @@ from agencies.adapter import AgencyActivities, SignedHandoffs
 from agencies.keys import AgencyKeys
 from agencies.simulated import SimulatedBackend
 from chain.client import Sender
-from tests.agencies.test_adapter import request
+from tests.agencies.test_adapter import FLOW, request
 from tests.fixtures.stack import application
-from workflows.messages import CompensateInput
+from workflows.messages import AnchorInput, AnchorSent, CompensateInput, ConfirmInput, SentHandoff
 
 MARKET = "market_regulation"
 
@@ -176,3 +176,37 @@ def test_the_schedule_is_read_once_and_again_only_after_a_rotation(fresh, tmp_pa
     assert registry.reads == 2 and accepted_at_anchor(fresh, first)  # the check saw the rotation: read again
     then = run(acts.perform_step, request("name_check", "S-4", application()))
     assert then.handoff.signer == new.signer and accepted_at_anchor(fresh, then) and registry.reads == 2
+
+
+def test_a_handoff_sent_in_flight_across_a_rotation_is_confirmed_as_one_to_sign_again(fresh, tmp_path):
+    """Sent without waiting for its block (the engine's generation 3), a handoff the old key signed
+    lands after the new key took over: another agency's confirmation says so, and the agency signs
+    the same record again (the same hash, the same anchor)."""
+    old = fresh.keys[MARKET]
+    new = old.rotated(secrets.token_bytes(32))
+    req = request("name_check", "R-9", application())
+    journalled = run(worker(fresh, tmp_path, old).execute_step, req)
+    mine_until(fresh, rotate(fresh, new.signing_key, 3))
+    ledger = fresh.ledger()
+    tx = Sender(ledger, old.account_key).send_anchor(journalled.hash, FLOW.name, "name_check", journalled.record.case)
+    tax_keys = fresh.keys["tax"]
+    tax = AgencyActivities(
+        tax_keys,
+        SimulatedBackend("tax", tmp_path),
+        Sender(ledger, tax_keys.account_key),
+        SignedHandoffs(tmp_path / "tax-journal.db"),
+        ledger,
+    )
+
+    def confirmed(handoff):
+        sent = AnchorSent.of(SentHandoff(handoff=handoff, key=req.key, tx=tx))
+        (confirmation,) = run(tax.confirm_anchors, ConfirmInput(case_id="R-9", sent=[sent]))
+        return confirmation
+
+    first = confirmed(journalled)
+    assert first.problem == "resign" and first.anchor == ledger.anchor_of(journalled.hash)
+    again = AnchorInput(flow=FLOW.name, step="name_check", handoff=journalled, key=req.key)
+    done = run(worker(fresh, tmp_path, new).anchor_signed, again)
+    assert done.handoff.hash == journalled.hash and done.handoff.record == journalled.record
+    assert done.handoff.signer == new.signer and done.anchor == first.anchor and accepted_at_anchor(fresh, done)
+    assert confirmed(done.handoff).problem is None

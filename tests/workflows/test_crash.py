@@ -21,7 +21,7 @@ from gateway.deployment import write_deployment
 from tests.fixtures.engine import FLOW, engine_rig
 from tests.fixtures.stack import application
 from workflows.codec import agency_recipient, data_converter, payload_key
-from workflows.messages import PERFORM_STEP
+from workflows.messages import SUBMIT_STEP
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -50,7 +50,7 @@ async def tax_step_started(handle, worker: subprocess.Popen) -> bool:
     """The tax step is running in that very worker process (not another agency's step)."""
     desc = await handle.describe()
     return any(
-        p.activity_type.name == PERFORM_STEP
+        p.activity_type.name == SUBMIT_STEP
         and p.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
         and p.last_worker_identity.startswith(f"{worker.pid}@")
         for p in desc.raw_description.pending_activities

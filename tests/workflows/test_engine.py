@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import timedelta
 
 import pytest
@@ -13,11 +14,23 @@ from temporalio.common import WorkflowIDConflictPolicy
 from agencies.accounts import validate_bank_account
 from agencies.backend import Broken, Unavailable
 from agencies.simulated import SimulatedBackend
+from chain.client import Sender
 from tests.fixtures.stack import application
 from workflows import authority
 from workflows.authority import GatewaySigner
 from workflows.engine import CaseWorkflow
-from workflows.messages import DECIDE_UPDATE, CaseStatus, Correction, Decision, Withdrawal
+from workflows.messages import (
+    ANCHOR_SIGNED,
+    CLOSE_CASE,
+    CONFIRM_ANCHORS,
+    DECIDE_UPDATE,
+    PARENT_NOT_ON_LEDGER,
+    SUBMIT_STEP,
+    CaseStatus,
+    Correction,
+    Decision,
+    Withdrawal,
+)
 
 MARKET = "market_regulation"
 
@@ -47,7 +60,7 @@ async def test_each_agency_is_sent_only_the_fields_its_step_reads(rig):
 
     from workflows.catalog import get_flow
     from workflows.flows import extract
-    from workflows.messages import PERFORM_STEP
+    from workflows.messages import SUBMIT_STEP
 
     app = application() | {"options": {"bank_account": True}}
     handle = await rig.start(app)
@@ -56,7 +69,7 @@ async def test_each_agency_is_sent_only_the_fields_its_step_reads(rig):
     async for event in handle.fetch_history_events():
         if event.HasField("activity_task_scheduled_event_attributes"):
             attrs = event.activity_task_scheduled_event_attributes
-            if attrs.activity_type.name == PERFORM_STEP:
+            if attrs.activity_type.name == SUBMIT_STEP:
                 step_input = json.loads(attrs.input.payloads[0].data)
                 sent[step_input["step"]] = step_input["application"]
     flow = get_flow("business_registration")
@@ -321,3 +334,101 @@ async def test_a_transient_agency_outage_is_retried_until_it_answers(rig, monkey
     assert status.state == "completed" and len(calls) == 3 and len(set(calls)) == 1  # one key, retried
     seals = [h for h in rig.trail(status.case_id) if h.handoff.record.step == "seal_approval"]
     assert len(seals) == 1 and len(seals[0].handoff.record.outputs["seals"]) == 5
+
+
+def history_types(events) -> list[str]:
+    return [
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    ]
+
+
+async def test_a_step_acts_on_its_parents_sent_anchor_and_the_case_confirms_them_all(rig, embedded_ledger):
+    """Generation 3: each step sends its anchor and the steps after it act at once; one
+    confirmation of the case's anchors precedes the closing record, and on the ledger every parent
+    still goes before its child."""
+    handle = await rig.start(application())
+    status = await handle.result()
+    history = [e async for e in handle.fetch_history_events()]
+    types = history_types(history)
+    assert types.count(SUBMIT_STEP) == 5 and types.count(CONFIRM_ANCHORS) == 1
+    assert types.index(CONFIRM_ANCHORS) > max(i for i, t in enumerate(types) if t == SUBMIT_STEP)
+    assert types[-1] == CLOSE_CASE and ANCHOR_SIGNED not in types
+    trail = {h.handoff.hash: h for h in rig.trail(status.case_id)}
+    for h in trail.values():
+        for parent in h.handoff.record.parents:
+            assert (trail[parent].anchor.block_number, trail[parent].anchor.log_index) < (
+                h.anchor.block_number,
+                h.anchor.log_index,
+            )
+    on_chain = embedded_ledger.ledger().anchors_for_case(next(iter(trail.values())).handoff.record.case)
+    assert sorted(a.handoff for a in on_chain) == sorted(trail)  # each anchored once, the closing record too
+    assert {s.step: s.anchor_block for s in status.steps if s.handoff} == {
+        h.handoff.record.step: h.anchor.block_number for h in trail.values() if h.handoff.record.step != "_closing"
+    }
+
+
+async def test_an_anchor_lost_from_the_ledgers_pool_is_sent_again_before_the_step_after_it_acts(
+    rig, embedded_ledger, monkeypatch
+):
+    """The name check's anchor never reaches a block (its transaction lost, as from a restarted
+    ledger's pool): the licence step does nothing while its parent is neither pending nor mined;
+    the case's anchors are confirmed, the lost one anchored again by its own agency, and only then
+    is the licence issued, once, and anchored after its parent."""
+    lost: list[str] = []
+    send, perform = Sender.send_anchor, SimulatedBackend.perform
+    performed: list[str] = []
+
+    def losing(self, handoff_hash, flow, step, case_commitment):
+        if step == "name_check" and not lost:
+            lost.append(handoff_hash)
+            return "0x" + secrets.token_hex(32)  # "sent": the ledger never holds it
+        return send(self, handoff_hash, flow, step, case_commitment)
+
+    def counting(self, request):
+        performed.append(request.step)
+        return perform(self, request)
+
+    monkeypatch.setattr(Sender, "send_anchor", losing)
+    monkeypatch.setattr(SimulatedBackend, "perform", counting)
+    handle = await rig.start(application())
+    status = await handle.result()
+    assert status.state == "completed"
+    history = [e async for e in handle.fetch_history_events()]
+    refused = [
+        e.activity_task_failed_event_attributes.failure.application_failure_info.type
+        for e in history
+        if e.HasField("activity_task_failed_event_attributes")
+    ]
+    assert refused == [PARENT_NOT_ON_LEDGER]
+    assert history_types(history).count(ANCHOR_SIGNED) == 1
+    assert performed.count("business_licence") == 1 and performed.count("name_check") == 1
+    trail = {h.handoff.record.step: h for h in rig.trail(status.case_id)}
+    name, licence = trail["name_check"], trail["business_licence"]
+    assert name.handoff.hash == lost[0]
+    assert (name.anchor.block_number, name.anchor.log_index) < (licence.anchor.block_number, licence.anchor.log_index)
+    on_chain = embedded_ledger.ledger().anchors_for_case(name.handoff.record.case)
+    assert sorted(a.handoff for a in on_chain) == sorted(h.handoff.hash for h in trail.values())
+
+
+async def test_an_anchor_the_ledger_refuses_fails_its_step_and_the_case(rig, embedded_ledger, monkeypatch):
+    """The tax agency's anchor reverts (sent under a step it does not own, as a misconfigured
+    worker would): the confirmation fails that step, the case fails, and the closing record names
+    only the handoffs on the ledger."""
+    send = Sender.send_anchor
+
+    def misnamed(self, handoff_hash, flow, step, case_commitment):
+        return send(self, handoff_hash, flow, "name_check" if step == "tax_registration" else step, case_commitment)
+
+    monkeypatch.setattr(Sender, "send_anchor", misnamed)
+    status = await (await rig.start(application())).result()
+    assert status.state == "failed" and states(status)["tax_registration"] == "failed"
+    assert "step owned by another agency" in status.reason
+    trail = rig.trail(status.case_id)
+    assert "tax_registration" not in {h.handoff.record.step for h in trail}
+    closing = trail[-1].handoff
+    assert closing.record.outputs["state"] == "failed"
+    assert closing.record.outputs["trail"] == [h.handoff.hash for h in trail[:-1]]
+    on_chain = embedded_ledger.ledger().anchors_for_case(closing.record.case)
+    assert sorted(a.handoff for a in on_chain) == sorted(h.handoff.hash for h in trail)

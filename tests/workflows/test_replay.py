@@ -17,15 +17,18 @@ from temporalio.worker import Replayer
 from workflows.engine import CaseWorkflow
 from workflows.messages import (
     ANCHOR_HANDOFF,
+    ANCHOR_SIGNED,
     CASE_WORKFLOW,
     CLOSE_CASE,
     COMPENSATE_STEP,
+    CONFIRM_ANCHORS,
     ESCALATE_STEP,
     EXECUTE_STEP,
     PERFORM_STEP,
     RECORD_CASE,
     RECORD_HANDOFF,
     SIGN_ESCALATION,
+    SUBMIT_STEP,
     UNDO_STEP,
     CaseInput,
     CaseStatus,
@@ -41,11 +44,15 @@ def load(path: Path) -> WorkflowHistory:
 def test_there_are_finished_and_in_flight_histories_of_both_shapes():
     """``v1-``: cases started before one agency activity per step (they sign, anchor and record
     apart, and must keep doing so across the upgrade); ``v2-``: one activity per step, but started
-    before cases ended in a closing record (they end without one); the others: the current shape."""
+    before cases ended in a closing record (they end without one); ``v3-``: started before engine
+    generations (``CaseInput.engine``), each step anchored before the next acts; the others: the
+    current shape (generation 3: steps send their anchors, the engine confirms them together)."""
     names = {p.stem for p in HISTORIES}
     kinds = {"completed_standard", "inflight_awaiting_clerk", "inflight_returned", "withdrawn"}
-    assert kinds <= names and {f"v1-{k}" for k in kinds} <= names and {f"v2-{k}" for k in kinds} <= names
-    assert {"inflight_returned_committed", "withdrawn_committed"} <= names  # reasons as salted commitments
+    for shape in ("", "v1-", "v2-", "v3-"):
+        assert {f"{shape}{k}" for k in kinds} <= names
+    committed = {"inflight_returned_committed", "withdrawn_committed"}  # reasons as salted commitments
+    assert committed <= names and {f"v3-{k}" for k in committed} <= names
 
 
 def activity_types(path: Path) -> set[str]:
@@ -61,15 +68,20 @@ def activity_types(path: Path) -> set[str]:
 def test_each_shape_schedules_its_own_activities(path):
     legacy = {EXECUTE_STEP, ANCHOR_HANDOFF, RECORD_HANDOFF, RECORD_CASE, COMPENSATE_STEP, ESCALATE_STEP}
     v2 = {PERFORM_STEP, UNDO_STEP, SIGN_ESCALATION}  # and the engine's records as local activities
-    current = v2 | {CLOSE_CASE}
+    v3 = v2 | {CLOSE_CASE}
+    current = {SUBMIT_STEP, CONFIRM_ANCHORS, ANCHOR_SIGNED, UNDO_STEP, SIGN_ESCALATION, CLOSE_CASE}
     kinds = activity_types(path)
     if path.stem.startswith("v1-"):
         assert kinds <= legacy and kinds & {EXECUTE_STEP, ANCHOR_HANDOFF}
     elif path.stem.startswith("v2-"):
         assert kinds <= v2 and PERFORM_STEP in kinds
-    else:  # a case that ended closed its trail; one in flight has not yet
-        assert kinds <= current and PERFORM_STEP in kinds
+    elif path.stem.startswith("v3-"):  # a case that ended closed its trail; one in flight has not yet
+        assert kinds <= v3 and PERFORM_STEP in kinds
+        assert (CLOSE_CASE in kinds) == (not path.stem.startswith("v3-inflight_"))
+    else:  # every anchor is confirmed before the case returns to the applicant, is undone, or closes
+        assert kinds <= current and SUBMIT_STEP in kinds
         assert (CLOSE_CASE in kinds) == (not path.stem.startswith("inflight_"))
+        assert (CONFIRM_ANCHORS in kinds) == (path.stem != "inflight_awaiting_clerk")
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
@@ -90,7 +102,9 @@ class CaseWorkflowThatForgetsToRecord(CaseWorkflow):
         return None
 
 
-@pytest.mark.parametrize("name", ["v1-completed_standard", "v2-completed_standard", "completed_standard"])
+@pytest.mark.parametrize(
+    "name", ["v1-completed_standard", "v2-completed_standard", "v3-completed_standard", "completed_standard"]
+)
 async def test_an_incompatible_change_is_caught_by_replay(name):
     replayer = Replayer(workflows=[CaseWorkflowThatForgetsToRecord], data_converter=pydantic_data_converter)
     result = await replayer.replay_workflow(

@@ -1,0 +1,111 @@
+"""Anchors sent without waiting for their block (the engine's generation 3), on the real embedded
+ledger: a step acts only while its parents' anchors are pending or mined, so no anchor goes before
+its parent's; the confirmation tells a mined anchor from a lost, a refused and a mis-signed one;
+and an agency anchors again only what its own journal holds."""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+
+import pytest
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
+
+from agencies.adapter import SignedHandoffs
+from chain.client import Sender
+from chain.handoff import sign
+from tests.agencies.test_adapter import FLOW, adapter, request, run
+from tests.fixtures.stack import application
+from workflows.messages import PARENT_NOT_ON_LEDGER, AnchorInput, AnchorSent, ConfirmInput, SentHandoff
+
+MARKET = "market_regulation"
+
+
+def confirm(acts, *sent: SentHandoff):
+    return run(acts.confirm_anchors, ConfirmInput(case_id="C", sent=[AnchorSent.of(s) for s in sent]))
+
+
+def place(anchor) -> tuple[int, int]:
+    return anchor.block_number, anchor.log_index
+
+
+def test_a_step_sent_while_its_parents_anchor_is_pending_is_anchored_after_it(embedded_ledger, tmp_path):
+    market, tax = adapter(embedded_ledger, tmp_path, MARKET), adapter(embedded_ledger, tmp_path, "tax")
+    app = application()
+    name = run(market.submit_step, request("name_check", "P-1", app))
+    assert name.tx is not None and name.anchor is None
+    licence_req = request("business_licence", "P-1", app, [name.handoff])
+    licence = run(market.submit_step, licence_req.model_copy(update={"parent_txs": {name.handoff.hash: name.tx}}))
+    confirmed = confirm(tax, name, licence)  # any agency confirms: the ledger is read by all
+    assert [c.problem for c in confirmed] == [None, None]
+    assert [c.handoff for c in confirmed] == [name.handoff.hash, licence.handoff.hash]
+    assert place(confirmed[0].anchor) < place(confirmed[1].anchor)
+    assert confirmed[0].anchor == embedded_ledger.ledger().anchor_of(name.handoff.hash)
+
+
+def test_a_step_whose_parents_anchor_is_lost_does_nothing_until_it_is_anchored_again(embedded_ledger, tmp_path):
+    market = adapter(embedded_ledger, tmp_path, MARKET)
+    app = application()
+    name_req = request("name_check", "P-2", app)
+    signed = run(market.execute_step, name_req)  # signed and journalled; its transaction "lost"
+    lost = "0x" + secrets.token_hex(32)
+    licence_req = request("business_licence", "P-2", app, [signed]).model_copy(
+        update={"parent_txs": {signed.hash: lost}}
+    )
+    with pytest.raises(ApplicationError) as err:
+        run(market.submit_step, licence_req)
+    assert err.value.type == PARENT_NOT_ON_LEDGER and err.value.non_retryable
+    assert err.value.details == ([signed.hash],)
+    assert SignedHandoffs(tmp_path / f"{MARKET}-journal.db").get(licence_req.key) is None  # nothing signed
+    assert market.backend.store.once("P-2", "business_licence", lambda: {"untouched": True}) == {"untouched": True}
+
+    sent = SentHandoff(handoff=signed, key=name_req.key, tx=lost)
+    (lost_one,) = confirm(market, sent)
+    assert lost_one.problem == "lost" and lost_one.anchor is None and lost in lost_one.detail
+    again = run(market.anchor_signed, AnchorInput(flow=FLOW.name, step="name_check", handoff=signed, key=name_req.key))
+    assert again.handoff == signed and again.anchor == embedded_ledger.ledger().anchor_of(signed.hash)
+    (found,) = confirm(market, sent)  # the lost transaction's anchor is the one sent again
+    assert found.problem is None and found.anchor == again.anchor
+    licence = run(market.submit_step, licence_req)  # the parent is anchored now: the step acts
+    (mined,) = confirm(market, licence)
+    assert mined.problem is None and place(again.anchor) < place(mined.anchor)
+
+
+def test_a_retried_send_finds_the_first_attempts_anchor(embedded_ledger, tmp_path):
+    market = adapter(embedded_ledger, tmp_path, MARKET)
+    req = request("name_check", "P-3", application())
+    first = run(market.submit_step, req)
+    (mined,) = confirm(market, first)
+    retry = ActivityEnvironment()
+    retry.info = dataclasses.replace(retry.info, attempt=2)
+    again = retry.run(market.submit_step, req)
+    assert again.handoff == first.handoff and again.tx is None and again.anchor == mined.anchor
+    assert embedded_ledger.ledger().anchors_for_case(first.handoff.record.case) == [mined.anchor]
+
+
+def test_a_confirmation_names_the_contracts_refusal(embedded_ledger, tmp_path):
+    """An anchor the contract reverts (here: the tax agency's account anchoring a step the market
+    regulator owns) is reported refused, with the reason, and is on the ledger as no anchor."""
+    market, tax = adapter(embedded_ledger, tmp_path, MARKET), adapter(embedded_ledger, tmp_path, "tax")
+    signed = run(tax.execute_step, request("tax_registration", "P-4", application()))
+    tx = Sender(embedded_ledger.ledger(), embedded_ledger.keys["tax"].account_key).send_anchor(
+        signed.hash, FLOW.name, "name_check", signed.record.case
+    )
+    (refused,) = confirm(market, SentHandoff(handoff=signed, key="P-4/tax_registration/1", tx=tx))
+    assert refused.problem == "refused" and "step owned by another agency" in refused.detail
+    assert refused.anchor is None and embedded_ledger.ledger().anchor_of(signed.hash) is None
+
+
+def test_an_agency_anchors_again_only_what_its_journal_holds(embedded_ledger, tmp_path):
+    market, tax = adapter(embedded_ledger, tmp_path, MARKET), adapter(embedded_ledger, tmp_path, "tax")
+    req = request("name_check", "P-5", application())
+    signed = run(market.execute_step, req)
+    # another agency's worker, a key naming no journal entry, a record other than the one journalled
+    forged = sign(signed.record.model_copy(update={"outputs": {"name_reserved": 1}}), secrets.token_bytes(32))
+    for acts, handoff, key in ((tax, signed, req.key), (market, signed, "P-5/other/1"), (market, forged, req.key)):
+        with pytest.raises(ApplicationError, match="anchors only handoffs it signed") as err:
+            run(acts.anchor_signed, AnchorInput(flow=FLOW.name, step="name_check", handoff=handoff, key=key))
+        assert err.value.non_retryable and err.value.type == "WrongAgency"
+    assert embedded_ledger.ledger().anchor_of(signed.hash) is None
+    assert embedded_ledger.ledger().anchor_of(forged.hash) is None
