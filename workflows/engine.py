@@ -76,6 +76,7 @@ RECORD_TIMEOUT = timedelta(seconds=30)
 CLOSE_TIMEOUT = timedelta(seconds=60)  # one attempt at signing and anchoring the closing record
 HEARTBEAT_TIMEOUT = timedelta(seconds=10)  # an agency's activity heartbeats every 2 s while it runs
 RETURNED_FOR = timedelta(days=30)  # a returned case nobody corrects closes as rejected
+SHOWN_WITHIN = timedelta(seconds=5)  # generation 3: progress not yet recorded is recorded once a step runs this long
 
 
 def _retry(step: StepDef) -> RetryPolicy:
@@ -141,6 +142,7 @@ class CaseWorkflow:
         self._pipelined = case.engine >= 3  # steps send their anchors; _settle confirms them
         self._pending: dict[str, tuple[str, SentHandoff]] = {}  # handoff -> (step, sent), not yet confirmed
         self._settling = asyncio.Lock()
+        self._unrecorded = False  # generation 3: the status changed since it was last recorded
 
     # ------------------------------------------------------------------ queries and updates
     @workflow.query(name=STATUS_QUERY)
@@ -262,7 +264,8 @@ class CaseWorkflow:
             await workflow.wait(self._background)
         if self._one_activity and (case.engine >= 2 or workflow.patched(CLOSING_RECORD)):
             await self._close()
-        await self._record_case()
+        if not (self._pipelined and self._status.closing and not self._unrecorded):  # else recorded with it
+            await self._record_case()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._status
 
@@ -300,8 +303,18 @@ class CaseWorkflow:
         st.state, st.since = "running", started.isoformat()
         st.deadline = (started + timedelta(minutes=step.sla_minutes)).isoformat()
         work = asyncio.create_task(self._step_work(step, st))
+        sla = timedelta(minutes=step.sla_minutes)
+        if self._pipelined and sla > SHOWN_WITHIN:
+            # a step's progress is recorded when the case settles, or once a step has run this long
+            # (a slow agency, a clerk): a case whose steps take a second records no step on its own
+            try:
+                await workflow.wait_condition(work.done, timeout=SHOWN_WITHIN)
+            except TimeoutError:
+                if self._unrecorded:
+                    await self._record_case()
+                sla -= SHOWN_WITHIN
         try:
-            await workflow.wait_condition(work.done, timeout=timedelta(minutes=step.sla_minutes))
+            await workflow.wait_condition(work.done, timeout=sla)
         except TimeoutError:
             self._escalate(step, st)
             await workflow.wait_condition(work.done)
@@ -352,6 +365,7 @@ class CaseWorkflow:
             st.reason = cause.message if isinstance(cause, ApplicationError) else str(cause or err)
             st.state, st.since = "failed", workflow.now().isoformat()
             self._event("failed", step.id, st.reason)
+            self._unrecorded = True
             return
         st.handoff, st.since = handoff.hash, workflow.now().isoformat()
         st.anchor_block = anchor.block_number if anchor is not None else None  # None: sent, not yet confirmed
@@ -368,7 +382,7 @@ class CaseWorkflow:
             return
         self._trail.append(handoff.hash)
         self._pending[handoff.hash] = (step.id, sent)
-        await self._record_case()
+        self._unrecorded = True
 
     async def _submit(self, step: StepDef, request: StepInput) -> SentHandoff | None:
         """The agency acts, signs and sends the anchor (SUBMIT_STEP). While a parent's anchor is
@@ -449,6 +463,7 @@ class CaseWorkflow:
                 anchored.append(done)
             if anchored:
                 self._status.revision += 1
+                self._unrecorded = False
                 batch = HandoffBatch(case_id=self._case.case_id, anchored=anchored, status=self._status)
                 await workflow.execute_local_activity(RECORD_HANDOFFS, batch, start_to_close_timeout=RECORD_TIMEOUT)
 
@@ -531,6 +546,7 @@ class CaseWorkflow:
         engine's own bookkeeping, no round trip through a task queue)."""
         self._trail.append(done.handoff.hash)
         self._status.revision += 1  # the store keeps only the newest of concurrent records
+        self._unrecorded = False
         if not self._one_activity:
             record = HandoffRecord(case_id=self._case.case_id, handoff=done.handoff, anchor=done.anchor)
             await workflow.execute_activity(
@@ -629,6 +645,7 @@ class CaseWorkflow:
 
     async def _record_case(self) -> None:
         self._status.revision += 1  # the store keeps only the newest of concurrent records
+        self._unrecorded = False
         if not self._one_activity:
             await workflow.execute_activity(
                 RECORD_CASE, self._status, task_queue=self._case.queues.engine, start_to_close_timeout=RECORD_TIMEOUT

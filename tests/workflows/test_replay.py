@@ -92,13 +92,16 @@ async def test_history_replays_against_the_current_code(path):
 
 @workflow.defn(name=CASE_WORKFLOW)
 class CaseWorkflowThatForgetsToRecord(CaseWorkflow):
-    """A careless change: the case's status is no longer recorded in the store."""
+    """A careless change: neither the case's status nor its handoffs are recorded in the store."""
 
     @workflow.run
     async def run(self, case: CaseInput) -> CaseStatus:
         return await super().run(case)
 
     async def _record_case(self) -> None:
+        return None
+
+    async def _record(self, done) -> None:
         return None
 
 
