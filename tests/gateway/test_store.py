@@ -3,12 +3,16 @@ status wins, queues follow it, data keys erase."""
 
 from __future__ import annotations
 
+import hashlib
+from datetime import timedelta
+
 import pytest
 from cryptography.fernet import Fernet, InvalidToken
 from sqlmodel import Session, select
 
+from gateway.accounts import issue_token, token_user
 from gateway.casework import escalations, record_case
-from gateway.store import Case, CaseKey, QueueItem, SchemaMismatch, User, Vault, make_engine
+from gateway.store import ApiToken, Case, CaseKey, QueueItem, SchemaMismatch, User, Vault, make_engine, utcnow
 from workflows.catalog import get_flow
 from workflows.messages import CaseStatus, StepStatus
 
@@ -87,3 +91,19 @@ def test_a_database_from_an_older_version_is_refused_by_name(tmp_path):
     sqlite3.connect(path).execute("CREATE TABLE 'case' (id TEXT PRIMARY KEY)")
     with pytest.raises(SchemaMismatch, match=r"lacks table .*, case\.applicant_id"):
         make_engine(f"sqlite:///{path}")
+
+
+def test_a_bearer_token_signs_in_its_own_user_until_it_expires(session):
+    """One query finds a token's user (on SQLite and PostgreSQL alike): not an unknown token, not an
+    expired one, and never another user's."""
+    session.add(User(id=2, username="auditor", password_hash="x", role="auditor"))
+    session.commit()
+    applicant, auditor = session.get(User, 1), session.get(User, 2)
+    theirs, mine = issue_token(session, applicant, 10), issue_token(session, auditor, 10)
+    assert token_user(session, theirs).username == "applicant" and token_user(session, mine).username == "auditor"
+    assert token_user(session, mine + "x") is None and token_user(session, "") is None
+    row = session.get(ApiToken, hashlib.sha256(mine.encode()).hexdigest())
+    row.expires_at = utcnow() - timedelta(seconds=1)
+    session.add(row)
+    session.commit()
+    assert token_user(session, mine) is None and token_user(session, theirs).username == "applicant"
