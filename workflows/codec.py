@@ -29,6 +29,7 @@ replayers alike.
 from __future__ import annotations
 
 import base64
+import copy
 import dataclasses
 import hashlib
 import os
@@ -129,7 +130,11 @@ class EncryptionCodec(PayloadCodec, WithSerializationContext):
         self._legacy_id = hashlib.sha256(data_key.encode()).hexdigest()[:16].encode()
 
     def with_context(self, context: SerializationContext) -> EncryptionCodec:
-        return EncryptionCodec(self._data_key, context)
+        """The same codec in ``context`` (asked for every payload a worker handles: the keys are
+        shared, not made again)."""
+        codec = copy.copy(self)
+        codec._context = context
+        return codec
 
     async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
         recipient = recipient_of(self._context)
