@@ -40,6 +40,7 @@ from workflows.messages import (
     CLOSE_CASE,
     COMPENSATE_STEP,
     CONFIRM_ANCHORS,
+    CONFIRM_AND_CLOSE,
     ESCALATE_STEP,
     EXECUTE_STEP,
     PARENT_NOT_ON_LEDGER,
@@ -50,6 +51,7 @@ from workflows.messages import (
     AnchoredHandoff,
     AnchorInput,
     AnchorSent,
+    Closed,
     CloseInput,
     CompensateInput,
     Confirmation,
@@ -279,6 +281,16 @@ class AgencyActivities:
         with heartbeating():
             return [self._confirmation(sent) for sent in request.sent]
 
+    @activity.defn(name=CONFIRM_AND_CLOSE)
+    def confirm_and_close(self, request: CloseInput) -> Closed:
+        """As the flow's lead agency, confirm the case's sent anchors and, if nothing is wrong with
+        any, sign and anchor its closing record, which goes after them all on the ledger."""
+        with heartbeating():
+            confirmations = [self._confirmation(sent) for sent in request.sent]
+            if any(c.problem for c in confirmations):
+                return Closed(confirmations=confirmations)
+            return Closed(confirmations=confirmations, closing=self._anchored(self._closed(request), request.key))
+
     @activity.defn(name=ANCHOR_SIGNED)
     def anchor_signed(self, request: AnchorInput) -> AnchoredHandoff:
         """Anchor a handoff this agency signed (again, when its transaction was lost; a retry finds
@@ -339,6 +351,7 @@ class AgencyActivities:
         return [
             self.submit_step,
             self.confirm_anchors,
+            self.confirm_and_close,
             self.anchor_signed,
             self.perform_step,
             self.undo_step,
@@ -474,8 +487,7 @@ class AgencyActivities:
                 return SentHandoff(handoff=self._accepted_in(handoff, anchor, key), key=key, anchor=anchor)
         record = handoff.record
         try:
-            with ANCHOR_SECONDS.labels(self.agency).time():
-                tx = send(handoff.hash, record.flow, record.step, record.case)
+            tx = send(handoff.hash, record.flow, record.step, record.case)
         except Exception:  # unreachable, refused (a stale nonce): the activity is retried; counted here
             LEDGER_ERRORS.labels(self.agency, "unavailable").inc()
             raise

@@ -17,7 +17,11 @@ STEP_SECONDS = Histogram(
     buckets=SECONDS,
 )
 ANCHOR_SECONDS = Histogram(
-    "onevisit_anchor_seconds", "From sending a handoff's anchor to its receipt, by agency", ["agency"], buckets=SECONDS
+    "onevisit_anchor_seconds",
+    "From sending a handoff's anchor to its receipt, where the agency waits for it (closing records, undos, "
+    "escalations, anchors sent again; a step's own anchor is confirmed with its case's), by agency",
+    ["agency"],
+    buckets=SECONDS,
 )
 LEDGER_ERRORS = Counter(
     "onevisit_ledger_errors", "Anchors the ledger refused or could not take, by agency and kind", ["agency", "kind"]

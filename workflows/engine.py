@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         CLOSING_RECORD,
         COMPENSATE_STEP,
         CONFIRM_ANCHORS,
+        CONFIRM_AND_CLOSE,
         CORRECT_UPDATE,
         DECIDE_UPDATE,
         ESCALATE_STEP,
@@ -54,6 +55,7 @@ with workflow.unsafe.imports_passed_through():
         CaseEvent,
         CaseInput,
         CaseStatus,
+        Closed,
         CloseInput,
         CompensateInput,
         Confirmation,
@@ -234,7 +236,8 @@ class CaseWorkflow:
         self._one_activity = case.engine >= 2 or workflow.patched(ONE_ACTIVITY_STEPS)
         while True:
             await self._run_dag()
-            await self._settle()  # before the case returns, is undone or ends: every anchor confirmed
+            if self._withdrawal is not None or any(s.state == "rejected" for s in self._status.steps):
+                await self._settle()  # before the case returns or is undone (or closes: _close)
             if self._withdrawal is not None:
                 await self._compensate()
                 break
@@ -254,12 +257,7 @@ class CaseWorkflow:
                 break
             self._apply_correction(rejected)
         if self._status.state == "running":
-            failed = [s for s in self._status.steps if s.state == "failed"]
-            self._set_case(
-                "failed" if failed else "completed", "; ".join(f"{s.step}: {s.reason}" for s in failed) or None
-            )
-            for sid in self._order:
-                self._status.result.update(self._completed[sid].record.outputs)
+            self._conclude()
         if self._background:
             await workflow.wait(self._background)
         if self._one_activity and (case.engine >= 2 or workflow.patched(CLOSING_RECORD)):
@@ -268,6 +266,15 @@ class CaseWorkflow:
             await self._record_case()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._status
+
+    def _conclude(self) -> None:
+        """A case that ran to its end: completed, or failed naming its failed steps; its result, what
+        its completed steps issued."""
+        failed = [s for s in self._status.steps if s.state == "failed"]
+        self._set_case("failed" if failed else "completed", "; ".join(f"{s.step}: {s.reason}" for s in failed) or None)
+        self._status.result = {}
+        for sid in self._order:
+            self._status.result.update(self._completed[sid].record.outputs)
 
     async def _run_dag(self) -> None:
         """Start every step whose dependencies are met; return when nothing more can run."""
@@ -415,57 +422,68 @@ class CaseWorkflow:
 
     async def _settle(self) -> None:
         """Confirm every anchor sent and not yet confirmed, in the order sent: one activity of the
-        lead agency reads them all from the ledger. A lost one its own agency anchors again, one
-        whose signer the registry retired by its block it signs again (both in the order sent, so
-        parents stay first); one the ledger refused fails its step. Then record them together."""
+        lead agency reads them all from the ledger. Then record them together."""
         if not self._pending:
             return
         async with self._settling:
             sent = list(self._pending.values())
             if not sent:
                 return
-            lead = self._case.flow.lead_agency()
             confirmations = await workflow.execute_activity(
                 CONFIRM_ANCHORS,
                 ConfirmInput(case_id=self._case.case_id, sent=[AnchorSent.of(s) for _, s in sent]),
                 result_type=list[Confirmation],
-                task_queue=agency_queue(lead, self._case.queues.agency_prefix),
-                start_to_close_timeout=CLOSE_TIMEOUT,
-                heartbeat_timeout=HEARTBEAT_TIMEOUT,
-                retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=60)),  # until the agency is back
+                **self._lead_options(),
             )
-            anchored = []
-            for (sid, s), c in zip(sent, confirmations, strict=True):
-                done = AnchoredHandoff(handoff=s.handoff, anchor=c.anchor) if c.problem is None else None
-                if c.problem in ("lost", "resign"):
-                    step = self._case.flow.step(sid)
-                    again = AnchorInput(flow=self._case.flow.name, step=sid, handoff=s.handoff, key=s.key)
-                    try:
-                        done = await workflow.execute_activity(
-                            ANCHOR_SIGNED, again, result_type=AnchoredHandoff, **self._agency_options(step)
-                        )
-                    except ActivityError as err:
-                        cause = err.cause
-                        c = c.model_copy(
-                            update={
-                                "detail": cause.message if isinstance(cause, ApplicationError) else str(cause or err)
-                            }
-                        )
-                del self._pending[s.handoff.hash]
-                if done is None:
-                    self._refused(sid, s.handoff.hash, c.detail or "ledger refused the anchor")
-                    continue
-                st = self._step_status(sid)
-                if st.handoff == done.handoff.hash:
-                    st.anchor_block = done.anchor.block_number
-                if sid in self._completed and self._completed[sid].hash == done.handoff.hash:
-                    self._completed[sid] = done.handoff  # signed again, perhaps: the same record
-                anchored.append(done)
+            anchored = await self._confirmed(sent, confirmations)
             if anchored:
-                self._status.revision += 1
-                self._unrecorded = False
-                batch = HandoffBatch(case_id=self._case.case_id, anchored=anchored, status=self._status)
-                await workflow.execute_local_activity(RECORD_HANDOFFS, batch, start_to_close_timeout=RECORD_TIMEOUT)
+                await self._record_batch(anchored)
+
+    def _lead_options(self) -> dict:
+        return dict(
+            task_queue=agency_queue(self._case.flow.lead_agency(), self._case.queues.agency_prefix),
+            start_to_close_timeout=CLOSE_TIMEOUT,
+            heartbeat_timeout=HEARTBEAT_TIMEOUT,
+            retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=60)),  # until the agency is back
+        )
+
+    async def _confirmed(
+        self, sent: list[tuple[str, SentHandoff]], confirmations: list[Confirmation]
+    ) -> list[AnchoredHandoff]:
+        """Take the confirmations of ``sent``: a lost anchor its own agency sends again, one whose
+        signer the registry retired by its block it signs again (both in the order sent, so parents
+        stay first); one the ledger refused fails its step. The anchored handoffs, to record."""
+        anchored = []
+        for (sid, s), c in zip(sent, confirmations, strict=True):
+            done = AnchoredHandoff(handoff=s.handoff, anchor=c.anchor) if c.problem is None else None
+            if c.problem in ("lost", "resign"):
+                step = self._case.flow.step(sid)
+                again = AnchorInput(flow=self._case.flow.name, step=sid, handoff=s.handoff, key=s.key)
+                try:
+                    done = await workflow.execute_activity(
+                        ANCHOR_SIGNED, again, result_type=AnchoredHandoff, **self._agency_options(step)
+                    )
+                except ActivityError as err:
+                    cause = err.cause
+                    detail = cause.message if isinstance(cause, ApplicationError) else str(cause or err)
+                    c = c.model_copy(update={"detail": detail})
+            del self._pending[s.handoff.hash]
+            if done is None:
+                self._refused(sid, s.handoff.hash, c.detail or "ledger refused the anchor")
+                continue
+            st = self._step_status(sid)
+            if st.handoff == done.handoff.hash:
+                st.anchor_block = done.anchor.block_number
+            if sid in self._completed and self._completed[sid].hash == done.handoff.hash:
+                self._completed[sid] = done.handoff  # signed again, perhaps: the same record
+            anchored.append(done)
+        return anchored
+
+    async def _record_batch(self, anchored: list[AnchoredHandoff]) -> None:
+        self._status.revision += 1
+        self._unrecorded = False
+        batch = HandoffBatch(case_id=self._case.case_id, anchored=anchored, status=self._status)
+        await workflow.execute_local_activity(RECORD_HANDOFFS, batch, start_to_close_timeout=RECORD_TIMEOUT)
 
     def _refused(self, sid: str, handoff: str, reason: str) -> None:
         """The ledger will not anchor a step's handoff: the step failed, and the handoff is no part
@@ -529,17 +547,40 @@ class CaseWorkflow:
             state=self._status.state,
             trail=list(self._trail),
         )
-        done = await workflow.execute_activity(
-            CLOSE_CASE,
-            request,
-            result_type=AnchoredHandoff,
-            task_queue=agency_queue(flow.lead_agency(), self._case.queues.agency_prefix),
-            start_to_close_timeout=CLOSE_TIMEOUT,
-            heartbeat_timeout=HEARTBEAT_TIMEOUT,
-            retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=60)),  # until the agency is back
-        )
+        if self._pipelined:
+            await self._confirm_and_close(request)
+            return
+        done = await workflow.execute_activity(CLOSE_CASE, request, result_type=AnchoredHandoff, **self._lead_options())
         self._status.closing = done.handoff.hash
         await self._record(done)
+
+    async def _confirm_and_close(self, request: CloseInput) -> None:
+        """Generation 3: one activity of the lead agency confirms what is still sent and closes the
+        trail after it. If a confirmation finds something wrong, nothing is closed: the engine puts
+        it right (a step whose anchor was refused failed, and so did the case), then asks again."""
+        async with self._settling:
+            while True:
+                sent = list(self._pending.values())
+                request = request.model_copy(
+                    update={
+                        "state": self._status.state,
+                        "trail": list(self._trail),
+                        "sent": [AnchorSent.of(s) for _, s in sent],
+                    }
+                )
+                closed = await workflow.execute_activity(
+                    CONFIRM_AND_CLOSE, request, result_type=Closed, **self._lead_options()
+                )
+                anchored = await self._confirmed(sent, closed.confirmations)
+                if closed.closing is not None:
+                    self._trail.append(closed.closing.handoff.hash)
+                    self._status.closing = closed.closing.handoff.hash
+                    await self._record_batch([*anchored, closed.closing])
+                    return
+                if self._status.state in ("completed", "failed"):
+                    self._conclude()  # a step whose anchor was refused has failed
+                if anchored:
+                    await self._record_batch(anchored)
 
     async def _record(self, done: AnchoredHandoff) -> None:
         """Keep the handoff, its anchor and the status it led to in the store (a local activity: the

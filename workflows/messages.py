@@ -45,6 +45,7 @@ ENGINE = 3
 SUBMIT_STEP = "agency.submit_step"  # StepInput -> SentHandoff
 CONFIRM_ANCHORS = "agency.confirm_anchors"  # ConfirmInput -> list[Confirmation] (any agency reads the ledger)
 ANCHOR_SIGNED = "agency.anchor_signed"  # AnchorInput with its key -> AnchoredHandoff: anchor again, or sign again
+CONFIRM_AND_CLOSE = "agency.confirm_and_close"  # CloseInput with what is sent -> Closed: a case's end in one go
 RECORD_HANDOFFS = "engine.record_handoffs"  # HandoffBatch: confirmed handoffs and the status after them
 PARENT_NOT_ON_LEDGER = "ParentNotOnLedger"  # a parent's anchor is neither pending nor mined: confirm it first
 
@@ -158,6 +159,7 @@ class CloseInput(BaseModel):
     commitment: str
     state: str
     trail: list[str] = Field(description="the hash of every handoff of the case, in the order they were recorded")
+    sent: list[AnchorSent] = Field(default=[], description="anchors to confirm first (CONFIRM_AND_CLOSE)")
 
 
 class AnchorInput(BaseModel):
@@ -319,6 +321,17 @@ class HandoffRecord(BaseModel):
     handoff: SignedHandoff
     anchor: Anchor
     status: CaseStatus | None = None  # None from cases started before one-activity steps
+
+
+class Closed(BaseModel):
+    """What CONFIRM_AND_CLOSE returns: the confirmations of what was sent, and the closing record
+    anchored, unless a confirmation found something wrong (then nothing is signed: the engine puts
+    it right and asks again)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    confirmations: list[Confirmation] = []
+    closing: AnchoredHandoff | None = None
 
 
 class HandoffBatch(BaseModel):

@@ -17,7 +17,7 @@ from chain.client import Sender
 from chain.handoff import sign
 from tests.agencies.test_adapter import FLOW, adapter, request, run
 from tests.fixtures.stack import application
-from workflows.messages import PARENT_NOT_ON_LEDGER, AnchorInput, AnchorSent, ConfirmInput, SentHandoff
+from workflows.messages import PARENT_NOT_ON_LEDGER, AnchorInput, AnchorSent, CloseInput, ConfirmInput, SentHandoff
 
 MARKET = "market_regulation"
 
@@ -109,3 +109,35 @@ def test_an_agency_anchors_again_only_what_its_journal_holds(embedded_ledger, tm
         assert err.value.non_retryable and err.value.type == "WrongAgency"
     assert embedded_ledger.ledger().anchor_of(signed.hash) is None
     assert embedded_ledger.ledger().anchor_of(forged.hash) is None
+
+
+def test_the_closing_record_is_signed_only_once_every_sent_anchor_is_confirmed(embedded_ledger, tmp_path):
+    market = adapter(embedded_ledger, tmp_path, MARKET)
+    app = application()
+    name = run(market.submit_step, request("name_check", "P-6", app))
+    licence = run(market.submit_step, request("business_licence", "P-6", app, [name.handoff]))
+    case = name.handoff.record.case
+    close = CloseInput(
+        key="P-6/_closing",
+        case_id="P-6",
+        flow=FLOW.name,
+        flow_version=FLOW.version_hash(),
+        agency=MARKET,
+        commitment=case,
+        state="completed",
+        trail=[name.handoff.hash, licence.handoff.hash],
+    )
+    signed = run(market.execute_step, request("name_check", "P-6x", app))  # its anchor never sent
+    gone = SentHandoff(handoff=signed, key="P-6x/name_check/1", tx="0x" + secrets.token_hex(32))
+    held = run(market.confirm_and_close, close.model_copy(update={"sent": [AnchorSent.of(name), AnchorSent.of(gone)]}))
+    assert held.closing is None and [c.problem for c in held.confirmations] == [None, "lost"]
+    assert SignedHandoffs(tmp_path / f"{MARKET}-journal.db").get(close.key) is None  # nothing signed
+    closed = run(
+        market.confirm_and_close, close.model_copy(update={"sent": [AnchorSent.of(name), AnchorSent.of(licence)]})
+    )
+    assert [c.problem for c in closed.confirmations] == [None, None]
+    assert closed.closing.handoff.record.outputs == {"state": "completed", "trail": close.trail}
+    assert max(place(c.anchor) for c in closed.confirmations) < place(closed.closing.anchor)
+    ledger = embedded_ledger.ledger()
+    assert ledger.anchor_of(closed.closing.handoff.hash) == closed.closing.anchor
+    assert ledger.anchor_of(signed.hash) is None  # the lost one stays lost: its own agency sends it again

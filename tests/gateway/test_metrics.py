@@ -101,6 +101,12 @@ def test_an_agency_worker_times_its_steps_and_anchors(embedded_ledger, tmp_path)
         count("onevisit_anchor_seconds_count", agency="market_regulation"),
     )
     assert after == (before[0] + 1, before[1] + 1)
+    run(market.submit_step, request("name_check", "C-metrics-sent", application()))  # sent: no receipt awaited
+    sent = (
+        count("onevisit_agency_step_seconds_count", **step),
+        count("onevisit_anchor_seconds_count", agency="market_regulation"),
+    )
+    assert sent == (after[0] + 1, after[1])
 
 
 def test_a_worker_serves_its_metrics_where_it_is_told(tmp_path):

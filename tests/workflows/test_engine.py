@@ -21,8 +21,7 @@ from workflows.authority import GatewaySigner
 from workflows.engine import CaseWorkflow
 from workflows.messages import (
     ANCHOR_SIGNED,
-    CLOSE_CASE,
-    CONFIRM_ANCHORS,
+    CONFIRM_AND_CLOSE,
     DECIDE_UPDATE,
     PARENT_NOT_ON_LEDGER,
     SUBMIT_STEP,
@@ -345,16 +344,14 @@ def history_types(events) -> list[str]:
 
 
 async def test_a_step_acts_on_its_parents_sent_anchor_and_the_case_confirms_them_all(rig, embedded_ledger):
-    """Generation 3: each step sends its anchor and the steps after it act at once; one
-    confirmation of the case's anchors precedes the closing record, and on the ledger every parent
-    still goes before its child."""
+    """Generation 3: each step sends its anchor and the steps after it act at once; the lead
+    agency confirms the case's anchors and closes its trail in one activity, and on the ledger
+    every parent still goes before its child, the closing record after them all."""
     handle = await rig.start(application())
     status = await handle.result()
     history = [e async for e in handle.fetch_history_events()]
     types = history_types(history)
-    assert types.count(SUBMIT_STEP) == 5 and types.count(CONFIRM_ANCHORS) == 1
-    assert types.index(CONFIRM_ANCHORS) > max(i for i, t in enumerate(types) if t == SUBMIT_STEP)
-    assert types[-1] == CLOSE_CASE and ANCHOR_SIGNED not in types
+    assert types == [SUBMIT_STEP] * 5 + [CONFIRM_AND_CLOSE]
     trail = {h.handoff.hash: h for h in rig.trail(status.case_id)}
     for h in trail.values():
         for parent in h.handoff.record.parents:
