@@ -1,12 +1,17 @@
 """The one workflow that runs every flow: it interprets a ``FlowDef`` as a DAG.
 
 Steps whose dependencies are met run in parallel. A step's approval policy either approves it by
-rule or waits for a clerk of the owning agency (an Update). The agency then acts, signs and
-anchors in one activity (``agency.execute_step``) on its own task queue; the engine records the
-handoff, its anchor and the case's new status in the gateway's store in one local activity, so the
-store is what status reads are served from. A step past its SLA escalates and keeps going. A rejection
-returns the case to the applicant, whose correction re-runs that step and its dependants; a
-withdrawal undoes the completed steps in reverse order, each undo a signed handoff of its own.
+rule or waits for a clerk of the owning agency (an Update). The agency then acts, signs and sends
+its anchor in one activity on its own task queue (``agency.submit_step``), without waiting for the
+block: the steps after it act at once, each only while its parents' anchors are pending or mined.
+The lead agency confirms the case's anchors before it returns to the applicant, is undone, or
+closes (then in the same activity as its closing record), and the engine records the handoffs, their
+anchors and the case's status in the gateway's store in a local activity, so the store is what
+status reads are served from. Cases started before generation 3 (``CaseInput.engine``) keep the
+shape they started with: each step anchored before the next acts, each handoff recorded alone.
+A step past its SLA escalates and keeps going. A rejection returns the case to the applicant,
+whose correction re-runs that step and its dependants; a withdrawal undoes the completed steps in
+reverse order, each undo a signed handoff of its own.
 Deterministic: all I/O is in activities, time is ``workflow.now()``.
 """
 
@@ -145,6 +150,8 @@ class CaseWorkflow:
         self._pending: dict[str, tuple[str, SentHandoff]] = {}  # handoff -> (step, sent), not yet confirmed
         self._settling = asyncio.Lock()
         self._unrecorded = False  # generation 3: the status changed since it was last recorded
+        self._grown = False  # generation 3: the case has run SHOWN_WITHIN (see _grow_up)
+        self._ended = False  # generation 3: nothing more runs but its closing
 
     # ------------------------------------------------------------------ queries and updates
     @workflow.query(name=STATUS_QUERY)
@@ -234,6 +241,8 @@ class CaseWorkflow:
     async def run(self, case: CaseInput) -> CaseStatus:  # ``case`` is already held: see ``__init__``
         # Cases started before one agency activity per step keep signing, anchoring and recording apart.
         self._one_activity = case.engine >= 2 or workflow.patched(ONE_ACTIVITY_STEPS)
+        if self._pipelined:
+            self._background.append(asyncio.create_task(self._grow_up()))
         while True:
             await self._run_dag()
             if self._withdrawal is not None or any(s.state == "rejected" for s in self._status.steps):
@@ -258,6 +267,7 @@ class CaseWorkflow:
             self._apply_correction(rejected)
         if self._status.state == "running":
             self._conclude()
+        self._ended = True
         if self._background:
             await workflow.wait(self._background)
         if self._one_activity and (case.engine >= 2 or workflow.patched(CLOSING_RECORD)):
@@ -266,6 +276,16 @@ class CaseWorkflow:
             await self._record_case()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._status
+
+    async def _grow_up(self) -> None:
+        """Generation 3: a case that runs its steps in a few seconds times nothing but this; one
+        that runs longer records its progress now, and from now on times each step (SLA included)."""
+        try:
+            await workflow.wait_condition(lambda: self._ended, timeout=SHOWN_WITHIN)
+        except TimeoutError:
+            self._grown = True
+            if self._unrecorded:
+                await self._record_case()
 
     def _conclude(self) -> None:
         """A case that ran to its end: completed, or failed naming its failed steps; its result, what
@@ -311,15 +331,18 @@ class CaseWorkflow:
         st.deadline = (started + timedelta(minutes=step.sla_minutes)).isoformat()
         work = asyncio.create_task(self._step_work(step, st))
         sla = timedelta(minutes=step.sla_minutes)
-        if self._pipelined and sla > SHOWN_WITHIN:
-            # a step's progress is recorded when the case settles, or once a step has run this long
-            # (a slow agency, a clerk): a case whose steps take a second records no step on its own
-            try:
-                await workflow.wait_condition(work.done, timeout=SHOWN_WITHIN)
-            except TimeoutError:
-                if self._unrecorded:
-                    await self._record_case()
-                sla -= SHOWN_WITHIN
+        if self._pipelined:
+            # A young case starts no timer per step: one timer (``_grow_up``) ends its youth. After
+            # it, a step's progress is recorded once it has run SHOWN_WITHIN (a slow agency, a
+            # clerk), and its SLA is timed for what is left of it.
+            await workflow.wait_condition(lambda: work.done() or self._grown)
+            if sla > SHOWN_WITHIN and not work.done():
+                try:
+                    await workflow.wait_condition(work.done, timeout=SHOWN_WITHIN)
+                except TimeoutError:
+                    if self._unrecorded:
+                        await self._record_case()
+            sla = max(started + sla - workflow.now(), timedelta(seconds=1))
         try:
             await workflow.wait_condition(work.done, timeout=sla)
         except TimeoutError:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import secrets
+import threading
 from datetime import timedelta
 
 import pytest
@@ -429,3 +430,33 @@ async def test_an_anchor_the_ledger_refuses_fails_its_step_and_the_case(rig, emb
     assert closing.record.outputs["trail"] == [h.handoff.hash for h in trail[:-1]]
     on_chain = embedded_ledger.ledger().anchors_for_case(closing.record.case)
     assert sorted(a.handoff for a in on_chain) == sorted(h.handoff.hash for h in trail)
+
+
+async def test_a_slow_agency_does_not_hide_the_others_progress(rig, monkeypatch):
+    """Generation 3 records no step on its own while a case is young; once it has run 5 s, what
+    is done is recorded although one agency is still at work."""
+    release = threading.Event()
+    perform = SimulatedBackend.perform
+
+    def slow_tax(self, request):
+        if request.step == "tax_registration":
+            release.wait(120)
+        return perform(self, request)
+
+    monkeypatch.setattr(SimulatedBackend, "perform", slow_tax)
+    handle = await rig.start(application())
+    try:
+        await rig.until(handle, lambda s: states(s)["seal_approval"] == states(s)["social_security"] == "completed")
+        assert not any(r is not None and r.case_id == handle.id for r in rig.records)  # young: nothing recorded
+        await rig.env.sleep(timedelta(seconds=6))  # workflow time, past SHOWN_WITHIN (and within a heartbeat)
+        await rig.recorded(
+            lambda r: (
+                r is not None
+                and r.case_id == handle.id
+                and states(r)["seal_approval"] == "completed"
+                and states(r)["tax_registration"] == "running"
+            )
+        )
+    finally:
+        release.set()
+    assert (await handle.result()).state == "completed"
