@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import atexit
 import json
 import logging
@@ -12,12 +11,15 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from gateway import tracing
 from gateway.cli.common import fail
+
+if TYPE_CHECKING:
+    import asyncio
 
 app = typer.Typer()  # running the stack and its parts, at the top level
 worker_app = typer.Typer(help="Run one worker (used by `onevisit up`; run them yourself to split machines).")
@@ -255,6 +257,8 @@ def agency_serve(
 
 
 def _run_until_signal(make) -> None:
+    import asyncio  # here, not at the top: the commands that run no loop start faster without it
+
     from gateway.logs import configure
     from gateway.settings import get_settings
 
@@ -376,6 +380,8 @@ def worker_all(anchor_mode: AnchorMode = "single") -> None:
     keyring = _gateway_keyring(settings)
 
     async def make(stop):
+        import asyncio
+
         client = await connect_temporal(settings, service=tracing.WORKERS)
         async with asyncio.TaskGroup() as group:  # one failing takes the process down: `up` restarts it
             group.create_task(run_engine_worker(client, make_engine(settings.db_url), stop, keyring))
