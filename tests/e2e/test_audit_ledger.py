@@ -16,7 +16,9 @@ RECORD_FIELDS = {"hash", "case_id", "case_commitment", "flow", "step", "agency",
 @pytest.fixture(scope="module")
 def completed(stack, tmp_path_factory):
     path = write_application(tmp_path_factory.mktemp("app"), application())
-    return json.loads(stack.cli("apply", str(path), "--url", stack.url, "--wait", "--json", check=True).stdout)
+    return json.loads(
+        stack.cli_in_process("apply", str(path), "--url", stack.url, "--wait", "--json", check=True).stdout
+    )
 
 
 def test_audit_ledger_json_agrees_with_matching_counts(stack, completed):
@@ -28,7 +30,7 @@ def test_audit_ledger_json_agrees_with_matching_counts(stack, completed):
 
 
 def test_audit_ledger_reads_a_named_ledger_node_and_prints_counts(stack, completed):
-    result = stack.cli("audit", "ledger", "--url", stack.url, "--ledger-rpc", stack.health["ledger_rpc"])
+    result = stack.cli_in_process("audit", "ledger", "--url", stack.url, "--ledger-rpc", stack.health["ledger_rpc"])
     assert result.returncode == 0 and result.stdout.startswith("AGREE: ") and "matched" in result.stdout
 
 
@@ -94,16 +96,16 @@ def test_trust_init_pins_what_the_gateway_names(stack, trust_file):
 
 
 def test_audit_ledger_with_a_trust_root_agrees_and_says_so(stack, completed, trust_file):
-    pinned = stack.cli("audit", "ledger", "--url", stack.url, "--trust", str(trust_file), "--json")
+    pinned = stack.cli_in_process("audit", "ledger", "--url", stack.url, "--trust", str(trust_file), "--json")
     report = json.loads(pinned.stdout)
     assert pinned.returncode == 0 and report["ok"] and report["trust"] == "pinned", pinned.stdout
-    claimed = json.loads(stack.cli("audit", "ledger", "--url", stack.url, "--json").stdout)
+    claimed = json.loads(stack.cli_in_process("audit", "ledger", "--url", stack.url, "--json").stdout)
     assert claimed["trust"] == "operator-claimed"
 
 
 def test_audit_ledger_refuses_a_gateway_naming_another_deployment(stack, completed, trust_file, tmp_path):
     trust, path = moved(trust_file, tmp_path)
-    result = stack.cli("audit", "ledger", "--url", stack.url, "--trust", path, "--json")
+    result = stack.cli_in_process("audit", "ledger", "--url", stack.url, "--trust", path, "--json")
     block = stack.deployment()["block"]
     assert result.returncode == 1 and json.loads(result.stdout)["findings"] == [
         {

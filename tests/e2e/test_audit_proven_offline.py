@@ -19,21 +19,23 @@ def exported(stack, tmp_path_factory):
     """(the bundle file of a completed case, its JSON, the auditor's trust root file)."""
     tmp = tmp_path_factory.mktemp("proven")
     case = json.loads(
-        stack.cli(
+        stack.cli_in_process(
             "apply", str(write_application(tmp, application())), "--url", stack.url, "--wait", "--json", check=True
         ).stdout
     )
     trust = tmp / "trust.json"
     rpc = stack.health["ledger_rpc"]
-    stack.cli("audit", "trust", "init", "--url", stack.url, "--ledger-rpc", rpc, "-o", str(trust), check=True)
+    stack.cli_in_process(
+        "audit", "trust", "init", "--url", stack.url, "--ledger-rpc", rpc, "-o", str(trust), check=True
+    )
     bundle = tmp / "bundle.json"
-    stack.cli("audit", "export", case["case_id"], "--url", stack.url, "-o", str(bundle), check=True)
+    stack.cli_in_process("audit", "export", case["case_id"], "--url", stack.url, "-o", str(bundle), check=True)
     return bundle, json.loads(bundle.read_text()), trust
 
 
 def verify_offline(stack, bundle_file, trust_file) -> tuple[int, dict]:
     """`verify-bundle` with a trust root and no gateway or node named: nothing but the two files."""
-    result = stack.cli("audit", "verify-bundle", str(bundle_file), "--trust", str(trust_file), "--json")
+    result = stack.cli_in_process("audit", "verify-bundle", str(bundle_file), "--trust", str(trust_file), "--json")
     return result.returncode, json.loads(result.stdout)
 
 
@@ -84,7 +86,7 @@ def test_the_bundle_stripped_of_its_proofs_is_unauthenticated(stack, exported, t
             }
         ],
     )
-    text = stack.cli("audit", "verify-bundle", str(stripped), "--trust", str(trust_file))
+    text = stack.cli_in_process("audit", "verify-bundle", str(stripped), "--trust", str(trust_file))
     assert text.returncode == 1 and text.stdout.startswith("UNAUTHENTICATED: ")
 
 

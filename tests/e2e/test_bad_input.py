@@ -68,7 +68,7 @@ def test_api_answers_422_naming_the_field_and_stores_nothing(stack, spoil, field
 
 @pytest.mark.parametrize("spoil,field,rule", CASES[:2], ids=[c[0].__name__ for c in CASES[:2]])
 def test_cli_prints_the_field_and_exits_non_zero(stack, tmp_path, spoil, field, rule):
-    result = stack.cli("apply", str(write_application(tmp_path, spoil(application()))), "--url", stack.url)
+    result = stack.cli_in_process("apply", str(write_application(tmp_path, spoil(application()))), "--url", stack.url)
     assert result.returncode == 1 and f"{field}: " in result.stderr and rule in result.stderr
 
 
@@ -91,7 +91,7 @@ def test_no_token_is_401_and_wrong_role_is_403(stack, tmp_path):
     assert loopback.get(f"{stack.url}/api/v1/cases").status_code == 401
     as_auditor = loopback.post(f"{stack.url}/api/v1/cases", json=application(), headers=stack.token("auditor"))
     assert as_auditor.status_code == 403
-    result = stack.cli(
+    result = stack.cli_in_process(
         "apply",
         str(write_application(tmp_path, application())),
         "--url",

@@ -24,7 +24,7 @@ def review_application() -> dict:
 def wait_for(stack, case_id: str, predicate, timeout: float = 300) -> dict:  # a hang guard, not a window
     deadline = time.monotonic() + timeout
     while True:
-        case = json.loads(stack.cli("status", case_id, "--url", stack.url, "--json", check=True).stdout)
+        case = json.loads(stack.cli_in_process("status", case_id, "--url", stack.url, "--json", check=True).stdout)
         if predicate(case):
             return case
         assert time.monotonic() < deadline, (
@@ -40,7 +40,9 @@ def step(case: dict, name: str) -> dict:
 @pytest.fixture
 def awaiting(stack, tmp_path) -> dict:
     """A case whose licence waits for a market-regulation clerk."""
-    result = stack.cli("apply", str(write_application(tmp_path, review_application())), "--url", stack.url, "--json")
+    result = stack.cli_in_process(
+        "apply", str(write_application(tmp_path, review_application())), "--url", stack.url, "--json"
+    )
     case = json.loads(result.stdout)
     return wait_for(stack, case["case_id"], lambda c: step(c, "business_licence")["state"] == "awaiting_decision")
 
@@ -67,18 +69,20 @@ def test_a_clerk_approves_and_the_decision_is_in_the_verified_trail(stack, await
     evidence = loopback.get(f"{stack.url}/api/v1/cases/{case_id}/evidence", headers=stack.token("auditor")).json()
     licence = next(i for i in evidence["handoffs"] if i["handoff"]["record"]["step"] == "business_licence")
     assert licence["handoff"]["record"]["decided_by"] == "clerk:clerk-market_regulation"
-    assert stack.cli("audit", "verify", case_id, "--url", stack.url).returncode == 0
-    queue = json.loads(stack.cli("queue", "--agency", "market_regulation", "--url", stack.url, "--json").stdout)
+    assert stack.cli_in_process("audit", "verify", case_id, "--url", stack.url).returncode == 0
+    queue = json.loads(
+        stack.cli_in_process("queue", "--agency", "market_regulation", "--url", stack.url, "--json").stdout
+    )
     assert case_id not in [i["case_id"] for i in queue]
 
 
 def test_who_may_not_decide_gets_a_clear_refusal(stack, awaiting):
     case_id = awaiting["case_id"]
-    other = stack.cli("decide", case_id, "approve", "--url", stack.url, "--agency", "tax")
+    other = stack.cli_in_process("decide", case_id, "approve", "--url", stack.url, "--agency", "tax")
     assert other.returncode == 1 and "no step of tax awaits a decision" in other.stderr
-    no_reason = stack.cli("decide", case_id, "reject", "--url", stack.url, "--agency", "market_regulation")
+    no_reason = stack.cli_in_process("decide", case_id, "reject", "--url", stack.url, "--agency", "market_regulation")
     assert no_reason.returncode == 2 and "needs --reason" in no_reason.stderr
-    as_applicant = stack.cli("decide", case_id, "approve", "--url", stack.url, "--user", "applicant")
+    as_applicant = stack.cli_in_process("decide", case_id, "approve", "--url", stack.url, "--user", "applicant")
     assert as_applicant.returncode == 1 and "needs the role clerk" in as_applicant.stderr
     forged = loopback.post(
         f"{stack.url}/api/v1/cases/{case_id}/decision",
@@ -86,15 +90,13 @@ def test_who_may_not_decide_gets_a_clear_refusal(stack, awaiting):
         headers=stack.token("clerk-tax"),
     )
     assert forged.status_code == 403 and "only a clerk of market_regulation" in forged.json()["detail"]
-    assert (
-        step(json.loads(stack.cli("status", case_id, "--url", stack.url, "--json").stdout), "business_licence")["state"]
-        == "awaiting_decision"
-    )
+    case = json.loads(stack.cli_in_process("status", case_id, "--url", stack.url, "--json").stdout)
+    assert step(case, "business_licence")["state"] == "awaiting_decision"
 
 
 def test_a_rejection_returns_the_case_and_a_correction_completes_it(stack, awaiting, tmp_path):
     case_id = awaiting["case_id"]
-    stack.cli(
+    stack.cli_in_process(
         "decide",
         case_id,
         "reject",
@@ -114,7 +116,7 @@ def test_a_rejection_returns_the_case_and_a_correction_completes_it(stack, await
     stack.cli("correct", case_id, str(write_application(tmp_path, fixed)), "--url", stack.url, check=True)
     done = wait_for(stack, case_id, lambda c: c["status"] == "completed")
     assert step(done, "business_licence")["attempt"] == 2
-    assert stack.cli("audit", "verify", case_id, "--url", stack.url).returncode == 0
+    assert stack.cli_in_process("audit", "verify", case_id, "--url", stack.url).returncode == 0
 
 
 def test_withdrawal_undoes_what_was_done_and_the_trail_still_verifies(stack, awaiting):
@@ -126,6 +128,6 @@ def test_withdrawal_undoes_what_was_done_and_the_trail_still_verifies(stack, awa
     outcomes = [i["handoff"]["record"]["outcome"] for i in evidence["handoffs"]]
     assert outcomes == ["completed", "compensated", "closed"]
     assert evidence["handoffs"][-1]["handoff"]["record"]["outputs"]["state"] == "withdrawn"
-    assert stack.cli("audit", "verify", case_id, "--url", stack.url).returncode == 0
-    again = stack.cli("withdraw", case_id, "--reason", "twice", "--url", stack.url)
+    assert stack.cli_in_process("audit", "verify", case_id, "--url", stack.url).returncode == 0
+    again = stack.cli_in_process("withdraw", case_id, "--reason", "twice", "--url", stack.url)
     assert again.returncode == 1 and "closed" in again.stderr

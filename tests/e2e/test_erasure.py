@@ -57,16 +57,16 @@ def test_after_an_erasure_no_file_or_bundle_yields_the_person_and_the_trail_veri
     app["legal_representative"] = person
     app["shareholders"][0].update(name=person["name"], id_number=person["id_number"])
     case_id = json.loads(
-        stack.cli("apply", str(write_application(tmp_path, app)), "--url", stack.url, "--json").stdout
+        stack.cli_in_process("apply", str(write_application(tmp_path, app)), "--url", stack.url, "--json").stdout
     )["case_id"]
     wait_for(stack, case_id, lambda c: step(c, "business_licence")["state"] == "awaiting_decision")
-    out = stack.cli(
+    out = stack.cli_in_process(
         "decide", case_id, "reject", "--reason", REASON, "--url", stack.url, "--agency", "market_regulation", check=True
     )
     assert REASON in out.stdout  # the clerk is answered with the text
     returned = wait_for(stack, case_id, lambda c: c["status"] == "returned")
     assert returned["reason"] == f"business_licence: {REASON}"  # the applicant reads it
-    stack.cli("withdraw", case_id, "--reason", WITHDRAWAL, "--url", stack.url, check=True)
+    stack.cli_in_process("withdraw", case_id, "--reason", WITHDRAWAL, "--url", stack.url, check=True)
     wait_for(stack, case_id, lambda c: c["status"] == "withdrawn" and c.get("closing"))
     evidence = loopback.get(f"{stack.url}/api/v1/cases/{case_id}/evidence", headers=stack.token("auditor")).json()
     said = [i["handoff"]["record"]["outputs"] for i in evidence["handoffs"] if i["handoff"]["record"]["outcome"]
@@ -85,13 +85,17 @@ def test_after_an_erasure_no_file_or_bundle_yields_the_person_and_the_trail_veri
     done = seen_by_auditor(stack, record, lambda c: c["status"] == "completed" and c.get("closing"))
     assert done["result"]["erased_case"] == evidence["commitment"]
 
-    assert stack.cli("audit", "verify", case_id, "--url", stack.url).returncode == 0  # still VALID
-    assert stack.cli("audit", "verify", record, "--url", stack.url).returncode == 0  # the erasure's own trail
-    recorded = stack.cli("audit", "notes", record, "--url", stack.url, check=True).stdout  # the admin's reason
+    assert stack.cli_in_process("audit", "verify", case_id, "--url", stack.url).returncode == 0  # still VALID
+    assert (
+        stack.cli_in_process("audit", "verify", record, "--url", stack.url).returncode == 0
+    )  # the erasure's own trail
+    recorded = stack.cli_in_process(
+        "audit", "notes", record, "--url", stack.url, check=True
+    ).stdout  # the admin's reason
     assert recorded.startswith("erasure") and "matches, in the trail" in recorded
     bundle = tmp_path / "bundle.json"
     stack.cli("audit", "export", case_id, "-o", str(bundle), "--url", stack.url, check=True)
-    assert stack.cli("audit", "verify-bundle", str(bundle), "--url", stack.url).returncode == 0
+    assert stack.cli_in_process("audit", "verify-bundle", str(bundle), "--url", stack.url).returncode == 0
     secrets = [person["name"], person["id_number"], REASON, WITHDRAWAL]
     assert [s for s in secrets if s.encode() in bundle.read_bytes()] == []
     assert found_in(stack.data_dir, secrets) == {}
@@ -100,7 +104,7 @@ def test_after_an_erasure_no_file_or_bundle_yields_the_person_and_the_trail_veri
     assert loopback.get(f"{stack.url}/api/v1/cases/{case_id}/application", headers=applicant).status_code == 410
     view = loopback.get(f"{stack.url}/api/v1/cases/{case_id}", headers=applicant).json()
     assert view["erased"]["record_case"] == record and REASON not in json.dumps(view, ensure_ascii=False)
-    again = stack.cli("erase", case_id, "--reason", "again", "--url", stack.url, "--json", check=True)
+    again = stack.cli_in_process("erase", case_id, "--reason", "again", "--url", stack.url, "--json", check=True)
     assert json.loads(again.stdout)["record_case"] == record
     history_deleted(stack, case_id)
 

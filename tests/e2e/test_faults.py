@@ -103,12 +103,12 @@ def test_kill_9_of_the_whole_stack_and_a_frozen_ledger_lose_and_repeat_nothing(t
             security = agencies / "public_security" / "public_security-backend.db"
             assert count(market, "SELECT count(*) FROM issued WHERE case_id=? AND kind='uscc'", case_id) == 1
             assert count(security, "SELECT count(*) FROM issued WHERE case_id=? AND kind='seal'", case_id) == 5
-        audit = stack.cli("audit", "ledger", "--url", stack.url)
+        audit = stack.cli_in_process("audit", "ledger", "--url", stack.url)
         assert audit.returncode == 0, audit.stdout + audit.stderr
 
         # last, a clean stop: SIGTERM stops every part, and up again resumes with all the data
         case_id = ids[0]
-        before = json.loads(stack.cli("status", case_id, "--url", stack.url, "--json", check=True).stdout)
+        before = json.loads(stack.cli_in_process("status", case_id, "--url", stack.url, "--json", check=True).stdout)
         deployment, children = stack.deployment(), psutil.Process(stack.proc.pid).children(recursive=True)
         assert len(children) >= 4  # temporal, ledger, the workers (engine and every agency), gateway
         stack.stop()
@@ -116,9 +116,9 @@ def test_kill_9_of_the_whole_stack_and_a_frozen_ledger_lose_and_repeat_nothing(t
         gone, alive = psutil.wait_procs(children, timeout=120)  # a hang guard: up waited for them already
         assert not alive, f"still running after stop: {[p.cmdline() for p in alive]}"
         stack = start_stack(data)
-        again = json.loads(stack.cli("status", case_id, "--url", stack.url, "--json", check=True).stdout)
+        again = json.loads(stack.cli_in_process("status", case_id, "--url", stack.url, "--json", check=True).stdout)
         assert again == before
-        assert stack.cli("audit", "verify", case_id, "--url", stack.url).returncode == 0
+        assert stack.cli_in_process("audit", "verify", case_id, "--url", stack.url).returncode == 0
         assert stack.deployment() == deployment  # contracts deployed once, on the first start
         new = wait_all_ended(stack, submit(stack, 1))  # the ledger and the engine carry on
         assert [c["status"] for c in new.values()] == ["completed"]

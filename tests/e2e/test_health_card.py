@@ -40,7 +40,7 @@ def trail(stack, case_id: str) -> list[dict]:
 
 
 def audited(stack, case_id: str) -> dict:
-    result = stack.cli("audit", "verify", case_id, "--url", stack.url, "--json")
+    result = stack.cli_in_process("audit", "verify", case_id, "--url", stack.url, "--json")
     report = json.loads(result.stdout)
     assert result.returncode == 0 and report["ok"], result.stdout
     return report
@@ -69,7 +69,9 @@ def test_the_example_gets_a_card_through_identity_archive_and_issue(stack, card)
 
 
 def test_a_second_application_returns_the_card_already_held(stack, card):
-    again = json.loads(stack.cli("apply", str(EXAMPLE), "--url", stack.url, "--wait", "--json", check=True).stdout)
+    again = json.loads(
+        stack.cli_in_process("apply", str(EXAMPLE), "--url", stack.url, "--wait", "--json", check=True).stdout
+    )
     assert again["result"]["card_number"] == card["result"]["card_number"] and again["result"]["existing_card"]
 
 
@@ -129,7 +131,9 @@ def test_a_lost_card_is_revoked_and_reissued_and_its_codes_are_refused(stack, ca
         f"{stack.url}/api/v1/health-cards/{old}/revocation", json={"reason": "lost"}, headers=stack.token("applicant")
     )
     assert resp.status_code == 201, resp.text
-    ended = json.loads(stack.cli("status", resp.json()["case_id"], "--url", stack.url, "--json", check=True).stdout)
+    ended = json.loads(
+        stack.cli_in_process("status", resp.json()["case_id"], "--url", stack.url, "--json", check=True).stdout
+    )
     for _ in range(200):
         if ended["status"] == "completed":
             break
@@ -154,15 +158,15 @@ def test_a_lost_card_is_revoked_and_reissued_and_its_codes_are_refused(stack, ca
 
 def test_a_card_trail_tampered_with_or_cut_short_fails_offline_naming_it(stack, card, tmp_path):
     bundle = tmp_path / "card.json"
-    stack.cli("audit", "export", card["case_id"], "-o", str(bundle), "--url", stack.url, check=True)
+    stack.cli_in_process("audit", "export", card["case_id"], "-o", str(bundle), "--url", stack.url, check=True)
     honest = json.loads(bundle.read_text())
     issued = next(i for i in honest["handoffs"] if i["handoff"]["record"]["step"] == "card_issue")
     number = issued["handoff"]["record"]["outputs"]["card_number"]
     forged = tmp_path / "forged.json"  # another card number written into the signed issue record
     forged.write_text(bundle.read_text().replace(number, number[:-1] + str((int(number[-1]) + 1) % 10)))
-    result = stack.cli("audit", "verify-bundle", str(forged))
+    result = stack.cli_in_process("audit", "verify-bundle", str(forged))
     assert result.returncode == 1 and "[hash] card_issue" in result.stdout, result.stdout
     cut = tmp_path / "cut.json"  # the issue record left out: the closing record names it
     cut.write_text(json.dumps({**honest, "handoffs": [i for i in honest["handoffs"] if i is not issued]}))
-    result = stack.cli("audit", "verify-bundle", str(cut))
+    result = stack.cli_in_process("audit", "verify-bundle", str(cut))
     assert result.returncode == 1 and "missing from the trail" in result.stdout, result.stdout

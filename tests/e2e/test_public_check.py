@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("stack")]
 def test_anyone_checks_a_licence_without_signing_in(stack, tmp_path):
     app = application()
     case = json.loads(
-        stack.cli(
+        stack.cli_in_process(
             "apply", str(write_application(tmp_path, app)), "--url", stack.url, "--wait", "--json", check=True
         ).stdout
     )
@@ -32,7 +32,9 @@ def test_anyone_checks_a_licence_without_signing_in(stack, tmp_path):
     }
     ok = stack.cli("verify-licence", code, "--url", stack.url, "--json")
     assert ok.returncode == 0 and json.loads(ok.stdout)["status"] == "valid"
-    elsewhere = stack.cli("verify-licence", random_uscc("370105"), "--url", stack.url)
+    elsewhere = stack.cli_in_process("verify-licence", random_uscc("370105"), "--url", stack.url)
     assert elsewhere.returncode == 1 and "UNKNOWN" in elsewhere.stdout
-    forged = stack.cli("verify-licence", code[:-1] + ("0" if code[-1] != "0" else "1"), "--url", stack.url, "--json")
+    forged = stack.cli_in_process(
+        "verify-licence", code[:-1] + ("0" if code[-1] != "0" else "1"), "--url", stack.url, "--json"
+    )
     assert forged.returncode == 1 and json.loads(forged.stdout)["format_valid"] is False

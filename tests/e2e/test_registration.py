@@ -70,30 +70,30 @@ def test_exported_bundle_verifies_offline_and_against_the_ledger(stack, complete
     bundle = tmp_path / "bundle.json"
     stack.cli("audit", "export", completed["case_id"], "-o", str(bundle), "--url", stack.url, check=True)
     assert stack.cli("audit", "verify-bundle", str(bundle)).returncode == 0
-    assert stack.cli("audit", "verify-bundle", str(bundle), "--url", stack.url).returncode == 0
+    assert stack.cli_in_process("audit", "verify-bundle", str(bundle), "--url", stack.url).returncode == 0
 
 
 @pytest.mark.parametrize("online", [False, True], ids=["offline", "against-ledger"])
 def test_one_changed_byte_in_a_handoff_fails_and_names_it(stack, completed, tmp_path, online):
     bundle = tmp_path / "bundle.json"
-    stack.cli("audit", "export", completed["case_id"], "-o", str(bundle), "--url", stack.url, check=True)
+    stack.cli_in_process("audit", "export", completed["case_id"], "-o", str(bundle), "--url", stack.url, check=True)
     data = json.loads(bundle.read_text())
     target = data["handoffs"][1]["handoff"]
     licence_date = target["record"]["outputs"]["licence_date"]
     raw = bundle.read_text().replace(licence_date, licence_date[:-1] + str((int(licence_date[-1]) + 1) % 10))
     bundle.write_text(raw)
-    result = stack.cli("audit", "verify-bundle", str(bundle), *(["--url", stack.url] if online else []))
+    result = stack.cli_in_process("audit", "verify-bundle", str(bundle), *(["--url", stack.url] if online else []))
     assert result.returncode == 1
     assert target["hash"] in result.stdout and "[hash] business_licence" in result.stdout
 
 
 def test_a_taken_name_is_refused_by_a_signed_anchored_rejection(stack, completed, tmp_path):
     path = write_application(tmp_path, application(name=completed["company_name"]))
-    result = stack.cli("apply", str(path), "--url", stack.url, "--wait", "--json")
+    result = stack.cli_in_process("apply", str(path), "--url", stack.url, "--wait", "--json")
     case = json.loads(result.stdout)
     assert result.returncode == 1 and case["status"] == "returned" and "already registered" in case["reason"]
     assert case["steps"][0]["state"] == "rejected" and case["steps"][0]["anchor"]["block_number"] > 0
-    assert stack.cli("audit", "verify", case["case_id"], "--url", stack.url).returncode == 0
+    assert stack.cli_in_process("audit", "verify", case["case_id"], "--url", stack.url).returncode == 0
 
 
 def test_two_applications_for_one_name_at_once_exactly_one_proceeds(stack):
@@ -117,7 +117,7 @@ def test_two_applications_for_one_name_at_once_exactly_one_proceeds(stack):
 
 def test_restricted_word_is_refused_with_the_reason(stack, tmp_path):
     path = write_application(tmp_path, application(name="济南中国泉城科技有限公司"))
-    case = json.loads(stack.cli("apply", str(path), "--url", stack.url, "--wait", "--json").stdout)
+    case = json.loads(stack.cli_in_process("apply", str(path), "--url", stack.url, "--wait", "--json").stdout)
     assert case["status"] == "returned" and "restricted word '中国'" in case["reason"]
 
 

@@ -20,7 +20,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("postgres")]  # the split
 
 def apply_and_wait(stack, tmp_path) -> dict:
     path = write_application(tmp_path, application())
-    return json.loads(stack.cli("apply", str(path), "--url", stack.url, "--wait", "--json", check=True).stdout)
+    return json.loads(
+        stack.cli_in_process("apply", str(path), "--url", stack.url, "--wait", "--json", check=True).stdout
+    )
 
 
 def test_a_crashed_agency_worker_is_started_again_and_cases_go_on(split_stack, tmp_path):
@@ -97,7 +99,9 @@ def test_a_signing_key_rotation_with_cases_in_flight_leaves_no_gap(split_stack, 
     for n in range(2):  # each waits for a market-regulation clerk: its name check signed by the old key
         path = tmp_path / f"review-{n}.json"
         path.write_text(json.dumps(review_application(), ensure_ascii=False), encoding="utf-8")
-        held.append(json.loads(stack.cli("apply", str(path), "--url", stack.url, "--json", check=True).stdout))
+        held.append(
+            json.loads(stack.cli_in_process("apply", str(path), "--url", stack.url, "--json", check=True).stdout)
+        )
     for case in held:
         wait_for(stack, case["case_id"], lambda c: step(c, "business_licence")["state"] == "awaiting_decision")
     old_signer = stack.deployment()["agencies"][agency]["signer"]
@@ -124,12 +128,14 @@ def test_a_signing_key_rotation_with_cases_in_flight_leaves_no_gap(split_stack, 
 
     ended = wait_all_ended(stack, [c["case_id"] for c in flying])
     assert {c["status"] for c in ended.values()} == {"completed"}
-    stack.cli("decide", held[0]["case_id"], "approve", "--url", stack.url, "--agency", agency, check=True)
+    stack.cli_in_process("decide", held[0]["case_id"], "approve", "--url", stack.url, "--agency", agency, check=True)
     wait_for(stack, held[0]["case_id"], lambda c: c["status"] == "completed")
     seal_up_to(stack, effective)  # the new key takes over
     after = [apply_and_wait(stack, tmp_path)]
     assert registry_row(stack, agency)["signer"] == new_signer
-    stack.cli("withdraw", held[1]["case_id"], "--reason", "premises fell through", "--url", stack.url, check=True)
+    stack.cli_in_process(
+        "withdraw", held[1]["case_id"], "--reason", "premises fell through", "--url", stack.url, check=True
+    )
     withdrawn = wait_for(stack, held[1]["case_id"], lambda c: c["status"] == "withdrawn")
     assert step(withdrawn, "name_check")["state"] == "compensated"
 
@@ -141,10 +147,10 @@ def test_a_signing_key_rotation_with_cases_in_flight_leaves_no_gap(split_stack, 
     assert {signer_of(evidence(stack, c["case_id"]), "name_check") for c in flying} == {new_signer}
     assert signer_of(evidence(stack, done_before["case_id"]), "name_check") == old_signer
     for case in [done_before, *held, *flying, *after]:  # each judged by the keys registered at its anchors
-        verified = stack.cli("audit", "verify", case["case_id"], "--url", stack.url)
+        verified = stack.cli_in_process("audit", "verify", case["case_id"], "--url", stack.url)
         assert verified.returncode == 0, verified.stdout
     for case in (done_before, held[1]):
         bundle = tmp_path / f"{case['case_id']}.json"
-        stack.cli("audit", "export", case["case_id"], "-o", str(bundle), "--url", stack.url, check=True)
-        offline = stack.cli("audit", "verify-bundle", str(bundle))  # the bundle carries the key history
+        stack.cli_in_process("audit", "export", case["case_id"], "-o", str(bundle), "--url", stack.url, check=True)
+        offline = stack.cli_in_process("audit", "verify-bundle", str(bundle))  # the bundle carries the key history
         assert offline.returncode == 0, offline.stdout

@@ -22,7 +22,7 @@ CONSENT, LOAN = ROOT / "examples" / "sme-credit-consent.json", ROOT / "examples"
 
 
 def apply(stack, file: Path, uscc: str) -> dict:
-    result = stack.cli("apply", str(file), "--company", uscc, "--url", stack.url, "--wait", "--json")
+    result = stack.cli_in_process("apply", str(file), "--company", uscc, "--url", stack.url, "--wait", "--json")
     assert result.returncode in (0, 1), result.stderr
     return json.loads(result.stdout)
 
@@ -41,7 +41,9 @@ def evidence(stack, case_id: str) -> dict[str, dict]:
 @pytest.fixture(scope="module")
 def company(stack, tmp_path_factory) -> str:
     path = write_application(tmp_path_factory.mktemp("reg"), application())
-    done = json.loads(stack.cli("apply", str(path), "--url", stack.url, "--wait", "--json", check=True).stdout)
+    done = json.loads(
+        stack.cli_in_process("apply", str(path), "--url", stack.url, "--wait", "--json", check=True).stdout
+    )
     return done["uscc"]
 
 
@@ -67,7 +69,7 @@ def test_without_a_consent_the_read_is_refused_by_an_anchored_handoff(stack, ref
     assert all(states(case)[step] == "cancelled" for _, step in CATEGORIES.values())  # nothing read
     signed = evidence(stack, case["case_id"])["consent_check"]
     assert signed["record"]["outcome"] == "rejected" and signed["record"]["outputs"]["code"] == "NoConsent"
-    assert stack.cli("audit", "verify", case["case_id"], "--url", stack.url).returncode == 0
+    assert stack.cli_in_process("audit", "verify", case["case_id"], "--url", stack.url).returncode == 0
 
 
 def test_the_consent_is_recorded_and_anchored_by_the_platform(stack, consent, company):
@@ -75,7 +77,7 @@ def test_the_consent_is_recorded_and_anchored_by_the_platform(stack, consent, co
     result = consent["result"]
     assert result["uscc"] == company and result["consent_status"] == "active"
     assert set(result["banks"]) == {"bank_qilu", "bank_rural"} and set(result["data"]) == set(CATEGORIES)
-    assert stack.cli("audit", "verify", consent["case_id"], "--url", stack.url).returncode == 0
+    assert stack.cli_in_process("audit", "verify", consent["case_id"], "--url", stack.url).returncode == 0
 
 
 def test_a_consented_loan_is_read_decided_offered_accepted_and_disbursed(stack, loan, consent, company):
@@ -105,7 +107,7 @@ def test_each_read_is_signed_and_anchored_by_the_agency_holding_the_data_under_t
         out = handoff["record"]["outputs"]
         assert (out["category"], out["consent_id"], out["read_by"]) == (category, consent_id, "bank_rural")
         assert trail["consent_check"]["hash"] in handoff["record"]["parents"]
-    report = json.loads(stack.cli("audit", "verify", loan["case_id"], "--url", stack.url, "--json").stdout)
+    report = json.loads(stack.cli_in_process("audit", "verify", loan["case_id"], "--url", stack.url, "--json").stdout)
     assert report["ok"] and report["closed"] == "completed"
 
 
@@ -147,7 +149,9 @@ def test_after_revocation_every_read_is_refused_and_the_company_sees_it_all(stac
     assert refused[after["case_id"]] == "ConsentRevoked" and "NoConsent" in refused.values()
     audit = json.loads(stack.cli("audit", "consents", "--url", stack.url, "--json", check=True).stdout)
     assert audit["violations"] == [] and audit["ended"] >= 1 and audit["reads_checked"] >= 4
-    again = json.loads(stack.cli("audit", "loan", loan["case_id"], "--url", stack.url, "--json", check=True).stdout)
+    again = json.loads(
+        stack.cli_in_process("audit", "loan", loan["case_id"], "--url", stack.url, "--json", check=True).stdout
+    )
     assert [t["case_id"] for t in again["trails"]] == [loan["case_id"], consent["case_id"], case_id]  # the revocation's
     assert again["ok"] and again["links"] == []  # every read of the loan was anchored before the revocation
 
@@ -162,13 +166,15 @@ def test_the_lending_banks_clerks_see_the_loan_and_the_other_bank_does_not(stack
 def test_a_loan_for_a_company_one_did_not_register_is_refused_at_the_edge(stack, tmp_path):
     from agencies.identifiers import random_uscc
 
-    result = stack.cli("apply", str(LOAN), "--company", random_uscc("370102"), "--url", stack.url)
+    result = stack.cli_in_process("apply", str(LOAN), "--company", random_uscc("370102"), "--url", stack.url)
     assert result.returncode != 0 and "not the credit code of a company you registered" in result.stdout + result.stderr
 
 
 def test_a_bank_the_consent_does_not_name_and_data_it_does_not_cover_are_refused(stack, tmp_path):
     path = write_application(tmp_path, application())
-    uscc = json.loads(stack.cli("apply", str(path), "--url", stack.url, "--wait", "--json", check=True).stdout)["uscc"]
+    uscc = json.loads(
+        stack.cli_in_process("apply", str(path), "--url", stack.url, "--wait", "--json", check=True).stdout
+    )["uscc"]
     narrow = json.loads(CONSENT.read_text()) | {"banks": ["bank_rural"], "data": ["licence", "social_security"]}
     assert apply(stack, write_application(tmp_path, narrow), uscc)["status"] == "completed"
     qilu = json.loads(LOAN.read_text()) | {"product": "qilu_payroll_credit", "amount_cny": 100_000}
