@@ -284,8 +284,15 @@ class CaseWorkflow:
             await workflow.wait_condition(lambda: self._ended, timeout=SHOWN_WITHIN)
         except TimeoutError:
             self._grown = True
-            if self._unrecorded:
-                await self._record_case()
+            await self._show()
+
+    async def _show(self) -> None:
+        """Generation 3: bring the store up to date, the anchors sent confirmed and recorded with
+        the status (a case that waits on a person or a slow agency is shown as it is, and the
+        ledger holds no anchor of it that the store lacks)."""
+        await self._settle()
+        if self._unrecorded:
+            await self._record_case()
 
     def _conclude(self) -> None:
         """A case that ran to its end: completed, or failed naming its failed steps; its result, what
@@ -340,8 +347,7 @@ class CaseWorkflow:
                 try:
                     await workflow.wait_condition(work.done, timeout=SHOWN_WITHIN)
                 except TimeoutError:
-                    if self._unrecorded:
-                        await self._record_case()
+                    await self._show()
             sla = max(started + sla - workflow.now(), timedelta(seconds=1))
         try:
             await workflow.wait_condition(work.done, timeout=sla)
@@ -356,7 +362,11 @@ class CaseWorkflow:
         reason_commitment = None
         if reasons:
             st.state, st.review_reasons = "awaiting_decision", reasons
-            await self._record_case()  # the clerks' queue is built from the recorded status
+            if self._pipelined:  # the case waits on a person: what it sent is confirmed and recorded first
+                self._unrecorded = True
+                await self._show()
+            else:
+                await self._record_case()  # the clerks' queue is built from the recorded status
             await workflow.wait_condition(lambda: step.id in self._decisions or self._withdrawal is not None)
             if step.id not in self._decisions:
                 st.state = "cancelled"
@@ -514,6 +524,7 @@ class CaseWorkflow:
         st = self._step_status(sid)
         st.state, st.reason, st.since = "failed", reason, workflow.now().isoformat()
         self._event("failed", sid, reason)
+        self._unrecorded = True
         if sid in self._completed and self._completed[sid].hash == handoff:
             del self._completed[sid]
             self._order.remove(sid)

@@ -460,3 +460,17 @@ async def test_a_slow_agency_does_not_hide_the_others_progress(rig, monkeypatch)
     finally:
         release.set()
     assert (await handle.result()).state == "completed"
+
+
+async def test_a_case_waiting_for_a_clerk_has_every_anchor_of_it_recorded(rig, embedded_ledger):
+    """Before a case waits on a person, what it sent is confirmed and recorded: the ledger holds no
+    anchor of it that the store lacks (``audit ledger`` agrees while clerks take their time)."""
+    handle = await rig.start(review_application())
+    await rig.recorded(
+        lambda r: r is not None and r.case_id == handle.id and states(r)["business_licence"] == "awaiting_decision"
+    )
+    (name,) = rig.trail(handle.id)
+    assert name.handoff.record.step == "name_check"
+    assert embedded_ledger.ledger().anchors_for_case(name.handoff.record.case) == [name.anchor]
+    await handle.execute_update(CaseWorkflow.decide, clerk())
+    assert (await handle.result()).state == "completed"
