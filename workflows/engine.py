@@ -513,10 +513,19 @@ class CaseWorkflow:
         return anchored
 
     async def _record_batch(self, anchored: list[AnchoredHandoff]) -> None:
-        self._status.revision += 1
-        self._unrecorded = False
-        batch = HandoffBatch(case_id=self._case.case_id, anchored=anchored, status=self._status)
+        """Record confirmed handoffs, with the status unless it would show the case ended before
+        its closing record (then the status waits for it)."""
+        status = None
+        if self._showable():
+            self._status.revision += 1
+            self._unrecorded, status = False, self._status
+        batch = HandoffBatch(case_id=self._case.case_id, anchored=anchored, status=status)
         await workflow.execute_local_activity(RECORD_HANDOFFS, batch, start_to_close_timeout=RECORD_TIMEOUT)
+
+    def _showable(self) -> bool:
+        """Generation 3: a status is recorded as ended only with its closing record (a reader that
+        sees a case ended sees the closing record too)."""
+        return not (self._pipelined and self._status.state not in ("running", "returned") and not self._status.closing)
 
     def _refused(self, sid: str, handoff: str, reason: str) -> None:
         """The ledger will not anchor a step's handoff: the step failed, and the handoff is no part
@@ -719,6 +728,8 @@ class CaseWorkflow:
         self._status.events.append(CaseEvent(time=workflow.now().isoformat(), kind=kind, step=step, detail=detail))
 
     async def _record_case(self) -> None:
+        if not self._showable():
+            return  # recorded with the closing record
         self._status.revision += 1  # the store keeps only the newest of concurrent records
         self._unrecorded = False
         if not self._one_activity:

@@ -341,4 +341,4 @@ class HandoffBatch(BaseModel):
 
     case_id: str
     anchored: list[AnchoredHandoff]
-    status: CaseStatus
+    status: CaseStatus | None = None  # None: the status waits (it would show the case ended before its closing)

@@ -430,6 +430,9 @@ async def test_an_anchor_the_ledger_refuses_fails_its_step_and_the_case(rig, emb
     assert closing.record.outputs["trail"] == [h.handoff.hash for h in trail[:-1]]
     on_chain = embedded_ledger.ledger().anchors_for_case(closing.record.case)
     assert sorted(a.handoff for a in on_chain) == sorted(h.handoff.hash for h in trail)
+    # a reader never sees the case ended without its closing record (the status waits for it)
+    ended = [r for r in rig.records if r is not None and r.case_id == status.case_id and r.state == "failed"]
+    assert ended and all(r.closing == closing.hash for r in ended)
 
 
 async def test_a_slow_agency_does_not_hide_the_others_progress(rig, monkeypatch):
