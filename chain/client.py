@@ -506,12 +506,32 @@ class Admin(Sender):
     """The registry's admin account: agency membership and step ownership are on-chain events."""
 
     def register_agency(self, name: str, account: str, signer: str) -> None:
-        fn = self.ledger.agency_registry.functions.register_agency(agency_id(name), name, account, signer)
-        self.send(fn, ADMIN_GAS)
+        self.register_agencies([(name, account, signer)])
 
     def assign_step(self, flow: str, step: str, agency: str) -> None:
-        fn = self.ledger.agency_registry.functions.assign_step(step_id(flow, step), agency_id(agency))
-        self.send(fn, ADMIN_GAS)
+        self.assign_steps([(flow, step, agency)])
+
+    def register_agencies(self, agencies: list[tuple[str, str, str]]) -> None:
+        """Register each (name, account, signer) in as few blocks as the ledger packs them: every
+        transaction is sent before any is waited for (the nonces keep their order)."""
+        calls = [("register_agency", [agency_id(n), n, account, signer]) for n, account, signer in agencies]
+        self._registry_calls(calls)
+
+    def assign_steps(self, steps: list[tuple[str, str, str]]) -> None:
+        """Assign each (flow, step) to its agency, sent together as ``register_agencies``."""
+        self._registry_calls([("assign_step", [step_id(f, s), agency_id(a)]) for f, s, a in steps])
+
+    def _registry_calls(self, calls: list[tuple[str, list[Any]]]) -> None:
+        """Send every call to the registry, then wait for each; the first refused raises
+        AnchorRefused with the contract's reason (the ones after it were still sent and mined)."""
+        registry = self.ledger.agency_registry
+        sent = [(registry.address, from_hex(registry.encode_abi(name, args=args), "call data")) for name, args in calls]
+        hashes = [self._send(to, data, ADMIN_GAS) for to, data in sent]
+        for tx_hash, (to, data) in zip(hashes, sent, strict=True):
+            receipt = self._raw_receipt(tx_hash)
+            if int(receipt["status"], 16) != 1:
+                call = {"from": self.address, "to": to, "data": to_hex(data), "gas": ADMIN_GAS}
+                raise AnchorRefused(self._revert_reason(call, int(receipt["blockNumber"], 16)))
 
     def rotate_signer(self, agency: str, new_signer: str, effective_block: int | None = None) -> int:
         """Schedule ``new_signer`` to take over the agency's signing from ``effective_block`` (by

@@ -38,8 +38,16 @@ def provision(
         deployment, known = deploy(ledger_url, admin_key), {}
         write_deployment(path, deployment, known)
     admin = Admin(LedgerClient(ledger_url, deployment), admin_key)
+    registry = admin.ledger.agency_registry.functions
+    new = {}
     for name, k in agencies.items():
         if name in known:
+            continue
+        on_chain = registry.account_of(agency_id(name)).call()
+        if int(on_chain, 16):  # registered before a crash let it be written down
+            if on_chain.lower() != k.account.lower():
+                raise ChainError(f"{name} is registered on the ledger with the account {on_chain}, not {k.account}")
+            new[name] = None
             continue
         if k.account not in admitted:
             if admin_rpc is None:
@@ -50,14 +58,21 @@ def provision(
             say(f"admitting {name}'s account {k.account}")
             admin_rpc.allow_accounts([k.account])
             admin.fund(k.account, FUNDING)
-        admin.register_agency(name, k.account, k.signer)
-        known[name] = {"signer": k.signer, "account": k.account}
+        new[name] = k
+    # every transaction of a kind is sent before any is waited for: a few blocks, not one each
+    admin.register_agencies([(name, k.account, k.signer) for name, k in new.items() if k is not None])
+    if new:
+        known.update({name: {"signer": agencies[name].signer, "account": agencies[name].account} for name in new})
         write_deployment(path, deployment, known)
-    owner_of = admin.ledger.agency_registry.functions.owner_of_step
-    for flow in builtin_flows().values():
-        for step, agency in flow.owned_steps():
-            if owner_of(step_id(flow.name, step)).call() != agency_id(agency):
-                admin.assign_step(flow.name, step, agency)
+    owner_of = registry.owner_of_step
+    admin.assign_steps(
+        [
+            (flow.name, step, agency)
+            for flow in builtin_flows().values()
+            for step, agency in flow.owned_steps()
+            if owner_of(step_id(flow.name, step)).call() != agency_id(agency)
+        ]
+    )
 
 
 def load_agency_keys(keys_dir: Path, names) -> dict[str, AgencyKeys]:
