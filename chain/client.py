@@ -420,7 +420,10 @@ class Sender:
     def transact(self, to: str, data: bytes, gas: int) -> dict[str, Any]:
         """Sign and send a call of ``data`` to ``to`` with the cached nonce and fees; return the raw
         receipt once mined (status 1), or raise AnchorRefused with the contract's reason (status 0)."""
-        tx_hash = self._send(to, data, gas)
+        return self._mined(self._send(to, data, gas), to, data, gas)
+
+    def _mined(self, tx_hash: str, to: str, data: bytes, gas: int) -> dict[str, Any]:
+        """The raw receipt of a sent call once mined (status 1), or AnchorRefused with its reason."""
         receipt = self._raw_receipt(tx_hash)
         if int(receipt["status"], 16) != 1:
             call = {"from": self.address, "to": to, "data": to_hex(data), "gas": gas}
@@ -528,10 +531,7 @@ class Admin(Sender):
         sent = [(registry.address, from_hex(registry.encode_abi(name, args=args), "call data")) for name, args in calls]
         hashes = [self._send(to, data, ADMIN_GAS) for to, data in sent]
         for tx_hash, (to, data) in zip(hashes, sent, strict=True):
-            receipt = self._raw_receipt(tx_hash)
-            if int(receipt["status"], 16) != 1:
-                call = {"from": self.address, "to": to, "data": to_hex(data), "gas": ADMIN_GAS}
-                raise AnchorRefused(self._revert_reason(call, int(receipt["blockNumber"], 16)))
+            self._mined(tx_hash, to, data, ADMIN_GAS)
 
     def rotate_signer(self, agency: str, new_signer: str, effective_block: int | None = None) -> int:
         """Schedule ``new_signer`` to take over the agency's signing from ``effective_block`` (by

@@ -39,7 +39,7 @@ def provision(
         write_deployment(path, deployment, known)
     admin = Admin(LedgerClient(ledger_url, deployment), admin_key)
     registry = admin.ledger.agency_registry.functions
-    new = {}
+    known_before, to_register = dict(known), {}
     for name, k in agencies.items():
         if name in known:
             continue
@@ -47,22 +47,21 @@ def provision(
         if int(on_chain, 16):  # registered before a crash let it be written down
             if on_chain.lower() != k.account.lower():
                 raise ChainError(f"{name} is registered on the ledger with the account {on_chain}, not {k.account}")
-            new[name] = None
-            continue
-        if k.account not in admitted:
-            if admin_rpc is None:
-                raise ChainError(
-                    f"{name}'s account {k.account} is not on the allowlist, and no admin interface "
-                    "was given to admit it (--admin-rpc and --admin-jwt-key)"
-                )
-            say(f"admitting {name}'s account {k.account}")
-            admin_rpc.allow_accounts([k.account])
-            admin.fund(k.account, FUNDING)
-        new[name] = k
+        else:
+            if k.account not in admitted:
+                if admin_rpc is None:
+                    raise ChainError(
+                        f"{name}'s account {k.account} is not on the allowlist, and no admin interface "
+                        "was given to admit it (--admin-rpc and --admin-jwt-key)"
+                    )
+                say(f"admitting {name}'s account {k.account}")
+                admin_rpc.allow_accounts([k.account])
+                admin.fund(k.account, FUNDING)
+            to_register[name] = k
+        known[name] = {"signer": k.signer, "account": k.account}
     # every transaction of a kind is sent before any is waited for: a few blocks, not one each
-    admin.register_agencies([(name, k.account, k.signer) for name, k in new.items() if k is not None])
-    if new:
-        known.update({name: {"signer": agencies[name].signer, "account": agencies[name].account} for name in new})
+    admin.register_agencies([(name, k.account, k.signer) for name, k in to_register.items()])
+    if known != known_before:
         write_deployment(path, deployment, known)
     owner_of = registry.owner_of_step
     admin.assign_steps(
