@@ -44,9 +44,13 @@ def provision(
         if name in known:
             continue
         on_chain = registry.account_of(agency_id(name)).call()
-        if int(on_chain, 16):  # registered before a crash let it be written down
-            if on_chain.lower() != k.account.lower():
-                raise ChainError(f"{name} is registered on the ledger with the account {on_chain}, not {k.account}")
+        if int(on_chain, 16):  # registered before a crash let it be written down, by these keys only
+            signer = registry.signer_of(agency_id(name)).call()
+            if (on_chain.lower(), signer.lower()) != (k.account.lower(), k.signer.lower()):
+                raise ChainError(
+                    f"{name} is registered on the ledger with the account {on_chain} and the signer "
+                    f"{signer}, not {k.account} and {k.signer}"
+                )
         else:
             if k.account not in admitted:
                 if admin_rpc is None:

@@ -4,6 +4,8 @@ crash left unwritten picked up from the chain, a registry that disagrees with th
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from agencies.directory import AGENCIES
@@ -62,7 +64,7 @@ def test_a_registration_a_crash_left_unwritten_is_read_from_the_chain(node, tmp_
     assert read_deployment(path)[1] == known
 
 
-def test_an_agency_registered_under_another_account_is_refused_by_name(node, tmp_path):
+def test_an_agency_registered_under_other_keys_is_refused_by_name(node, tmp_path):
     url, admin, keys, admitted = node
     path = tmp_path / "deployment.json"
     provision(url, admin.account_key, keys, path, admitted, say=lambda _: None)
@@ -71,6 +73,12 @@ def test_an_agency_registered_under_another_account_is_refused_by_name(node, tmp
     _, other = new_keys()
     with pytest.raises(ChainError, match=f"tax is registered on the ledger with the account {keys['tax'].account}"):
         provision(url, admin.account_key, {**keys, "tax": other["tax"]}, path, admitted, say=lambda _: None)
+    # the same account with another signing key: the chain would refuse every handoff it signs
+    swapped = replace(keys["tax"], signing_key=other["tax"].signing_key)
+    assert swapped.account == keys["tax"].account and swapped.signer != keys["tax"].signer
+    with pytest.raises(ChainError, match=f"and the signer {keys['tax'].signer}, not"):
+        provision(url, admin.account_key, {**keys, "tax": swapped}, path, admitted, say=lambda _: None)
+    assert "tax" not in read_deployment(path)[1]  # nothing written down
 
 
 def test_a_refused_call_in_a_batch_names_the_contracts_reason(node, tmp_path):
