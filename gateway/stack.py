@@ -22,6 +22,7 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -44,8 +45,29 @@ STALL_S = 120.0  # a part that neither runs nor logs for this long while startin
 START_AFTER = "ONEVISIT_START_AFTER"  # the file a part waits for before it serves (see wait_for_start)
 
 
+def _ephemeral_ports() -> range:
+    """The ports the kernel gives outgoing connections (Linux's ip_local_port_range)."""
+    try:
+        low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    except (OSError, ValueError):
+        return range(32768, 61000)
+    return range(low, high + 1)
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
+    """A port free now for a part to listen on, chosen below the kernel's ephemeral range: a port
+    the kernel hands out (bind to 0) can be taken by any outgoing connection's local end before the
+    part binds it, as happened to the ledger on a busy machine ("Address already in use")."""
+    ephemeral = _ephemeral_ports()
+    candidates = range(10_000, ephemeral.start) if ephemeral.start > 11_000 else range(0)
+    for port in random.sample(candidates, min(len(candidates), 50)):
+        with socket.socket() as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as s:  # no room below the range: the kernel's choice
         s.bind((host, 0))
         return s.getsockname()[1]
 
