@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import hashlib
+import json
 import logging
 import threading
 import time
@@ -32,6 +34,7 @@ from agencies.keys import AgencyKeys
 from agencies.localdb import open_local
 from agencies.metrics import ANCHOR_SECONDS, LEDGER_ERRORS, STEP_SECONDS
 from chain.anchors import Anchor, Anchorer, SignerRegistry, SignerSchedule
+from chain.client import MAX_AFTER
 from chain.errors import AnchorRefused
 from chain.handoff import CLOSED_BY, CLOSING_STEP, Handoff, SignedHandoff, now_rfc3339, sign
 from workflows.messages import (
@@ -284,12 +287,51 @@ class AgencyActivities:
     @activity.defn(name=CONFIRM_AND_CLOSE)
     def confirm_and_close(self, request: CloseInput) -> Closed:
         """As the flow's lead agency, confirm the case's sent anchors and, if nothing is wrong with
-        any, sign and anchor its closing record, which goes after them all on the ledger."""
+        any, sign and anchor its closing record, which goes after them all on the ledger. Where the
+        ledger contract orders anchors (``anchor_after``), the closing record is sent before the
+        confirmations, to follow the pending anchors in their block rather than in the next one:
+        the contract refuses it unless each is anchored before it, so a lost or refused one never
+        has a closing record ahead of it (it is then anchored after, once the engine asks again)."""
         with heartbeating():
+            early = self._close_early(request)
             confirmations = [self._confirmation(sent) for sent in request.sent]
             if any(c.problem for c in confirmations):
                 return Closed(confirmations=confirmations)
-            return Closed(confirmations=confirmations, closing=self._anchored(self._closed(request), request.key))
+            if early is not None:
+                closing, key, tx = early
+                try:
+                    anchor = self.anchorer.ledger.confirm_anchor(tx, closing.hash)
+                except AnchorRefused as exc:  # ordered before one it follows (a foreign node), or refused
+                    log.info("%s: closing record %s refused early (%s); anchoring it again", self.agency, tx, exc)
+                    anchor = None
+                if anchor is not None:
+                    return Closed(
+                        confirmations=confirmations,
+                        closing=AnchoredHandoff(handoff=self._accepted_in(closing, anchor, key), anchor=anchor),
+                    )
+                return Closed(confirmations=confirmations, closing=self._anchored(closing, key))
+            return Closed(confirmations=confirmations, closing=self._anchored(*self._closed(request)))
+
+    def _close_early(self, request: CloseInput) -> tuple[SignedHandoff, str, str] | None:
+        """Sign the closing record and send its anchor to follow the pending anchors of ``request``
+        (closing record, journal key, transaction); None where it waits for their confirmations:
+        nothing pending, a retried attempt (an earlier one may have anchored it), an anchorer that
+        sends no single transactions, or a ledger contract without ``anchor_after``."""
+        after = [sent.handoff for sent in request.sent if sent.anchor is None]
+        send = getattr(self.anchorer, "send_anchor_after", None)
+        if not after or len(after) > MAX_AFTER or send is None or activity.info().attempt > 1:
+            return None
+        if not self.anchorer.ledger.orders_anchors():
+            return None
+        closing, key = self._closed(request)
+        self._check_own(closing, key)
+        record = closing.record
+        try:
+            tx = send(closing.hash, record.flow, record.step, record.case, after)
+        except Exception:  # unreachable, refused (a stale nonce): the activity is retried; counted here
+            LEDGER_ERRORS.labels(self.agency, "unavailable").inc()
+            raise
+        return closing, key, tx
 
     @activity.defn(name=ANCHOR_SIGNED)
     def anchor_signed(self, request: AnchorInput) -> AnchoredHandoff:
@@ -324,7 +366,7 @@ class AgencyActivities:
         """As the flow's lead agency, sign and anchor the case's closing record: its final state and
         every handoff of its trail, so that a trail missing any of them is seen to be incomplete."""
         with heartbeating():
-            return self._anchored(self._closed(request), request.key)
+            return self._anchored(*self._closed(request))
 
     # the same, signing and anchoring apart: what cases started before one-activity steps call
     @activity.defn(name=EXECUTE_STEP)
@@ -434,13 +476,19 @@ class AgencyActivities:
             parents=[p.hash for p in request.step.parents],
         )
 
-    def _closed(self, request: CloseInput) -> SignedHandoff:
+    def _closed(self, request: CloseInput) -> tuple[SignedHandoff, str]:
+        """The case's closing record, signed once for what it says (the state and the trail: a record
+        signed early for a trail that then changed, a step's anchor having been refused, is not
+        anchored and not used again), with its journal key."""
         self._check_agency(request.agency, CLOSING_STEP)
-        signed = self.journal.get(request.key)
-        if signed is not None:
-            return signed
-        return self._sign_once(
-            request.key,
+        outputs = {"state": request.state, "trail": request.trail}
+        signed = self.journal.get(request.key)  # journalled under the case's key by an older worker
+        if signed is not None and signed.record.outputs == outputs:
+            return signed, request.key
+        said = hashlib.sha256(json.dumps(outputs, sort_keys=True).encode()).hexdigest()[:16]
+        key = f"{request.key}/{said}"
+        signed = self._sign_once(
+            key,
             flow=request.flow,
             flow_version=request.flow_version,
             rules_version=request.flow_version,  # decided by no rules: the definition's own hash
@@ -448,8 +496,9 @@ class AgencyActivities:
             case=request.commitment,
             decided_by=CLOSED_BY,
             outcome="closed",
-            outputs={"state": request.state, "trail": request.trail},
+            outputs=outputs,
         )
+        return signed, key
 
     def _check_parents(self, request: StepInput) -> None:
         """Every parent whose anchor the engine has not confirmed yet has its transaction pending

@@ -36,6 +36,9 @@ ROTATION_BLOCKS = 20  # by default a new signing key takes over this many blocks
 TIP = 1_000_000_000  # 1 gwei to the block's producer, where the chain charges fees at all
 FEES_FOR_S = 2.0  # how long a sender reuses the fee fields it read (re-read at once when refused)
 ANCHOR_SELECTOR = function_signature_to_4byte_selector("anchor(bytes32,bytes32,bytes32)")
+ANCHOR_AFTER_SELECTOR = function_signature_to_4byte_selector("anchor_after(bytes32,bytes32,bytes32,bytes32[])")
+ANCHOR_AFTER_GAS = 5_000  # more per handoff an anchor follows (a cold storage read and the calldata)
+MAX_AFTER = 64  # HandoffLedger's bound on the handoffs one anchor follows
 HANDOFF_ANCHORED = keccak(text="HandoffAnchored(bytes32,bytes32,bytes32,bytes32,address)")
 SIGNER_ROTATED = keccak(text="SignerRotated(bytes32,address,address,uint256)")
 
@@ -114,6 +117,15 @@ class LedgerClient:
         self.handoff_ledger = contract(address=deployment.ledger, abi=artifacts.load("HandoffLedger")["abi"])
         self._timestamps: dict[int, int] = {}
         self.rpc = JsonRpc(url, timeout)
+        self._orders: bool | None = None  # whether the ledger contract has anchor_after (read once)
+
+    def orders_anchors(self) -> bool:
+        """Whether the deployed HandoffLedger has ``anchor_after`` (a deployment made before it was
+        added has not): its function selector is among the runtime code's dispatch constants."""
+        if self._orders is None:
+            code = self.rpc("eth_getCode", self.deployment.ledger, "latest") or "0x"
+            self._orders = ANCHOR_AFTER_SELECTOR.hex() in code.lower()
+        return self._orders
 
     # reading ---------------------------------------------------------------------------------
     def anchored_at(self, handoff_hash: str) -> int:
@@ -416,6 +428,18 @@ class Sender:
         data = ANCHOR_SELECTOR + from_hex(handoff_hash, "handoff hash")
         data += step_id(flow, step) + from_hex(case_commitment, "case commitment")
         return self._send(self.ledger.deployment.ledger, data, ANCHOR_GAS)
+
+    def send_anchor_after(self, handoff_hash: str, flow: str, step: str, case_commitment: str, after: list[str]) -> str:
+        """As ``send_anchor``, through ``anchor_after``: the contract anchors it only if each handoff
+        of ``after`` (anchored singly) is anchored already, earlier in its block or before; so it
+        can be sent while theirs are pending and never goes before them (else it reverts)."""
+        if len(after) > MAX_AFTER:
+            raise ValueError(f"an anchor follows at most {MAX_AFTER} handoffs, not {len(after)}")
+        data = ANCHOR_AFTER_SELECTOR + from_hex(handoff_hash, "handoff hash")
+        data += step_id(flow, step) + from_hex(case_commitment, "case commitment")
+        data += (128).to_bytes(32, "big") + len(after).to_bytes(32, "big")  # the array's offset, length, items
+        data += b"".join(from_hex(h, "handoff hash") for h in after)
+        return self._send(self.ledger.deployment.ledger, data, ANCHOR_GAS + ANCHOR_AFTER_GAS * len(after))
 
     def transact(self, to: str, data: bytes, gas: int) -> dict[str, Any]:
         """Sign and send a call of ``data`` to ``to`` with the cached nonce and fees; return the raw

@@ -9,6 +9,7 @@
                  the sender must be that agency's current account, the agency must be
                  active, and for a single anchor it must own the step. These checks
                  live in one place (_sender_agency). A hash is anchored at most once.
+                 anchor_after adds an order: it anchors only after the handoffs it names.
 """
 
 import AgencyRegistry
@@ -29,6 +30,9 @@ event BatchAnchored:
     agency: indexed(bytes32)
     count: uint256
     account: address
+
+
+MAX_AFTER: constant(uint256) = 64  # handoffs one anchor may be made to follow
 
 
 # ---------------------------------------------------------------------------
@@ -69,17 +73,21 @@ def anchor(handoff: bytes32, step: bytes32, case_commitment: bytes32):
     @param step keccak256("<flow>/<step>"); the sender's agency must own it
     @param case_commitment Salted commitment to the case reference
     """
-    agency: bytes32 = self._sender_agency()
-    owner: bytes32 = staticcall registry.owner_of_step(step)
-    assert owner != empty(bytes32), "step not assigned"
-    assert owner == agency, "step owned by another agency"
-    assert handoff != empty(bytes32), "empty handoff"
-    assert self._anchored_at[handoff] == 0, "handoff already anchored"
+    self._anchor(handoff, step, case_commitment)
 
-    self._anchored_at[handoff] = block.number
-    log HandoffAnchored(
-        handoff=handoff, agency=agency, case_commitment=case_commitment, step=step, account=msg.sender
-    )
+
+@external
+def anchor_after(handoff: bytes32, step: bytes32, case_commitment: bytes32, after: DynArray[bytes32, MAX_AFTER]):
+    """
+    @notice Anchor one handoff of the sender's agency only if each of `after` is anchored
+            already (in an earlier block, or earlier in this one): a record that names other
+            handoffs, such as a case's closing record, can be sent while theirs are pending
+            and still never go before them on the ledger.
+    @param after Hashes of handoffs anchored singly (not inside a batch) that must precede it
+    """
+    for h: bytes32 in after:
+        assert self._anchored_at[h] != 0, "a handoff it follows is not anchored"
+    self._anchor(handoff, step, case_commitment)
 
 
 @external
@@ -122,6 +130,21 @@ def batch_anchored_at(root: bytes32) -> uint256:
 # ---------------------------------------------------------------------------
 #                                  INTERNAL
 # ---------------------------------------------------------------------------
+
+@internal
+def _anchor(handoff: bytes32, step: bytes32, case_commitment: bytes32):
+    agency: bytes32 = self._sender_agency()
+    owner: bytes32 = staticcall registry.owner_of_step(step)
+    assert owner != empty(bytes32), "step not assigned"
+    assert owner == agency, "step owned by another agency"
+    assert handoff != empty(bytes32), "empty handoff"
+    assert self._anchored_at[handoff] == 0, "handoff already anchored"
+
+    self._anchored_at[handoff] = block.number
+    log HandoffAnchored(
+        handoff=handoff, agency=agency, case_commitment=case_commitment, step=step, account=msg.sender
+    )
+
 
 @view
 @internal

@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import dataclasses
 import secrets
+import sqlite3
 
 import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from agencies.adapter import SignedHandoffs
-from chain.client import Sender
-from chain.handoff import sign
+from chain.client import LedgerClient, Sender
+from chain.handoff import CLOSING_STEP, sign, step_id
+from chain.hexid import to_hex
 from tests.agencies.test_adapter import FLOW, adapter, request, run
 from tests.fixtures.stack import application
 from workflows.messages import PARENT_NOT_ON_LEDGER, AnchorInput, AnchorSent, CloseInput, ConfirmInput, SentHandoff
@@ -111,33 +113,114 @@ def test_an_agency_anchors_again_only_what_its_journal_holds(embedded_ledger, tm
     assert embedded_ledger.ledger().anchor_of(forged.hash) is None
 
 
-def test_the_closing_record_is_signed_only_once_every_sent_anchor_is_confirmed(embedded_ledger, tmp_path):
+def closing_of(case: str, trail: list[str], state: str = "completed", sent=()) -> CloseInput:
+    return CloseInput(
+        key=f"{case}/_closing",
+        case_id=case,
+        flow=FLOW.name,
+        flow_version=FLOW.version_hash(),
+        agency=MARKET,
+        commitment="",
+        state=state,
+        trail=trail,
+        sent=[AnchorSent.of(s) for s in sent],
+    )
+
+
+def closings(ledger, commitment: str) -> list:
+    closing = to_hex(step_id(FLOW.name, CLOSING_STEP))
+    return [a for a in ledger.anchors_for_case(commitment) if a.step.lower() == closing]
+
+
+def test_the_closing_record_follows_its_pending_anchors_on_the_ledger(embedded_ledger, tmp_path):
+    """Sent while the steps' anchors are pending, the closing record is anchored after them (in
+    their block where the ledger seals them together), through the contract's ``anchor_after``."""
     market = adapter(embedded_ledger, tmp_path, MARKET)
     app = application()
     name = run(market.submit_step, request("name_check", "P-6", app))
     licence = run(market.submit_step, request("business_licence", "P-6", app, [name.handoff]))
     case = name.handoff.record.case
-    close = CloseInput(
-        key="P-6/_closing",
-        case_id="P-6",
-        flow=FLOW.name,
-        flow_version=FLOW.version_hash(),
-        agency=MARKET,
-        commitment=case,
-        state="completed",
-        trail=[name.handoff.hash, licence.handoff.hash],
-    )
-    signed = run(market.execute_step, request("name_check", "P-6x", app))  # its anchor never sent
-    gone = SentHandoff(handoff=signed, key="P-6x/name_check/1", tx="0x" + secrets.token_hex(32))
-    held = run(market.confirm_and_close, close.model_copy(update={"sent": [AnchorSent.of(name), AnchorSent.of(gone)]}))
-    assert held.closing is None and [c.problem for c in held.confirmations] == [None, "lost"]
-    assert SignedHandoffs(tmp_path / f"{MARKET}-journal.db").get(close.key) is None  # nothing signed
-    closed = run(
-        market.confirm_and_close, close.model_copy(update={"sent": [AnchorSent.of(name), AnchorSent.of(licence)]})
-    )
-    assert [c.problem for c in closed.confirmations] == [None, None]
-    assert closed.closing.handoff.record.outputs == {"state": "completed", "trail": close.trail}
-    assert max(place(c.anchor) for c in closed.confirmations) < place(closed.closing.anchor)
+    trail = [name.handoff.hash, licence.handoff.hash]
+    close = closing_of("P-6", trail, sent=[name, licence]).model_copy(update={"commitment": case})
     ledger = embedded_ledger.ledger()
+    assert ledger.orders_anchors()
+
+    closed = run(market.confirm_and_close, close)
+
+    assert [c.problem for c in closed.confirmations] == [None, None]
+    assert closed.closing.handoff.record.outputs == {"state": "completed", "trail": trail}
+    assert max(place(c.anchor) for c in closed.confirmations) < place(closed.closing.anchor)
     assert ledger.anchor_of(closed.closing.handoff.hash) == closed.closing.anchor
-    assert ledger.anchor_of(signed.hash) is None  # the lost one stays lost: its own agency sends it again
+    again = run(market.confirm_and_close, close.model_copy(update={"sent": []}))  # asked again: the same one
+    assert again.closing == closed.closing and closings(ledger, case) == [closed.closing.anchor]
+
+
+def test_a_closing_record_sent_early_never_goes_before_a_lost_anchor(embedded_ledger, tmp_path):
+    market = adapter(embedded_ledger, tmp_path, MARKET)
+    app = application()
+    name = run(market.submit_step, request("name_check", "P-7", app))
+    licence_req = request("business_licence", "P-7", app, [name.handoff])
+    signed = run(market.execute_step, licence_req)  # signed and journalled; its transaction "lost"
+    gone = SentHandoff(handoff=signed, key=licence_req.key, tx="0x" + secrets.token_hex(32))
+    case = name.handoff.record.case
+    close = closing_of("P-7", [name.handoff.hash, signed.hash], sent=[name, gone]).model_copy(
+        update={"commitment": case}
+    )
+    ledger = embedded_ledger.ledger()
+
+    held = run(market.confirm_and_close, close)
+    assert held.closing is None and [c.problem for c in held.confirmations] == [None, "lost"]
+    # as the engine does: the lost one sent again by its agency, then the closing asked for again
+    resend = AnchorInput(flow=FLOW.name, step="business_licence", handoff=signed, key=gone.key)
+    again = run(market.anchor_signed, resend)
+    closed = run(market.confirm_and_close, close.model_copy(update={"sent": []}))
+
+    assert place(again.anchor) < place(closed.closing.anchor)
+    assert closings(ledger, case) == [closed.closing.anchor]  # the early transaction anchored nothing
+
+
+def test_a_closing_record_signed_for_a_trail_that_then_changed_is_never_anchored(embedded_ledger, tmp_path):
+    """A step's anchor refused: the case fails and its trail changes, so the closing record signed
+    early (``completed``) is replaced by one that says so; only that one is on the ledger."""
+    market, tax = adapter(embedded_ledger, tmp_path, MARKET), adapter(embedded_ledger, tmp_path, "tax")
+    app = application()
+    name = run(market.submit_step, request("name_check", "P-8", app))
+    refused_one = run(tax.execute_step, request("tax_registration", "P-8", app))
+    tx = Sender(embedded_ledger.ledger(), embedded_ledger.keys["tax"].account_key).send_anchor(
+        refused_one.hash, FLOW.name, "name_check", refused_one.record.case
+    )
+    refused = SentHandoff(handoff=refused_one, key="P-8/tax_registration/1", tx=tx)
+    case = name.handoff.record.case
+    trail = [name.handoff.hash, refused_one.hash]
+    close = closing_of("P-8", trail, sent=[name, refused]).model_copy(update={"commitment": case})
+    ledger = embedded_ledger.ledger()
+
+    held = run(market.confirm_and_close, close)
+    assert held.closing is None and [c.problem for c in held.confirmations] == [None, "refused"]
+    failed = run(market.confirm_and_close, close.model_copy(update={"state": "failed", "trail": trail[:1], "sent": []}))
+
+    assert failed.closing.handoff.record.outputs == {"state": "failed", "trail": trail[:1]}
+    assert closings(ledger, case) == [failed.closing.anchor]
+    assert ledger.anchor_of(refused_one.hash) is None
+
+
+def test_on_a_ledger_contract_without_anchor_after_the_closing_waits_for_the_confirmations(embedded_ledger, tmp_path):
+    market = adapter(embedded_ledger, tmp_path, MARKET)
+    ledger = market.anchorer.ledger
+    older = type(ledger.deployment)(**{**ledger.deployment.to_json(), "ledger": ledger.deployment.registry})
+    assert ledger.orders_anchors() and not LedgerClient(ledger.url, older).orders_anchors()
+    ledger._orders = False  # as read from a HandoffLedger deployed before anchor_after
+    app = application()
+    name = run(market.submit_step, request("name_check", "P-9", app))
+    signed = run(market.execute_step, request("name_check", "P-9x", app))
+    gone = SentHandoff(handoff=signed, key="P-9x/name_check/1", tx="0x" + secrets.token_hex(32))
+    case = name.handoff.record.case
+    close = closing_of("P-9", [name.handoff.hash], sent=[name, gone]).model_copy(update={"commitment": case})
+
+    held = run(market.confirm_and_close, close)
+    assert held.closing is None and [c.problem for c in held.confirmations] == [None, "lost"]
+    with sqlite3.connect(tmp_path / f"{MARKET}-journal.db") as journal:  # nothing signed before it is sure
+        assert journal.execute("SELECT key FROM signed WHERE key LIKE 'P-9/%'").fetchall() == [("P-9/name_check/1",)]
+    closed = run(market.confirm_and_close, close.model_copy(update={"sent": [AnchorSent.of(name)]}))
+    assert place(closed.confirmations[0].anchor) < place(closed.closing.anchor)
+    assert closings(ledger, case) == [closed.closing.anchor]
