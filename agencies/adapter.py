@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import dataclasses
 import hashlib
 import json
 import logging
@@ -35,8 +36,9 @@ from agencies.localdb import open_local
 from agencies.metrics import ANCHOR_SECONDS, LEDGER_ERRORS, STEP_SECONDS
 from chain.anchors import Anchor, Anchorer, SignerRegistry, SignerSchedule
 from chain.client import MAX_AFTER
-from chain.errors import AnchorRefused
-from chain.handoff import CLOSED_BY, CLOSING_STEP, Handoff, SignedHandoff, now_rfc3339, sign
+from chain.errors import AnchorRefused, ChainError
+from chain.handoff import CLOSED_BY, CLOSING_STEP, Handoff, SignedHandoff, agency_id, now_rfc3339, sign
+from chain.hexid import to_hex
 from workflows.messages import (
     ANCHOR_HANDOFF,
     ANCHOR_SIGNED,
@@ -91,6 +93,23 @@ def heartbeating(every_s: float = HEARTBEAT_EVERY_S):
     finally:
         done.set()
         thread.join()
+
+
+@dataclasses.dataclass(frozen=True)
+class Rotations:
+    """The SignerRotated events of every agency in blocks (after, through], read in one query."""
+
+    after: int
+    through: int
+    events: set[tuple[str, int]]  # (agency id, block)
+
+    def spans(self, lo: int, hi: int) -> bool:
+        return self.after <= lo and hi <= self.through
+
+    def changed(self, agency: str, lo: int, hi: int) -> bool:
+        """Whether ``agency``'s schedule changed in blocks (lo, hi], which this spans."""
+        aid = to_hex(agency_id(agency)).lower()
+        return any(a == aid and lo < block <= hi for a, block in self.events)
 
 
 class SignedHandoffs:
@@ -207,17 +226,21 @@ class AgencyActivities:
         """The newest of this agency's keys among ``accepted`` (lower-case addresses), if any."""
         return next((k for address, k in self.keys.signing_keys.items() if address in accepted), None)
 
-    def _accepted_at(self, block: int, agency: str | None = None) -> set[str]:
+    def _accepted_at(self, block: int, agency: str | None = None, seen: Rotations | None = None) -> set[str]:
         """The keys the registry accepts for ``agency`` (this one by default) in ``block``: from the
         schedule last read, when no SignerRotated event of the agency lies between that read and
-        ``block`` (one indexed log query; the schedule is then known through ``block``), else read
-        at ``block`` itself."""
+        ``block`` (one indexed log query, or ``seen``'s where it spans those blocks; the schedule is
+        then known through ``block``), else read at ``block`` itself."""
         agency = agency or self.agency
         known = self._schedules.get(agency)
         if known is not None:
             through, schedule = known
+            lo, hi = min(through, block), max(through, block)
             try:
-                if not self.registry.signer_changed(agency, min(through, block), max(through, block)):
+                changed = seen.changed(agency, lo, hi) if seen is not None and seen.spans(lo, hi) else None
+                if changed is None:
+                    changed = self.registry.signer_changed(agency, lo, hi)
+                if not changed:
                     if block > through:
                         self._know(agency, block, schedule, read=False)
                     return schedule.accepted_at(block)
@@ -226,13 +249,15 @@ class AgencyActivities:
         self._know(agency, *self.registry.signer_schedule(agency, block))
         return self._schedules[agency][1].accepted_at(block)
 
-    def _accepted_in(self, handoff: SignedHandoff, anchor: Anchor, key: str | None) -> SignedHandoff:
+    def _accepted_in(
+        self, handoff: SignedHandoff, anchor: Anchor, key: str | None, seen: Rotations | None = None
+    ) -> SignedHandoff:
         """``handoff`` with a signature the registry accepted in its anchor's block: as it is, or
         the same record signed again by the newest key of ours it accepted there (journalled under
         ``key``). Holding none of those keys fails the attempt, retryably."""
         if self.registry is None:
             return handoff
-        accepted = self._accepted_at(anchor.block_number)
+        accepted = self._accepted_at(anchor.block_number, seen=seen)
         if handoff.signer.lower() in accepted:
             return handoff
         signing = self._held_key(accepted)
@@ -282,7 +307,7 @@ class AgencyActivities:
         """Wait for the anchors of a case's sent handoffs, whichever agency sent them (the ledger is
         read by all), and say of each whether the registry accepted its signer in its block."""
         with heartbeating():
-            return [self._confirmation(sent) for sent in request.sent]
+            return self._confirmations(request.sent)
 
     @activity.defn(name=CONFIRM_AND_CLOSE)
     def confirm_and_close(self, request: CloseInput) -> Closed:
@@ -294,21 +319,24 @@ class AgencyActivities:
         has a closing record ahead of it (it is then anchored after, once the engine asks again)."""
         with heartbeating():
             early = self._close_early(request)
-            confirmations = [self._confirmation(sent) for sent in request.sent]
+            receipts, seen = self._mined(request.sent, early[2] if early else None)
+            confirmations = [self._confirmation(s, receipts.get(s.tx), seen) for s in request.sent]
             if any(c.problem for c in confirmations):
                 return Closed(confirmations=confirmations)
             if early is not None:
                 closing, key, tx = early
+                ledger = self.anchorer.ledger
                 try:
-                    anchor = self.anchorer.ledger.confirm_anchor(tx, closing.hash)
+                    if tx in receipts:
+                        anchor = ledger.anchor_in(receipts[tx], closing.hash)
+                    else:
+                        anchor = ledger.confirm_anchor(tx, closing.hash)
                 except AnchorRefused as exc:  # ordered before one it follows (a foreign node), or refused
                     log.info("%s: closing record %s refused early (%s); anchoring it again", self.agency, tx, exc)
                     anchor = None
                 if anchor is not None:
-                    return Closed(
-                        confirmations=confirmations,
-                        closing=AnchoredHandoff(handoff=self._accepted_in(closing, anchor, key), anchor=anchor),
-                    )
+                    signed = self._accepted_in(closing, anchor, key, seen)
+                    return Closed(confirmations=confirmations, closing=AnchoredHandoff(handoff=signed, anchor=anchor))
                 return Closed(confirmations=confirmations, closing=self._anchored(closing, key))
             return Closed(confirmations=confirmations, closing=self._anchored(*self._closed(request)))
 
@@ -542,11 +570,56 @@ class AgencyActivities:
             raise
         return SentHandoff(handoff=handoff, key=key, tx=tx)
 
-    def _confirmation(self, sent: AnchorSent) -> Confirmation:
+    def _confirmations(self, sent: list[AnchorSent]) -> list[Confirmation]:
+        receipts, seen = self._mined(sent)
+        return [self._confirmation(s, receipts.get(s.tx), seen) for s in sent]
+
+    def _mined(self, sent: list[AnchorSent], closing_tx: str | None = None) -> tuple[dict[str, dict], Rotations | None]:
+        """The receipts of the transactions of ``sent`` (and of ``closing_tx``, this agency's,
+        sent last) that are mined, and every signer rotation over their blocks: of two or more,
+        one request waits for the block of the last sent (the ledger's order puts the others in
+        it or before), one batch request reads all their receipts, one their blocks' times and
+        one log query all the rotations. A receipt still missing (a lost transaction, or one a
+        foreign node put later) is then waited for alone, and a block outside the rotations read
+        is asked of alone."""
+        txs = [s.tx for s in sent if s.anchor is None and s.tx] + ([closing_tx] if closing_tx else [])
+        if len(txs) < 2:
+            return {}, None
+        ledger = self.anchorer.ledger
+        try:
+            ledger.rpc("eth_getTransactionReceipt", txs[-1])  # the embedded node answers once it is sealed
+            receipts = {tx: r for tx, r in zip(txs, ledger.receipts(txs), strict=True) if r is not None}
+            blocks = [int(r["blockNumber"], 16) for r in receipts.values()]
+            ledger.block_timestamps(set(blocks))  # what each anchor tells of its block, in one batch too
+        except ChainError as exc:  # a node without batch requests, say: each is confirmed alone
+            log.warning("%s: receipts not read in a batch (%s); one by one", self.agency, exc)
+            return {}, None
+        agencies = {s.agency for s in sent} | ({self.agency} if closing_tx else set())
+        return receipts, (self._rotations(agencies, blocks) if blocks else None)
+
+    def _rotations(self, agencies: set[str], blocks: list[int]) -> Rotations | None:
+        """Every signer rotation over ``blocks`` and back to where the schedules of ``agencies``
+        are known through, in one log query (None: a schedule not known yet is read whole)."""
+        known = [self._schedules.get(a) for a in agencies]
+        if self.registry is None or any(k is None for k in known):
+            return None
+        marks = [through for through, _ in known] + blocks
+        after, through = min(marks), max(marks)
+        try:
+            return Rotations(after, through, self.registry.signer_rotations(after, through))
+        except Exception as exc:  # noqa: BLE001 - each confirmation asks on its own
+            log.warning("%s: registry events unreadable (%s)", self.agency, exc)
+            return None
+
+    def _confirmation(self, sent: AnchorSent, receipt: dict | None = None, seen: Rotations | None = None):
         anchor = sent.anchor
         if anchor is None:
             try:
-                anchor = self.anchorer.ledger.confirm_anchor(sent.tx, sent.handoff)
+                ledger = self.anchorer.ledger
+                if receipt is not None:
+                    anchor = ledger.anchor_in(receipt, sent.handoff)
+                else:
+                    anchor = ledger.confirm_anchor(sent.tx, sent.handoff)  # alone: lost, or not mined yet
             except AnchorRefused as exc:
                 LEDGER_ERRORS.labels(sent.agency, "refused").inc()
                 return Confirmation(handoff=sent.handoff, problem="refused", detail=f"ledger refused the anchor: {exc}")
@@ -557,7 +630,9 @@ class AgencyActivities:
             raise ApplicationError(
                 f"transaction {sent.tx} anchors {anchor.handoff}, not {sent.handoff}", non_retryable=True
             )
-        if self.registry is not None and sent.signer.lower() not in self._accepted_at(anchor.block_number, sent.agency):
+        if self.registry is not None and sent.signer.lower() not in self._accepted_at(
+            anchor.block_number, sent.agency, seen
+        ):
             return Confirmation(handoff=sent.handoff, anchor=anchor, problem="resign")
         return Confirmation(handoff=sent.handoff, anchor=anchor)
 

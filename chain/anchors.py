@@ -112,6 +112,10 @@ class SignerRegistry(Protocol):
         """Whether the agency's schedule changed in blocks (after_block, through_block]."""
         ...
 
+    def signer_rotations(self, after_block: int, through_block: int) -> set[tuple[str, int]]:
+        """(agency id, block) of every agency's schedule change in blocks (after_block, through_block]."""
+        ...
+
 
 class Anchorer(Protocol):
     """Anchors an agency's handoffs from its account: ``chain.client.Sender`` sends one

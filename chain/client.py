@@ -77,6 +77,32 @@ class JsonRpc:
 
     def __call__(self, method: str, *params: Any) -> Any:
         body = json.dumps({"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": list(params)})
+        return self._answer(method, self._post(body))
+
+    def batch(self, calls: list[tuple[str, list[Any]]]) -> list[Any]:
+        """Several calls in one JSON-RPC batch request (one round trip); their results in order.
+        Any call's error fails the batch, as one call's would."""
+        if not calls:
+            return []
+        ids = [next(self._ids) for _ in calls]
+        body = json.dumps(
+            [{"jsonrpc": "2.0", "id": i, "method": m, "params": p} for i, (m, p) in zip(ids, calls, strict=True)]
+        )
+        method = f"a batch of {calls[0][0]}"
+        raw = self._post(body)
+        try:
+            answers = json.loads(raw)
+        except ValueError as exc:
+            raise ChainError(f"ledger answered {method} with no JSON") from exc
+        if not isinstance(answers, list) or not all(isinstance(a, dict) for a in answers):
+            raise ChainError(f"ledger answered {method} with {type(answers).__name__}, not a list of responses")
+        by_id = {a.get("id"): a for a in answers}
+        missing = [i for i in ids if i not in by_id]
+        if missing:
+            raise ChainError(f"ledger answered {method} without {len(missing)} of its {len(ids)} responses")
+        return [self._result(m, by_id[i]) for i, (m, _) in zip(ids, calls, strict=True)]
+
+    def _post(self, body: str) -> bytes:
         for attempt in (1, 2):  # a kept-alive connection the node has since closed: once more on a new one
             conn = getattr(self._local, "conn", None)
             if conn is None:
@@ -91,10 +117,17 @@ class JsonRpc:
                 self._local.conn = None
                 if attempt == 2 or not isinstance(exc, (http.client.RemoteDisconnected, BrokenPipeError)):
                     raise LedgerUnavailable(f"ledger at {self.url} is unreachable: {exc}") from exc
+        return raw
+
+    def _answer(self, method: str, raw: bytes) -> Any:
         try:
             answer = json.loads(raw)
         except ValueError as exc:
-            raise ChainError(f"ledger answered {method} with HTTP {resp.status} and no JSON") from exc
+            raise ChainError(f"ledger answered {method} with no JSON") from exc
+        return self._result(method, answer)
+
+    @staticmethod
+    def _result(method: str, answer: Any) -> Any:
         if not isinstance(answer, dict):
             raise ChainError(f"ledger answered {method} with {type(answer).__name__}, not a JSON-RPC response")
         if "error" in answer:
@@ -201,6 +234,14 @@ class LedgerClient:
             timestamp=self.block_timestamp(log.blockNumber),
         )
 
+    def block_timestamps(self, numbers: set[int]) -> None:
+        """Read the timestamps of these blocks not read yet, in one batch request."""
+        missing = sorted(n for n in numbers if n not in self._timestamps)
+        blocks = self.rpc.batch([("eth_getBlockByNumber", [hex(n), False]) for n in missing])
+        for n, block in zip(missing, blocks, strict=True):
+            if block is not None:
+                self._timestamps[n] = int(block["timestamp"], 16)
+
     def block_timestamp(self, number: int) -> int:
         if number not in self._timestamps:
             block = self.rpc("eth_getBlockByNumber", hex(number), False)
@@ -248,6 +289,10 @@ class LedgerClient:
         """Whether the ledger holds the transaction, pending in its pool or mined (a ledger that
         restarted may have lost what was pending)."""
         return self.rpc("eth_getTransactionByHash", tx_hash) is not None
+
+    def receipts(self, tx_hashes: list[str]) -> list[dict[str, Any] | None]:
+        """The receipts of these transactions as they are now (None: not mined), in one batch request."""
+        return self.rpc.batch([("eth_getTransactionReceipt", [h]) for h in tx_hashes])
 
     def receipt(self, tx_hash: str, timeout: float = 60.0) -> dict[str, Any]:
         """Poll for the receipt at once, then more and more slowly: the embedded node holds a poll
@@ -339,6 +384,22 @@ class LedgerClient:
             },
         )
         return len(logs) > 0
+
+    def signer_rotations(self, after_block: int, through_block: int) -> set[tuple[str, int]]:
+        """Every SignerRotated event in blocks (after_block, through_block], of any agency, as
+        (agency id, block): what ``signer_changed`` tells of one agency, for all in one log query."""
+        if through_block <= after_block:
+            return set()
+        logs = self.rpc(
+            "eth_getLogs",
+            {
+                "fromBlock": hex(after_block + 1),
+                "toBlock": hex(through_block),
+                "address": self.agency_registry.address,
+                "topics": [to_hex(SIGNER_ROTATED)],
+            },
+        )
+        return {(log["topics"][1].lower(), int(log["blockNumber"], 16)) for log in logs}
 
     def registry_events(self) -> list[dict[str, Any]]:
         """Every registry change in chain order: the auditor replays these to know which

@@ -158,6 +158,9 @@ class CountingRegistry:
     def signer_changed(self, agency, after_block, through_block):
         return self.ledger.signer_changed(agency, after_block, through_block)
 
+    def signer_rotations(self, after_block, through_block):
+        return self.ledger.signer_rotations(after_block, through_block)
+
 
 def test_the_schedule_is_read_once_and_again_only_after_a_rotation(fresh, tmp_path):
     """Each anchor's rotation check (one log query) carries the schedule forward to its block, so a

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import secrets
 import sqlite3
+from collections import Counter
 
 import pytest
 from temporalio.exceptions import ApplicationError
@@ -224,3 +225,49 @@ def test_on_a_ledger_contract_without_anchor_after_the_closing_waits_for_the_con
     closed = run(market.confirm_and_close, close.model_copy(update={"sent": [AnchorSent.of(name)]}))
     assert place(closed.confirmations[0].anchor) < place(closed.closing.anchor)
     assert closings(ledger, case) == [closed.closing.anchor]
+
+
+class CountingRpc:
+    """The ledger client's JSON-RPC, counting the requests each method makes (a batch is one)."""
+
+    def __init__(self, rpc):
+        self.rpc, self.requests = rpc, Counter()
+
+    def __call__(self, method, *params):
+        self.requests[method] += 1
+        return self.rpc(method, *params)
+
+    def batch(self, calls):
+        self.requests[f"batch of {calls[0][0]}" if calls else "empty batch"] += 1
+        return self.rpc.batch(calls)
+
+
+def test_a_case_is_confirmed_and_closed_in_a_few_requests_whatever_its_steps(embedded_ledger, tmp_path):
+    """One request waits for the closing's block, one batch reads every receipt, and one log query
+    checks every signer over those blocks: not a receipt and a log query per anchor."""
+    market, tax = adapter(embedded_ledger, tmp_path, MARKET), adapter(embedded_ledger, tmp_path, "tax")
+    ledger = market.anchorer.ledger
+    market.registry = ledger  # the registry's schedules read as a running worker reads them
+    app = application()
+    name = run(market.submit_step, request("name_check", "P-10", app))
+    licence = run(market.submit_step, request("business_licence", "P-10", app, [name.handoff]))
+    taxed = run(tax.submit_step, request("tax_registration", "P-10", app, [licence.handoff]))
+    case = name.handoff.record.case
+    trail = [name.handoff.hash, licence.handoff.hash, taxed.handoff.hash]
+    close = closing_of("P-10", trail, sent=[name, licence, taxed]).model_copy(update={"commitment": case})
+    ledger.orders_anchors()  # read once per worker: the contract's code
+    for agency in ("tax", MARKET):  # as a running worker has: each agency's schedule read once
+        market._know(agency, *ledger.signer_schedule(agency))
+    counting = ledger.rpc = CountingRpc(ledger.rpc)
+    try:
+        closed = run(market.confirm_and_close, close)
+    finally:
+        ledger.rpc = counting.rpc
+
+    assert [c.problem for c in closed.confirmations] == [None, None, None] and closed.closing is not None
+    assert counting.requests["eth_getTransactionReceipt"] == 1  # the closing's, held until its block
+    assert counting.requests["batch of eth_getTransactionReceipt"] == 1
+    assert counting.requests["eth_getLogs"] == 1  # every agency's signer rotations over those blocks
+    assert counting.requests["batch of eth_getBlockByNumber"] <= 1  # the blocks' times, unless known
+    assert counting.requests["eth_sendRawTransaction"] == 1  # the closing record's anchor
+    assert sum(counting.requests.values()) <= 6, counting.requests  # and perhaps the fees, read again

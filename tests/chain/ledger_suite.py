@@ -147,6 +147,41 @@ class LedgerSuite:
         assert sorted(a.handoff for a in anchors) == sorted(hashes)
         assert sorted(a.handoff for a in deployed.ledger().anchors_for_case(case)) == sorted(hashes)
 
+    def test_an_anchor_sent_after_pending_ones_follows_them_and_never_goes_first(self, deployed):
+        """``anchor_after``: sent while the anchors it names are pending, it lands after them (the
+        same block on a node that seals them together); naming one never sent, it is refused."""
+        ledger, case = deployed.ledger(), fresh_hash()
+        assert ledger.orders_anchors()
+        licence, tax_number, closing = fresh_hash(), fresh_hash(), fresh_hash()
+        market, tax = deployed.sender("market_regulation"), deployed.sender("tax")
+        sent = [
+            market.send_anchor(licence, FLOW, "business_licence", case),
+            tax.send_anchor(tax_number, FLOW, "tax_registration", case),
+        ]
+        last = market.send_anchor_after(closing, FLOW, "name_check", case, [licence, tax_number])
+        anchors = [
+            ledger.confirm_anchor(tx, h) for tx, h in zip([*sent, last], [licence, tax_number, closing], strict=True)
+        ]
+        places = [(a.block_number, a.log_index) for a in anchors]
+        assert places[2] > max(places[:2])
+        never = fresh_hash()
+        with pytest.raises(AnchorRefused, match="a handoff it follows is not anchored"):
+            ledger.confirm_anchor(market.send_anchor_after(fresh_hash(), FLOW, "name_check", case, [never]), never)
+        with pytest.raises(ValueError, match="at most 64"):
+            market.send_anchor_after(fresh_hash(), FLOW, "name_check", case, [fresh_hash() for _ in range(65)])
+
+    def test_receipts_are_read_in_one_batch_request(self, deployed):
+        sender, case = deployed.sender("tax"), fresh_hash()
+        hashes = [fresh_hash() for _ in range(3)]
+        txs = [sender.send_anchor(h, FLOW, "tax_registration", case) for h in hashes]
+        ledger = deployed.ledger()
+        ledger.receipt(txs[-1])  # the last one mined: the others are too (one account's nonces in order)
+        unknown = "0x" + "ab" * 32
+        receipts = ledger.receipts([*txs, unknown])
+        assert [r["transactionHash"] for r in receipts[:3]] == txs and receipts[3] is None
+        assert [ledger.anchor_in(r, h).handoff for r, h in zip(receipts, hashes, strict=False)] == hashes
+        assert ledger.receipts([]) == []
+
     # reading anchors back -------------------------------------------------------------------
     def test_anchors_read_back_by_case_in_chain_order_and_by_handoff(self, deployed):
         case = fresh_hash()
@@ -208,6 +243,9 @@ class LedgerSuite:
             effective,
         )
         assert ledger.signer_schedule("tax", at - 1)[1] == SignerSchedule(old)  # before it: the old key alone
+        tax_id = "0x" + agency_id("tax").hex()
+        assert ledger.signer_rotations(at - 1, at) == {(tax_id, at)}  # every agency's, in one log query
+        assert ledger.signer_rotations(at - 3, at - 1) == ledger.signer_rotations(at, at) == set()
 
     # EIP-1186 proofs: the ledger's storage under a block's state root --------------------------
     def test_an_anchor_is_proven_in_the_ledgers_storage_under_its_blocks_state_root(self, deployed):
