@@ -302,6 +302,7 @@ async def test_withdrawal_undoes_completed_steps_in_reverse_each_a_signed_handof
     again = await rig.start(app)  # the released name can be used again
     await rig.until(again, lambda s: states(s)["name_check"] == "completed")
     await again.execute_update(CaseWorkflow.withdraw, Withdrawal(applicant="applicant", reason="done testing"))
+    assert (await again.result()).state == "withdrawn"  # ended before the rig's worker stops: nothing left running
 
 
 async def test_a_permanent_agency_fault_fails_only_its_step(rig, monkeypatch):
