@@ -327,10 +327,7 @@ class AgencyActivities:
                 closing, key, tx = early
                 ledger = self.anchorer.ledger
                 try:
-                    if tx in receipts:
-                        anchor = ledger.anchor_in(receipts[tx], closing.hash)
-                    else:
-                        anchor = ledger.confirm_anchor(tx, closing.hash)
+                    anchor = ledger.confirm_anchor(tx, closing.hash, receipt=receipts.get(tx))
                 except AnchorRefused as exc:  # ordered before one it follows (a foreign node), or refused
                     log.info("%s: closing record %s refused early (%s); anchoring it again", self.agency, tx, exc)
                     anchor = None
@@ -587,8 +584,9 @@ class AgencyActivities:
             return {}, None
         ledger = self.anchorer.ledger
         try:
-            ledger.rpc("eth_getTransactionReceipt", txs[-1])  # the embedded node answers once it is sealed
-            receipts = {tx: r for tx, r in zip(txs, ledger.receipts(txs), strict=True) if r is not None}
+            last = ledger.rpc("eth_getTransactionReceipt", txs[-1])  # the embedded node answers once it is sealed
+            found = [*ledger.receipts(txs[:-1]), last]
+            receipts = {tx: r for tx, r in zip(txs, found, strict=True) if r is not None}
             blocks = [int(r["blockNumber"], 16) for r in receipts.values()]
             ledger.block_timestamps(set(blocks))  # what each anchor tells of its block, in one batch too
         except ChainError as exc:  # a node without batch requests, say: each is confirmed alone
@@ -615,11 +613,7 @@ class AgencyActivities:
         anchor = sent.anchor
         if anchor is None:
             try:
-                ledger = self.anchorer.ledger
-                if receipt is not None:
-                    anchor = ledger.anchor_in(receipt, sent.handoff)
-                else:
-                    anchor = ledger.confirm_anchor(sent.tx, sent.handoff)  # alone: lost, or not mined yet
+                anchor = self.anchorer.ledger.confirm_anchor(sent.tx, sent.handoff, receipt=receipt)
             except AnchorRefused as exc:
                 LEDGER_ERRORS.labels(sent.agency, "refused").inc()
                 return Confirmation(handoff=sent.handoff, problem="refused", detail=f"ledger refused the anchor: {exc}")

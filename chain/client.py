@@ -43,6 +43,11 @@ HANDOFF_ANCHORED = keccak(text="HandoffAnchored(bytes32,bytes32,bytes32,bytes32,
 SIGNER_ROTATED = keccak(text="SignerRotated(bytes32,address,address,uint256)")
 
 
+def _anchor_args(handoff_hash: str, flow: str, step: str, case_commitment: str) -> bytes:
+    """The three static arguments both anchor calls begin with, ABI-encoded."""
+    return from_hex(handoff_hash, "handoff hash") + step_id(flow, step) + from_hex(case_commitment, "case commitment")
+
+
 def connect(url: str, timeout: float = 30.0) -> Web3:
     w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": timeout}))
     try:
@@ -77,7 +82,7 @@ class JsonRpc:
 
     def __call__(self, method: str, *params: Any) -> Any:
         body = json.dumps({"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": list(params)})
-        return self._answer(method, self._post(body))
+        return self._result(method, self._parsed(method, self._post(body)))
 
     def batch(self, calls: list[tuple[str, list[Any]]]) -> list[Any]:
         """Several calls in one JSON-RPC batch request (one round trip); their results in order.
@@ -89,11 +94,7 @@ class JsonRpc:
             [{"jsonrpc": "2.0", "id": i, "method": m, "params": p} for i, (m, p) in zip(ids, calls, strict=True)]
         )
         method = f"a batch of {calls[0][0]}"
-        raw = self._post(body)
-        try:
-            answers = json.loads(raw)
-        except ValueError as exc:
-            raise ChainError(f"ledger answered {method} with no JSON") from exc
+        answers = self._parsed(method, self._post(body))
         if not isinstance(answers, list) or not all(isinstance(a, dict) for a in answers):
             raise ChainError(f"ledger answered {method} with {type(answers).__name__}, not a list of responses")
         by_id = {a.get("id"): a for a in answers}
@@ -119,12 +120,12 @@ class JsonRpc:
                     raise LedgerUnavailable(f"ledger at {self.url} is unreachable: {exc}") from exc
         return raw
 
-    def _answer(self, method: str, raw: bytes) -> Any:
+    @staticmethod
+    def _parsed(method: str, raw: bytes) -> Any:
         try:
-            answer = json.loads(raw)
+            return json.loads(raw)
         except ValueError as exc:
             raise ChainError(f"ledger answered {method} with no JSON") from exc
-        return self._result(method, answer)
 
     @staticmethod
     def _result(method: str, answer: Any) -> Any:
@@ -318,12 +319,16 @@ class LedgerClient:
             return str(exc)
         return "transaction reverted"
 
-    def confirm_anchor(self, tx_hash: str, handoff_hash: str, timeout: float = 60.0) -> Anchor | None:
+    def confirm_anchor(
+        self, tx_hash: str, handoff_hash: str, timeout: float = 60.0, receipt: dict[str, Any] | None = None
+    ) -> Anchor | None:
         """The handoff's anchor once ``tx_hash`` (sent by any agency) is mined: from its receipt,
         or, when it reverted because the handoff was anchored before (a retried send), the anchor
         there is. None when the ledger holds neither the transaction nor an anchor of the handoff
-        (lost from a pool); AnchorRefused when the contract refused it for another reason."""
-        receipt = self.rpc("eth_getTransactionReceipt", tx_hash)  # the embedded node answers once mined
+        (lost from a pool); AnchorRefused when the contract refused it for another reason.
+        ``receipt``: the transaction's, already read (in a batch)."""
+        if receipt is None:
+            receipt = self.rpc("eth_getTransactionReceipt", tx_hash)  # the embedded node answers once mined
         if receipt is None:
             if not self.tx_known(tx_hash):
                 return self.anchor_of(handoff_hash)
@@ -372,31 +377,21 @@ class LedgerClient:
         """Whether the agency's signer schedule changed in blocks (after_block, through_block]: a
         SignerRotated event there (the only thing that changes it). One indexed log query, where
         reading the schedule at a past block would rebuild that block's state."""
-        if through_block <= after_block:
-            return False
-        logs = self.rpc(  # raw: nothing to decode, only whether there is any
-            "eth_getLogs",
-            {
-                "fromBlock": hex(after_block + 1),
-                "toBlock": hex(through_block),
-                "address": self.agency_registry.address,
-                "topics": [to_hex(SIGNER_ROTATED), to_hex(agency_id(agency))],
-            },
-        )
-        return len(logs) > 0
+        return bool(self.signer_rotations(after_block, through_block, agency))
 
-    def signer_rotations(self, after_block: int, through_block: int) -> set[tuple[str, int]]:
-        """Every SignerRotated event in blocks (after_block, through_block], of any agency, as
-        (agency id, block): what ``signer_changed`` tells of one agency, for all in one log query."""
+    def signer_rotations(self, after_block: int, through_block: int, agency: str | None = None) -> set[tuple[str, int]]:
+        """Every SignerRotated event in blocks (after_block, through_block], of ``agency`` or of
+        any, as (agency id, block): in one indexed log query."""
         if through_block <= after_block:
             return set()
-        logs = self.rpc(
+        topics = [to_hex(SIGNER_ROTATED)] + ([to_hex(agency_id(agency))] if agency else [])
+        logs = self.rpc(  # raw: only the topics and blocks are needed
             "eth_getLogs",
             {
                 "fromBlock": hex(after_block + 1),
                 "toBlock": hex(through_block),
                 "address": self.agency_registry.address,
-                "topics": [to_hex(SIGNER_ROTATED)],
+                "topics": topics,
             },
         )
         return {(log["topics"][1].lower(), int(log["blockNumber"], 16)) for log in logs}
@@ -486,9 +481,11 @@ class Sender:
         """Send the transaction anchoring one handoff and return its hash once the ledger took it
         into its pool, without waiting for its block (``confirm_anchor`` does). A transaction sent
         later from any account comes after it in the ledger's order while it is pending."""
-        data = ANCHOR_SELECTOR + from_hex(handoff_hash, "handoff hash")
-        data += step_id(flow, step) + from_hex(case_commitment, "case commitment")
-        return self._send(self.ledger.deployment.ledger, data, ANCHOR_GAS)
+        return self._send(
+            self.ledger.deployment.ledger,
+            ANCHOR_SELECTOR + _anchor_args(handoff_hash, flow, step, case_commitment),
+            ANCHOR_GAS,
+        )
 
     def send_anchor_after(self, handoff_hash: str, flow: str, step: str, case_commitment: str, after: list[str]) -> str:
         """As ``send_anchor``, through ``anchor_after``: the contract anchors it only if each handoff
@@ -496,8 +493,7 @@ class Sender:
         can be sent while theirs are pending and never goes before them (else it reverts)."""
         if len(after) > MAX_AFTER:
             raise ValueError(f"an anchor follows at most {MAX_AFTER} handoffs, not {len(after)}")
-        data = ANCHOR_AFTER_SELECTOR + from_hex(handoff_hash, "handoff hash")
-        data += step_id(flow, step) + from_hex(case_commitment, "case commitment")
+        data = ANCHOR_AFTER_SELECTOR + _anchor_args(handoff_hash, flow, step, case_commitment)
         data += (128).to_bytes(32, "big") + len(after).to_bytes(32, "big")  # the array's offset, length, items
         data += b"".join(from_hex(h, "handoff hash") for h in after)
         return self._send(self.ledger.deployment.ledger, data, ANCHOR_GAS + ANCHOR_AFTER_GAS * len(after))
