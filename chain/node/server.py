@@ -67,6 +67,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
+        if self.close_connection:
+            # said, not just done: a client that pools connections would otherwise send its next
+            # request down this one as it closes ("server disconnected without a response")
+            self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(body)
 

@@ -27,6 +27,20 @@ def test_deep_nesting_is_refused_and_the_node_serves_on(node):
     still_serves(node.url)
 
 
+def test_a_refusal_says_it_closes_so_a_pooled_client_serves_on(node):
+    # one client keeps its connections: a refusal that closed without saying so left its next
+    # request on a dying connection ("server disconnected without sending a response")
+    with httpx.Client(timeout=60) as client:
+        for _ in range(20):
+            refused = client.post(
+                node.url, content=b"[" * 100 + b"]" * 100, headers={"content-type": "application/json"}
+            )
+            assert refused.status_code == 400 and refused.headers["connection"] == "close"
+            answer = client.post(node.url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []})
+            assert answer.json()["result"] == hex(1337)
+            assert "connection" not in answer.headers  # a good answer keeps its connection
+
+
 def test_an_oversized_body_is_refused_unread(node):
     resp = httpx.post(node.url, content=b" " * (MAX_BODY + 1), headers={"content-type": "application/json"}, timeout=60)
     assert resp.status_code == 413
