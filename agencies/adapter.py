@@ -17,8 +17,6 @@ holds no such key fails the attempt, retryably: the worker restarted with its ne
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import dataclasses
 import hashlib
 import json
@@ -31,6 +29,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from agencies.backend import AgencyBackend, Broken, Refused, Unavailable
+from agencies.heartbeat import heartbeating
 from agencies.keys import AgencyKeys
 from agencies.localdb import open_local
 from agencies.metrics import ANCHOR_SECONDS, LEDGER_ERRORS, STEP_SECONDS
@@ -67,32 +66,8 @@ from workflows.messages import (
 )
 
 log = logging.getLogger(__name__)
-HEARTBEAT_EVERY_S = 2.0  # well inside the engine's heartbeat timeout (workflows.engine.HEARTBEAT_TIMEOUT)
 SCHEDULE_FOR_S = 60.0  # the longest the signer schedule is trusted without reading it again; every anchor
 # checks its own block for a rotation in any case (one log query), which reads it again at once
-
-
-@contextlib.contextmanager
-def heartbeating(every_s: float = HEARTBEAT_EVERY_S):
-    """Heartbeat from a side thread while the activity runs, so that a worker killed mid-step is
-    noticed by its missing heartbeats (seconds) rather than by the attempt's timeout (a minute)."""
-    done = threading.Event()
-    context = contextvars.copy_context()  # the activity's context: heartbeat() finds the activity there
-
-    def beat() -> None:
-        while not done.wait(every_s):
-            try:
-                context.run(activity.heartbeat)
-            except Exception:  # the activity is finishing: nothing left to keep alive
-                return
-
-    thread = threading.Thread(target=beat, name="heartbeat", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        done.set()
-        thread.join()
 
 
 @dataclasses.dataclass(frozen=True)

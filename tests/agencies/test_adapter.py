@@ -176,7 +176,7 @@ def test_a_running_activity_heartbeats_until_it_ends_and_then_stops():
 
     from temporalio import activity
 
-    from agencies.adapter import heartbeating
+    from agencies.heartbeat import heartbeating
 
     beats: list[float] = []
     env = ActivityEnvironment()
@@ -192,3 +192,44 @@ def test_a_running_activity_heartbeats_until_it_ends_and_then_stops():
     during = len(beats)
     time.sleep(0.3)
     assert during >= 3 and len(beats) == during
+
+
+def test_activities_running_at_once_each_heartbeat_from_one_thread_and_never_after_they_end():
+    import threading
+    import time
+
+    from temporalio import activity
+
+    from agencies.heartbeat import Heartbeats
+
+    heartbeats = Heartbeats()
+    beats: dict[str, list[tuple[float, str]]] = {}
+    ended: dict[str, float] = {}
+
+    def run_one(name: str, for_s: float) -> None:
+        env = ActivityEnvironment()
+        env.on_heartbeat = lambda *details: beats.setdefault(name, []).append(
+            (time.monotonic(), threading.current_thread().name)
+        )
+
+        @activity.defn(name=name)
+        def work() -> None:
+            with heartbeats.beating(every_s=0.05):
+                time.sleep(for_s)
+            ended[name] = time.monotonic()
+
+        env.run(work)
+
+    before = threading.active_count()
+    runs = [threading.Thread(target=run_one, args=(f"a{i}", 0.3 + 0.1 * i)) for i in range(6)]
+    for t in runs:
+        t.start()
+    for t in runs:
+        t.join()
+    time.sleep(0.2)
+    assert set(beats) == {f"a{i}" for i in range(6)}
+    assert {thread for each in beats.values() for _, thread in each} == {"heartbeats"}
+    for name, each in beats.items():
+        assert len(each) >= 3, name  # every 0.05 s over 0.3 s or more
+        assert max(at for at, _ in each) <= ended[name], name  # none after its block ended
+    assert threading.active_count() <= before + 1  # the one beating thread, however many ran
