@@ -559,7 +559,7 @@ class AgencyActivities:
             return {}, None
         ledger = self.anchorer.ledger
         try:
-            last = ledger.rpc("eth_getTransactionReceipt", txs[-1])  # the embedded node answers once it is sealed
+            last = ledger.receipt_now(txs[-1])  # the embedded node answers once it is sealed
             found = [*ledger.receipts(txs[:-1]), last]
             receipts = {tx: r for tx, r in zip(txs, found, strict=True) if r is not None}
             blocks = [int(r["blockNumber"], 16) for r in receipts.values()]

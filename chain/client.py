@@ -66,6 +66,18 @@ def fees(w3: Web3) -> dict[str, int]:
     return {"maxFeePerGas": 2 * base + tip, "maxPriorityFeePerGas": tip}
 
 
+def _receipt_of(tx_hash: str, receipt: Any) -> dict[str, Any] | None:
+    """``receipt`` if it is the receipt of ``tx_hash`` (or None: not mined). A node that answers
+    with another transaction's (a batch's answers mixed up) is an error, never read as this one's:
+    a reverted stranger would otherwise be taken as this anchor refused."""
+    if receipt is None:
+        return None
+    if not isinstance(receipt, dict) or str(receipt.get("transactionHash", "")).lower() != tx_hash.lower():
+        theirs = receipt.get("transactionHash") if isinstance(receipt, dict) else type(receipt).__name__
+        raise ChainError(f"ledger answered the receipt of {tx_hash} with that of {theirs}")
+    return receipt
+
+
 class JsonRpc:
     """Plain JSON-RPC calls over one keep-alive HTTP connection per thread: the anchoring path's few
     hot calls (send, receipt, block time) without web3's formatting and middleware on every call."""
@@ -293,7 +305,13 @@ class LedgerClient:
 
     def receipts(self, tx_hashes: list[str]) -> list[dict[str, Any] | None]:
         """The receipts of these transactions as they are now (None: not mined), in one batch request."""
-        return self.rpc.batch([("eth_getTransactionReceipt", [h]) for h in tx_hashes])
+        answers = self.rpc.batch([("eth_getTransactionReceipt", [h]) for h in tx_hashes])
+        return [_receipt_of(h, r) for h, r in zip(tx_hashes, answers, strict=True)]
+
+    def receipt_now(self, tx_hash: str) -> dict[str, Any] | None:
+        """The transaction's receipt as it is now (None: not mined); the embedded node holds the
+        request of a transaction in its pool until its block is sealed."""
+        return _receipt_of(tx_hash, self.rpc("eth_getTransactionReceipt", tx_hash))
 
     def receipt(self, tx_hash: str, timeout: float = 60.0) -> dict[str, Any]:
         """Poll for the receipt at once, then more and more slowly: the embedded node holds a poll
@@ -301,7 +319,7 @@ class LedgerClient:
         Besu and anvil answer null until then, and are asked again after 20, 30, 45... ms (100 ms apart at most)."""
         deadline, pause = time.monotonic() + timeout, 0.02
         while True:
-            receipt = self.rpc("eth_getTransactionReceipt", tx_hash)
+            receipt = self.receipt_now(tx_hash)
             if receipt is not None:
                 return receipt
             if time.monotonic() > deadline:
@@ -328,7 +346,7 @@ class LedgerClient:
         (lost from a pool); AnchorRefused when the contract refused it for another reason.
         ``receipt``: the transaction's, already read (in a batch)."""
         if receipt is None:
-            receipt = self.rpc("eth_getTransactionReceipt", tx_hash)  # the embedded node answers once mined
+            receipt = self.receipt_now(tx_hash)
         if receipt is None:
             if not self.tx_known(tx_hash):
                 return self.anchor_of(handoff_hash)

@@ -16,6 +16,7 @@ from temporalio.testing import ActivityEnvironment
 
 from agencies.adapter import SignedHandoffs
 from chain.client import LedgerClient, Sender
+from chain.errors import ChainError
 from chain.handoff import CLOSING_STEP, sign, step_id
 from chain.hexid import to_hex
 from tests.agencies.test_adapter import FLOW, adapter, request, run
@@ -271,3 +272,48 @@ def test_a_case_is_confirmed_and_closed_in_a_few_requests_whatever_its_steps(emb
     assert counting.requests["batch of eth_getBlockByNumber"] <= 1  # the blocks' times, unless known
     assert counting.requests["eth_sendRawTransaction"] == 1  # the closing record's anchor
     assert sum(counting.requests.values()) <= 6, counting.requests  # and perhaps the fees, read again
+
+
+class SwappingRpc:
+    """A hostile or broken ledger node: asked for the receipts of ``ours``, it answers with the
+    receipt of ``stranger`` (a transaction the contract refused), in single and batch requests."""
+
+    def __init__(self, rpc, ours: set[str], stranger: str):
+        self.rpc, self.ours, self.stranger = rpc, ours, stranger
+
+    def _swapped(self, method, params):
+        if method == "eth_getTransactionReceipt" and params[0] in self.ours:
+            return "eth_getTransactionReceipt", [self.stranger]
+        return method, params
+
+    def __call__(self, method, *params):
+        method, params = self._swapped(method, list(params))
+        return self.rpc(method, *params)
+
+    def batch(self, calls):
+        return self.rpc.batch([self._swapped(m, p) for m, p in calls])
+
+
+def test_a_stranger_refused_transactions_receipt_never_passes_for_an_anchors(embedded_ledger, tmp_path):
+    """A node answering another transaction's receipt (reverted) for a case's anchors: no step is
+    taken as refused on its word; the confirmation fails (retried), and succeeds from an honest node."""
+    market, tax = adapter(embedded_ledger, tmp_path, MARKET), adapter(embedded_ledger, tmp_path, "tax")
+    app = application()
+    name = run(market.submit_step, request("name_check", "P-11", app))
+    licence = run(market.submit_step, request("business_licence", "P-11", app, [name.handoff]))
+    wrong = run(tax.execute_step, request("tax_registration", "P-11", app))
+    stranger = Sender(embedded_ledger.ledger(), embedded_ledger.keys["tax"].account_key).send_anchor(
+        wrong.hash, FLOW.name, "name_check", wrong.record.case
+    )  # the contract refuses it: a step owned by another agency
+    ledger = tax.anchorer.ledger
+    assert ledger.receipt(stranger)["status"] == "0x0"
+    honest = ledger.rpc
+    ledger.rpc = SwappingRpc(honest, {name.tx, licence.tx}, stranger)
+    try:
+        with pytest.raises(ChainError, match="answered the receipt of"):
+            confirm(tax, name, licence)  # two anchors: the batch path, then one by one
+        with pytest.raises(ChainError, match="answered the receipt of"):
+            confirm(tax, licence)  # one: the lone path
+    finally:
+        ledger.rpc = honest
+    assert [c.problem for c in confirm(tax, name, licence)] == [None, None]
