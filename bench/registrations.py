@@ -13,8 +13,13 @@ three in parallel, no-op activities, default data converter) with its own worker
 at the same concurrency. Printed:
 
   onevisit / plain       registrations_per_s, p50_s, p95_s, p99_s, errors, and the CPU seconds
-                         each part of the stack used (from run/*.pid under --data-dir), per case
-  ratios                 throughput (onevisit / plain, goal >= 0.8) and p95 (goal <= 1.25)
+                         each part of the stack used (from run/*.pid under --data-dir), per case;
+                         "client" is the load's own process (OneVisit: this bench polling; plain:
+                         its worker and client, one process), counted in the total as it takes
+                         from the same cores
+  ratios                 throughput (onevisit / plain, goal >= 0.8), p95 (goal <= 1.25) and
+                         cpu_per_case (onevisit / plain: on a CPU-bound machine, about the
+                         inverse of the throughput ratio)
   single_p50_s           one registration alone, submit to completed (goal < 1 s)
   reads                  with --reads-rps R: then a separate process reads the status of the cases
                          just made at R requests/s (open loop) for --reads-s seconds; p50/p99/max
@@ -110,8 +115,13 @@ def cpu_now(pids: dict[str, int]) -> dict[str, float]:
     return out
 
 
-def cpu_used(before: dict[str, float], after: dict[str, float], cases: int) -> dict:
+def cpu_used(before: dict[str, float], after: dict[str, float], cases: int, client: float | None = None) -> dict:
+    """CPU seconds each part used, their total and per case. ``client``: the load's own process (for
+    OneVisit the bench polling the API; for the plain workflow its worker and client, one process),
+    in the total too: on a CPU-bound machine it takes from the same cores."""
     used = {k: round(after.get(k, 0.0) - v, 2) for k, v in before.items()}
+    if client is not None:
+        used["client"] = round(client, 2)
     total = round(sum(used.values()), 2)
     return {"parts": used, "total": total, "per_case": round(total / cases, 3) if cases else None}
 
@@ -219,10 +229,10 @@ async def plain_load(temporal: str, namespace: str, n: int, concurrency: int) ->
 
         await run_one(-1)  # warm the worker's caches, as the stack's are warm
         latencies.clear()
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         await asyncio.gather(*(run_one(i) for i in range(n)))
-        elapsed = time.perf_counter() - t0
-    return {**figures(latencies, elapsed, len(errors)), "error_samples": errors[:5]}
+        elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    return {**figures(latencies, elapsed, len(errors)), "error_samples": errors[:5], "process_cpu_s": round(cpu, 2)}
 
 
 # ------------------------------------------------------------------------------------ reads
@@ -296,9 +306,9 @@ def run(
     asyncio.run(onevisit_load(url, min(n, 2 * concurrency), concurrency, poll_s, ids))  # warm-up, not counted
     singles = [asyncio.run(onevisit_load(url, 1, 1, poll_s, ids))["p50_s"] for _ in range(single)]
 
-    before = cpu_now(pids)
+    before, client = cpu_now(pids), time.process_time()
     onevisit = asyncio.run(onevisit_load(url, n, concurrency, poll_s, ids))
-    onevisit["cpu_s"] = cpu_used(before, cpu_now(pids), onevisit["n"])
+    onevisit["cpu_s"] = cpu_used(before, cpu_now(pids), onevisit["n"], client=time.process_time() - client)
     reads = None
     if reads_rps:
         before = cpu_now(pids)
@@ -310,13 +320,15 @@ def run(
         temporal = {k: v for k, v in pids.items() if k == "temporal"}
         before = cpu_now(temporal)
         base = plain_in_subprocess(health["temporal"], n, concurrency)
-        base["cpu_s"] = cpu_used(before, cpu_now(temporal), base["n"])
+        base["cpu_s"] = cpu_used(before, cpu_now(temporal), base["n"], client=base.pop("process_cpu_s"))
         result["plain"] = base
         if base["registrations_per_s"] and onevisit["registrations_per_s"] and base["p95_s"] and onevisit["p95_s"]:
             result["ratios"] = {
                 "throughput": round(onevisit["registrations_per_s"] / base["registrations_per_s"], 3),
                 "p95": round(onevisit["p95_s"] / base["p95_s"], 3),
             }
+            if base["cpu_s"]["per_case"] and onevisit["cpu_s"]["per_case"]:
+                result["ratios"]["cpu_per_case"] = round(onevisit["cpu_s"]["per_case"] / base["cpu_s"]["per_case"], 3)
     if reads:
         result["reads"] = reads
     result["memory_mb"] = memory_mb(pids)
